@@ -1,0 +1,48 @@
+/* The Denali guest API over the hypercalls of abi.h. */
+#include <denali.h>
+#include <stdio.h>
+#include <string.h>
+
+int dn_console_write(const char *buf, size_t len)
+{
+	while (len > 0) {
+		size_t n = len < DN_CONSOLE_MAX ? len : DN_CONSOLE_MAX;
+		struct dn_hc_console hc = {.buf = (uint64_t)(uintptr_t)buf, .len = (uint32_t)n};
+		dn_hypercall(DN_HC_CONSOLE, &hc);
+		if (hc.status != DN_OK)
+			return hc.status;
+		buf += n;
+		len -= n;
+	}
+	return DN_OK;
+}
+
+__attribute__((noreturn)) void dn_exit(int status)
+{
+	fflush(stdout);
+	struct dn_hc_exit hc = {.status = status};
+	for (;;)
+		dn_hypercall(DN_HC_EXIT, &hc);
+}
+
+__attribute__((noreturn)) void dn_abort(const char *msg)
+{
+	fflush(stdout);
+	struct dn_hc_abort hc = {.msg = (uint64_t)(uintptr_t)msg, .len = (uint32_t)strlen(msg)};
+	for (;;)
+		dn_hypercall(DN_HC_ABORT, &hc);
+}
+
+uint64_t dn_time_ns(void)
+{
+	const struct dn_boot_info *bi = dn_boot_info();
+	uint64_t ticks = dn_rdtsc() - bi->tsc_base;
+	return (uint64_t)(((unsigned __int128)ticks * bi->tsc_mul) >> 32);
+}
+
+uint64_t dn_idle(uint64_t deadline_ns)
+{
+	struct dn_hc_idle hc = {.deadline_ns = deadline_ns};
+	dn_hypercall(DN_HC_IDLE, &hc);
+	return hc.events;
+}

@@ -1,0 +1,37 @@
+/* The monitor-owned system area in the low 2 MiB of guest RAM: where each structure lives.
+ * Private to the monitor; the guest only knows that [0, DN_GPA_IMAGE_BASE) is not its own. */
+#ifndef VCPU_SYSAREA_H
+#define VCPU_SYSAREA_H
+
+#define SYS_PML4 0x1000u
+#define SYS_PDPT 0x2000u
+#define SYS_PD 0x3000u /* 4 pages: one page directory per GiB of the 4 GiB maximum */
+#define SYS_PT0 0x7000u /* 4 KiB page table for the first 2 MiB */
+#define SYS_GDT 0x8000u
+#define SYS_TSS 0x8080u
+#define SYS_IDT 0x9000u
+#define SYS_STUB 0xa000u /* ring-0 fault stub: one 16-byte slot per vector, then common code */
+#define SYS_STACK0 0xb000u /* ring-0 stack page; the TSS points RSP0 at its top */
+#define SYS_BOOT_INFO 0xc000u
+#define SYS_END 0xd000u
+
+#define SYS_STUB_VECTORS 32u
+#define SYS_STUB_SLOT 16u
+#define SYS_STUB_COMMON (SYS_STUB + SYS_STUB_VECTORS * SYS_STUB_SLOT)
+
+/* The fault stub's report port. Outside the hypercall range, and only honoured from the stub. */
+#define SYS_FAULT_PORT 0x4f0u
+
+#define SYS_SEL_KCODE 0x08u
+#define SYS_SEL_KDATA 0x10u
+#define SYS_SEL_UCODE 0x1bu /* 0x18 | RPL 3 */
+#define SYS_SEL_UDATA 0x23u /* 0x20 | RPL 3 */
+#define SYS_SEL_TSS 0x28u
+
+/* Page-table entry bits. */
+#define PTE_P 0x1ull
+#define PTE_RW 0x2ull
+#define PTE_US 0x4ull
+#define PTE_PS 0x80ull
+
+#endif

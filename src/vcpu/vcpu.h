@@ -1,0 +1,92 @@
+/* KVM vcpus: opening /dev/kvm, creating a VM with one vcpu over guest RAM, building the
+ * Denali system area (page tables, GDT, IDT, TSS, fault stub), and the run loop. */
+#ifndef VCPU_H
+#define VCPU_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct kvm_run;
+
+/* The host's /dev/kvm. */
+struct vcpu_kvm {
+	int fd;
+	size_t run_size; /* bytes of the per-vcpu kvm_run mapping */
+};
+
+/* Opens /dev/kvm and checks the API. Returns 0, or a negative errno with a helpful message
+ * in err: -ENOENT when KVM is absent (tests skip on it), -EACCES without permission. */
+int vcpu_kvm_open(struct vcpu_kvm *kvm, char *err, size_t errlen);
+void vcpu_kvm_close(struct vcpu_kvm *kvm);
+
+struct vcpu {
+	int vm_fd;
+	int fd;
+	struct kvm_run *run;
+	size_t run_size;
+	uint8_t *ram; /* host mapping of guest RAM, GPA 0 at ram[0] */
+	uint64_t ram_size;
+	uint64_t tsc_hz;   /* guest TSC frequency */
+	uint64_t tsc_base; /* guest TSC at guest time 0 */
+	int64_t time_base_ns; /* host CLOCK_MONOTONIC at guest time 0 */
+	volatile sig_atomic_t stop_requested;
+};
+
+/* Creates a VM with ram_size bytes of RAM at GPA 0 backed by ram, and its vcpu. Returns 0, or
+ * -1 with the failing ioctl named in err; on failure nothing is left open. */
+int vcpu_create(struct vcpu *v, const struct vcpu_kvm *kvm, uint8_t *ram, uint64_t ram_size,
+		char *err, size_t errlen);
+void vcpu_destroy(struct vcpu *v);
+
+/* Writes the system area (page tables, GDT, TSS, IDT, fault stub) into the low pages of ram.
+ * The guest's ring 3 can reach none of it except the boot-info page, read-only. Pure. */
+void vcpu_sysarea_build(uint8_t *ram, uint64_t ram_size);
+
+/* GPA of the boot-info page the system area leaves for the loader to fill. */
+uint64_t vcpu_sysarea_boot_info_gpa(void);
+
+/* Sets the vcpu to 64-bit ring 3 at entry with RSP = stack_top and RDI = arg, and records the
+ * time base (TSC and host clock at guest time 0). Returns 0 or -1 with err set. */
+int vcpu_boot(struct vcpu *v, uint64_t entry, uint64_t stack_top, uint64_t arg, char *err,
+	      size_t errlen);
+
+/* Host CLOCK_MONOTONIC in ns. */
+int64_t vcpu_clock_ns(void);
+
+/* What the run loop does after a hypercall handler returns. */
+enum vcpu_action {
+	VCPU_CONTINUE = 0,
+	VCPU_HALT = 1, /* the handler ended the VM and recorded why */
+};
+
+/* Why vcpu_run returned. */
+enum vcpu_stop_kind {
+	VCPU_STOP_HANDLER,   /* a hypercall handler returned VCPU_HALT */
+	VCPU_STOP_FAULT,     /* the guest broke the architecture: reason and rip are set */
+	VCPU_STOP_REQUESTED, /* vcpu_request_stop was called (signal, timeout) */
+	VCPU_STOP_HOST,      /* an ioctl failed: reason is set */
+};
+
+struct vcpu_stop {
+	enum vcpu_stop_kind kind;
+	uint64_t rip;
+	char reason[256];
+};
+
+struct vcpu_ops {
+	/* Hypercall nr (< DN_HC_MAX) with its 32-bit argument. */
+	enum vcpu_action (*hypercall)(void *ctx, unsigned nr, uint32_t arg);
+};
+
+/* Runs the vcpu until a handler halts it, the guest faults, a stop is requested or KVM fails. */
+void vcpu_run(struct vcpu *v, const struct vcpu_ops *ops, void *ctx, struct vcpu_stop *stop);
+
+/* Asks the vcpu to stop at its next exit, or at once if it is in KVM_RUN (the caller's signal
+ * must interrupt the vcpu's thread). Async-signal-safe. */
+void vcpu_request_stop(struct vcpu *v);
+
+/* The guest's current RIP (one ioctl), or 0 if it cannot be read. */
+uint64_t vcpu_rip(const struct vcpu *v);
+
+#endif

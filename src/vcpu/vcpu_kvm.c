@@ -1,0 +1,122 @@
+/* Opening /dev/kvm with helpful errors, and creating or destroying one VM with one vcpu. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vcpu.h"
+
+#define KVM_EXPECTED_API 12
+
+int vcpu_kvm_open(struct vcpu_kvm *kvm, char *err, size_t errlen)
+{
+	kvm->fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm->fd < 0) {
+		int e = errno;
+		if (e == ENOENT)
+			snprintf(err, errlen, "/dev/kvm does not exist: this host has no KVM (load "
+				 "kvm_intel or kvm_amd, or enable nested virtualization)");
+		else if (e == EACCES || e == EPERM)
+			snprintf(err, errlen, "/dev/kvm: permission denied (add your user to the group "
+				 "that owns /dev/kvm, usually 'kvm', then log in again)");
+		else
+			snprintf(err, errlen, "/dev/kvm: %s", strerror(e));
+		return -e;
+	}
+	int api = ioctl(kvm->fd, KVM_GET_API_VERSION, 0);
+	if (api != KVM_EXPECTED_API) {
+		snprintf(err, errlen, "KVM_GET_API_VERSION: this kernel speaks KVM API %d, denali needs %d",
+			 api, KVM_EXPECTED_API);
+		goto fail;
+	}
+	if (ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) <= 0) {
+		snprintf(err, errlen, "KVM_CHECK_EXTENSION: KVM_CAP_USER_MEMORY is missing");
+		goto fail;
+	}
+	if (ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0) {
+		snprintf(err, errlen, "KVM_CHECK_EXTENSION: KVM_CAP_IMMEDIATE_EXIT is missing (Linux >= 4.11 needed)");
+		goto fail;
+	}
+	int size = ioctl(kvm->fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (size < (int)sizeof(struct kvm_run)) {
+		snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE: %s", size < 0 ? strerror(errno) : "too small");
+		goto fail;
+	}
+	kvm->run_size = (size_t)size;
+	return 0;
+fail:
+	close(kvm->fd);
+	kvm->fd = -1;
+	return -EINVAL;
+}
+
+void vcpu_kvm_close(struct vcpu_kvm *kvm)
+{
+	if (kvm->fd >= 0)
+		close(kvm->fd);
+	kvm->fd = -1;
+}
+
+int vcpu_create(struct vcpu *v, const struct vcpu_kvm *kvm, uint8_t *ram, uint64_t ram_size,
+		char *err, size_t errlen)
+{
+	memset(v, 0, sizeof(*v));
+	v->fd = -1;
+	v->ram = ram;
+	v->ram_size = ram_size;
+	v->vm_fd = ioctl(kvm->fd, KVM_CREATE_VM, 0);
+	if (v->vm_fd < 0) {
+		snprintf(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
+		return -1;
+	}
+	struct kvm_userspace_memory_region region = {
+		.slot = 0,
+		.guest_phys_addr = 0,
+		.memory_size = ram_size,
+		.userspace_addr = (uint64_t)(uintptr_t)ram,
+	};
+	if (ioctl(v->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) != 0) {
+		snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+		goto fail;
+	}
+	v->fd = ioctl(v->vm_fd, KVM_CREATE_VCPU, 0);
+	if (v->fd < 0) {
+		snprintf(err, errlen, "KVM_CREATE_VCPU: %s", strerror(errno));
+		goto fail;
+	}
+	void *run = mmap(NULL, kvm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (run == MAP_FAILED) {
+		snprintf(err, errlen, "mmap of kvm_run: %s", strerror(errno));
+		goto fail;
+	}
+	v->run = run;
+	v->run_size = kvm->run_size;
+	return 0;
+fail:
+	vcpu_destroy(v);
+	return -1;
+}
+
+void vcpu_destroy(struct vcpu *v)
+{
+	if (v->run)
+		munmap(v->run, v->run_size);
+	if (v->fd >= 0)
+		close(v->fd);
+	if (v->vm_fd >= 0)
+		close(v->vm_fd);
+	v->run = NULL;
+	v->fd = v->vm_fd = -1;
+}
+
+uint64_t vcpu_rip(const struct vcpu *v)
+{
+	struct kvm_regs regs;
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) != 0)
+		return 0;
+	return regs.rip;
+}

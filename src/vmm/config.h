@@ -1,0 +1,41 @@
+/* service.json: the strict parser that turns one service file into a validated config. */
+#ifndef VMM_CONFIG_H
+#define VMM_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "denali/abi.h"
+
+/* What the host allows; passed in so that tests can choose it. */
+struct vmm_config_limits {
+	uint64_t ram_max; /* largest "memory" accepted, bytes */
+};
+
+struct vmm_service_config {
+	char *source;           /* the service file's path, as given */
+	char name[DN_NAME_MAX]; /* validated service name */
+	char *image;            /* guest ELF path, resolved against the file's folder */
+	uint64_t ram_size;      /* bytes, a multiple of DN_RAM_ALIGN */
+	uint32_t argc;          /* strings in args */
+	char **args;            /* argc strings (argv[1..] of the guest) */
+};
+
+#define VMM_CONFIG_DEFAULT_RAM (16u * 1024 * 1024)
+
+/* Reads and validates the service file at path. Every problem is an error: unknown keys, wrong
+ * types, missing required keys, bad sizes. Returns 0 and fills *cfg, or -1 with a message in
+ * err of the form "<path>: <key>: <problem>" and *cfg left empty. */
+int vmm_config_load(const char *path, const struct vmm_config_limits *limits,
+		    struct vmm_service_config *cfg, char *err, size_t errlen);
+
+/* Frees what vmm_config_load allocated; safe on a zeroed or already freed config. */
+void vmm_config_free(struct vmm_service_config *cfg);
+
+/* The limits of this host: RAM no larger than DN_RAM_MAX nor the machine's physical memory. */
+struct vmm_config_limits vmm_config_host_limits(void);
+
+/* 1 if name is a valid service name: 1-63 of [A-Za-z0-9_.-], starting with a letter or digit. */
+int vmm_config_name_valid(const char *name);
+
+#endif

@@ -1,0 +1,122 @@
+/* Guest RAM: a sparse file in the state directory mapped MAP_SHARED, and the one checked
+ * translation from guest-physical addresses to host pointers. */
+#include "guestmem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "denali/abi.h"
+
+enum guestmem_check guestmem_range_check(uint64_t ram_size, gpa_t gpa, uint64_t len, uint64_t align)
+{
+	if (align > 1 && (gpa & (align - 1)) != 0)
+		return GUESTMEM_MISALIGNED;
+	if (gpa + len < gpa)
+		return GUESTMEM_WRAPS;
+	if (gpa < DN_GPA_IMAGE_BASE || gpa > ram_size || len > ram_size - gpa)
+		return GUESTMEM_OUTSIDE;
+	return GUESTMEM_OK;
+}
+
+const char *guestmem_check_str(enum guestmem_check c)
+{
+	switch (c) {
+	case GUESTMEM_OK: return "valid";
+	case GUESTMEM_MISALIGNED: return "misaligned";
+	case GUESTMEM_WRAPS: return "wraps around the address space";
+	case GUESTMEM_OUTSIDE: return "outside the guest's RAM";
+	}
+	return "invalid";
+}
+
+void *guestmem_user_ptr(const struct guestmem *gm, gpa_t gpa, uint64_t len, uint64_t align)
+{
+	if (guestmem_range_check(gm->size, gpa, len, align) != GUESTMEM_OK)
+		return NULL;
+	return gm->host + gpa;
+}
+
+void guestmem_default_state_dir(char *out, size_t outlen)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	if (xdg && xdg[0] == '/')
+		snprintf(out, outlen, "%s/denali", xdg);
+	else
+		snprintf(out, outlen, "/var/tmp/denali-%u", (unsigned)getuid());
+}
+
+static int make_dir(const char *path, char *err, size_t errlen)
+{
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+		return 0;
+	snprintf(err, errlen, "cannot create state directory %s: %s", path, strerror(errno));
+	return -1;
+}
+
+int guestmem_open(struct guestmem *gm, const char *state_dir, const char *name, uint64_t size,
+		  char *err, size_t errlen)
+{
+	memset(gm, 0, sizeof(*gm));
+	gm->fd = -1;
+	if ((size_t)snprintf(gm->dir, sizeof(gm->dir), "%s/%s", state_dir, name) >= sizeof(gm->dir) ||
+	    (size_t)snprintf(gm->path, sizeof(gm->path), "%s/mem", gm->dir) >= sizeof(gm->path)) {
+		snprintf(err, errlen, "state directory path too long: %s", state_dir);
+		return -1;
+	}
+	if (make_dir(state_dir, err, errlen) || make_dir(gm->dir, err, errlen))
+		return -1;
+	gm->fd = open(gm->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (gm->fd < 0) {
+		snprintf(err, errlen, "cannot create memory file %s: %s", gm->path, strerror(errno));
+		return -1;
+	}
+	if (flock(gm->fd, LOCK_EX | LOCK_NB) != 0) {
+		snprintf(err, errlen, "%s is in use: is service \"%s\" already running with this state "
+			 "directory?", gm->path, name);
+		close(gm->fd); /* the file is another run's: leave it alone */
+		gm->fd = -1;
+		return -1;
+	}
+	/* A fresh boot starts from zeroed RAM: drop whatever an earlier run left, then extend
+	 * sparsely, so untouched guest pages cost no disk and no memory. */
+	if (ftruncate(gm->fd, 0) != 0 || ftruncate(gm->fd, (off_t)size) != 0) {
+		snprintf(err, errlen, "cannot size memory file %s: %s", gm->path, strerror(errno));
+		goto fail;
+	}
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, gm->fd, 0);
+	if (p == MAP_FAILED) {
+		snprintf(err, errlen, "cannot map memory file %s: %s", gm->path, strerror(errno));
+		goto fail;
+	}
+	gm->host = p;
+	gm->size = size;
+	return 0;
+fail:
+	close(gm->fd);
+	gm->fd = -1;
+	unlink(gm->path);
+	rmdir(gm->dir);
+	return -1;
+}
+
+void guestmem_close(struct guestmem *gm, int keep_file)
+{
+	if (gm->host)
+		munmap(gm->host, gm->size);
+	if (gm->fd >= 0) {
+		if (!keep_file) {
+			unlink(gm->path);
+			rmdir(gm->dir);
+		}
+		close(gm->fd);
+	}
+	gm->host = NULL;
+	gm->fd = -1;
+}

@@ -1,0 +1,49 @@
+/* Guest RAM: a sparse file in the state directory mapped MAP_SHARED, and the one checked
+ * translation from guest-physical addresses to host pointers. */
+#ifndef VMM_GUESTMEM_H
+#define VMM_GUESTMEM_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A guest-physical address. Never dereferenced: translate it with guestmem_user_ptr. */
+typedef uint64_t gpa_t;
+
+struct guestmem {
+	uint8_t *host; /* mapping of the whole RAM, GPA 0 at host[0] */
+	uint64_t size;
+	int fd; /* the memory file, locked so that one service owns it */
+	char path[PATH_MAX];
+	char dir[PATH_MAX];
+};
+
+enum guestmem_check {
+	GUESTMEM_OK = 0,
+	GUESTMEM_MISALIGNED, /* gpa is not a multiple of the required alignment */
+	GUESTMEM_WRAPS,      /* gpa + len overflows the 64-bit address space */
+	GUESTMEM_OUTSIDE,    /* not wholly inside the guest's own RAM */
+};
+
+/* Checks that [gpa, gpa+len) is aligned to align (a power of two) and lies inside the guest's
+ * own RAM, [DN_GPA_IMAGE_BASE, ram_size). Pure: no memory is touched. */
+enum guestmem_check guestmem_range_check(uint64_t ram_size, gpa_t gpa, uint64_t len, uint64_t align);
+
+/* A short description of a failed check, for stop messages: "outside the guest's RAM". */
+const char *guestmem_check_str(enum guestmem_check c);
+
+/* Host pointer to [gpa, gpa+len) if guestmem_range_check allows it, else NULL. */
+void *guestmem_user_ptr(const struct guestmem *gm, gpa_t gpa, uint64_t len, uint64_t align);
+
+/* Creates <state_dir>/<name>/mem holding size zero bytes (sparse), locks it and maps it.
+ * Fails if another live run holds the same service's file. Returns 0 or -1 with err set. */
+int guestmem_open(struct guestmem *gm, const char *state_dir, const char *name, uint64_t size,
+		  char *err, size_t errlen);
+
+/* Unmaps and closes; removes the file and its folder unless keep_file. */
+void guestmem_close(struct guestmem *gm, int keep_file);
+
+/* The default state directory: $XDG_RUNTIME_DIR/denali, else /var/tmp/denali-<uid>. */
+void guestmem_default_state_dir(char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,134 @@
+/* The hypercall table: every hypercall the monitor answers, registered in one place, and the
+ * dispatcher that copies each argument struct in once and back out once. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sched.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "service.h"
+
+typedef enum vcpu_action (*vmm_hypercall_fn)(struct vmm_service *svc, void *args);
+
+struct vmm_hypercall {
+	const char *name;
+	size_t arg_size;
+	vmm_hypercall_fn handle;
+};
+
+/* Copies text from the guest into out (NUL-terminated), making it printable. */
+static void copy_printable(char *out, size_t outlen, const uint8_t *src, size_t len)
+{
+	if (len >= outlen)
+		len = outlen - 1;
+	for (size_t i = 0; i < len; i++)
+		out[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? (char)src[i] : '?';
+	out[len] = '\0';
+}
+
+static enum vcpu_action bad_buffer(struct vmm_service *svc, const char *call, const char *what,
+				   uint64_t gpa, uint64_t len)
+{
+	enum guestmem_check c = guestmem_range_check(svc->mem.size, gpa, len, 1);
+	return vmm_service_halt(svc, VMM_OUTCOME_STOPPED, 0,
+				"hypercall %s: %s [0x%llx, +0x%llx) is %s", call, what,
+				(unsigned long long)gpa, (unsigned long long)len, guestmem_check_str(c));
+}
+
+static enum vcpu_action hc_console(struct vmm_service *svc, void *args)
+{
+	struct dn_hc_console *a = args;
+	if (a->len > DN_CONSOLE_MAX) {
+		a->status = DN_E_INVAL;
+		return VCPU_CONTINUE;
+	}
+	const char *buf = guestmem_user_ptr(&svc->mem, a->buf, a->len, 1);
+	if (!buf)
+		return bad_buffer(svc, "console", "buffer", a->buf, a->len);
+	vmm_console_write(&svc->console, buf, a->len);
+	a->status = DN_OK;
+	return VCPU_CONTINUE;
+}
+
+static enum vcpu_action hc_exit(struct vmm_service *svc, void *args)
+{
+	const struct dn_hc_exit *a = args;
+	if (a->status < 0 || a->status > DN_EXIT_STATUS_MAX)
+		return vmm_service_halt(svc, VMM_OUTCOME_STOPPED, 0,
+					"exit status %d is outside 0-%d", a->status, DN_EXIT_STATUS_MAX);
+	return vmm_service_halt(svc, VMM_OUTCOME_EXITED, a->status, "exited with status %d", a->status);
+}
+
+static enum vcpu_action hc_abort(struct vmm_service *svc, void *args)
+{
+	const struct dn_hc_abort *a = args;
+	uint32_t len = a->len < DN_ABORT_MSG_MAX ? a->len : DN_ABORT_MSG_MAX;
+	const uint8_t *msg = guestmem_user_ptr(&svc->mem, a->msg, len, 1);
+	if (!msg)
+		return bad_buffer(svc, "abort", "message", a->msg, len);
+	char text[DN_ABORT_MSG_MAX + 1];
+	copy_printable(text, sizeof(text), msg, len);
+	return vmm_service_halt(svc, VMM_OUTCOME_STOPPED, 0, "aborted: %s", text);
+}
+
+static enum vcpu_action hc_idle(struct vmm_service *svc, void *args)
+{
+	struct dn_hc_idle *a = args;
+	a->events = 0;
+	if (a->reserved != 0) {
+		a->status = DN_E_INVAL;
+		return VCPU_CONTINUE;
+	}
+	a->status = DN_OK;
+	/* Guest time 0 is the host's time_base_ns; clamp so the sum cannot overflow. */
+	int64_t base = svc->vcpu.time_base_ns;
+	uint64_t room = (uint64_t)(INT64_MAX - base);
+	int64_t deadline = a->deadline_ns > room ? INT64_MAX : base + (int64_t)a->deadline_ns;
+	if (deadline <= vcpu_clock_ns()) {
+		sched_yield();
+		return VCPU_CONTINUE;
+	}
+	struct timespec ts = {.tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000};
+	/* A signal (stop request) ends the sleep early; the run loop then sees the request. */
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		if (svc->vcpu.stop_requested)
+			break;
+	return VCPU_CONTINUE;
+}
+
+/* Every hypercall, by number. A duplicate entry is a compile error (-Woverride-init). */
+static const struct vmm_hypercall hypercalls[DN_HC_MAX] = {
+	[DN_HC_CONSOLE] = {"console", sizeof(struct dn_hc_console), hc_console},
+	[DN_HC_EXIT] = {"exit", sizeof(struct dn_hc_exit), hc_exit},
+	[DN_HC_ABORT] = {"abort", sizeof(struct dn_hc_abort), hc_abort},
+	[DN_HC_IDLE] = {"idle", sizeof(struct dn_hc_idle), hc_idle},
+};
+
+#define HC_ARGS_MAX 64
+_Static_assert(sizeof(struct dn_hc_console) <= HC_ARGS_MAX, "args buffer");
+_Static_assert(sizeof(struct dn_hc_exit) <= HC_ARGS_MAX, "args buffer");
+_Static_assert(sizeof(struct dn_hc_abort) <= HC_ARGS_MAX, "args buffer");
+_Static_assert(sizeof(struct dn_hc_idle) <= HC_ARGS_MAX, "args buffer");
+
+enum vcpu_action vmm_hypercall_dispatch(struct vmm_service *svc, unsigned nr, uint32_t arg)
+{
+	const struct vmm_hypercall *hc = nr < DN_HC_MAX ? &hypercalls[nr] : NULL;
+	if (!hc || !hc->handle)
+		return vmm_service_halt(svc, VMM_OUTCOME_STOPPED, 0, "unknown hypercall %u", nr);
+	enum guestmem_check c = guestmem_range_check(svc->mem.size, arg, hc->arg_size, 8);
+	if (c != GUESTMEM_OK)
+		return vmm_service_halt(svc, VMM_OUTCOME_STOPPED, 0,
+					"hypercall %s: argument struct at 0x%x is %s", hc->name, arg,
+					guestmem_check_str(c));
+	void *guest = guestmem_user_ptr(&svc->mem, arg, hc->arg_size, 8);
+	/* One copy in: the handler validates and acts on this copy only, never on guest memory
+	 * that could change under it. */
+	uint64_t copy[HC_ARGS_MAX / 8];
+	memcpy(copy, guest, hc->arg_size);
+	svc->hypercalls[nr]++;
+	enum vcpu_action action = hc->handle(svc, copy);
+	if (action == VCPU_CONTINUE)
+		memcpy(guest, copy, hc->arg_size);
+	return action;
+}
