@@ -1,0 +1,46 @@
+/* Runs every unit-test suite. Usage: unit HELLO_IMAGE MISBEHAVE_IMAGE */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "unit.h"
+
+const char *unit_hello_image;
+const char *unit_misbehave_image;
+
+const char *unit_tmpdir(void)
+{
+	static char dir[] = "/tmp/denali-unit-XXXXXX";
+	static int made;
+	if (!made) {
+		if (!mkdtemp(dir)) {
+			perror("mkdtemp");
+			exit(1);
+		}
+		made = 1;
+	}
+	return dir;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: unit HELLO_IMAGE MISBEHAVE_IMAGE\n");
+		return 2;
+	}
+	unit_hello_image = argv[1];
+	unit_misbehave_image = argv[2];
+	SRunner *sr = srunner_create(size_suite());
+	srunner_add_suite(sr, config_suite());
+	srunner_add_suite(sr, loader_suite());
+	srunner_add_suite(sr, abi_suite());
+	srunner_add_suite(sr, guestmem_suite());
+	srunner_add_suite(sr, console_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", unit_tmpdir());
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", unit_tmpdir());
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,66 @@
+/* The console: line buffering, prefixes, and sanitizing of hostile bytes. */
+#include <string.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "unit.h"
+
+static struct vmm_console c;
+
+static const char *drain(int fd)
+{
+	static char buf[16384];
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+START_TEST(test_lines)
+{
+	int p[2];
+	ck_assert_int_eq(pipe(p), 0);
+	vmm_console_init(&c, p[1], NULL);
+	vmm_console_write(&c, "hel", 3);
+	vmm_console_write(&c, "lo\nwor", 6);
+	ck_assert_str_eq(drain(p[0]), "hello\n"); /* only the complete line so far */
+	vmm_console_write(&c, "ld\x1b[2J\a\r\t\x7f\n", 11);
+	ck_assert_str_eq(drain(p[0]), "world?[2J??\t?\n");
+	vmm_console_write(&c, "tail", 4);
+	vmm_console_flush(&c);
+	ck_assert_str_eq(drain(p[0]), "tail\n");
+	vmm_console_flush(&c); /* nothing pending: nothing written */
+	vmm_console_init(&c, p[1], "web");
+	vmm_console_write(&c, "a\nb\n", 4);
+	ck_assert_str_eq(drain(p[0]), "[web] a\n[web] b\n");
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+START_TEST(test_long_line)
+{
+	int p[2];
+	ck_assert_int_eq(pipe(p), 0);
+	vmm_console_init(&c, p[1], NULL);
+	static char big[VMM_CONSOLE_LINE_MAX + 10];
+	memset(big, 'x', sizeof(big));
+	vmm_console_write(&c, big, sizeof(big));
+	vmm_console_flush(&c);
+	const char *out = drain(p[0]);
+	/* Split into pieces of at most a line buffer, each ending in a newline. */
+	ck_assert_uint_eq(strlen(out), sizeof(big) + 2);
+	ck_assert_int_eq(out[VMM_CONSOLE_LINE_MAX - 1], '\n');
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+Suite *console_suite(void)
+{
+	Suite *s = suite_create("console");
+	TCase *tc = tcase_create("console");
+	tcase_add_test(tc, test_lines);
+	tcase_add_test(tc, test_long_line);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,21 @@
+/* The unit-test suites; each file builds one. None of them opens /dev/kvm. */
+#ifndef UNIT_H
+#define UNIT_H
+
+#include <check.h>
+
+Suite *size_suite(void);
+Suite *config_suite(void);
+Suite *loader_suite(void);
+Suite *abi_suite(void);
+Suite *guestmem_suite(void);
+Suite *console_suite(void);
+
+/* Paths of the real guest images, from the command line (argv[1], argv[2]). */
+extern const char *unit_hello_image;
+extern const char *unit_misbehave_image;
+
+/* A fresh temporary directory for this process (created once). */
+const char *unit_tmpdir(void);
+
+#endif
