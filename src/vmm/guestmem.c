@@ -28,12 +28,12 @@ enum guestmem_check guestmem_range_check(uint64_t ram_size, gpa_t gpa, uint64_t 
 const char *guestmem_check_str(enum guestmem_check c)
 {
 	switch (c) {
-	case GUESTMEM_OK: return "valid";
-	case GUESTMEM_MISALIGNED: return "misaligned";
+	case GUESTMEM_OK: return "is valid";
+	case GUESTMEM_MISALIGNED: return "is misaligned";
 	case GUESTMEM_WRAPS: return "wraps around the address space";
-	case GUESTMEM_OUTSIDE: return "outside the guest's RAM";
+	case GUESTMEM_OUTSIDE: return "lies outside the guest's RAM";
 	}
-	return "invalid";
+	return "is invalid";
 }
 
 void *guestmem_user_ptr(const struct guestmem *gm, gpa_t gpa, uint64_t len, uint64_t align)

@@ -29,7 +29,7 @@ enum guestmem_check {
  * own RAM, [DN_GPA_IMAGE_BASE, ram_size). Pure: no memory is touched. */
 enum guestmem_check guestmem_range_check(uint64_t ram_size, gpa_t gpa, uint64_t len, uint64_t align);
 
-/* A short description of a failed check, for stop messages: "outside the guest's RAM". */
+/* A failed check as a predicate, for stop messages: "lies outside the guest's RAM". */
 const char *guestmem_check_str(enum guestmem_check c);
 
 /* Host pointer to [gpa, gpa+len) if guestmem_range_check allows it, else NULL. */

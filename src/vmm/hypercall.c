@@ -32,7 +32,7 @@ static enum vcpu_action bad_buffer(struct vmm_service *svc, const char *call, co
 {
 	enum guestmem_check c = guestmem_range_check(svc->mem.size, gpa, len, 1);
 	return vmm_service_halt(svc, VMM_OUTCOME_STOPPED, 0,
-				"hypercall %s: %s [0x%llx, +0x%llx) is %s", call, what,
+				"hypercall %s: %s [0x%llx, +0x%llx) %s", call, what,
 				(unsigned long long)gpa, (unsigned long long)len, guestmem_check_str(c));
 }
 
@@ -119,7 +119,7 @@ enum vcpu_action vmm_hypercall_dispatch(struct vmm_service *svc, unsigned nr, ui
 	enum guestmem_check c = guestmem_range_check(svc->mem.size, arg, hc->arg_size, 8);
 	if (c != GUESTMEM_OK)
 		return vmm_service_halt(svc, VMM_OUTCOME_STOPPED, 0,
-					"hypercall %s: argument struct at 0x%x is %s", hc->name, arg,
+					"hypercall %s: argument struct at 0x%x %s", hc->name, arg,
 					guestmem_check_str(c));
 	void *guest = guestmem_user_ptr(&svc->mem, arg, hc->arg_size, 8);
 	/* One copy in: the handler validates and acts on this copy only, never on guest memory
