@@ -46,6 +46,8 @@ static enum vcpu_action hc_console(struct vmm_service *svc, void *args)
 	const char *buf = guestmem_user_ptr(&svc->mem, a->buf, a->len, 1);
 	if (!buf)
 		return bad_buffer(svc, "console", "buffer", a->buf, a->len);
+	if (a->len && !svc->first_console_ns)
+		svc->first_console_ns = vcpu_clock_ns();
 	vmm_console_write(&svc->console, buf, a->len);
 	a->status = DN_OK;
 	return VCPU_CONTINUE;

@@ -49,6 +49,7 @@ int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *
 		return -1;
 	}
 	fill_boot_info(svc, img);
+	svc->started_ns = vcpu_clock_ns();
 	return 0;
 }
 

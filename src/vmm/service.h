@@ -38,6 +38,8 @@ struct vmm_service {
 	volatile sig_atomic_t stop_kind; /* set asynchronously: why the stop was requested */
 	volatile sig_atomic_t stop_signal;
 	uint64_t hypercalls[DN_HC_MAX]; /* calls made, by number */
+	int64_t started_ns;             /* host clock when the vcpu was ready */
+	int64_t first_console_ns;       /* host clock of the first console output, 0 if none */
 };
 
 /* Creates the service's RAM file and VM, loads the image and boot info, and leaves the vcpu
