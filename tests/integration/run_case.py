@@ -47,7 +47,7 @@ CASES = {
                        stderr=stopped("privileged", r"general protection fault \(#GP\), error 0x0")),
     "hc-outside": dict(args=["hc-outside"], status=126,
                        stderr=stopped("hc-outside",
-                                      r"hypercall console: buffer \[0xfffff8, \+0x40\) lies outside the guest's RAM")),
+                                      r"hypercall console: buffer \[0x7ffff8, \+0x40\) lies outside the guest's RAM")),
     "hc-struct-outside": dict(args=["hc-struct-outside"], status=126,
                               stderr=stopped("hc-struct-outside",
                                              r"hypercall console: argument struct at 0x8000 lies outside the guest's RAM")),

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Runs a command inside a throwaway QEMU VM that has a working /dev/kvm, for hosts without KVM
+# (such as VMs without nested virtualization). QEMU emulates the CPU in software, AMD SVM
+# included, so Debian's own kernel loads kvm_amd inside it. The host's root filesystem is shared
+# into the VM over 9p and the command runs chrooted there, in the current directory; /tmp and
+# /var/tmp are fresh tmpfs inside the VM. Slow (software emulation), but real KVM.
+#
+# Usage: tests/vm/kvm-vm.sh COMMAND [ARG...]     exit status: the command's
+# Env:   DENALI_VM_CACHE (default /var/cache/denali-kvm-vm), DENALI_VM_MEM (MiB, default 4096),
+#        DENALI_VM_CPUS (default 2), DENALI_VM_TIMEOUT (seconds, default 1800)
+set -euo pipefail
+[ $# -ge 1 ] || { echo "usage: $0 COMMAND [ARG...]" >&2; exit 2; }
+cache=${DENALI_VM_CACHE:-/var/cache/denali-kvm-vm}
+mem=${DENALI_VM_MEM:-4096}
+cpus=${DENALI_VM_CPUS:-2}
+limit=${DENALI_VM_TIMEOUT:-1800}
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+
+need=()
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+[ -x /bin/busybox ] && /bin/busybox --list | grep -qx insmod || need+=(busybox-static)
+command -v cpio >/dev/null || need+=(cpio)
+if [ ${#need[@]} -gt 0 ]; then
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+$sudo mkdir -p "$cache"
+$sudo chown "$(id -u)" "$cache"
+
+# Debian's current kernel, unpacked once into the cache.
+if [ ! -f "$cache/vmlinuz" ]; then
+	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+	[ -n "$pkg" ] || { $sudo apt-get update -qq; pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}'); }
+	(cd "$cache" && rm -rf kpkg ./*.deb && apt-get download -q "$pkg" >/dev/null && dpkg-deb -x ./*.deb kpkg && rm -f ./*.deb)
+	cp "$cache"/kpkg/boot/vmlinuz-* "$cache/vmlinuz"
+fi
+
+# The initramfs: busybox, the KVM and 9p modules (in load order), and the init script below.
+# Named for this script's hash, so that a change here builds a new one.
+initrd="$cache/initrd-$(sha256sum "$0" | cut -c1-12).gz"
+if [ ! -f "$initrd" ]; then
+	rm -f "$cache"/initrd-*.gz
+	kmod=$(echo "$cache"/kpkg/lib/modules/*/kernel)
+	root=$(mktemp -d)
+	mkdir -p "$root"/{bin,lib,proc,sys,dev,host}
+	cp /bin/busybox "$root/bin/busybox"
+	for a in sh mount insmod cat echo sleep poweroff reboot chroot mkdir grep; do ln -s busybox "$root/bin/$a"; done
+	n=0
+	for m in virt/lib/irqbypass drivers/crypto/ccp/ccp arch/x86/kvm/kvm arch/x86/kvm/kvm-amd \
+		drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev \
+		drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci fs/netfs/netfs \
+		fs/fscache/fscache net/9p/9pnet net/9p/9pnet_virtio fs/9p/9p; do
+		[ -f "$kmod/$m.ko" ] || continue
+		cp "$kmod/$m.ko" "$root/lib/$(printf %02d $n)-$(basename "$m").ko"
+		n=$((n + 1))
+	done
+	cat > "$root/init" <<'INIT'
+#!/bin/sh
+export PATH=/bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+for m in /lib/*.ko; do insmod "$m" || echo "kvm-vm: insmod $m failed"; done
+if [ ! -c /dev/kvm ]; then echo "kvm-vm: /dev/kvm did not appear"; echo "DENALI-VM-EXIT=125"; poweroff -f; fi
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=loose hostroot /host || { echo "DENALI-VM-EXIT=125"; poweroff -f; }
+mount --bind /dev /host/dev; mount -t proc proc /host/proc; mount -t sysfs sys /host/sys
+mount -t tmpfs tmp /host/tmp; mount -t tmpfs vartmp /host/var/tmp; mount -t tmpfs run /host/run
+mkdir -p /host/dev/pts /host/dev/shm; mount -t devpts devpts /host/dev/pts; mount -t tmpfs shm /host/dev/shm
+echo "DENALI-VM-START"
+chroot /host /bin/bash /var/cache/denali-kvm-vm/cmd.sh
+echo "DENALI-VM-EXIT=$?"
+poweroff -f
+INIT
+	chmod +x "$root/init"
+	(cd "$root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$initrd"
+	rm -rf "$root"
+fi
+
+# The command, run in this directory with this environment's essentials.
+{
+	echo "export PATH=$(printf %q "$PATH") HOME=$(printf %q "${HOME:-/root}") LANG=C.UTF-8 CI=${CI:-}"
+	echo "export DENALI_IN_KVM_VM=1"
+	echo "cd $(printf %q "$PWD") || exit 125"
+	printf 'exec'; printf ' %q' "$@"; echo
+} > "$cache/cmd.sh"
+if [ "$cache" != /var/cache/denali-kvm-vm ]; then
+	echo "kvm-vm: DENALI_VM_CACHE must be /var/cache/denali-kvm-vm (the init script reads it there)" >&2
+	exit 2
+fi
+
+log=$(mktemp)
+set +e
+timeout "$limit" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu qemu64,+svm \
+	-smp "$cpus" -m "$mem" -nographic -no-reboot -kernel "$cache/vmlinuz" -initrd "$initrd" \
+	-append "console=ttyS0 quiet loglevel=3 panic=-1" \
+	-vga none -virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,multidevs=remap,id=hostroot </dev/null |
+	tee "$log" | sed -u -n '/DENALI-VM-START/,$p' | grep --line-buffered -v -E 'DENALI-VM-(START|EXIT=)|reboot: Power down'
+qemu=${PIPESTATUS[0]}
+set -e
+rc=$(sed -n 's/.*DENALI-VM-EXIT=\([0-9]*\).*/\1/p' "$log" | tail -n 1)
+rm -f "$log"
+if [ -z "$rc" ]; then
+	echo "kvm-vm: the VM ended without a result (qemu status $qemu)" >&2
+	exit 125
+fi
+exit "$rc"
