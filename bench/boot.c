@@ -67,6 +67,8 @@ int main(int argc, char **argv)
 		first_line[i] = (double)(svc.first_console_ns - t0) / 1000.0;
 		to_exit[i] = (double)(t_exit - t0) / 1000.0;
 		vmm_service_destroy(&svc, 0);
+		if (getenv("BENCH_VERBOSE"))
+			fprintf(stderr, "run %d: raw %.0f us, exit %.0f us\n", i, raw[i], to_exit[i]);
 	}
 	fprintf(out, "bench/boot: %d runs, 16 MiB guests, times in us\n", runs);
 	fprintf(out, "%-38s %9s %9s %9s\n", "", "p50", "p90", "p99");

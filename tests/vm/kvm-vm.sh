@@ -7,12 +7,12 @@
 #
 # Usage: tests/vm/kvm-vm.sh COMMAND [ARG...]     exit status: the command's
 # Env:   DENALI_VM_CACHE (default /var/cache/denali-kvm-vm), DENALI_VM_MEM (MiB, default 4096),
-#        DENALI_VM_CPUS (default 2), DENALI_VM_TIMEOUT (seconds, default 1800)
+#        DENALI_VM_CPUS (default 1: with more, QEMU's emulation of nested SVM can lock up), DENALI_VM_TIMEOUT (seconds, default 1800)
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 COMMAND [ARG...]" >&2; exit 2; }
 cache=${DENALI_VM_CACHE:-/var/cache/denali-kvm-vm}
 mem=${DENALI_VM_MEM:-4096}
-cpus=${DENALI_VM_CPUS:-2}
+cpus=${DENALI_VM_CPUS:-1}
 limit=${DENALI_VM_TIMEOUT:-1800}
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -88,18 +88,23 @@ if [ "$cache" != /var/cache/denali-kvm-vm ]; then
 fi
 
 log=$(mktemp)
-set +e
-timeout "$limit" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu qemu64,+svm \
+# QEMU runs in the background so that this script can end it on any exit; its console is
+# followed from the log, showing only what the command printed.
+timeout "$limit" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu "${DENALI_VM_CPU_MODEL:-qemu64,+svm}" \
 	-smp "$cpus" -m "$mem" -nographic -no-reboot -kernel "$cache/vmlinuz" -initrd "$initrd" \
-	-append "console=ttyS0 quiet loglevel=3 panic=-1" \
-	-vga none -virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,multidevs=remap,id=hostroot </dev/null |
-	tee "$log" | sed -u -n '/DENALI-VM-START/,$p' | grep --line-buffered -v -E 'DENALI-VM-(START|EXIT=)|reboot: Power down'
-qemu=${PIPESTATUS[0]}
-set -e
+	-append "console=ttyS0 quiet loglevel=3 panic=-1" -vga none \
+	-virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,multidevs=remap,id=hostroot \
+	</dev/null >"$log" 2>&1 &
+qemu=$!
+trap 'kill $qemu 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+tail -n +1 -f --pid=$qemu "$log" | sed -u -n '/DENALI-VM-START/,$p' |
+	grep --line-buffered -v -E 'DENALI-VM-(START|EXIT=)|reboot: Power down' || true
+wait $qemu || true
 rc=$(sed -n 's/.*DENALI-VM-EXIT=\([0-9]*\).*/\1/p' "$log" | tail -n 1)
-rm -f "$log"
 if [ -z "$rc" ]; then
-	echo "kvm-vm: the VM ended without a result (qemu status $qemu)" >&2
+	echo "kvm-vm: the VM ended without a result" >&2
 	exit 125
 fi
 exit "$rc"
