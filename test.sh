@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 ./build.sh
+scripts/check-format.sh
 [ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined >/dev/null
 ninja -C build-asan
 

@@ -54,32 +54,36 @@ int main(int argc, char **argv)
 		bench_raw_vm_destroy(&vm);
 
 		t0 = vcpu_clock_ns();
-		if (vmm_service_start(&svc, &cfg, &img, &kvm, state_dir, NULL, err, sizeof(err)) != 0) {
+		if (vmm_service_start(&svc, &cfg, &img, &kvm, state_dir, NULL, err, sizeof(err)) !=
+		    0) {
 			fprintf(stderr, "boot: %s\n", err);
 			return 1;
 		}
 		vmm_service_run(&svc);
 		int64_t t_exit = vcpu_clock_ns();
 		if (svc.outcome.kind != VMM_OUTCOME_EXITED || svc.first_console_ns == 0) {
-			fprintf(stderr, "boot: hello did not exit cleanly: %s\n", svc.outcome.reason);
+			fprintf(stderr, "boot: hello did not exit cleanly: %s\n",
+				svc.outcome.reason);
 			return 1;
 		}
 		first_line[i] = (double)(svc.first_console_ns - t0) / 1000.0;
 		to_exit[i] = (double)(t_exit - t0) / 1000.0;
 		vmm_service_destroy(&svc, 0);
 		if (getenv("BENCH_VERBOSE"))
-			fprintf(stderr, "run %d: raw %.0f us, exit %.0f us\n", i, raw[i], to_exit[i]);
+			fprintf(stderr, "run %d: raw %.0f us, exit %.0f us\n", i, raw[i],
+				to_exit[i]);
 	}
 	fprintf(out, "bench/boot: %d runs, 16 MiB guests, times in us\n", runs);
 	fprintf(out, "%-38s %9s %9s %9s\n", "", "p50", "p90", "p99");
-	const char *names[] = {"raw KVM: create VM, run to first exit", "denali: hello to first console line",
-			       "denali: hello to exit"};
+	const char *names[] = {"raw KVM: create VM, run to first exit",
+			       "denali: hello to first console line", "denali: hello to exit"};
 	double *sets[] = {raw, first_line, to_exit};
 	double p50[3];
 	for (int s = 0; s < 3; s++) {
 		p50[s] = bench_percentile(sets[s], (size_t)runs, 50);
 		fprintf(out, "%-38s %9.1f %9.1f %9.1f\n", names[s], p50[s],
-			bench_percentile(sets[s], (size_t)runs, 90), bench_percentile(sets[s], (size_t)runs, 99));
+			bench_percentile(sets[s], (size_t)runs, 90),
+			bench_percentile(sets[s], (size_t)runs, 99));
 	}
 	fprintf(out, "ratio first console line / raw (p50): %.2fx\n", p50[1] / p50[0]);
 	fprintf(out, "ratio exit / raw (p50): %.2fx\n", p50[2] / p50[0]);

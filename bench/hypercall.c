@@ -85,11 +85,14 @@ int main(int argc, char **argv)
 	 * Rounds alternate between the two so both see the same machine. */
 	double raw[ROUNDS], hc[ROUNDS];
 	for (int r = 0; r < ROUNDS; r++) {
-		raw[r] = (double)(raw_run_outs(&kvm, (uint32_t)calls) - raw_run_outs(&kvm, 0)) / (double)calls;
+		raw[r] = (double)(raw_run_outs(&kvm, (uint32_t)calls) - raw_run_outs(&kvm, 0)) /
+			 (double)calls;
 		hc[r] = (double)(denali_run_calls(&kvm, &img, state_dir, calls) -
-				 denali_run_calls(&kvm, &img, state_dir, 0)) / (double)calls;
+				 denali_run_calls(&kvm, &img, state_dir, 0)) /
+			(double)calls;
 	}
-	double raw_p50 = bench_percentile(raw, ROUNDS, 50), hc_p50 = bench_percentile(hc, ROUNDS, 50);
+	double raw_p50 = bench_percentile(raw, ROUNDS, 50),
+	       hc_p50 = bench_percentile(hc, ROUNDS, 50);
 	fprintf(out, "bench/hypercall: %lu calls x %d rounds, median per call\n", calls, ROUNDS);
 	fprintf(out, "bare ring-3 out exit (raw KVM loop): %8.2f us\n", raw_p50 / 1000.0);
 	fprintf(out, "denali no-op hypercall (console, 0 bytes): %8.2f us\n", hc_p50 / 1000.0);

@@ -11,7 +11,10 @@
 static inline void dn_hypercall(unsigned nr, void *args)
 {
 	uint32_t gpa = (uint32_t)(uintptr_t)args;
-	__asm__ volatile("outl %0, %w1" : : "a"(gpa), "Nd"((uint16_t)(DN_HC_PORT_BASE + nr)) : "memory");
+	__asm__ volatile("outl %0, %w1"
+			 :
+			 : "a"(gpa), "Nd"((uint16_t)(DN_HC_PORT_BASE + nr))
+			 : "memory");
 }
 
 /* The boot info the monitor left for this service. */

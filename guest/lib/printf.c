@@ -96,7 +96,8 @@ static void put_integer(struct sink *s, const struct spec *sp, uint64_t value, i
 		strcpy(prefix, "+");
 	else if (sp->space && base == 10 && !is_pointer)
 		strcpy(prefix, " ");
-	if ((sp->alt || is_pointer) && base == 16 && (n > 1 || (n == 1 && body[0] != '0') || is_pointer))
+	if ((sp->alt || is_pointer) && base == 16 &&
+	    (n > 1 || (n == 1 && body[0] != '0') || is_pointer))
 		strcpy(prefix, upper ? "0X" : "0x");
 	if (sp->alt && base == 8 && (n == 0 || body[0] != '0'))
 		strcpy(prefix, "0");
@@ -124,12 +125,18 @@ static void format(struct sink *s, const char *fmt, va_list ap)
 		fmt++;
 		struct spec sp = {.precision = -1};
 		for (;; fmt++) {
-			if (*fmt == '-') sp.left = 1;
-			else if (*fmt == '0') sp.zero = 1;
-			else if (*fmt == '+') sp.plus = 1;
-			else if (*fmt == ' ') sp.space = 1;
-			else if (*fmt == '#') sp.alt = 1;
-			else break;
+			if (*fmt == '-')
+				sp.left = 1;
+			else if (*fmt == '0')
+				sp.zero = 1;
+			else if (*fmt == '+')
+				sp.plus = 1;
+			else if (*fmt == ' ')
+				sp.space = 1;
+			else if (*fmt == '#')
+				sp.alt = 1;
+			else
+				break;
 		}
 		if (*fmt == '*') {
 			sp.width = va_arg(ap, int);
@@ -152,18 +159,24 @@ static void format(struct sink *s, const char *fmt, va_list ap)
 		}
 		int size = 0; /* -2 hh, -1 h, 0 int, 1 long, 2 long long / size_t / intmax */
 		for (;; fmt++) {
-			if (*fmt == 'h') size--;
-			else if (*fmt == 'l') size++;
-			else if (*fmt == 'z' || *fmt == 'j' || *fmt == 't') size = 2;
-			else break;
+			if (*fmt == 'h')
+				size--;
+			else if (*fmt == 'l')
+				size++;
+			else if (*fmt == 'z' || *fmt == 'j' || *fmt == 't')
+				size = 2;
+			else
+				break;
 		}
 		char conv = *fmt ? *fmt++ : '\0';
 		switch (conv) {
 		case 'd':
 		case 'i': {
 			int64_t v = size >= 1 ? va_arg(ap, long long) : va_arg(ap, int);
-			if (size == -1) v = (short)v;
-			if (size == -2) v = (signed char)v;
+			if (size == -1)
+				v = (short)v;
+			if (size == -2)
+				v = (signed char)v;
 			uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 			put_integer(s, &sp, mag, v < 0, 10, 0, 0);
 			break;
@@ -172,9 +185,12 @@ static void format(struct sink *s, const char *fmt, va_list ap)
 		case 'x':
 		case 'X':
 		case 'o': {
-			uint64_t v = size >= 1 ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned);
-			if (size == -1) v = (unsigned short)v;
-			if (size == -2) v = (unsigned char)v;
+			uint64_t v =
+				size >= 1 ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned);
+			if (size == -1)
+				v = (unsigned short)v;
+			if (size == -2)
+				v = (unsigned char)v;
 			unsigned base = conv == 'u' ? 10 : conv == 'o' ? 8 : 16;
 			put_integer(s, &sp, v, 0, base, conv == 'X', 0);
 			break;
@@ -192,15 +208,14 @@ static void format(struct sink *s, const char *fmt, va_list ap)
 			const char *str = va_arg(ap, const char *);
 			if (!str)
 				str = "(null)";
-			size_t len = sp.precision >= 0 ? strnlen(str, (size_t)sp.precision) : strlen(str);
+			size_t len = sp.precision >= 0 ? strnlen(str, (size_t)sp.precision)
+						       : strlen(str);
 			sp.precision = -1;
 			sp.zero = 0;
 			put_padded(s, &sp, "", str, len, 0);
 			break;
 		}
-		case '%':
-			put(s, '%');
-			break;
+		case '%': put(s, '%'); break;
 		default: /* unknown conversion: print it as written */
 			put(s, '%');
 			if (conv)

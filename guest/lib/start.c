@@ -6,7 +6,8 @@
 int main(int argc, char **argv);
 
 /* The ABI note the monitor checks before it loads the image. */
-__attribute__((section(".note.denali"), used, aligned(4))) static const struct dn_abi_note abi_note = {
+__attribute__((section(".note.denali"), used,
+	       aligned(4))) static const struct dn_abi_note abi_note = {
 	.namesz = sizeof(DN_NOTE_NAME),
 	.descsz = 4,
 	.type = DN_NOTE_TYPE_ABI,

@@ -1,8 +1,8 @@
 /* Guest libc: process end, assert, and number conversion. */
 #include <assert.h>
 #include <denali.h>
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 __attribute__((noreturn)) void exit(int status)
@@ -40,10 +40,14 @@ unsigned long strtoul(const char *restrict s, char **restrict end, int base)
 	const char *digits_start = p;
 	for (;; p++) {
 		int d;
-		if (*p >= '0' && *p <= '9') d = *p - '0';
-		else if (*p >= 'a' && *p <= 'z') d = *p - 'a' + 10;
-		else if (*p >= 'A' && *p <= 'Z') d = *p - 'A' + 10;
-		else break;
+		if (*p >= '0' && *p <= '9')
+			d = *p - '0';
+		else if (*p >= 'a' && *p <= 'z')
+			d = *p - 'a' + 10;
+		else if (*p >= 'A' && *p <= 'Z')
+			d = *p - 'A' + 10;
+		else
+			break;
 		if (d >= base)
 			break;
 		v = v * (unsigned long)base + (unsigned long)d;

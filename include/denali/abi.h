@@ -38,26 +38,26 @@
  * The vcpu starts in 64-bit mode, ring 3, at the ELF entry point with RDI = GPA of a
  * struct dn_boot_info, RSP = ram_size (16-byte aligned, the stack grows down), RFLAGS.IF = 0. */
 #define DN_BOOT_MAGIC 0x494c4e44u /* "DNLI" */
-#define DN_BOOT_ARGS_MAX 3072u    /* bytes of NUL-terminated argument strings */
+#define DN_BOOT_ARGS_MAX 3072u	  /* bytes of NUL-terminated argument strings */
 #define DN_BOOT_ARGC_MAX 64u
 #define DN_NAME_MAX 64u /* service name, including the NUL */
 
 #ifndef __ASSEMBLER__
 struct dn_boot_info {
-	uint32_t magic;       /* OUT: DN_BOOT_MAGIC */
+	uint32_t magic;	      /* OUT: DN_BOOT_MAGIC */
 	uint32_t abi_version; /* OUT: DN_ABI_VERSION of the monitor */
 	uint64_t ram_size;    /* OUT: bytes of guest RAM */
 	uint64_t heap_start;  /* OUT: first page after the loaded image: free memory starts here */
 	uint64_t stack_top;   /* OUT: initial RSP (== ram_size) */
 	/* Time: guest monotonic nanoseconds since boot, read with rdtsc and no exit:
 	 *   ns = ((rdtsc() - tsc_base) * tsc_mul) >> 32   (128-bit product) */
-	uint64_t tsc_hz;   /* OUT: TSC ticks per second */
-	uint64_t tsc_base; /* OUT: TSC value at guest time 0 */
-	uint64_t tsc_mul;  /* OUT: ns per tick, 32.32 fixed point */
-	uint32_t argc;     /* OUT: number of strings in args */
-	uint32_t args_len; /* OUT: bytes of args used, NULs included */
-	char name[DN_NAME_MAX];       /* OUT: the service name, NUL-terminated */
-	char args[DN_BOOT_ARGS_MAX];  /* OUT: argc NUL-terminated strings, back to back */
+	uint64_t tsc_hz;	     /* OUT: TSC ticks per second */
+	uint64_t tsc_base;	     /* OUT: TSC value at guest time 0 */
+	uint64_t tsc_mul;	     /* OUT: ns per tick, 32.32 fixed point */
+	uint32_t argc;		     /* OUT: number of strings in args */
+	uint32_t args_len;	     /* OUT: bytes of args used, NULs included */
+	char name[DN_NAME_MAX];	     /* OUT: the service name, NUL-terminated */
+	char args[DN_BOOT_ARGS_MAX]; /* OUT: argc NUL-terminated strings, back to back */
 };
 _Static_assert(offsetof(struct dn_boot_info, abi_version) == 4, "boot info layout");
 _Static_assert(offsetof(struct dn_boot_info, ram_size) == 8, "boot info layout");
@@ -80,8 +80,8 @@ _Static_assert(sizeof(struct dn_boot_info) <= DN_PAGE_SIZE, "boot info fits one 
 struct dn_abi_note {
 	uint32_t namesz; /* 7: strlen(DN_NOTE_NAME) + 1 */
 	uint32_t descsz; /* 4 */
-	uint32_t type;   /* DN_NOTE_TYPE_ABI */
-	char name[8];    /* DN_NOTE_NAME, NUL-padded to 4-byte alignment */
+	uint32_t type;	 /* DN_NOTE_TYPE_ABI */
+	char name[8];	 /* DN_NOTE_NAME, NUL-padded to 4-byte alignment */
 	uint32_t abi_version;
 };
 _Static_assert(offsetof(struct dn_abi_note, name) == 12, "note layout");
@@ -101,9 +101,9 @@ _Static_assert(sizeof(struct dn_abi_note) == 24, "note size");
 #ifndef __ASSEMBLER__
 enum dn_hypercall {
 	DN_HC_CONSOLE = 0, /* struct dn_hc_console */
-	DN_HC_EXIT = 1,    /* struct dn_hc_exit: never returns */
+	DN_HC_EXIT = 1,	   /* struct dn_hc_exit: never returns */
 	DN_HC_ABORT = 2,   /* struct dn_hc_abort: never returns */
-	DN_HC_IDLE = 3,    /* struct dn_hc_idle */
+	DN_HC_IDLE = 3,	   /* struct dn_hc_idle */
 	DN_HC_MAX
 };
 
@@ -116,8 +116,8 @@ enum dn_status {
 /* Write len bytes to the service's console. The monitor buffers by line. */
 #define DN_CONSOLE_MAX 4096u
 struct dn_hc_console {
-	uint64_t buf;   /* IN: GPA of the bytes */
-	uint32_t len;   /* IN: at most DN_CONSOLE_MAX, else status DN_E_INVAL */
+	uint64_t buf;	/* IN: GPA of the bytes */
+	uint32_t len;	/* IN: at most DN_CONSOLE_MAX, else status DN_E_INVAL */
 	int32_t status; /* OUT */
 };
 _Static_assert(offsetof(struct dn_hc_console, len) == 8, "console layout");
@@ -127,7 +127,7 @@ _Static_assert(sizeof(struct dn_hc_console) == 16, "console size");
 /* End the VM. status 0..DN_EXIT_STATUS_MAX becomes denali-run's exit status. */
 #define DN_EXIT_STATUS_MAX 123
 struct dn_hc_exit {
-	int32_t status;    /* IN */
+	int32_t status;	   /* IN */
 	uint32_t reserved; /* IN: ignored */
 };
 _Static_assert(sizeof(struct dn_hc_exit) == 8, "exit size");
@@ -135,8 +135,8 @@ _Static_assert(sizeof(struct dn_hc_exit) == 8, "exit size");
 /* End the VM with a reason; the monitor prints at most DN_ABORT_MSG_MAX bytes of it. */
 #define DN_ABORT_MSG_MAX 512u
 struct dn_hc_abort {
-	uint64_t msg;      /* IN: GPA of the message (not NUL-terminated) */
-	uint32_t len;      /* IN */
+	uint64_t msg;	   /* IN: GPA of the message (not NUL-terminated) */
+	uint32_t len;	   /* IN */
 	uint32_t reserved; /* IN: ignored */
 };
 _Static_assert(offsetof(struct dn_hc_abort, len) == 8, "abort layout");
@@ -147,7 +147,7 @@ _Static_assert(sizeof(struct dn_hc_abort) == 16, "abort size");
 struct dn_hc_idle {
 	uint64_t deadline_ns; /* IN */
 	uint64_t events;      /* OUT: bitmask of events pending at return (none yet in ABI v1) */
-	int32_t status;       /* OUT */
+	int32_t status;	      /* OUT */
 	uint32_t reserved;    /* IN: must be 0 */
 };
 _Static_assert(offsetof(struct dn_hc_idle, events) == 8, "idle layout");

@@ -5,12 +5,12 @@
 
 #define SYS_PML4 0x1000u
 #define SYS_PDPT 0x2000u
-#define SYS_PD 0x3000u /* 4 pages: one page directory per GiB of the 4 GiB maximum */
+#define SYS_PD 0x3000u	/* 4 pages: one page directory per GiB of the 4 GiB maximum */
 #define SYS_PT0 0x7000u /* 4 KiB page table for the first 2 MiB */
 #define SYS_GDT 0x8000u
 #define SYS_TSS 0x8080u
 #define SYS_IDT 0x9000u
-#define SYS_STUB 0xa000u /* ring-0 fault stub: one 16-byte slot per vector, then common code */
+#define SYS_STUB 0xa000u   /* ring-0 fault stub: one 16-byte slot per vector, then common code */
 #define SYS_STACK0 0xb000u /* ring-0 stack page; the TSS points RSP0 at its top */
 #define SYS_BOOT_INFO 0xc000u
 #define SYS_END 0xd000u

@@ -27,8 +27,8 @@ struct vcpu {
 	size_t run_size;
 	uint8_t *ram; /* host mapping of guest RAM, GPA 0 at ram[0] */
 	uint64_t ram_size;
-	uint64_t tsc_hz;   /* guest TSC frequency */
-	uint64_t tsc_base; /* guest TSC at guest time 0 */
+	uint64_t tsc_hz;      /* guest TSC frequency */
+	uint64_t tsc_base;    /* guest TSC at guest time 0 */
 	int64_t time_base_ns; /* host CLOCK_MONOTONIC at guest time 0 */
 	volatile sig_atomic_t stop_requested;
 };
@@ -65,7 +65,7 @@ enum vcpu_stop_kind {
 	VCPU_STOP_HANDLER,   /* a hypercall handler returned VCPU_HALT */
 	VCPU_STOP_FAULT,     /* the guest broke the architecture: reason and rip are set */
 	VCPU_STOP_REQUESTED, /* vcpu_request_stop was called (signal, timeout) */
-	VCPU_STOP_HOST,      /* an ioctl failed: reason is set */
+	VCPU_STOP_HOST,	     /* an ioctl failed: reason is set */
 };
 
 struct vcpu_stop {

@@ -18,10 +18,12 @@ int vcpu_kvm_open(struct vcpu_kvm *kvm, char *err, size_t errlen)
 	if (kvm->fd < 0) {
 		int e = errno;
 		if (e == ENOENT)
-			snprintf(err, errlen, "/dev/kvm does not exist: this host has no KVM (load "
+			snprintf(err, errlen,
+				 "/dev/kvm does not exist: this host has no KVM (load "
 				 "kvm_intel or kvm_amd, or enable nested virtualization)");
 		else if (e == EACCES || e == EPERM)
-			snprintf(err, errlen, "/dev/kvm: permission denied (add your user to the group "
+			snprintf(err, errlen,
+				 "/dev/kvm: permission denied (add your user to the group "
 				 "that owns /dev/kvm, usually 'kvm', then log in again)");
 		else
 			snprintf(err, errlen, "/dev/kvm: %s", strerror(e));
@@ -29,8 +31,9 @@ int vcpu_kvm_open(struct vcpu_kvm *kvm, char *err, size_t errlen)
 	}
 	int api = ioctl(kvm->fd, KVM_GET_API_VERSION, 0);
 	if (api != KVM_EXPECTED_API) {
-		snprintf(err, errlen, "KVM_GET_API_VERSION: this kernel speaks KVM API %d, denali needs %d",
-			 api, KVM_EXPECTED_API);
+		snprintf(err, errlen,
+			 "KVM_GET_API_VERSION: this kernel speaks KVM API %d, denali needs %d", api,
+			 KVM_EXPECTED_API);
 		goto fail;
 	}
 	if (ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) <= 0) {
@@ -38,12 +41,15 @@ int vcpu_kvm_open(struct vcpu_kvm *kvm, char *err, size_t errlen)
 		goto fail;
 	}
 	if (ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0) {
-		snprintf(err, errlen, "KVM_CHECK_EXTENSION: KVM_CAP_IMMEDIATE_EXIT is missing (Linux >= 4.11 needed)");
+		snprintf(err, errlen,
+			 "KVM_CHECK_EXTENSION: KVM_CAP_IMMEDIATE_EXIT is missing (Linux >= 4.11 "
+			 "needed)");
 		goto fail;
 	}
 	int size = ioctl(kvm->fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (size < (int)sizeof(struct kvm_run)) {
-		snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE: %s", size < 0 ? strerror(errno) : "too small");
+		snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE: %s",
+			 size < 0 ? strerror(errno) : "too small");
 		goto fail;
 	}
 	kvm->run_size = (size_t)size;

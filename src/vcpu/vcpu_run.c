@@ -1,8 +1,8 @@
 /* The vcpu run loop: KVM_RUN, then hypercalls go to the table and everything else stops the VM
  * with a reason. */
 #include <errno.h>
-#include <stdarg.h>
 #include <linux/kvm.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -15,7 +15,8 @@ void vcpu_request_stop(struct vcpu *v)
 {
 	v->stop_requested = 1;
 	if (v->run)
-		v->run->immediate_exit = 1; /* a signal that lands just before KVM_RUN is not lost */
+		v->run->immediate_exit =
+			1; /* a signal that lands just before KVM_RUN is not lost */
 }
 
 static void stop_with(struct vcpu_stop *stop, enum vcpu_stop_kind kind, uint64_t rip,
@@ -33,16 +34,26 @@ static void stop_with(struct vcpu_stop *stop, enum vcpu_stop_kind kind, uint64_t
 }
 
 static const char *const exception_names[SYS_STUB_VECTORS] = {
-	[0] = "divide error (#DE)",        [1] = "debug exception (#DB)",
-	[2] = "non-maskable interrupt",    [3] = "breakpoint (#BP)",
-	[4] = "overflow (#OF)",            [5] = "bound range exceeded (#BR)",
-	[6] = "invalid opcode (#UD)",      [7] = "device not available (#NM)",
-	[8] = "double fault (#DF)",        [10] = "invalid TSS (#TS)",
-	[11] = "segment not present (#NP)", [12] = "stack fault (#SS)",
-	[13] = "general protection fault (#GP)", [14] = "page fault (#PF)",
-	[16] = "x87 floating-point error (#MF)", [17] = "alignment check (#AC)",
-	[18] = "machine check (#MC)",      [19] = "SIMD floating-point exception (#XM)",
-	[20] = "virtualization exception (#VE)", [21] = "control protection (#CP)",
+	[0] = "divide error (#DE)",
+	[1] = "debug exception (#DB)",
+	[2] = "non-maskable interrupt",
+	[3] = "breakpoint (#BP)",
+	[4] = "overflow (#OF)",
+	[5] = "bound range exceeded (#BR)",
+	[6] = "invalid opcode (#UD)",
+	[7] = "device not available (#NM)",
+	[8] = "double fault (#DF)",
+	[10] = "invalid TSS (#TS)",
+	[11] = "segment not present (#NP)",
+	[12] = "stack fault (#SS)",
+	[13] = "general protection fault (#GP)",
+	[14] = "page fault (#PF)",
+	[16] = "x87 floating-point error (#MF)",
+	[17] = "alignment check (#AC)",
+	[18] = "machine check (#MC)",
+	[19] = "SIMD floating-point exception (#XM)",
+	[20] = "virtualization exception (#VE)",
+	[21] = "control protection (#CP)",
 };
 
 /* The ring-0 stub reported an exception: its frame is on the ring-0 stack, pushed by the CPU
@@ -66,15 +77,19 @@ static void report_exception(struct vcpu *v, struct vcpu_stop *stop)
 	memcpy(f, v->ram + frame, sizeof(f));
 	uint64_t vector = f[0], error = f[1], rip = f[2];
 	const char *name = vector < SYS_STUB_VECTORS && exception_names[vector]
-				   ? exception_names[vector] : "reserved exception";
+				   ? exception_names[vector]
+				   : "reserved exception";
 	if (vector == 14)
 		stop_with(stop, VCPU_STOP_FAULT, rip, "%s %s 0x%llx (%s, error 0x%llx)", name,
-			  (error & 0x10) ? "fetching" : (error & 0x2) ? "writing" : "reading",
+			  (error & 0x10)  ? "fetching"
+			  : (error & 0x2) ? "writing"
+					  : "reading",
 			  (unsigned long long)sregs.cr2,
 			  (error & 0x1) ? "protection violation" : "not mapped",
 			  (unsigned long long)error);
 	else if (vector == 8 || (vector >= 10 && vector <= 13) || vector == 17 || vector == 21)
-		stop_with(stop, VCPU_STOP_FAULT, rip, "%s, error 0x%llx", name, (unsigned long long)error);
+		stop_with(stop, VCPU_STOP_FAULT, rip, "%s, error 0x%llx", name,
+			  (unsigned long long)error);
 	else
 		stop_with(stop, VCPU_STOP_FAULT, rip, "%s", name);
 }
@@ -87,9 +102,11 @@ static enum vcpu_action handle_io(struct vcpu *v, const struct vcpu_ops *ops, vo
 	int out = run->io.direction == KVM_EXIT_IO_OUT;
 	if (port >= DN_HC_PORT_BASE && port < DN_HC_PORT_BASE + DN_HC_MAX) {
 		if (!out || run->io.size != 4 || run->io.count != 1) {
-			stop_with(stop, VCPU_STOP_FAULT, vcpu_rip(v),
-				  "hypercall %u: %s of %u x %u bytes (a hypercall is one 32-bit out)",
-				  port - DN_HC_PORT_BASE, out ? "out" : "in", run->io.count, run->io.size);
+			stop_with(
+				stop, VCPU_STOP_FAULT, vcpu_rip(v),
+				"hypercall %u: %s of %u x %u bytes (a hypercall is one 32-bit out)",
+				port - DN_HC_PORT_BASE, out ? "out" : "in", run->io.count,
+				run->io.size);
 			return VCPU_HALT;
 		}
 		uint32_t arg;
@@ -129,25 +146,25 @@ void vcpu_run(struct vcpu *v, const struct vcpu_ops *ops, void *ctx, struct vcpu
 			if (handle_io(v, ops, ctx, stop) == VCPU_HALT)
 				return;
 			break;
-		case KVM_EXIT_INTR:
-			break;
+		case KVM_EXIT_INTR: break;
 		case KVM_EXIT_MMIO:
-			stop_with(stop, VCPU_STOP_FAULT, vcpu_rip(v), "memory access outside RAM at 0x%llx",
+			stop_with(stop, VCPU_STOP_FAULT, vcpu_rip(v),
+				  "memory access outside RAM at 0x%llx",
 				  (unsigned long long)run->mmio.phys_addr);
 			return;
 		case KVM_EXIT_SHUTDOWN:
 			stop_with(stop, VCPU_STOP_FAULT, vcpu_rip(v), "triple fault");
 			return;
-		case KVM_EXIT_HLT:
-			stop_with(stop, VCPU_STOP_FAULT, vcpu_rip(v), "halted");
-			return;
+		case KVM_EXIT_HLT: stop_with(stop, VCPU_STOP_FAULT, vcpu_rip(v), "halted"); return;
 		case KVM_EXIT_FAIL_ENTRY:
-			stop_with(stop, VCPU_STOP_HOST, vcpu_rip(v), "VM entry failed (hardware reason 0x%llx)",
-				  (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+			stop_with(
+				stop, VCPU_STOP_HOST, vcpu_rip(v),
+				"VM entry failed (hardware reason 0x%llx)",
+				(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 			return;
 		case KVM_EXIT_INTERNAL_ERROR:
-			stop_with(stop, VCPU_STOP_FAULT, vcpu_rip(v), "KVM internal error (suberror %u)",
-				  run->internal.suberror);
+			stop_with(stop, VCPU_STOP_FAULT, vcpu_rip(v),
+				  "KVM internal error (suberror %u)", run->internal.suberror);
 			return;
 		default:
 			stop_with(stop, VCPU_STOP_FAULT, vcpu_rip(v), "unexpected exit (reason %u)",

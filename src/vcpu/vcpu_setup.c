@@ -48,7 +48,8 @@ static void build_page_tables(uint8_t *ram, uint64_t ram_size)
 	}
 	/* The guest's own RAM: 2 MiB pages, user read-write. */
 	for (uint64_t gpa = DN_RAM_ALIGN; gpa < ram_size; gpa += DN_RAM_ALIGN)
-		put64(ram, SYS_PD + (gpa / DN_RAM_ALIGN) * 8, gpa | PTE_P | PTE_RW | PTE_US | PTE_PS);
+		put64(ram, SYS_PD + (gpa / DN_RAM_ALIGN) * 8,
+		      gpa | PTE_P | PTE_RW | PTE_US | PTE_PS);
 }
 
 static void build_gdt_tss(uint8_t *ram)
@@ -92,7 +93,8 @@ static void build_idt_stub(uint8_t *ram)
 		int32_t rel = (int32_t)(SYS_STUB_COMMON - (slot + n + 4));
 		memcpy(p + n, &rel, 4);
 
-		/* Interrupt gate to the slot; DPL 3 for int3/into so that they report as themselves. */
+		/* Interrupt gate to the slot; DPL 3 for int3/into so that they report as
+		 * themselves. */
 		uint64_t dpl = (v == 3 || v == 4) ? 3 : 0;
 		uint64_t lo = (slot & 0xffff) | ((uint64_t)SYS_SEL_KCODE << 16) |
 			      ((0x8eull | (dpl << 5)) << 40) | (((slot >> 16) & 0xffff) << 48);
@@ -101,9 +103,9 @@ static void build_idt_stub(uint8_t *ram)
 	}
 	static const uint8_t common[] = {
 		0x66, 0xba, SYS_FAULT_PORT & 0xff, SYS_FAULT_PORT >> 8, /* mov $port, %dx */
-		0xef,                                                   /* out %eax, %dx */
-		0xf4,                                                   /* hlt */
-		0xeb, 0xfd,                                             /* jmp back to hlt */
+		0xef,							/* out %eax, %dx */
+		0xf4,							/* hlt */
+		0xeb, 0xfd,						/* jmp back to hlt */
 	};
 	memcpy(ram + SYS_STUB_COMMON, common, sizeof(common));
 }
@@ -131,8 +133,16 @@ int64_t vcpu_clock_ns(void)
 static struct kvm_segment user_segment(uint16_t selector, uint8_t type, int code)
 {
 	return (struct kvm_segment){
-		.base = 0, .limit = 0xffffffff, .selector = selector, .type = type, .present = 1,
-		.dpl = 3, .db = code ? 0 : 1, .s = 1, .l = code ? 1 : 0, .g = 1,
+		.base = 0,
+		.limit = 0xffffffff,
+		.selector = selector,
+		.type = type,
+		.present = 1,
+		.dpl = 3,
+		.db = code ? 0 : 1,
+		.s = 1,
+		.l = code ? 1 : 0,
+		.g = 1,
 	};
 }
 
@@ -141,7 +151,8 @@ static int read_time_base(struct vcpu *v, char *err, size_t errlen)
 {
 	int khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
 	if (khz <= 0) {
-		snprintf(err, errlen, "KVM_GET_TSC_KHZ: %s", khz < 0 ? strerror(errno) : "returned 0");
+		snprintf(err, errlen, "KVM_GET_TSC_KHZ: %s",
+			 khz < 0 ? strerror(errno) : "returned 0");
 		return -1;
 	}
 	v->tsc_hz = (uint64_t)khz * 1000;
@@ -156,7 +167,8 @@ static int read_time_base(struct vcpu *v, char *err, size_t errlen)
 	int got = ioctl(v->fd, KVM_GET_MSRS, &buf);
 	int64_t after = vcpu_clock_ns();
 	if (got != 1) {
-		snprintf(err, errlen, "KVM_GET_MSRS(IA32_TSC): %s", got < 0 ? strerror(errno) : "not read");
+		snprintf(err, errlen, "KVM_GET_MSRS(IA32_TSC): %s",
+			 got < 0 ? strerror(errno) : "not read");
 		return -1;
 	}
 	v->tsc_base = buf.msrs.entries[0].data;
@@ -179,7 +191,11 @@ int vcpu_boot(struct vcpu *v, uint64_t entry, uint64_t stack_top, uint64_t arg, 
 	sregs.cs = user_segment(SYS_SEL_UCODE, 11, 1);
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = user_segment(SYS_SEL_UDATA, 3, 0);
 	sregs.tr = (struct kvm_segment){
-		.base = SYS_TSS, .limit = 103, .selector = SYS_SEL_TSS, .type = 11, .present = 1,
+		.base = SYS_TSS,
+		.limit = 103,
+		.selector = SYS_SEL_TSS,
+		.type = 11,
+		.present = 1,
 	};
 	sregs.gdt.base = SYS_GDT;
 	sregs.gdt.limit = 0x37;

@@ -52,7 +52,8 @@ int vmm_config_name_valid(const char *name)
 		return 0;
 	for (size_t i = 0; i < len; i++) {
 		char c = name[i];
-		int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		int alnum =
+			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		if (!alnum && (i == 0 || (c != '-' && c != '_' && c != '.')))
 			return 0;
 	}
@@ -119,7 +120,8 @@ static int parse_image(const char *path, json_t *v, struct vmm_service_config *c
 		       size_t errlen)
 {
 	if (!v)
-		return fail(err, errlen, path, "image", "missing (the path of the guest ELF image)");
+		return fail(err, errlen, path, "image",
+			    "missing (the path of the guest ELF image)");
 	if (!json_is_string(v))
 		return fail(err, errlen, path, "image", "expected a string, got %s",
 			    json_type_name(v));
@@ -152,15 +154,16 @@ static int parse_memory(const char *path, json_t *v, const struct vmm_config_lim
 			    json_type_name(v));
 	}
 	if (bytes < DN_RAM_MIN)
-		return fail(err, errlen, path, "memory", "%" PRIu64 " bytes is below the minimum of %uM",
-			    bytes, DN_RAM_MIN >> 20);
+		return fail(err, errlen, path, "memory",
+			    "%" PRIu64 " bytes is below the minimum of %uM", bytes,
+			    DN_RAM_MIN >> 20);
 	if (bytes % DN_RAM_ALIGN != 0)
-		return fail(err, errlen, path, "memory", "%" PRIu64 " bytes is not a multiple of 2M",
-			    bytes);
+		return fail(err, errlen, path, "memory",
+			    "%" PRIu64 " bytes is not a multiple of 2M", bytes);
 	if (bytes > limits->ram_max)
 		return fail(err, errlen, path, "memory",
-			    "%" PRIu64 "M is more than this host allows (%" PRIu64 "M)", bytes >> 20,
-			    limits->ram_max >> 20);
+			    "%" PRIu64 "M is more than this host allows (%" PRIu64 "M)",
+			    bytes >> 20, limits->ram_max >> 20);
 	cfg->ram_size = bytes;
 	return 0;
 }
@@ -181,14 +184,14 @@ static int parse_args(const char *path, json_t *v, struct vmm_service_config *cf
 	for (size_t i = 0; i < n; i++) {
 		json_t *a = json_array_get(v, i);
 		if (!json_is_string(a))
-			return fail(err, errlen, path, "args", "element %zu: expected a string, got %s",
-				    i, json_type_name(a));
+			return fail(err, errlen, path, "args",
+				    "element %zu: expected a string, got %s", i, json_type_name(a));
 		total += json_string_length(a) + 1;
 	}
 	/* The service name travels as argv[0] in its own field; args must fit the boot page. */
 	if (total > DN_BOOT_ARGS_MAX)
-		return fail(err, errlen, path, "args", "%zu bytes in all, at most %u are allowed", total,
-			    DN_BOOT_ARGS_MAX);
+		return fail(err, errlen, path, "args", "%zu bytes in all, at most %u are allowed",
+			    total, DN_BOOT_ARGS_MAX);
 	cfg->args = calloc(n ? n : 1, sizeof(char *));
 	if (!cfg->args)
 		return fail(err, errlen, path, "args", "out of memory");
@@ -207,8 +210,7 @@ static int check_unknown_keys(const char *path, json_t *root, char *err, size_t 
 {
 	const char *key;
 	json_t *value;
-	json_object_foreach(root, key, value)
-	{
+	json_object_foreach (root, key, value) {
 		int known = 0;
 		for (size_t i = 0; i < sizeof(known_keys) / sizeof(known_keys[0]); i++)
 			known |= strcmp(key, known_keys[i]) == 0;

@@ -13,12 +13,12 @@ struct vmm_config_limits {
 };
 
 struct vmm_service_config {
-	char *source;           /* the service file's path, as given */
+	char *source;		/* the service file's path, as given */
 	char name[DN_NAME_MAX]; /* validated service name */
-	char *image;            /* guest ELF path, resolved against the file's folder */
-	uint64_t ram_size;      /* bytes, a multiple of DN_RAM_ALIGN */
-	uint32_t argc;          /* strings in args */
-	char **args;            /* argc strings (argv[1..] of the guest) */
+	char *image;		/* guest ELF path, resolved against the file's folder */
+	uint64_t ram_size;	/* bytes, a multiple of DN_RAM_ALIGN */
+	uint32_t argc;		/* strings in args */
+	char **args;		/* argc strings (argv[1..] of the guest) */
 };
 
 #define VMM_CONFIG_DEFAULT_RAM (16u * 1024 * 1024)

@@ -7,7 +7,7 @@
 #define VMM_CONSOLE_LINE_MAX 4096
 
 struct vmm_console {
-	int fd;             /* where lines go (stdout) */
+	int fd;		    /* where lines go (stdout) */
 	const char *prefix; /* put before every line, or NULL */
 	size_t len;
 	char line[VMM_CONSOLE_LINE_MAX];

@@ -2,9 +2,13 @@
 #ifndef VMM_EXIT_STATUS_H
 #define VMM_EXIT_STATUS_H
 
-#define DENALI_EXIT_USAGE 2     /* bad options, service file or image: nothing was started */
-#define DENALI_EXIT_TIMEOUT 124 /* --timeout expired */
-#define DENALI_EXIT_HOST 125    /* the host failed: no KVM, an ioctl, the state directory */
-#define DENALI_EXIT_STOPPED 126 /* the monitor stopped the service: abort, fault, broken contract */
+/* Bad options, service file or image: nothing was started. */
+#define DENALI_EXIT_USAGE 2
+/* --timeout expired. */
+#define DENALI_EXIT_TIMEOUT 124
+/* The host failed: no KVM, an ioctl, the state directory. */
+#define DENALI_EXIT_HOST 125
+/* The monitor stopped the service: abort, fault, broken contract. */
+#define DENALI_EXIT_STOPPED 126
 
 #endif

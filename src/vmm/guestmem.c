@@ -65,7 +65,8 @@ int guestmem_open(struct guestmem *gm, const char *state_dir, const char *name, 
 {
 	memset(gm, 0, sizeof(*gm));
 	gm->fd = -1;
-	if ((size_t)snprintf(gm->dir, sizeof(gm->dir), "%s/%s", state_dir, name) >= sizeof(gm->dir) ||
+	if ((size_t)snprintf(gm->dir, sizeof(gm->dir), "%s/%s", state_dir, name) >=
+		    sizeof(gm->dir) ||
 	    (size_t)snprintf(gm->path, sizeof(gm->path), "%s/mem", gm->dir) >= sizeof(gm->path)) {
 		snprintf(err, errlen, "state directory path too long: %s", state_dir);
 		return -1;
@@ -74,12 +75,15 @@ int guestmem_open(struct guestmem *gm, const char *state_dir, const char *name, 
 		return -1;
 	gm->fd = open(gm->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (gm->fd < 0) {
-		snprintf(err, errlen, "cannot create memory file %s: %s", gm->path, strerror(errno));
+		snprintf(err, errlen, "cannot create memory file %s: %s", gm->path,
+			 strerror(errno));
 		return -1;
 	}
 	if (flock(gm->fd, LOCK_EX | LOCK_NB) != 0) {
-		snprintf(err, errlen, "%s is in use: is service \"%s\" already running with this state "
-			 "directory?", gm->path, name);
+		snprintf(err, errlen,
+			 "%s is in use: is service \"%s\" already running with this state "
+			 "directory?",
+			 gm->path, name);
 		close(gm->fd); /* the file is another run's: leave it alone */
 		gm->fd = -1;
 		return -1;

@@ -21,13 +21,14 @@ struct guestmem {
 enum guestmem_check {
 	GUESTMEM_OK = 0,
 	GUESTMEM_MISALIGNED, /* gpa is not a multiple of the required alignment */
-	GUESTMEM_WRAPS,      /* gpa + len overflows the 64-bit address space */
+	GUESTMEM_WRAPS,	     /* gpa + len overflows the 64-bit address space */
 	GUESTMEM_OUTSIDE,    /* not wholly inside the guest's own RAM */
 };
 
 /* Checks that [gpa, gpa+len) is aligned to align (a power of two) and lies inside the guest's
  * own RAM, [DN_GPA_IMAGE_BASE, ram_size). Pure: no memory is touched. */
-enum guestmem_check guestmem_range_check(uint64_t ram_size, gpa_t gpa, uint64_t len, uint64_t align);
+enum guestmem_check guestmem_range_check(uint64_t ram_size, gpa_t gpa, uint64_t len,
+					 uint64_t align);
 
 /* A failed check as a predicate, for stop messages: "lies outside the guest's RAM". */
 const char *guestmem_check_str(enum guestmem_check c);

@@ -1,10 +1,10 @@
 /* The hypercall table: every hypercall the monitor answers, registered in one place, and the
  * dispatcher that copies each argument struct in once and back out once. */
 #include <errno.h>
-#include <stdio.h>
-#include <string.h>
 #include <sched.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "service.h"
@@ -31,9 +31,9 @@ static enum vcpu_action bad_buffer(struct vmm_service *svc, const char *call, co
 				   uint64_t gpa, uint64_t len)
 {
 	enum guestmem_check c = guestmem_range_check(svc->mem.size, gpa, len, 1);
-	return vmm_service_halt(svc, VMM_OUTCOME_STOPPED, 0,
-				"hypercall %s: %s [0x%llx, +0x%llx) %s", call, what,
-				(unsigned long long)gpa, (unsigned long long)len, guestmem_check_str(c));
+	return vmm_service_halt(
+		svc, VMM_OUTCOME_STOPPED, 0, "hypercall %s: %s [0x%llx, +0x%llx) %s", call, what,
+		(unsigned long long)gpa, (unsigned long long)len, guestmem_check_str(c));
 }
 
 static enum vcpu_action hc_console(struct vmm_service *svc, void *args)
@@ -58,8 +58,10 @@ static enum vcpu_action hc_exit(struct vmm_service *svc, void *args)
 	const struct dn_hc_exit *a = args;
 	if (a->status < 0 || a->status > DN_EXIT_STATUS_MAX)
 		return vmm_service_halt(svc, VMM_OUTCOME_STOPPED, 0,
-					"exit status %d is outside 0-%d", a->status, DN_EXIT_STATUS_MAX);
-	return vmm_service_halt(svc, VMM_OUTCOME_EXITED, a->status, "exited with status %d", a->status);
+					"exit status %d is outside 0-%d", a->status,
+					DN_EXIT_STATUS_MAX);
+	return vmm_service_halt(svc, VMM_OUTCOME_EXITED, a->status, "exited with status %d",
+				a->status);
 }
 
 static enum vcpu_action hc_abort(struct vmm_service *svc, void *args)
@@ -118,12 +120,12 @@ enum vcpu_action vmm_hypercall_dispatch(struct vmm_service *svc, unsigned nr, ui
 	const struct vmm_hypercall *hc = nr < DN_HC_MAX ? &hypercalls[nr] : NULL;
 	if (!hc || !hc->handle)
 		return vmm_service_halt(svc, VMM_OUTCOME_STOPPED, 0, "unknown hypercall %u", nr);
-	enum guestmem_check c = guestmem_range_check(svc->mem.size, arg, hc->arg_size, 8);
-	if (c != GUESTMEM_OK)
+	void *guest = guestmem_user_ptr(&svc->mem, arg, hc->arg_size, 8);
+	if (!guest)
 		return vmm_service_halt(svc, VMM_OUTCOME_STOPPED, 0,
 					"hypercall %s: argument struct at 0x%x %s", hc->name, arg,
-					guestmem_check_str(c));
-	void *guest = guestmem_user_ptr(&svc->mem, arg, hc->arg_size, 8);
+					guestmem_check_str(guestmem_range_check(svc->mem.size, arg,
+										hc->arg_size, 8)));
 	/* One copy in: the handler validates and acts on this copy only, never on guest memory
 	 * that could change under it. */
 	uint64_t copy[HC_ARGS_MAX / 8];

@@ -15,7 +15,8 @@
 
 #include "denali/abi.h"
 
-static int bad(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static int bad(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -45,7 +46,8 @@ static int check_header(const Elf64_Ehdr *eh, size_t size, char *err, size_t err
 	if (eh->e_machine != EM_X86_64)
 		return bad(err, errlen, "not an x86-64 image (machine %u)", eh->e_machine);
 	if (eh->e_type != ET_EXEC)
-		return bad(err, errlen, "not a static executable (ELF type %u; build with -static -no-pie)",
+		return bad(err, errlen,
+			   "not a static executable (ELF type %u; build with -static -no-pie)",
 			   eh->e_type);
 	if (eh->e_ehsize != sizeof(Elf64_Ehdr))
 		return bad(err, errlen, "bad ELF header size %u", eh->e_ehsize);
@@ -55,31 +57,40 @@ static int check_header(const Elf64_Ehdr *eh, size_t size, char *err, size_t err
 		return bad(err, errlen, "no program headers");
 	if (eh->e_phoff % 8 != 0 ||
 	    !range_in(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), size))
-		return bad(err, errlen, "program headers (offset %" PRIu64 ", %u entries) outside the file",
+		return bad(err, errlen,
+			   "program headers (offset %" PRIu64 ", %u entries) outside the file",
 			   (uint64_t)eh->e_phoff, eh->e_phnum);
 	return 0;
 }
 
-static int check_load(const Elf64_Phdr *ph, unsigned idx, size_t size, uint64_t ram_size,
-		      char *err, size_t errlen)
+static int check_load(const Elf64_Phdr *ph, unsigned idx, size_t size, uint64_t ram_size, char *err,
+		      size_t errlen)
 {
 	if (ph->p_filesz > ph->p_memsz)
-		return bad(err, errlen, "segment %u: file size %" PRIu64 " exceeds memory size %" PRIu64,
-			   idx, (uint64_t)ph->p_filesz, (uint64_t)ph->p_memsz);
+		return bad(err, errlen,
+			   "segment %u: file size %" PRIu64 " exceeds memory size %" PRIu64, idx,
+			   (uint64_t)ph->p_filesz, (uint64_t)ph->p_memsz);
 	if (!range_in(ph->p_offset, ph->p_filesz, size))
-		return bad(err, errlen, "segment %u: file bytes [%" PRIu64 ", +%" PRIu64 ") outside the file (%zu bytes)",
+		return bad(err, errlen,
+			   "segment %u: file bytes [%" PRIu64 ", +%" PRIu64
+			   ") outside the file (%zu bytes)",
 			   idx, (uint64_t)ph->p_offset, (uint64_t)ph->p_filesz, size);
 	if (ph->p_align > 1 && ((ph->p_align & (ph->p_align - 1)) != 0 ||
 				(ph->p_vaddr - ph->p_offset) % ph->p_align != 0))
-		return bad(err, errlen, "segment %u: bad alignment %" PRIu64, idx, (uint64_t)ph->p_align);
+		return bad(err, errlen, "segment %u: bad alignment %" PRIu64, idx,
+			   (uint64_t)ph->p_align);
 	if (ph->p_paddr != ph->p_vaddr)
-		return bad(err, errlen, "segment %u: physical address 0x%" PRIx64 " differs from virtual 0x%" PRIx64
-			   " (guest RAM is identity-mapped)", idx, (uint64_t)ph->p_paddr, (uint64_t)ph->p_vaddr);
+		return bad(err, errlen,
+			   "segment %u: physical address 0x%" PRIx64
+			   " differs from virtual 0x%" PRIx64 " (guest RAM is identity-mapped)",
+			   idx, (uint64_t)ph->p_paddr, (uint64_t)ph->p_vaddr);
 	uint64_t limit = ram_size - DN_STACK_MIN;
 	if (ph->p_vaddr < DN_GPA_IMAGE_BASE || !range_in(ph->p_vaddr, ph->p_memsz, limit))
-		return bad(err, errlen, "segment %u: [0x%" PRIx64 ", +0x%" PRIx64 ") outside the guest's RAM "
+		return bad(err, errlen,
+			   "segment %u: [0x%" PRIx64 ", +0x%" PRIx64 ") outside the guest's RAM "
 			   "[0x%x, 0x%" PRIx64 ") (stack reserve included)",
-			   idx, (uint64_t)ph->p_vaddr, (uint64_t)ph->p_memsz, DN_GPA_IMAGE_BASE, limit);
+			   idx, (uint64_t)ph->p_vaddr, (uint64_t)ph->p_memsz, DN_GPA_IMAGE_BASE,
+			   limit);
 	return 0;
 }
 
@@ -116,7 +127,8 @@ static int check_overlaps(const struct vmm_image *img, char *err, size_t errlen)
 {
 	for (unsigned i = 0; i < img->nsegments; i++)
 		for (unsigned j = i + 1; j < img->nsegments; j++) {
-			const struct vmm_image_segment *a = &img->segments[i], *b = &img->segments[j];
+			const struct vmm_image_segment *a = &img->segments[i],
+						       *b = &img->segments[j];
 			if (a->gpa < b->gpa + b->memsz && b->gpa < a->gpa + a->memsz)
 				return bad(err, errlen, "loadable segments overlap at 0x%" PRIx64,
 					   a->gpa > b->gpa ? a->gpa : b->gpa);
@@ -149,15 +161,20 @@ int vmm_image_parse(const uint8_t *data, size_t size, uint64_t ram_size, struct 
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
 			continue;
 		if (img->nsegments == VMM_IMAGE_SEGMENTS_MAX)
-			return bad(err, errlen, "more than %d loadable segments", VMM_IMAGE_SEGMENTS_MAX);
+			return bad(err, errlen, "more than %d loadable segments",
+				   VMM_IMAGE_SEGMENTS_MAX);
 		if (check_load(&ph, i, size, ram_size, err, errlen))
 			return -1;
-		img->segments[img->nsegments++] = (struct vmm_image_segment){
-			.gpa = ph.p_vaddr, .memsz = ph.p_memsz, .filesz = ph.p_filesz, .offset = ph.p_offset};
-		uint64_t seg_end = (ph.p_vaddr + ph.p_memsz + DN_PAGE_SIZE - 1) & ~(uint64_t)(DN_PAGE_SIZE - 1);
+		img->segments[img->nsegments++] = (struct vmm_image_segment){.gpa = ph.p_vaddr,
+									     .memsz = ph.p_memsz,
+									     .filesz = ph.p_filesz,
+									     .offset = ph.p_offset};
+		uint64_t seg_end = (ph.p_vaddr + ph.p_memsz + DN_PAGE_SIZE - 1) &
+				   ~(uint64_t)(DN_PAGE_SIZE - 1);
 		if (seg_end > img->end)
 			img->end = seg_end;
-		if ((ph.p_flags & PF_X) && eh.e_entry >= ph.p_vaddr && eh.e_entry - ph.p_vaddr < ph.p_memsz)
+		if ((ph.p_flags & PF_X) && eh.e_entry >= ph.p_vaddr &&
+		    eh.e_entry - ph.p_vaddr < ph.p_memsz)
 			entry_ok = 1;
 	}
 	if (img->nsegments == 0)
@@ -165,13 +182,15 @@ int vmm_image_parse(const uint8_t *data, size_t size, uint64_t ram_size, struct 
 	if (check_overlaps(img, err, errlen))
 		return -1;
 	if (!entry_ok)
-		return bad(err, errlen, "entry point 0x%" PRIx64 " is not inside an executable segment",
+		return bad(err, errlen,
+			   "entry point 0x%" PRIx64 " is not inside an executable segment",
 			   (uint64_t)eh.e_entry);
 	if (!have_note)
-		return bad(err, errlen, "not a Denali guest image (no ABI note; link with the guest library)");
+		return bad(err, errlen,
+			   "not a Denali guest image (no ABI note; link with the guest library)");
 	if (note_version != DN_ABI_VERSION)
-		return bad(err, errlen, "built for Denali ABI v%u, but this monitor speaks v%u", note_version,
-			   DN_ABI_VERSION);
+		return bad(err, errlen, "built for Denali ABI v%u, but this monitor speaks v%u",
+			   note_version, DN_ABI_VERSION);
 	img->entry = eh.e_entry;
 	img->data = (uint8_t *)(uintptr_t)data; /* borrowed; vmm_image_read takes ownership */
 	img->size = size;
@@ -212,7 +231,8 @@ int vmm_image_read(const char *path, uint64_t ram_size, struct vmm_image *img, c
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			bad(err, errlen, "%s: cannot read image: %s", path, n < 0 ? strerror(errno) : "file shrank");
+			bad(err, errlen, "%s: cannot read image: %s", path,
+			    n < 0 ? strerror(errno) : "file shrank");
 			goto out;
 		}
 		got += (size_t)n;

@@ -9,8 +9,8 @@
 #define VMM_IMAGE_FILE_MAX (256u * 1024 * 1024)
 
 struct vmm_image_segment {
-	uint64_t gpa;    /* where it loads (the image is linked at its physical address) */
-	uint64_t memsz;  /* bytes in RAM; the part past filesz is zero */
+	uint64_t gpa;	 /* where it loads (the image is linked at its physical address) */
+	uint64_t memsz;	 /* bytes in RAM; the part past filesz is zero */
 	uint64_t filesz; /* bytes copied from the file */
 	uint64_t offset; /* file offset of those bytes */
 };

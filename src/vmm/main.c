@@ -35,9 +35,11 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: denali-run [OPTIONS] SERVICE.json\n"
-		"Runs a Denali service in its own KVM virtual machine; the console goes to stdout.\n"
+		"Runs a Denali service in its own KVM virtual machine; the console goes to "
+		"stdout.\n"
 		"\n"
-		"  --state-dir DIR     where guest memory files live (default: $XDG_RUNTIME_DIR/denali,\n"
+		"  --state-dir DIR     where guest memory files live (default: "
+		"$XDG_RUNTIME_DIR/denali,\n"
 		"                      else /var/tmp/denali-UID)\n"
 		"  --keep-state        keep the service's memory file after it ends\n"
 		"  --timeout SECONDS   stop the service after this long (fractions allowed)\n"
@@ -45,7 +47,8 @@ static void usage(FILE *out)
 		"  -V, --version       show the version and the ABI version\n"
 		"\n"
 		"Exit status: the guest's own (0-%d) when it exits; %d bad usage, service file or\n"
-		"image; %d timeout; %d host or KVM error; %d the monitor stopped the service (abort,\n"
+		"image; %d timeout; %d host or KVM error; %d the monitor stopped the service "
+		"(abort,\n"
 		"fault, broken contract); 128+N on signal N. See docs/cli.md.\n",
 		DN_EXIT_STATUS_MAX, DENALI_EXIT_USAGE, DENALI_EXIT_TIMEOUT, DENALI_EXIT_HOST,
 		DENALI_EXIT_STOPPED);
@@ -74,34 +77,31 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			break;
-		case OPT_KEEP_STATE:
-			o->keep_state = 1;
-			break;
+		case OPT_KEEP_STATE: o->keep_state = 1; break;
 		case OPT_TIMEOUT: {
 			char *end;
 			errno = 0;
 			o->timeout_s = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !isfinite(o->timeout_s) ||
 			    o->timeout_s <= 0 || o->timeout_s > 1e7) {
-				fprintf(stderr, "denali-run: --timeout: \"%s\" is not a number of seconds "
-					"between 0 and 10000000\n", optarg);
+				fprintf(stderr,
+					"denali-run: --timeout: \"%s\" is not a number of seconds "
+					"between 0 and 10000000\n",
+					optarg);
 				return -1;
 			}
 			break;
 		}
-		case 'h':
-			usage(stdout);
-			exit(0);
+		case 'h': usage(stdout); exit(0);
 		case 'V':
 			printf("denali-run %s (Denali ABI v%d)\n", DENALI_VERSION, DN_ABI_VERSION);
 			exit(0);
-		default:
-			usage(stderr);
-			return -1;
+		default: usage(stderr); return -1;
 		}
 	}
 	if (argc - optind != 1) {
-		fprintf(stderr, "denali-run: expected exactly one SERVICE.json, got %d\n", argc - optind);
+		fprintf(stderr, "denali-run: expected exactly one SERVICE.json, got %d\n",
+			argc - optind);
 		usage(stderr);
 		return -1;
 	}
@@ -154,20 +154,20 @@ static int report_outcome(const struct vmm_service *svc, double timeout_s)
 	if (o->has_rip)
 		snprintf(where, sizeof(where), " at rip=0x%llx", (unsigned long long)o->rip);
 	switch (o->kind) {
-	case VMM_OUTCOME_EXITED:
-		return o->status;
+	case VMM_OUTCOME_EXITED: return o->status;
 	case VMM_OUTCOME_STOPPED:
 		fprintf(stderr, "denali-run: %s: stopped: %s%s\n", name, o->reason, where);
 		return DENALI_EXIT_STOPPED;
 	case VMM_OUTCOME_TIMEOUT:
-		fprintf(stderr, "denali-run: %s: stopped: timeout after %g s%s\n", name, timeout_s, where);
+		fprintf(stderr, "denali-run: %s: stopped: timeout after %g s%s\n", name, timeout_s,
+			where);
 		return DENALI_EXIT_TIMEOUT;
 	case VMM_OUTCOME_SIGNALED:
-		fprintf(stderr, "denali-run: %s: stopped: %s%s\n", name, strsignal(o->status), where);
+		fprintf(stderr, "denali-run: %s: stopped: %s%s\n", name, strsignal(o->status),
+			where);
 		return 128 + o->status;
 	case VMM_OUTCOME_HOST_ERROR:
-	case VMM_OUTCOME_NONE:
-		break;
+	case VMM_OUTCOME_NONE: break;
 	}
 	fprintf(stderr, "denali-run: %s: host error: %s%s\n", name, o->reason, where);
 	return DENALI_EXIT_HOST;

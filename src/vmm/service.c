@@ -31,8 +31,8 @@ static void fill_boot_info(struct vmm_service *svc, const struct vmm_image *img)
 }
 
 int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *cfg,
-		      const struct vmm_image *img, const struct vcpu_kvm *kvm, const char *state_dir,
-		      const char *console_prefix, char *err, size_t errlen)
+		      const struct vmm_image *img, const struct vcpu_kvm *kvm,
+		      const char *state_dir, const char *console_prefix, char *err, size_t errlen)
 {
 	memset(svc, 0, sizeof(*svc));
 	svc->cfg = cfg;
@@ -66,8 +66,7 @@ void vmm_service_run(struct vmm_service *svc)
 	vcpu_run(&svc->vcpu, &service_vcpu_ops, svc, &stop);
 	struct vmm_outcome *o = &svc->outcome;
 	switch (stop.kind) {
-	case VCPU_STOP_HANDLER:
-		break; /* the handler filled the outcome */
+	case VCPU_STOP_HANDLER: break; /* the handler filled the outcome */
 	case VCPU_STOP_REQUESTED:
 		o->kind = (enum vmm_outcome_kind)svc->stop_kind;
 		o->status = svc->stop_signal;
@@ -76,7 +75,8 @@ void vmm_service_run(struct vmm_service *svc)
 		break;
 	case VCPU_STOP_FAULT:
 	case VCPU_STOP_HOST:
-		o->kind = stop.kind == VCPU_STOP_FAULT ? VMM_OUTCOME_STOPPED : VMM_OUTCOME_HOST_ERROR;
+		o->kind =
+			stop.kind == VCPU_STOP_FAULT ? VMM_OUTCOME_STOPPED : VMM_OUTCOME_HOST_ERROR;
 		o->has_rip = stop.kind == VCPU_STOP_FAULT;
 		o->rip = stop.rip;
 		snprintf(o->reason, sizeof(o->reason), "%s", stop.reason);

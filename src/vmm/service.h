@@ -13,11 +13,11 @@
 #include "vcpu/vcpu.h"
 
 enum vmm_outcome_kind {
-	VMM_OUTCOME_NONE = 0,   /* still running */
-	VMM_OUTCOME_EXITED,     /* DN_HC_EXIT: status holds the guest's exit status */
-	VMM_OUTCOME_STOPPED,    /* stopped by the monitor: abort, fault, broken contract */
-	VMM_OUTCOME_TIMEOUT,    /* ran past --timeout */
-	VMM_OUTCOME_SIGNALED,   /* denali-run got a signal: status holds it */
+	VMM_OUTCOME_NONE = 0,	/* still running */
+	VMM_OUTCOME_EXITED,	/* DN_HC_EXIT: status holds the guest's exit status */
+	VMM_OUTCOME_STOPPED,	/* stopped by the monitor: abort, fault, broken contract */
+	VMM_OUTCOME_TIMEOUT,	/* ran past --timeout */
+	VMM_OUTCOME_SIGNALED,	/* denali-run got a signal: status holds it */
 	VMM_OUTCOME_HOST_ERROR, /* the host failed (an ioctl) */
 };
 
@@ -38,15 +38,15 @@ struct vmm_service {
 	volatile sig_atomic_t stop_kind; /* set asynchronously: why the stop was requested */
 	volatile sig_atomic_t stop_signal;
 	uint64_t hypercalls[DN_HC_MAX]; /* calls made, by number */
-	int64_t started_ns;             /* host clock when the vcpu was ready */
-	int64_t first_console_ns;       /* host clock of the first console output, 0 if none */
+	int64_t started_ns;		/* host clock when the vcpu was ready */
+	int64_t first_console_ns;	/* host clock of the first console output, 0 if none */
 };
 
 /* Creates the service's RAM file and VM, loads the image and boot info, and leaves the vcpu
  * ready at the entry point. On failure everything is undone and err says why. */
 int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *cfg,
-		      const struct vmm_image *img, const struct vcpu_kvm *kvm, const char *state_dir,
-		      const char *console_prefix, char *err, size_t errlen);
+		      const struct vmm_image *img, const struct vcpu_kvm *kvm,
+		      const char *state_dir, const char *console_prefix, char *err, size_t errlen);
 
 /* Runs the service until it exits or is stopped; svc->outcome says how it ended. */
 void vmm_service_run(struct vmm_service *svc);

@@ -9,9 +9,9 @@ struct size_suffix {
 };
 
 static const struct size_suffix suffixes[] = {
-	{"", 0},     {"B", 0},   {"K", 10},  {"k", 10},   {"KB", 10}, {"KiB", 10},
-	{"M", 20},   {"m", 20},  {"MB", 20}, {"MiB", 20}, {"G", 30},  {"g", 30},
-	{"GB", 30},  {"GiB", 30}, {"T", 40}, {"t", 40},   {"TB", 40}, {"TiB", 40},
+	{"", 0},    {"B", 0},	 {"K", 10},  {"k", 10},	  {"KB", 10}, {"KiB", 10},
+	{"M", 20},  {"m", 20},	 {"MB", 20}, {"MiB", 20}, {"G", 30},  {"g", 30},
+	{"GB", 30}, {"GiB", 30}, {"T", 40},  {"t", 40},	  {"TB", 40}, {"TiB", 40},
 };
 
 int vmm_size_parse(const char *text, uint64_t *out)

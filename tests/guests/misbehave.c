@@ -101,7 +101,10 @@ static int cmd_hc_unknown(int argc, char **argv)
 {
 	(void)argc, (void)argv;
 	static struct dn_hc_console hc;
-	__asm__ volatile("outl %0, %w1" : : "a"((uint32_t)(uintptr_t)&hc), "Nd"((uint16_t)(DN_HC_PORT_BASE + DN_HC_MAX)));
+	__asm__ volatile("outl %0, %w1"
+			 :
+			 : "a"((uint32_t)(uintptr_t)&hc),
+			   "Nd"((uint16_t)(DN_HC_PORT_BASE + DN_HC_MAX)));
 	return 0;
 }
 

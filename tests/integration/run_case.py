@@ -208,6 +208,21 @@ def special_case(name, binaries, tmp):
         status, out, err = run([denali_run, "--state-dir", state, svc], on_started=stop_when_spinning)
         if status != 128 + signal.SIGTERM or not re.search(stopped("sigterm", "Terminated"), err):
             fail("status %d stderr %r" % (status, err))
+    elif name == "kvm-permission":
+        # An unprivileged user who may not open /dev/kvm gets told what to do about it.
+        mode = os.stat("/dev/kvm").st_mode
+        if os.geteuid() != 0 or mode & 0o006 or subprocess.call(
+                ["which", "setpriv"], stdout=subprocess.DEVNULL) != 0:
+            print("SKIP: needs root, setpriv and a /dev/kvm that others may not open")
+            sys.exit(SKIP)
+        os.chmod(tmp, 0o755)
+        os.makedirs(state, mode=0o777)
+        os.chmod(state, 0o777)
+        svc = write_service(tmp, "noperm", hello, [])
+        status, out, err = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                denali_run, "--state-dir", state, svc])
+        if status != 125 or "denali-run: /dev/kvm: permission denied (add your user to the group" not in err:
+            fail("status %d stderr %r" % (status, err))
     elif name == "keep-state":
         svc = write_service(tmp, "kept", hello, [])
         status, out, err = run([denali_run, "--state-dir", state, "--keep-state", svc])
@@ -230,7 +245,7 @@ def special_case(name, binaries, tmp):
     print("PASS: %s" % name)
 
 
-SPECIAL = ["kvm-missing", "sigterm", "keep-state", "state-locked"]
+SPECIAL = ["kvm-missing", "kvm-permission", "sigterm", "keep-state", "state-locked"]
 
 
 def main():

@@ -4,9 +4,9 @@
 #include <string.h>
 
 #include "denali/abi.h"
+#include "unit.h"
 #include "vcpu/sysarea.h"
 #include "vcpu/vcpu.h"
-#include "unit.h"
 
 #define RAM (16u << 20)
 
@@ -79,7 +79,8 @@ START_TEST(test_ring3_view)
 		if (gpa == SYS_BOOT_INFO) {
 			ck_assert_msg(w.user && !w.writable, "boot info must be user read-only");
 		} else {
-			ck_assert_msg(!w.user, "system page 0x%llx reachable from ring 3", (unsigned long long)gpa);
+			ck_assert_msg(!w.user, "system page 0x%llx reachable from ring 3",
+				      (unsigned long long)gpa);
 		}
 	}
 	ck_assert(!walk(ram, SYS_END).present);

@@ -41,8 +41,9 @@ END_TEST
 
 START_TEST(test_full)
 {
-	const char *path = write_file("full.json", "{\"name\": \"Echo_2.b\", \"image\": \"/abs/echo\","
-						   " \"memory\": \"32M\", \"args\": [\"-v\", \"\", \"x y\"]}");
+	const char *path =
+		write_file("full.json", "{\"name\": \"Echo_2.b\", \"image\": \"/abs/echo\","
+					" \"memory\": \"32M\", \"args\": [\"-v\", \"\", \"x y\"]}");
 	struct vmm_service_config cfg;
 	char err[512] = "";
 	ck_assert_msg(vmm_config_load(path, &limits, &cfg, err, sizeof(err)) == 0, "%s", err);
@@ -103,23 +104,36 @@ static const struct {
 	{"no-image.json", "{\"name\": \"a\"}", "key \"image\": missing"},
 	{"image-type.json", "{\"image\": 5}", "key \"image\": expected a string, got an integer"},
 	{"image-empty.json", "{\"image\": \"\"}", "key \"image\": is empty"},
-	{"mem-suffix.json", "{\"image\": \"h\", \"memory\": \"12Q\"}", "key \"memory\": invalid size \"12Q\""},
-	{"mem-zero.json", "{\"image\": \"h\", \"memory\": \"0\"}", "key \"memory\": 0 bytes is below the minimum of 4M"},
+	{"mem-suffix.json", "{\"image\": \"h\", \"memory\": \"12Q\"}",
+	 "key \"memory\": invalid size \"12Q\""},
+	{"mem-zero.json", "{\"image\": \"h\", \"memory\": \"0\"}",
+	 "key \"memory\": 0 bytes is below the minimum of 4M"},
 	{"mem-small.json", "{\"image\": \"h\", \"memory\": \"3M\"}", "below the minimum"},
 	{"mem-align.json", "{\"image\": \"h\", \"memory\": \"5M\"}", "not a multiple of 2M"},
-	{"mem-host.json", "{\"image\": \"h\", \"memory\": \"128M\"}", "128M is more than this host allows (64M)"},
-	{"mem-neg.json", "{\"image\": \"h\", \"memory\": -5}", "key \"memory\": must not be negative"},
-	{"mem-array.json", "{\"image\": \"h\", \"memory\": [16]}", "key \"memory\": expected a size string like \"16M\" or an integer, got an array"},
+	{"mem-host.json", "{\"image\": \"h\", \"memory\": \"128M\"}",
+	 "128M is more than this host allows (64M)"},
+	{"mem-neg.json", "{\"image\": \"h\", \"memory\": -5}",
+	 "key \"memory\": must not be negative"},
+	{"mem-array.json", "{\"image\": \"h\", \"memory\": [16]}",
+	 "key \"memory\": expected a size string like \"16M\" or an integer, got an array"},
 	{"mem-real.json", "{\"image\": \"h\", \"memory\": 16.5}", "got a number"},
 	{"mem-space.json", "{\"image\": \"h\", \"memory\": \"16 M\"}", "invalid size"},
-	{"mem-overflow.json", "{\"image\": \"h\", \"memory\": \"99999999999999999999G\"}", "invalid size"},
-	{"name-path.json", "{\"image\": \"h\", \"name\": \"../etc\"}", "key \"name\": \"../etc\" is not a valid service name"},
+	{"mem-overflow.json", "{\"image\": \"h\", \"memory\": \"99999999999999999999G\"}",
+	 "invalid size"},
+	{"name-path.json", "{\"image\": \"h\", \"name\": \"../etc\"}",
+	 "key \"name\": \"../etc\" is not a valid service name"},
 	{"name-type.json", "{\"image\": \"h\", \"name\": 3}", "key \"name\": expected a string"},
-	{"name-long.json", "{\"image\": \"h\", \"name\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}", "not a valid service name"},
+	{"name-long.json",
+	 "{\"image\": \"h\", \"name\": "
+	 "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
+	 "not a valid service name"},
 	{"name-empty.json", "{\"image\": \"h\", \"name\": \"\"}", "not a valid service name"},
-	{"bad name.json", "{\"image\": \"h\"}", "missing, and the file name \"bad name\" is not a valid service name"},
-	{"args-type.json", "{\"image\": \"h\", \"args\": \"-v\"}", "key \"args\": expected an array of strings, got a string"},
-	{"args-elem.json", "{\"image\": \"h\", \"args\": [\"a\", 2]}", "key \"args\": element 1: expected a string, got an integer"},
+	{"bad name.json", "{\"image\": \"h\"}",
+	 "missing, and the file name \"bad name\" is not a valid service name"},
+	{"args-type.json", "{\"image\": \"h\", \"args\": \"-v\"}",
+	 "key \"args\": expected an array of strings, got a string"},
+	{"args-elem.json", "{\"image\": \"h\", \"args\": [\"a\", 2]}",
+	 "key \"args\": element 1: expected a string, got an integer"},
 	{"args-nul.json", "{\"image\": \"h\", \"args\": [\"a\\u0000b\"]}", "args-nul.json:1:"},
 	{"dup-key.json", "{\"image\": \"a\", \"image\": \"b\"}", "duplicate"},
 	{"null-image.json", "{\"image\": null}", "key \"image\": expected a string, got null"},
@@ -130,11 +144,11 @@ START_TEST(test_bad_file)
 	const char *path = write_file(bad[_i].file, bad[_i].json);
 	struct vmm_service_config cfg;
 	char err[512] = "";
-	ck_assert_msg(vmm_config_load(path, &limits, &cfg, err, sizeof(err)) == -1, "%s was accepted",
-		      bad[_i].file);
+	ck_assert_msg(vmm_config_load(path, &limits, &cfg, err, sizeof(err)) == -1,
+		      "%s was accepted", bad[_i].file);
 	ck_assert_msg(strstr(err, bad[_i].file) != NULL, "message does not name the file: %s", err);
-	ck_assert_msg(strstr(err, bad[_i].expect) != NULL, "for %s: want \"%s\" in \"%s\"", bad[_i].file,
-		      bad[_i].expect, err);
+	ck_assert_msg(strstr(err, bad[_i].expect) != NULL, "for %s: want \"%s\" in \"%s\"",
+		      bad[_i].file, bad[_i].expect, err);
 	ck_assert_ptr_null(cfg.image); /* nothing is left allocated */
 	ck_assert_ptr_null(cfg.args);
 }
@@ -166,7 +180,8 @@ START_TEST(test_args_too_long)
 	struct vmm_service_config cfg;
 	char err[512];
 	ck_assert_int_eq(vmm_config_load(path, &limits, &cfg, err, sizeof(err)), -1);
-	ck_assert_msg(strstr(err, "key \"args\": 3073 bytes in all, at most 3072") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "key \"args\": 3073 bytes in all, at most 3072") != NULL, "%s",
+		      err);
 }
 END_TEST
 
@@ -174,7 +189,8 @@ START_TEST(test_missing_file)
 {
 	struct vmm_service_config cfg;
 	char err[512];
-	ck_assert_int_eq(vmm_config_load("/nonexistent/dir/svc.json", &limits, &cfg, err, sizeof(err)), -1);
+	ck_assert_int_eq(
+		vmm_config_load("/nonexistent/dir/svc.json", &limits, &cfg, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "/nonexistent/dir/svc.json") != NULL, "%s", err);
 }
 END_TEST

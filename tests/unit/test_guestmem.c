@@ -18,10 +18,12 @@ START_TEST(test_range_check)
 	ck_assert_int_eq(guestmem_range_check(RAM, RAM - 8, 16, 8), GUESTMEM_OUTSIDE);
 	ck_assert_int_eq(guestmem_range_check(RAM, RAM, 1, 1), GUESTMEM_OUTSIDE);
 	ck_assert_int_eq(guestmem_range_check(RAM, 0, 8, 8), GUESTMEM_OUTSIDE);
-	ck_assert_int_eq(guestmem_range_check(RAM, 0x1000, 8, 8), GUESTMEM_OUTSIDE); /* page tables */
+	ck_assert_int_eq(guestmem_range_check(RAM, 0x1000, 8, 8),
+			 GUESTMEM_OUTSIDE); /* page tables */
 	ck_assert_int_eq(guestmem_range_check(RAM, DN_GPA_IMAGE_BASE - 8, 16, 8), GUESTMEM_OUTSIDE);
 	ck_assert_int_eq(guestmem_range_check(RAM, UINT64_MAX - 16, 64, 1), GUESTMEM_WRAPS);
-	ck_assert_int_eq(guestmem_range_check(RAM, DN_GPA_IMAGE_BASE + 4, 16, 8), GUESTMEM_MISALIGNED);
+	ck_assert_int_eq(guestmem_range_check(RAM, DN_GPA_IMAGE_BASE + 4, 16, 8),
+			 GUESTMEM_MISALIGNED);
 	ck_assert_int_eq(guestmem_range_check(RAM, DN_GPA_IMAGE_BASE + 4, 16, 1), GUESTMEM_OK);
 	ck_assert_int_eq(guestmem_range_check(RAM, RAM + 4096, 8, 8), GUESTMEM_OUTSIDE);
 	ck_assert_str_eq(guestmem_check_str(GUESTMEM_WRAPS), "wraps around the address space");
@@ -40,7 +42,8 @@ START_TEST(test_memory_file)
 	ck_assert_uint_eq((uint64_t)st.st_size, RAM);
 	ck_assert_uint_eq((uint64_t)st.st_blocks, 0); /* sparse: nothing written yet */
 	gm.host[DN_GPA_IMAGE_BASE] = 7;
-	ck_assert_ptr_eq(guestmem_user_ptr(&gm, DN_GPA_IMAGE_BASE, 1, 1), gm.host + DN_GPA_IMAGE_BASE);
+	ck_assert_ptr_eq(guestmem_user_ptr(&gm, DN_GPA_IMAGE_BASE, 1, 1),
+			 gm.host + DN_GPA_IMAGE_BASE);
 	ck_assert_ptr_null(guestmem_user_ptr(&gm, RAM - 4, 8, 1));
 
 	/* A second owner of the same service is refused and leaves the first one's file alone. */
@@ -65,8 +68,12 @@ START_TEST(test_bad_state_dir)
 {
 	struct guestmem gm;
 	char err[512] = "";
-	ck_assert_int_eq(guestmem_open(&gm, "/proc/denali-cannot-be-here", "svc", RAM, err, sizeof(err)), -1);
-	ck_assert_msg(strstr(err, "cannot create state directory /proc/denali-cannot-be-here") != NULL, "%s", err);
+	ck_assert_int_eq(
+		guestmem_open(&gm, "/proc/denali-cannot-be-here", "svc", RAM, err, sizeof(err)),
+		-1);
+	ck_assert_msg(strstr(err, "cannot create state directory /proc/denali-cannot-be-here") !=
+			      NULL,
+		      "%s", err);
 }
 END_TEST
 

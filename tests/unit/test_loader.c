@@ -43,15 +43,24 @@ static void build(struct test_image *t)
 	eh->e_phentsize = sizeof(Elf64_Phdr);
 	eh->e_phnum = 4; /* the last two are PT_NULL until a test fills them */
 	*phdr(t, 0) = (Elf64_Phdr){
-		.p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_offset = 0x1000,
-		.p_vaddr = DN_GPA_IMAGE_BASE, .p_paddr = DN_GPA_IMAGE_BASE,
-		.p_filesz = 0x100, .p_memsz = 0x2000, .p_align = 0x1000,
+		.p_type = PT_LOAD,
+		.p_flags = PF_R | PF_X,
+		.p_offset = 0x1000,
+		.p_vaddr = DN_GPA_IMAGE_BASE,
+		.p_paddr = DN_GPA_IMAGE_BASE,
+		.p_filesz = 0x100,
+		.p_memsz = 0x2000,
+		.p_align = 0x1000,
 	};
 	*phdr(t, 1) = (Elf64_Phdr){
-		.p_type = PT_NOTE, .p_flags = PF_R, .p_offset = 0x200, .p_filesz = sizeof(struct dn_abi_note),
+		.p_type = PT_NOTE,
+		.p_flags = PF_R,
+		.p_offset = 0x200,
+		.p_filesz = sizeof(struct dn_abi_note),
 		.p_align = 4,
 	};
-	struct dn_abi_note note = {sizeof(DN_NOTE_NAME), 4, DN_NOTE_TYPE_ABI, DN_NOTE_NAME, DN_ABI_VERSION};
+	struct dn_abi_note note = {sizeof(DN_NOTE_NAME), 4, DN_NOTE_TYPE_ABI, DN_NOTE_NAME,
+				   DN_ABI_VERSION};
 	memcpy(t->bytes + 0x200, &note, sizeof(note));
 	memset(t->bytes + 0x1000, 0xf4, 0x100);
 }
@@ -72,7 +81,8 @@ START_TEST(test_valid)
 	build(t);
 	struct vmm_image img;
 	char err[512] = "";
-	ck_assert_msg(vmm_image_parse(t->bytes, IMG_SIZE, RAM, &img, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(vmm_image_parse(t->bytes, IMG_SIZE, RAM, &img, err, sizeof(err)) == 0, "%s",
+		      err);
 	ck_assert_uint_eq(img.entry, DN_GPA_IMAGE_BASE + 0x10);
 	ck_assert_uint_eq(img.nsegments, 1);
 	ck_assert_uint_eq(img.end, DN_GPA_IMAGE_BASE + 0x2000);
@@ -92,35 +102,104 @@ END_TEST
 
 typedef void (*mutation)(struct test_image *t, size_t *size, uint64_t *ram);
 
-static void m_truncated(struct test_image *t, size_t *size, uint64_t *ram) { (void)t, (void)ram; *size = 10; }
-static void m_magic(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; ehdr(t)->e_ident[1] = 'X'; }
-static void m_class(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; ehdr(t)->e_ident[EI_CLASS] = ELFCLASS32; }
-static void m_endian(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; ehdr(t)->e_ident[EI_DATA] = ELFDATA2MSB; }
-static void m_machine(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; ehdr(t)->e_machine = EM_386; }
-static void m_type(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; ehdr(t)->e_type = ET_DYN; }
-static void m_version(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; ehdr(t)->e_version = 7; }
-static void m_phentsize(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; ehdr(t)->e_phentsize = 32; }
-static void m_phnum0(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; ehdr(t)->e_phnum = 0; }
-static void m_phoff_out(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; ehdr(t)->e_phoff = IMG_SIZE - 8; }
-static void m_phoff_wrap(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; ehdr(t)->e_phoff = UINT64_MAX - 7; }
-static void m_filesz(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; phdr(t, 0)->p_filesz = 0x3000; }
-static void m_offset(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; phdr(t, 0)->p_offset = 0x2f80; }
-static void m_offset_wrap(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; phdr(t, 0)->p_offset = UINT64_MAX - 0x10; }
+static void m_truncated(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)t, (void)ram;
+	*size = 10;
+}
+static void m_magic(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	ehdr(t)->e_ident[1] = 'X';
+}
+static void m_class(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	ehdr(t)->e_ident[EI_CLASS] = ELFCLASS32;
+}
+static void m_endian(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	ehdr(t)->e_ident[EI_DATA] = ELFDATA2MSB;
+}
+static void m_machine(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	ehdr(t)->e_machine = EM_386;
+}
+static void m_type(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	ehdr(t)->e_type = ET_DYN;
+}
+static void m_version(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	ehdr(t)->e_version = 7;
+}
+static void m_phentsize(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	ehdr(t)->e_phentsize = 32;
+}
+static void m_phnum0(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	ehdr(t)->e_phnum = 0;
+}
+static void m_phoff_out(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	ehdr(t)->e_phoff = IMG_SIZE - 8;
+}
+static void m_phoff_wrap(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	ehdr(t)->e_phoff = UINT64_MAX - 7;
+}
+static void m_filesz(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	phdr(t, 0)->p_filesz = 0x3000;
+}
+static void m_offset(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	phdr(t, 0)->p_offset = 0x2f80;
+}
+static void m_offset_wrap(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	phdr(t, 0)->p_offset = UINT64_MAX - 0x10;
+}
 static void m_low(struct test_image *t, size_t *size, uint64_t *ram)
 {
 	(void)size, (void)ram;
 	phdr(t, 0)->p_vaddr = phdr(t, 0)->p_paddr = 0x1000; /* over the page tables */
 	ehdr(t)->e_entry = 0x1010;
 }
-static void m_high(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; phdr(t, 0)->p_memsz = RAM; }
-static void m_stack(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; phdr(t, 0)->p_memsz = RAM - DN_GPA_IMAGE_BASE - DN_STACK_MIN + 1; }
+static void m_high(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	phdr(t, 0)->p_memsz = RAM;
+}
+static void m_stack(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	phdr(t, 0)->p_memsz = RAM - DN_GPA_IMAGE_BASE - DN_STACK_MIN + 1;
+}
 static void m_vaddr_wrap(struct test_image *t, size_t *size, uint64_t *ram)
 {
 	(void)size, (void)ram;
 	phdr(t, 0)->p_vaddr = phdr(t, 0)->p_paddr = UINT64_MAX - 0xfff;
 	ehdr(t)->e_entry = UINT64_MAX - 0xff0;
 }
-static void m_small_ram(struct test_image *t, size_t *size, uint64_t *ram) { (void)size; phdr(t, 0)->p_memsz = 0x200000; *ram = DN_RAM_MIN; }
+static void m_small_ram(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size;
+	phdr(t, 0)->p_memsz = 0x200000;
+	*ram = DN_RAM_MIN;
+}
 static void m_overlap(struct test_image *t, size_t *size, uint64_t *ram)
 {
 	(void)size, (void)ram;
@@ -128,28 +207,69 @@ static void m_overlap(struct test_image *t, size_t *size, uint64_t *ram)
 	phdr(t, 2)->p_flags = PF_R | PF_W;
 	phdr(t, 2)->p_vaddr = phdr(t, 2)->p_paddr = DN_GPA_IMAGE_BASE + 0x1000;
 }
-static void m_entry(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; ehdr(t)->e_entry = DN_GPA_IMAGE_BASE + 0x5000; }
-static void m_entry_nx(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; phdr(t, 0)->p_flags = PF_R | PF_W; }
-static void m_no_note(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; phdr(t, 1)->p_type = PT_NULL; }
-static void m_note_name(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; t->bytes[0x200 + 12] = 'd'; }
+static void m_entry(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	ehdr(t)->e_entry = DN_GPA_IMAGE_BASE + 0x5000;
+}
+static void m_entry_nx(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	phdr(t, 0)->p_flags = PF_R | PF_W;
+}
+static void m_no_note(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	phdr(t, 1)->p_type = PT_NULL;
+}
+static void m_note_name(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	t->bytes[0x200 + 12] = 'd';
+}
 static void m_note_huge(struct test_image *t, size_t *size, uint64_t *ram)
 {
 	(void)size, (void)ram;
 	uint32_t huge = 0xfffffff0u;
 	memcpy(t->bytes + 0x200, &huge, 4); /* namesz far past the segment */
 }
-static void m_note_out(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; phdr(t, 1)->p_offset = IMG_SIZE - 4; }
+static void m_note_out(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	phdr(t, 1)->p_offset = IMG_SIZE - 4;
+}
 static void m_abi(struct test_image *t, size_t *size, uint64_t *ram)
 {
 	(void)size, (void)ram;
 	uint32_t v = DN_ABI_VERSION + 98;
 	memcpy(t->bytes + 0x200 + 20, &v, 4);
 }
-static void m_paddr(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; phdr(t, 0)->p_paddr = 0x400000; }
-static void m_align(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; phdr(t, 0)->p_align = 3; }
-static void m_align_mismatch(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; phdr(t, 0)->p_offset = 0x1100; phdr(t, 0)->p_filesz = 0x10; }
-static void m_interp(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; phdr(t, 2)->p_type = PT_INTERP; }
-static void m_no_load(struct test_image *t, size_t *size, uint64_t *ram) { (void)size, (void)ram; phdr(t, 0)->p_type = PT_NULL; }
+static void m_paddr(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	phdr(t, 0)->p_paddr = 0x400000;
+}
+static void m_align(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	phdr(t, 0)->p_align = 3;
+}
+static void m_align_mismatch(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	phdr(t, 0)->p_offset = 0x1100;
+	phdr(t, 0)->p_filesz = 0x10;
+}
+static void m_interp(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	phdr(t, 2)->p_type = PT_INTERP;
+}
+static void m_no_load(struct test_image *t, size_t *size, uint64_t *ram)
+{
+	(void)size, (void)ram;
+	phdr(t, 0)->p_type = PT_NULL;
+}
 
 static const struct {
 	const char *name;
@@ -199,8 +319,8 @@ START_TEST(test_malformed)
 	bad[_i].mutate(t, &size, &ram);
 	const char *err = parse_error(t, size, ram);
 	ck_assert_msg(err != NULL, "%s: accepted", bad[_i].name);
-	ck_assert_msg(strstr(err, bad[_i].expect) != NULL, "%s: want \"%s\" in \"%s\"", bad[_i].name,
-		      bad[_i].expect, err);
+	ck_assert_msg(strstr(err, bad[_i].expect) != NULL, "%s: want \"%s\" in \"%s\"",
+		      bad[_i].name, bad[_i].expect, err);
 	free(t);
 }
 END_TEST
@@ -222,7 +342,8 @@ START_TEST(test_real_images)
 	for (int i = 0; i < 2; i++) {
 		struct vmm_image img;
 		char err[512] = "";
-		ck_assert_msg(vmm_image_read(paths[i], DN_RAM_MIN, &img, err, sizeof(err)) == 0, "%s", err);
+		ck_assert_msg(vmm_image_read(paths[i], DN_RAM_MIN, &img, err, sizeof(err)) == 0,
+			      "%s", err);
 		ck_assert_uint_ge(img.entry, DN_GPA_IMAGE_BASE);
 		ck_assert_uint_le(img.end, DN_RAM_MIN - DN_STACK_MIN);
 		vmm_image_free(&img);
