@@ -9,9 +9,11 @@ const char *unit_misbehave_image;
 
 const char *unit_tmpdir(void)
 {
-	static char dir[] = "/tmp/denali-unit-XXXXXX";
+	static char dir[4096];
 	static int made;
 	if (!made) {
+		const char *base = getenv("TMPDIR");
+		snprintf(dir, sizeof(dir), "%s/denali-unit-XXXXXX", base && *base ? base : "/tmp");
 		if (!mkdtemp(dir)) {
 			perror("mkdtemp");
 			exit(1);

@@ -2,8 +2,8 @@
 # Runs a command inside a throwaway QEMU VM that has a working /dev/kvm, for hosts without KVM
 # (such as VMs without nested virtualization). QEMU emulates the CPU in software, AMD SVM
 # included, so Debian's own kernel loads kvm_amd inside it. The host's root filesystem is shared
-# into the VM over 9p and the command runs chrooted there, in the current directory; /tmp and
-# /var/tmp are fresh tmpfs inside the VM. Slow (software emulation), but real KVM.
+# into the VM over 9p and the command runs chrooted there, in the current directory, with
+# TMPDIR and XDG_RUNTIME_DIR on a tmpfs of the VM's own. Slow (software emulation), but real KVM.
 #
 # Usage: tests/vm/kvm-vm.sh COMMAND [ARG...]     exit status: the command's
 # Env:   DENALI_VM_CACHE (default /var/cache/denali-kvm-vm), DENALI_VM_MEM (MiB, default 4096),
@@ -63,7 +63,7 @@ for m in /lib/*.ko; do insmod "$m" || echo "kvm-vm: insmod $m failed"; done
 if [ ! -c /dev/kvm ]; then echo "kvm-vm: /dev/kvm did not appear"; echo "DENALI-VM-EXIT=125"; poweroff -f; fi
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=loose hostroot /host || { echo "DENALI-VM-EXIT=125"; poweroff -f; }
 mount --bind /dev /host/dev; mount -t proc proc /host/proc; mount -t sysfs sys /host/sys
-mount -t tmpfs tmp /host/tmp; mount -t tmpfs vartmp /host/var/tmp; mount -t tmpfs run /host/run
+mount -t tmpfs run /host/run; mkdir -p /host/run/denali-vm/tmp /host/run/denali-vm/xdg
 mkdir -p /host/dev/pts /host/dev/shm; mount -t devpts devpts /host/dev/pts; mount -t tmpfs shm /host/dev/shm
 echo "DENALI-VM-START"
 chroot /host /bin/bash /var/cache/denali-kvm-vm/cmd.sh
@@ -78,7 +78,7 @@ fi
 # The command, run in this directory with this environment's essentials.
 {
 	echo "export PATH=$(printf %q "$PATH") HOME=$(printf %q "${HOME:-/root}") LANG=C.UTF-8 CI=${CI:-}"
-	echo "export DENALI_IN_KVM_VM=1"
+	echo "export DENALI_IN_KVM_VM=1 TMPDIR=/run/denali-vm/tmp XDG_RUNTIME_DIR=/run/denali-vm/xdg"
 	echo "cd $(printf %q "$PWD") || exit 125"
 	printf 'exec'; printf ' %q' "$@"; echo
 } > "$cache/cmd.sh"
