@@ -1,4 +1,5 @@
 /* Runs every unit-test suite. Usage: unit HELLO_IMAGE MISBEHAVE_IMAGE */
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -23,6 +24,12 @@ const char *unit_tmpdir(void)
 	return dir;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st, (void)type, (void)ftw;
+	return remove(path);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -40,9 +47,7 @@ int main(int argc, char **argv)
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", unit_tmpdir());
-	if (system(cmd) != 0)
+	if (nftw(unit_tmpdir(), remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
 		fprintf(stderr, "could not remove %s\n", unit_tmpdir());
 	return failed ? 1 : 0;
 }
