@@ -8,6 +8,7 @@ with KVM, permission included, is a failure.
 import fcntl
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -218,7 +219,11 @@ def special_case(name, binaries, tmp):
         os.chmod(tmp, 0o755)
         os.makedirs(state, mode=0o777)
         os.chmod(state, 0o777)
-        svc = write_service(tmp, "noperm", hello, [])
+        image = os.path.join(tmp, "hello")
+        shutil.copy(hello, image)  # the build tree may not be readable by nobody
+        os.chmod(image, 0o644)
+        svc = write_service(tmp, "noperm", image, [])
+        os.chmod(svc, 0o644)
         status, out, err = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                                 denali_run, "--state-dir", state, svc])
         if status != 125 or "denali-run: /dev/kvm: permission denied (add your user to the group" not in err:
