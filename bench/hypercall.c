@@ -35,7 +35,8 @@ static int64_t denali_run_calls(const struct vcpu_kvm *kvm, const struct vmm_ima
 	}
 	vmm_service_run(&svc);
 	int64_t t = vcpu_clock_ns() - t0;
-	if (svc.outcome.kind != VMM_OUTCOME_EXITED || svc.hypercalls[DN_HC_CONSOLE] != calls) {
+	if (svc.outcome.kind != VMM_OUTCOME_EXITED ||
+	    svc.stats.hypercalls[DN_HC_CONSOLE] != calls) {
 		fprintf(stderr, "hypercall: guest failed: %s\n", svc.outcome.reason);
 		exit(1);
 	}

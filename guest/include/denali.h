@@ -36,6 +36,47 @@ uint64_t dn_time_ns(void);
  * A deadline in the past is a yield. */
 uint64_t dn_idle(uint64_t deadline_ns);
 
+/* The virtual-register page: pending events, virtual interrupt state, time base. */
+struct dn_vregs *dn_vregs(void);
+
+/* Takes every pending event (DN_EV_* bits) without an exit. */
+uint64_t dn_events_take(void);
+
+/* Arms the one-shot timer: DN_EV_TIMER at deadline_ns; 0 disarms. Returns DN_OK or < 0. */
+int dn_timer_set(uint64_t deadline_ns);
+
+/* Virtual interrupts: handler runs, in ring 3 on the interrupted stack, whenever events are
+ * pending while interrupts are enabled; it receives the events it took. It may use any
+ * registers and SSE: the trampoline saves and restores them. */
+typedef void (*dn_interrupt_fn)(uint64_t events);
+void dn_interrupts_enable(dn_interrupt_fn handler);
+void dn_interrupts_disable(void);
+
+/* ---- The event loop (as Denali's Ilwaco): callbacks for events and timers; when nothing is
+ * ready it idles with the earliest timer as the deadline. ---- */
+typedef void (*dn_timer_fn)(void *arg);
+typedef void (*dn_event_fn)(uint64_t events, void *arg);
+
+struct dn_timer {
+	uint64_t deadline_ns;
+	dn_timer_fn fn;
+	void *arg;
+	struct dn_timer *next;
+	int armed;
+};
+
+/* Calls fn(arg) from the loop once dn_time_ns() >= deadline_ns. Re-arming a timer moves it. */
+void dn_timer_start(struct dn_timer *t, uint64_t deadline_ns, dn_timer_fn fn, void *arg);
+void dn_timer_cancel(struct dn_timer *t);
+
+/* Calls fn(events, arg) whenever any of the events bits arrive (one callback per mask bit set;
+ * at most 8 callbacks). */
+int dn_loop_on(uint64_t events, dn_event_fn fn, void *arg);
+
+/* Runs until dn_loop_stop() is called from a callback. */
+void dn_loop_run(void);
+void dn_loop_stop(void);
+
 /* Reads the TSC. */
 static inline uint64_t dn_rdtsc(void)
 {

@@ -33,11 +33,28 @@ __attribute__((noreturn)) void dn_abort(const char *msg)
 		dn_hypercall(DN_HC_ABORT, &hc);
 }
 
+struct dn_vregs *dn_vregs(void)
+{
+	return (struct dn_vregs *)(uintptr_t)dn_boot_info()->vregs;
+}
+
 uint64_t dn_time_ns(void)
 {
-	const struct dn_boot_info *bi = dn_boot_info();
-	uint64_t ticks = dn_rdtsc() - bi->tsc_base;
-	return (uint64_t)(((unsigned __int128)ticks * bi->tsc_mul) >> 32);
+	const struct dn_vregs *vr = dn_vregs();
+	uint64_t ticks = dn_rdtsc() - vr->tsc_base;
+	return (uint64_t)(((unsigned __int128)ticks * vr->tsc_mul) >> 32);
+}
+
+uint64_t dn_events_take(void)
+{
+	return __atomic_exchange_n(&dn_vregs()->pending, 0, __ATOMIC_SEQ_CST);
+}
+
+int dn_timer_set(uint64_t deadline_ns)
+{
+	struct dn_hc_timer_set hc = {.deadline_ns = deadline_ns};
+	dn_hypercall(DN_HC_TIMER_SET, &hc);
+	return hc.status;
 }
 
 uint64_t dn_idle(uint64_t deadline_ns)

@@ -15,14 +15,15 @@
 
 /* Bumped on any incompatible change. A guest image carries the version it was built for in an
  * ELF note (struct dn_abi_note); the monitor refuses images built for another version. */
-#define DN_ABI_VERSION 1
+#define DN_ABI_VERSION 2
 
 #define DN_PAGE_SIZE 4096u
 
 /* ---- Guest physical memory layout ----
  * [0, DN_GPA_IMAGE_BASE)        monitor-owned system area: page tables, GDT, IDT, TSS, the
  *                               fault-report stub. Not accessible from the guest's ring 3,
- *                               except the boot-info page (read-only, address in RDI).
+ *                               except the boot-info page (read-only, address in RDI) and the
+ *                               virtual-register page (read-write, address in the boot info).
  *                               GPA 0 is never mapped, so null-pointer accesses fault.
  * [DN_GPA_IMAGE_BASE, ram_size) the guest's own: its ELF image, heap and stack.
  * ram_size is a multiple of DN_RAM_ALIGN, at least DN_RAM_MIN and at most DN_RAM_MAX (the
@@ -49,11 +50,8 @@ struct dn_boot_info {
 	uint64_t ram_size;    /* OUT: bytes of guest RAM */
 	uint64_t heap_start;  /* OUT: first page after the loaded image: free memory starts here */
 	uint64_t stack_top;   /* OUT: initial RSP (== ram_size) */
-	/* Time: guest monotonic nanoseconds since boot, read with rdtsc and no exit:
-	 *   ns = ((rdtsc() - tsc_base) * tsc_mul) >> 32   (128-bit product) */
-	uint64_t tsc_hz;	     /* OUT: TSC ticks per second */
-	uint64_t tsc_base;	     /* OUT: TSC value at guest time 0 */
-	uint64_t tsc_mul;	     /* OUT: ns per tick, 32.32 fixed point */
+	uint64_t vregs;	      /* OUT: GPA of the struct dn_vregs page */
+	uint64_t reserved[2];
 	uint32_t argc;		     /* OUT: number of strings in args */
 	uint32_t args_len;	     /* OUT: bytes of args used, NULs included */
 	char name[DN_NAME_MAX];	     /* OUT: the service name, NUL-terminated */
@@ -63,9 +61,7 @@ _Static_assert(offsetof(struct dn_boot_info, abi_version) == 4, "boot info layou
 _Static_assert(offsetof(struct dn_boot_info, ram_size) == 8, "boot info layout");
 _Static_assert(offsetof(struct dn_boot_info, heap_start) == 16, "boot info layout");
 _Static_assert(offsetof(struct dn_boot_info, stack_top) == 24, "boot info layout");
-_Static_assert(offsetof(struct dn_boot_info, tsc_hz) == 32, "boot info layout");
-_Static_assert(offsetof(struct dn_boot_info, tsc_base) == 40, "boot info layout");
-_Static_assert(offsetof(struct dn_boot_info, tsc_mul) == 48, "boot info layout");
+_Static_assert(offsetof(struct dn_boot_info, vregs) == 32, "boot info layout");
 _Static_assert(offsetof(struct dn_boot_info, argc) == 56, "boot info layout");
 _Static_assert(offsetof(struct dn_boot_info, args_len) == 60, "boot info layout");
 _Static_assert(offsetof(struct dn_boot_info, name) == 64, "boot info layout");
@@ -73,6 +69,57 @@ _Static_assert(offsetof(struct dn_boot_info, args) == 128, "boot info layout");
 _Static_assert(sizeof(struct dn_boot_info) == 3200, "boot info size");
 _Static_assert(sizeof(struct dn_boot_info) <= DN_PAGE_SIZE, "boot info fits one page");
 
+/* ---- Events ----
+ * Devices and timers raise events by setting bits in dn_vregs.pending; nothing else happens
+ * until the guest looks (at its next loop turn, no exit needed), idles, or has virtual
+ * interrupts enabled. */
+#define DN_EV_TIMER (1ull << 0) /* the one-shot timer set with DN_HC_TIMER_SET expired */
+#define DN_EV_STOP (1ull << 1)	/* the service is asked to stop: exit soon, or be stopped */
+
+/* ---- Virtual registers ----
+ * One page shared by the guest and the monitor, read and written with no exit. The monitor
+ * sets pending bits with atomic OR from any thread; the guest takes them with an atomic
+ * exchange. Virtual interrupts: when events are pending, vif is 1 and handler is set, the
+ * monitor, at its next entry into the guest, saves RIP, RSP and RFLAGS in saved_*, clears vif,
+ * and enters handler in ring 3 with RSP 16-byte aligned at least 128 bytes below the
+ * interrupted RSP. The handler takes the events, and returns by setting vif again and jumping
+ * back to the saved frame (the guest library's trampoline does this with iretq). One delivery
+ * covers every event pending at that entry. */
+struct dn_vregs {
+	uint64_t pending; /* IN/OUT: events raised and not yet taken */
+	uint32_t vif;	  /* IN/OUT: virtual interrupts enabled; cleared at delivery */
+	uint32_t reserved0;
+	uint64_t handler;      /* IN: ring-3 entry point for virtual interrupts, 0 = none */
+	uint64_t saved_rip;    /* OUT: where the guest was when the interrupt was delivered */
+	uint64_t saved_rsp;    /* OUT */
+	uint64_t saved_rflags; /* OUT */
+	/* Time: guest monotonic nanoseconds since boot, read with rdtsc and no exit:
+	 *   ns = ((rdtsc() - tsc_base) * tsc_mul) >> 32   (128-bit product) */
+	uint64_t tsc_hz;     /* OUT: TSC ticks per second */
+	uint64_t tsc_base;   /* OUT: TSC value at guest time 0 */
+	uint64_t tsc_mul;    /* OUT: ns per tick, 32.32 fixed point */
+	uint64_t deliveries; /* OUT: virtual interrupts delivered so far */
+};
+_Static_assert(offsetof(struct dn_vregs, vif) == 8, "vregs layout");
+_Static_assert(offsetof(struct dn_vregs, handler) == 16, "vregs layout");
+_Static_assert(offsetof(struct dn_vregs, saved_rip) == 24, "vregs layout");
+_Static_assert(offsetof(struct dn_vregs, saved_rsp) == 32, "vregs layout");
+_Static_assert(offsetof(struct dn_vregs, saved_rflags) == 40, "vregs layout");
+_Static_assert(offsetof(struct dn_vregs, tsc_hz) == 48, "vregs layout");
+_Static_assert(offsetof(struct dn_vregs, tsc_base) == 56, "vregs layout");
+_Static_assert(offsetof(struct dn_vregs, tsc_mul) == 64, "vregs layout");
+_Static_assert(offsetof(struct dn_vregs, deliveries) == 72, "vregs layout");
+_Static_assert(sizeof(struct dn_vregs) == 80, "vregs size");
+#endif
+
+#define DN_VREGS_PENDING 0
+#define DN_VREGS_VIF 8
+#define DN_VREGS_HANDLER 16
+#define DN_VREGS_SAVED_RIP 24
+#define DN_VREGS_SAVED_RSP 32
+#define DN_VREGS_SAVED_RFLAGS 40
+
+#ifndef __ASSEMBLER__
 /* ---- ABI note ----
  * Every guest image has a PT_NOTE segment holding this note (the guest library emits it). */
 #define DN_NOTE_NAME "Denali"
@@ -100,10 +147,11 @@ _Static_assert(sizeof(struct dn_abi_note) == 24, "note size");
 
 #ifndef __ASSEMBLER__
 enum dn_hypercall {
-	DN_HC_CONSOLE = 0, /* struct dn_hc_console */
-	DN_HC_EXIT = 1,	   /* struct dn_hc_exit: never returns */
-	DN_HC_ABORT = 2,   /* struct dn_hc_abort: never returns */
-	DN_HC_IDLE = 3,	   /* struct dn_hc_idle */
+	DN_HC_CONSOLE = 0,   /* struct dn_hc_console */
+	DN_HC_EXIT = 1,	     /* struct dn_hc_exit: never returns */
+	DN_HC_ABORT = 2,     /* struct dn_hc_abort: never returns */
+	DN_HC_IDLE = 3,	     /* struct dn_hc_idle */
+	DN_HC_TIMER_SET = 4, /* struct dn_hc_timer_set */
 	DN_HC_MAX
 };
 
@@ -142,17 +190,27 @@ struct dn_hc_abort {
 _Static_assert(offsetof(struct dn_hc_abort, len) == 8, "abort layout");
 _Static_assert(sizeof(struct dn_hc_abort) == 16, "abort size");
 
-/* Block until deadline_ns (guest monotonic time) or until an event is pending, then return
- * every pending event at once. deadline_ns <= now (0 included) is a yield. */
+/* Block until deadline_ns (guest monotonic time) or until an event is pending, then take and
+ * return every pending event at once (pending is cleared). deadline_ns <= now (0 included)
+ * is a yield. */
 struct dn_hc_idle {
 	uint64_t deadline_ns; /* IN */
-	uint64_t events;      /* OUT: bitmask of events pending at return (none yet in ABI v1) */
+	uint64_t events;      /* OUT: the DN_EV_* bits that were pending */
 	int32_t status;	      /* OUT */
 	uint32_t reserved;    /* IN: must be 0 */
 };
 _Static_assert(offsetof(struct dn_hc_idle, events) == 8, "idle layout");
 _Static_assert(offsetof(struct dn_hc_idle, status) == 16, "idle layout");
 _Static_assert(sizeof(struct dn_hc_idle) == 24, "idle size");
+
+/* Arm the one-shot timer: DN_EV_TIMER is raised at deadline_ns (guest monotonic time), whether
+ * the guest runs or idles. A later call replaces the deadline; 0 disarms it. */
+struct dn_hc_timer_set {
+	uint64_t deadline_ns; /* IN */
+	int32_t status;	      /* OUT */
+	uint32_t reserved;    /* IN: must be 0 */
+};
+_Static_assert(sizeof(struct dn_hc_timer_set) == 16, "timer size");
 #endif
 
 #endif /* DENALI_ABI_H */

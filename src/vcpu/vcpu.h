@@ -3,11 +3,17 @@
 #ifndef VCPU_H
 #define VCPU_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct kvm_run;
+
+#define VCPU_EXIT_REASONS 40 /* KVM_EXIT_* reasons counted; larger ones count as the last */
+
+/* The signal that kicks a vcpu thread out of KVM_RUN or an idle wait. */
+#define VCPU_KICK_SIGNAL SIGUSR1
 
 /* The host's /dev/kvm. */
 struct vcpu_kvm {
@@ -31,6 +37,9 @@ struct vcpu {
 	uint64_t tsc_base;    /* guest TSC at guest time 0 */
 	int64_t time_base_ns; /* host CLOCK_MONOTONIC at guest time 0 */
 	volatile sig_atomic_t stop_requested;
+	pthread_t thread; /* the thread that runs it, once vcpu_bind_thread was called */
+	int thread_bound;
+	uint64_t exits[VCPU_EXIT_REASONS]; /* KVM exits to userspace, by KVM_EXIT_* reason */
 };
 
 /* Creates a VM with ram_size bytes of RAM at GPA 0 backed by ram, and its vcpu. Returns 0, or
@@ -45,6 +54,9 @@ void vcpu_sysarea_build(uint8_t *ram, uint64_t ram_size);
 
 /* GPA of the boot-info page the system area leaves for the loader to fill. */
 uint64_t vcpu_sysarea_boot_info_gpa(void);
+
+/* GPA of the virtual-register page (struct dn_vregs), user read-write. */
+uint64_t vcpu_sysarea_vregs_gpa(void);
 
 /* Sets the vcpu to 64-bit ring 3 at entry with RSP = stack_top and RDI = arg, and records the
  * time base (TSC and host clock at guest time 0). Returns 0 or -1 with err set. */
@@ -77,14 +89,33 @@ struct vcpu_stop {
 struct vcpu_ops {
 	/* Hypercall nr (< DN_HC_MAX) with its 32-bit argument. */
 	enum vcpu_action (*hypercall)(void *ctx, unsigned nr, uint32_t arg);
+	/* Called before every entry into the guest (timers, virtual interrupts); may be NULL. */
+	enum vcpu_action (*before_entry)(void *ctx);
 };
 
 /* Runs the vcpu until a handler halts it, the guest faults, a stop is requested or KVM fails. */
 void vcpu_run(struct vcpu *v, const struct vcpu_ops *ops, void *ctx, struct vcpu_stop *stop);
 
-/* Asks the vcpu to stop at its next exit, or at once if it is in KVM_RUN (the caller's signal
- * must interrupt the vcpu's thread). Async-signal-safe. */
+/* Asks the vcpu to stop at its next exit, or at once if it is in KVM_RUN: from a signal handler
+ * on the vcpu's own thread, or from any thread once the vcpu is bound (it is kicked). */
 void vcpu_request_stop(struct vcpu *v);
+
+/* Installs the process-wide handler of VCPU_KICK_SIGNAL. Call once, before any vcpu runs. */
+void vcpu_kick_install(void);
+
+/* Makes the calling thread the vcpu's: kicks and stop requests go to it. */
+void vcpu_bind_thread(struct vcpu *v);
+
+/* Forgets kicks that arrived while the vcpu was not in KVM_RUN (they were handled). */
+void vcpu_take_kicks(struct vcpu *v);
+
+/* Interrupts the vcpu's thread (KVM_RUN returns, an idle wait wakes). Any thread. */
+void vcpu_kick(struct vcpu *v);
+
+/* Diverts the guest to new_rip in ring 3 with RSP 16-byte aligned at least 128 bytes below its
+ * current one, returning the old RIP, RSP and RFLAGS. Returns 0 or -1 (ioctl failed). */
+int vcpu_divert(struct vcpu *v, uint64_t new_rip, uint64_t *old_rip, uint64_t *old_rsp,
+		uint64_t *old_rflags);
 
 /* The guest's current RIP (one ioctl), or 0 if it cannot be read. */
 uint64_t vcpu_rip(const struct vcpu *v);

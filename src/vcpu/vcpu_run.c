@@ -2,6 +2,8 @@
  * with a reason. */
 #include <errno.h>
 #include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,12 +13,66 @@
 #include "sysarea.h"
 #include "vcpu.h"
 
+/* The vcpu this thread runs: the kick handler marks it to leave KVM_RUN. */
+static __thread struct vcpu *thread_vcpu;
+
+static void on_kick(int signo)
+{
+	(void)signo;
+	struct vcpu *v = thread_vcpu;
+	if (v && v->run)
+		v->run->immediate_exit = 1; /* a kick just before KVM_RUN is not lost */
+}
+
+void vcpu_kick_install(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_kick; /* no SA_RESTART: KVM_RUN and waits must return EINTR */
+	sigaction(VCPU_KICK_SIGNAL, &sa, NULL);
+}
+
+void vcpu_bind_thread(struct vcpu *v)
+{
+	thread_vcpu = v;
+	v->thread = pthread_self();
+	v->thread_bound = 1;
+}
+
+void vcpu_take_kicks(struct vcpu *v)
+{
+	if (v->run && !v->stop_requested)
+		v->run->immediate_exit = 0;
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+	if (v->thread_bound)
+		pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+}
+
 void vcpu_request_stop(struct vcpu *v)
 {
 	v->stop_requested = 1;
 	if (v->run)
-		v->run->immediate_exit =
-			1; /* a signal that lands just before KVM_RUN is not lost */
+		v->run->immediate_exit = 1;
+	if (v->thread_bound && !pthread_equal(v->thread, pthread_self()))
+		vcpu_kick(v);
+}
+
+int vcpu_divert(struct vcpu *v, uint64_t new_rip, uint64_t *old_rip, uint64_t *old_rsp,
+		uint64_t *old_rflags)
+{
+	struct kvm_regs regs;
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) != 0)
+		return -1;
+	*old_rip = regs.rip;
+	*old_rsp = regs.rsp;
+	*old_rflags = regs.rflags;
+	regs.rip = new_rip;
+	regs.rsp = (regs.rsp - 128) & ~15ull;
+	return ioctl(v->fd, KVM_SET_REGS, &regs);
 }
 
 static void stop_with(struct vcpu_stop *stop, enum vcpu_stop_kind kind, uint64_t rip,
@@ -134,13 +190,23 @@ void vcpu_run(struct vcpu *v, const struct vcpu_ops *ops, void *ctx, struct vcpu
 			stop_with(stop, VCPU_STOP_REQUESTED, vcpu_rip(v), "stop requested");
 			return;
 		}
+		if (ops->before_entry && ops->before_entry(ctx) == VCPU_HALT) {
+			stop->kind = VCPU_STOP_HANDLER;
+			return;
+		}
 		if (ioctl(v->fd, KVM_RUN, 0) != 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				/* A kick: take it (stop requests have their own flag), look again.
+				 */
+				v->run->immediate_exit = 0;
 				continue;
+			}
 			stop_with(stop, VCPU_STOP_HOST, 0, "KVM_RUN: %s", strerror(errno));
 			return;
 		}
 		struct kvm_run *run = v->run;
+		v->exits[run->exit_reason < VCPU_EXIT_REASONS ? run->exit_reason
+							      : VCPU_EXIT_REASONS - 1]++;
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
 			if (handle_io(v, ops, ctx, stop) == VCPU_HALT)

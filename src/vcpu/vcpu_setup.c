@@ -40,10 +40,12 @@ static void build_page_tables(uint8_t *ram, uint64_t ram_size)
 	for (uint64_t gib = 0; gib < 4; gib++)
 		put64(ram, SYS_PDPT + gib * 8, (SYS_PD + gib * DN_PAGE_SIZE) | table);
 	/* The first 2 MiB in 4 KiB pages: GPA 0 unmapped, the system area supervisor-only, the
-	 * boot-info page user read-only, the rest unmapped. */
+	 * boot-info page user read-only, the vregs page user read-write, the rest unmapped. */
 	put64(ram, SYS_PD, SYS_PT0 | table);
 	for (uint64_t page = SYS_PML4; page < SYS_END; page += DN_PAGE_SIZE) {
-		uint64_t flags = page == SYS_BOOT_INFO ? PTE_P | PTE_US : PTE_P | PTE_RW;
+		uint64_t flags = page == SYS_BOOT_INFO ? PTE_P | PTE_US
+				 : page == SYS_VREGS   ? PTE_P | PTE_RW | PTE_US
+						       : PTE_P | PTE_RW;
 		put64(ram, SYS_PT0 + (page / DN_PAGE_SIZE) * 8, page | flags);
 	}
 	/* The guest's own RAM: 2 MiB pages, user read-write. */
@@ -121,6 +123,11 @@ void vcpu_sysarea_build(uint8_t *ram, uint64_t ram_size)
 uint64_t vcpu_sysarea_boot_info_gpa(void)
 {
 	return SYS_BOOT_INFO;
+}
+
+uint64_t vcpu_sysarea_vregs_gpa(void)
+{
+	return SYS_VREGS;
 }
 
 int64_t vcpu_clock_ns(void)

@@ -2,6 +2,8 @@
 #ifndef VMM_EXIT_STATUS_H
 #define VMM_EXIT_STATUS_H
 
+/* Several services ran and at least one did not exit with status 0. */
+#define DENALI_EXIT_SOME_FAILED 1
 /* Bad options, service file or image: nothing was started. */
 #define DENALI_EXIT_USAGE 2
 /* --timeout expired. */

@@ -1,13 +1,17 @@
 /* The hypercall table: every hypercall the monitor answers, registered in one place, and the
  * dispatcher that copies each argument struct in once and back out once. */
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "service.h"
+#include "stats.h"
 
 typedef enum vcpu_action (*vmm_hypercall_fn)(struct vmm_service *svc, void *args);
 
@@ -76,6 +80,44 @@ static enum vcpu_action hc_abort(struct vmm_service *svc, void *args)
 	return vmm_service_halt(svc, VMM_OUTCOME_STOPPED, 0, "aborted: %s", text);
 }
 
+/* Takes every pending event for the guest. */
+static uint64_t take_events(struct vmm_service *svc)
+{
+	uint64_t ev = __atomic_exchange_n(&svc->vregs->pending, 0, __ATOMIC_SEQ_CST);
+	svc->stats.events_delivered += (uint64_t)__builtin_popcountll(ev);
+	return ev;
+}
+
+/* Waits for an event, a stop request or the deadline. The kick signal stays blocked except
+ * inside ppoll, so a kick between the last check and the wait cannot be lost. */
+static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline)
+{
+	sigset_t kick, unblocked;
+	sigemptyset(&kick);
+	sigaddset(&kick, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &kick, &unblocked);
+	sigdelset(&unblocked, VCPU_KICK_SIGNAL);
+	uint64_t ev = 0;
+	svc->stats.idles++;
+	for (;;) {
+		int64_t timer = vmm_service_timer_poll(svc);
+		ev = take_events(svc);
+		if (ev || svc->vcpu.stop_requested)
+			break;
+		int64_t now = vcpu_clock_ns();
+		if (now >= deadline)
+			break;
+		int64_t wake = timer < deadline ? timer : deadline;
+		struct timespec ts = {.tv_sec = (wake - now) / 1000000000,
+				      .tv_nsec = (wake - now) % 1000000000};
+		ppoll(NULL, 0, &ts, &unblocked);
+	}
+	pthread_sigmask(SIG_SETMASK, &unblocked, NULL);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	vcpu_take_kicks(&svc->vcpu); /* the kicks that woke us are handled */
+	return ev;
+}
+
 static enum vcpu_action hc_idle(struct vmm_service *svc, void *args)
 {
 	struct dn_hc_idle *a = args;
@@ -85,19 +127,27 @@ static enum vcpu_action hc_idle(struct vmm_service *svc, void *args)
 		return VCPU_CONTINUE;
 	}
 	a->status = DN_OK;
-	/* Guest time 0 is the host's time_base_ns; clamp so the sum cannot overflow. */
-	int64_t base = svc->vcpu.time_base_ns;
-	uint64_t room = (uint64_t)(INT64_MAX - base);
-	int64_t deadline = a->deadline_ns > room ? INT64_MAX : base + (int64_t)a->deadline_ns;
+	int64_t deadline = vmm_service_host_time(svc, a->deadline_ns);
+	vmm_service_timer_poll(svc);
 	if (deadline <= vcpu_clock_ns()) {
-		sched_yield();
+		a->events = take_events(svc);
+		if (!a->events)
+			sched_yield();
 		return VCPU_CONTINUE;
 	}
-	struct timespec ts = {.tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000};
-	/* A signal (stop request) ends the sleep early; the run loop then sees the request. */
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		if (svc->vcpu.stop_requested)
-			break;
+	a->events = idle_wait(svc, deadline);
+	return VCPU_CONTINUE;
+}
+
+static enum vcpu_action hc_timer_set(struct vmm_service *svc, void *args)
+{
+	struct dn_hc_timer_set *a = args;
+	if (a->reserved != 0) {
+		a->status = DN_E_INVAL;
+		return VCPU_CONTINUE;
+	}
+	vmm_service_timer_set(svc, a->deadline_ns);
+	a->status = DN_OK;
 	return VCPU_CONTINUE;
 }
 
@@ -107,13 +157,20 @@ static const struct vmm_hypercall hypercalls[DN_HC_MAX] = {
 	[DN_HC_EXIT] = {"exit", sizeof(struct dn_hc_exit), hc_exit},
 	[DN_HC_ABORT] = {"abort", sizeof(struct dn_hc_abort), hc_abort},
 	[DN_HC_IDLE] = {"idle", sizeof(struct dn_hc_idle), hc_idle},
+	[DN_HC_TIMER_SET] = {"timer_set", sizeof(struct dn_hc_timer_set), hc_timer_set},
 };
+
+const char *vmm_hypercall_name(unsigned nr)
+{
+	return nr < DN_HC_MAX ? hypercalls[nr].name : NULL;
+}
 
 #define HC_ARGS_MAX 64
 _Static_assert(sizeof(struct dn_hc_console) <= HC_ARGS_MAX, "args buffer");
 _Static_assert(sizeof(struct dn_hc_exit) <= HC_ARGS_MAX, "args buffer");
 _Static_assert(sizeof(struct dn_hc_abort) <= HC_ARGS_MAX, "args buffer");
 _Static_assert(sizeof(struct dn_hc_idle) <= HC_ARGS_MAX, "args buffer");
+_Static_assert(sizeof(struct dn_hc_timer_set) <= HC_ARGS_MAX, "args buffer");
 
 enum vcpu_action vmm_hypercall_dispatch(struct vmm_service *svc, unsigned nr, uint32_t arg)
 {
@@ -130,7 +187,7 @@ enum vcpu_action vmm_hypercall_dispatch(struct vmm_service *svc, unsigned nr, ui
 	 * that could change under it. */
 	uint64_t copy[HC_ARGS_MAX / 8];
 	memcpy(copy, guest, hc->arg_size);
-	svc->hypercalls[nr]++;
+	svc->stats.hypercalls[nr]++;
 	enum vcpu_action action = hc->handle(svc, copy);
 	if (action == VCPU_CONTINUE)
 		memcpy(guest, copy, hc->arg_size);

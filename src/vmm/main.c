@@ -1,4 +1,6 @@
-/* denali-run: the command-line front end that runs a service on KVM. */
+/* denali-run: the command-line front end. It validates every service file and image, then
+ * hands the plan to the supervisor, which runs the services in cell processes. */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -7,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -15,83 +16,199 @@
 #include "exit_status.h"
 #include "guestmem.h"
 #include "loader.h"
-#include "service.h"
+#include "plan.h"
+#include "supervisor.h"
 #include "vcpu/vcpu.h"
 
 #ifndef DENALI_VERSION
 #define DENALI_VERSION "unknown"
 #endif
 
-struct options {
-	char state_dir[PATH_MAX];
-	double timeout_s; /* 0: none */
-	int keep_state;
-	const char *service_file;
-};
+#define DEFAULT_CELL_SIZE 64
+#define DEFAULT_GRACE_S 5.0
+#define MAX_SERVICES 100000
 
-static struct vmm_service *running; /* the service the signal handlers stop */
+struct options {
+	struct vmm_plan plan;
+	char **files;
+	unsigned nfiles;
+};
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: denali-run [OPTIONS] SERVICE.json\n"
-		"Runs a Denali service in its own KVM virtual machine; the console goes to "
-		"stdout.\n"
+		"usage: denali-run [OPTIONS] SERVICE.json...\n"
+		"       denali-run [OPTIONS] --fleet DIR\n"
+		"Runs Denali services, each in its own KVM virtual machine; consoles go to "
+		"stdout,\n"
+		"prefixed with [name] when more than one service runs.\n"
 		"\n"
+		"  --fleet DIR         run every *.json in DIR (with any SERVICE.json given too)\n"
+		"  --cell-size K       at most K services per cell process (default %d)\n"
+		"  --grace SECONDS     after SIGINT/SIGTERM, how long services may take to stop "
+		"on\n"
+		"                      their own before they are stopped (default %g)\n"
+		"  --timeout SECONDS   stop every service after this long (fractions allowed)\n"
 		"  --state-dir DIR     where guest memory files live (default: "
 		"$XDG_RUNTIME_DIR/denali,\n"
 		"                      else /var/tmp/denali-UID)\n"
-		"  --keep-state        keep the service's memory file after it ends\n"
-		"  --timeout SECONDS   stop the service after this long (fractions allowed)\n"
+		"  --keep-state        keep the services' memory files after they end\n"
+		"  --stats FILE        write every service's counters to FILE as JSON at the end\n"
+		"  -q, --quiet         no per-service summary lines (stops and errors still show)\n"
 		"  -h, --help          show this help\n"
 		"  -V, --version       show the version and the ABI version\n"
 		"\n"
-		"Exit status: the guest's own (0-%d) when it exits; %d bad usage, service file or\n"
-		"image; %d timeout; %d host or KVM error; %d the monitor stopped the service "
-		"(abort,\n"
-		"fault, broken contract); 128+N on signal N. See docs/cli.md.\n",
-		DN_EXIT_STATUS_MAX, DENALI_EXIT_USAGE, DENALI_EXIT_TIMEOUT, DENALI_EXIT_HOST,
-		DENALI_EXIT_STOPPED);
+		"Exit status, one service: its own (0-%d) when it exits; %d bad usage, service "
+		"file or\n"
+		"image; %d timeout; %d host or KVM error, or its cell died; %d the monitor stopped "
+		"it\n"
+		"(abort, fault, broken contract); 128+N on signal N. Several services: 0 when all "
+		"exited\n"
+		"0, else %d (%d timeout, 128+N signal). See docs/cli.md.\n",
+		DEFAULT_CELL_SIZE, DEFAULT_GRACE_S, DN_EXIT_STATUS_MAX, DENALI_EXIT_USAGE,
+		DENALI_EXIT_TIMEOUT, DENALI_EXIT_HOST, DENALI_EXIT_STOPPED, DENALI_EXIT_SOME_FAILED,
+		DENALI_EXIT_TIMEOUT);
+}
+
+static int parse_seconds(const char *opt, const char *text, double min, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(text, &end);
+	if (errno || end == text || *end || !isfinite(v) || v < min || v > 1e7 ||
+	    (min == 0 && v == 0 && strcmp(opt, "--timeout") == 0)) {
+		fprintf(stderr,
+			"denali-run: %s: \"%s\" is not a number of seconds between 0 and "
+			"10000000\n",
+			opt, text);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int add_file(struct options *o, const char *path)
+{
+	if (o->nfiles == MAX_SERVICES) {
+		fprintf(stderr, "denali-run: more than %d services\n", MAX_SERVICES);
+		return -1;
+	}
+	char **files = realloc(o->files, (o->nfiles + 1) * sizeof(*files));
+	if (!files || !(files[o->nfiles] = strdup(path))) {
+		fprintf(stderr, "denali-run: out of memory\n");
+		if (files)
+			o->files = files;
+		return -1;
+	}
+	o->files = files;
+	o->nfiles++;
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Adds every *.json file of dir, in name order. */
+static int add_fleet(struct options *o, const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		fprintf(stderr, "denali-run: --fleet %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	unsigned first = o->nfiles;
+	struct dirent *e;
+	int rc = 0;
+	while (rc == 0 && (e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (len <= 5 || strcmp(e->d_name + len - 5, ".json") != 0 || e->d_name[0] == '.')
+			continue;
+		char path[PATH_MAX];
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= sizeof(path)) {
+			fprintf(stderr, "denali-run: --fleet: path too long in %s\n", dir);
+			rc = -1;
+			break;
+		}
+		rc = add_file(o, path);
+	}
+	closedir(d);
+	if (rc == 0 && o->nfiles == first) {
+		fprintf(stderr, "denali-run: --fleet %s: no *.json files\n", dir);
+		return -1;
+	}
+	qsort(o->files + first, o->nfiles - first, sizeof(*o->files), cmp_str);
+	return rc;
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_STATE_DIR = 256, OPT_KEEP_STATE, OPT_TIMEOUT };
+	enum {
+		OPT_STATE_DIR = 256,
+		OPT_KEEP_STATE,
+		OPT_TIMEOUT,
+		OPT_FLEET,
+		OPT_CELL_SIZE,
+		OPT_GRACE,
+		OPT_STATS
+	};
 	static const struct option longopts[] = {
 		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
 		{"keep-state", no_argument, NULL, OPT_KEEP_STATE},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"fleet", required_argument, NULL, OPT_FLEET},
+		{"cell-size", required_argument, NULL, OPT_CELL_SIZE},
+		{"grace", required_argument, NULL, OPT_GRACE},
+		{"stats", required_argument, NULL, OPT_STATS},
+		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	memset(o, 0, sizeof(*o));
-	guestmem_default_state_dir(o->state_dir, sizeof(o->state_dir));
+	struct vmm_plan *p = &o->plan;
+	p->cell_size = DEFAULT_CELL_SIZE;
+	p->grace_s = DEFAULT_GRACE_S;
+	guestmem_default_state_dir(p->state_dir, sizeof(p->state_dir));
 	int c;
-	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_STATE_DIR:
-			if (snprintf(o->state_dir, sizeof(o->state_dir), "%s", optarg) >=
-			    (int)sizeof(o->state_dir)) {
+			if (snprintf(p->state_dir, sizeof(p->state_dir), "%s", optarg) >=
+			    (int)sizeof(p->state_dir)) {
 				fprintf(stderr, "denali-run: --state-dir: path too long\n");
 				return -1;
 			}
 			break;
-		case OPT_KEEP_STATE: o->keep_state = 1; break;
-		case OPT_TIMEOUT: {
+		case OPT_KEEP_STATE: p->keep_state = 1; break;
+		case OPT_TIMEOUT:
+			if (parse_seconds("--timeout", optarg, 0, &p->timeout_s))
+				return -1;
+			break;
+		case OPT_GRACE:
+			if (parse_seconds("--grace", optarg, 0, &p->grace_s))
+				return -1;
+			break;
+		case OPT_FLEET:
+			if (add_fleet(o, optarg))
+				return -1;
+			break;
+		case OPT_CELL_SIZE: {
 			char *end;
 			errno = 0;
-			o->timeout_s = strtod(optarg, &end);
-			if (errno || end == optarg || *end || !isfinite(o->timeout_s) ||
-			    o->timeout_s <= 0 || o->timeout_s > 1e7) {
+			unsigned long k = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || k < 1 || k > 4096) {
 				fprintf(stderr,
-					"denali-run: --timeout: \"%s\" is not a number of seconds "
-					"between 0 and 10000000\n",
+					"denali-run: --cell-size: \"%s\" is not a number from 1 to "
+					"4096\n",
 					optarg);
 				return -1;
 			}
+			p->cell_size = (unsigned)k;
 			break;
 		}
+		case OPT_STATS: p->stats_path = optarg; break;
+		case 'q': p->quiet = 1; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V':
 			printf("denali-run %s (Denali ABI v%d)\n", DENALI_VERSION, DN_ABI_VERSION);
@@ -99,121 +216,81 @@ static int parse_options(int argc, char **argv, struct options *o)
 		default: usage(stderr); return -1;
 		}
 	}
-	if (argc - optind != 1) {
-		fprintf(stderr, "denali-run: expected exactly one SERVICE.json, got %d\n",
-			argc - optind);
+	for (int i = optind; i < argc; i++)
+		if (add_file(o, argv[i]))
+			return -1;
+	if (o->nfiles == 0) {
+		fprintf(stderr, "denali-run: expected at least one SERVICE.json or --fleet DIR\n");
 		usage(stderr);
 		return -1;
 	}
-	o->service_file = argv[optind];
 	return 0;
 }
 
-static void on_stop_signal(int signo)
+/* Loads and checks every service file and image; any problem refuses the whole run. */
+static int build_plan(struct options *o)
 {
-	if (running)
-		vmm_service_request_stop(running, VMM_OUTCOME_SIGNALED, signo);
-}
-
-static void on_timeout(int signo)
-{
-	(void)signo;
-	if (running)
-		vmm_service_request_stop(running, VMM_OUTCOME_TIMEOUT, 0);
-}
-
-/* Without SA_RESTART, so that a signal interrupts KVM_RUN and idle sleeps. */
-static void arm_signals(double timeout_s)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_stop_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_handler = on_timeout;
-	sigaction(SIGALRM, &sa, NULL);
-	if (timeout_s > 0) {
-		struct itimerval it;
-		memset(&it, 0, sizeof(it));
-		it.it_value.tv_sec = (time_t)timeout_s;
-		it.it_value.tv_usec = (suseconds_t)((timeout_s - (double)(time_t)timeout_s) * 1e6);
-		if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0)
-			it.it_value.tv_usec = 1;
-		setitimer(ITIMER_REAL, &it, NULL);
+	struct vmm_plan *p = &o->plan;
+	p->services = calloc(o->nfiles, sizeof(*p->services));
+	if (!p->services) {
+		fprintf(stderr, "denali-run: out of memory\n");
+		return -1;
 	}
+	struct vmm_config_limits limits = vmm_config_host_limits();
+	char err[1024];
+	for (unsigned i = 0; i < o->nfiles; i++) {
+		struct vmm_plan_service *ps = &p->services[i];
+		if (vmm_config_load(o->files[i], &limits, &ps->cfg, err, sizeof(err)) != 0) {
+			fprintf(stderr, "denali-run: %s\n", err);
+			return -1;
+		}
+		p->count = i + 1;
+		for (unsigned j = 0; j < i; j++)
+			if (strcmp(p->services[j].cfg.name, ps->cfg.name) == 0) {
+				fprintf(stderr,
+					"denali-run: %s: service name \"%s\" is already used by "
+					"%s\n",
+					ps->cfg.source, ps->cfg.name, p->services[j].cfg.source);
+				return -1;
+			}
+		if (vmm_image_read(ps->cfg.image, ps->cfg.ram_size, &ps->img, err, sizeof(err)) !=
+		    0) {
+			fprintf(stderr, "denali-run: %s: %s\n", ps->cfg.name, err);
+			return -1;
+		}
+	}
+	return 0;
 }
 
-/* Prints how the service ended (nothing for a clean exit) and returns denali-run's status. */
-static int report_outcome(const struct vmm_service *svc, double timeout_s)
+static void free_options(struct options *o)
 {
-	const struct vmm_outcome *o = &svc->outcome;
-	const char *name = svc->cfg->name;
-	char where[64] = "";
-	if (o->has_rip)
-		snprintf(where, sizeof(where), " at rip=0x%llx", (unsigned long long)o->rip);
-	switch (o->kind) {
-	case VMM_OUTCOME_EXITED: return o->status;
-	case VMM_OUTCOME_STOPPED:
-		fprintf(stderr, "denali-run: %s: stopped: %s%s\n", name, o->reason, where);
-		return DENALI_EXIT_STOPPED;
-	case VMM_OUTCOME_TIMEOUT:
-		fprintf(stderr, "denali-run: %s: stopped: timeout after %g s%s\n", name, timeout_s,
-			where);
-		return DENALI_EXIT_TIMEOUT;
-	case VMM_OUTCOME_SIGNALED:
-		fprintf(stderr, "denali-run: %s: stopped: %s%s\n", name, strsignal(o->status),
-			where);
-		return 128 + o->status;
-	case VMM_OUTCOME_HOST_ERROR:
-	case VMM_OUTCOME_NONE: break;
+	for (unsigned i = 0; i < o->plan.count; i++) {
+		vmm_image_free(&o->plan.services[i].img);
+		vmm_config_free(&o->plan.services[i].cfg);
 	}
-	fprintf(stderr, "denali-run: %s: host error: %s%s\n", name, o->reason, where);
-	return DENALI_EXIT_HOST;
+	free(o->plan.services);
+	for (unsigned i = 0; i < o->nfiles; i++)
+		free(o->files[i]);
+	free(o->files);
 }
 
 int main(int argc, char **argv)
 {
-	struct options opt;
-	if (parse_options(argc, argv, &opt) != 0)
-		return DENALI_EXIT_USAGE;
+	static struct options opt;
 	signal(SIGPIPE, SIG_IGN); /* a closed stdout must not kill the monitor */
-
+	int status = DENALI_EXIT_USAGE;
+	if (parse_options(argc, argv, &opt) != 0 || build_plan(&opt) != 0)
+		goto out;
 	char err[1024];
-	struct vmm_config_limits limits = vmm_config_host_limits();
-	struct vmm_service_config cfg;
-	if (vmm_config_load(opt.service_file, &limits, &cfg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "denali-run: %s\n", err);
-		return DENALI_EXIT_USAGE;
-	}
-	struct vmm_image img;
-	if (vmm_image_read(cfg.image, cfg.ram_size, &img, err, sizeof(err)) != 0) {
-		fprintf(stderr, "denali-run: %s: %s\n", cfg.name, err);
-		vmm_config_free(&cfg);
-		return DENALI_EXIT_USAGE;
-	}
-	int status = DENALI_EXIT_HOST;
 	struct vcpu_kvm kvm;
 	if (vcpu_kvm_open(&kvm, err, sizeof(err)) != 0) {
 		fprintf(stderr, "denali-run: %s\n", err);
-		goto out_image;
+		status = DENALI_EXIT_HOST;
+		goto out;
 	}
-	static struct vmm_service svc;
-	if (vmm_service_start(&svc, &cfg, &img, &kvm, opt.state_dir, NULL, err, sizeof(err)) != 0) {
-		fprintf(stderr, "denali-run: %s: %s\n", cfg.name, err);
-		goto out_kvm;
-	}
-	running = &svc;
-	arm_signals(opt.timeout_s);
-	vmm_service_run(&svc);
-	status = report_outcome(&svc, opt.timeout_s);
-	running = NULL;
-	vmm_service_destroy(&svc, opt.keep_state);
-out_kvm:
+	status = vmm_supervise(&opt.plan, &kvm);
 	vcpu_kvm_close(&kvm);
-out_image:
-	vmm_image_free(&img);
-	vmm_config_free(&cfg);
+out:
+	free_options(&opt);
 	return status;
 }

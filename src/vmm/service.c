@@ -1,9 +1,14 @@
-/* One service: its guest RAM, its VM and vcpu, its console, and how it ended. */
+/* One service: its guest RAM, its VM and vcpu, its console, its events and timer, and how it
+ * ended. */
 #include "service.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static void fill_boot_info(struct vmm_service *svc, const struct vmm_image *img)
 {
@@ -14,9 +19,7 @@ static void fill_boot_info(struct vmm_service *svc, const struct vmm_image *img)
 	bi.ram_size = svc->mem.size;
 	bi.heap_start = img->end;
 	bi.stack_top = svc->mem.size;
-	bi.tsc_hz = svc->vcpu.tsc_hz;
-	bi.tsc_base = svc->vcpu.tsc_base;
-	bi.tsc_mul = (uint64_t)(((unsigned __int128)1000000000u << 32) / svc->vcpu.tsc_hz);
+	bi.vregs = vcpu_sysarea_vregs_gpa();
 	snprintf(bi.name, sizeof(bi.name), "%s", svc->cfg->name);
 	/* The config bounded argc and the total length, so this cannot overflow args. */
 	size_t off = 0;
@@ -28,6 +31,15 @@ static void fill_boot_info(struct vmm_service *svc, const struct vmm_image *img)
 	bi.argc = svc->cfg->argc;
 	bi.args_len = (uint32_t)off;
 	memcpy(svc->mem.host + vcpu_sysarea_boot_info_gpa(), &bi, sizeof(bi));
+}
+
+static void fill_vregs(struct vmm_service *svc)
+{
+	svc->vregs = (struct dn_vregs *)(svc->mem.host + vcpu_sysarea_vregs_gpa());
+	memset(svc->vregs, 0, sizeof(*svc->vregs));
+	svc->vregs->tsc_hz = svc->vcpu.tsc_hz;
+	svc->vregs->tsc_base = svc->vcpu.tsc_base;
+	svc->vregs->tsc_mul = (uint64_t)(((unsigned __int128)1000000000u << 32) / svc->vcpu.tsc_hz);
 }
 
 int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *cfg,
@@ -49,8 +61,104 @@ int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *
 		return -1;
 	}
 	fill_boot_info(svc, img);
+	fill_vregs(svc);
 	svc->started_ns = vcpu_clock_ns();
 	return 0;
+}
+
+int64_t vmm_service_host_time(const struct vmm_service *svc, uint64_t guest_ns)
+{
+	int64_t base = svc->vcpu.time_base_ns;
+	uint64_t room = (uint64_t)(INT64_MAX - base);
+	return guest_ns > room ? INT64_MAX : base + (int64_t)guest_ns;
+}
+
+void vmm_service_raise(struct vmm_service *svc, uint64_t events)
+{
+	uint64_t before = __atomic_fetch_or(&svc->vregs->pending, events, __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(&svc->stats.events_raised,
+			   (uint64_t)__builtin_popcountll(events & ~before), __ATOMIC_RELAXED);
+	if (!pthread_equal(svc->vcpu.thread, pthread_self()))
+		vcpu_kick(&svc->vcpu);
+}
+
+/* The POSIX timer signals the vcpu thread itself, so a running guest leaves KVM_RUN and an
+ * idle one wakes; the timer is then polled on that thread. */
+static int timer_create_for_thread(struct vmm_service *svc)
+{
+	struct sigevent sev;
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = VCPU_KICK_SIGNAL;
+	sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+	if (timer_create(CLOCK_MONOTONIC, &sev, &svc->timer) != 0)
+		return -1;
+	svc->timer_created = 1;
+	return 0;
+}
+
+void vmm_service_timer_set(struct vmm_service *svc, uint64_t deadline_ns)
+{
+	svc->timer_deadline_ns = deadline_ns;
+	if (!svc->timer_created)
+		return;
+	struct itimerspec its;
+	memset(&its, 0, sizeof(its));
+	if (deadline_ns) {
+		int64_t host = vmm_service_host_time(svc, deadline_ns);
+		its.it_value.tv_sec = host / 1000000000;
+		its.it_value.tv_nsec = host % 1000000000;
+		if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+			its.it_value.tv_nsec = 1;
+	}
+	timer_settime(svc->timer, TIMER_ABSTIME, &its, NULL);
+}
+
+int64_t vmm_service_timer_poll(struct vmm_service *svc)
+{
+	if (!svc->timer_deadline_ns)
+		return INT64_MAX;
+	int64_t due = vmm_service_host_time(svc, svc->timer_deadline_ns);
+	if (vcpu_clock_ns() < due)
+		return due;
+	svc->timer_deadline_ns = 0;
+	vmm_service_raise(svc, DN_EV_TIMER);
+	return INT64_MAX;
+}
+
+/* Delivers a virtual interrupt if events are pending and the guest enabled them. The guest
+ * owns vregs, so its fields are read once and the handler is checked like any guest pointer. */
+static enum vcpu_action deliver_interrupt(struct vmm_service *svc)
+{
+	struct dn_vregs *vr = svc->vregs;
+	if (!__atomic_load_n(&vr->pending, __ATOMIC_ACQUIRE) ||
+	    !__atomic_load_n(&vr->vif, __ATOMIC_ACQUIRE))
+		return VCPU_CONTINUE;
+	uint64_t handler = __atomic_load_n(&vr->handler, __ATOMIC_RELAXED);
+	if (!handler)
+		return VCPU_CONTINUE;
+	if (!guestmem_user_ptr(&svc->mem, handler, 1, 1))
+		return vmm_service_halt(
+			svc, VMM_OUTCOME_STOPPED, 0,
+			"virtual interrupt handler 0x%llx lies outside the guest's RAM",
+			(unsigned long long)handler);
+	uint64_t rip, rsp, rflags;
+	if (vcpu_divert(&svc->vcpu, handler, &rip, &rsp, &rflags) != 0)
+		return vmm_service_halt(svc, VMM_OUTCOME_HOST_ERROR, 0, "KVM_SET_REGS: %s",
+					strerror(errno));
+	vr->saved_rip = rip;
+	vr->saved_rsp = rsp;
+	vr->saved_rflags = rflags;
+	__atomic_store_n(&vr->vif, 0, __ATOMIC_RELEASE);
+	vr->deliveries = ++svc->stats.interrupts;
+	return VCPU_CONTINUE;
+}
+
+static enum vcpu_action before_entry(void *ctx)
+{
+	struct vmm_service *svc = ctx;
+	vmm_service_timer_poll(svc);
+	return deliver_interrupt(svc);
 }
 
 static enum vcpu_action hypercall(void *ctx, unsigned nr, uint32_t arg)
@@ -58,10 +166,44 @@ static enum vcpu_action hypercall(void *ctx, unsigned nr, uint32_t arg)
 	return vmm_hypercall_dispatch(ctx, nr, arg);
 }
 
-static const struct vcpu_ops service_vcpu_ops = {.hypercall = hypercall};
+static const struct vcpu_ops service_vcpu_ops = {
+	.hypercall = hypercall,
+	.before_entry = before_entry,
+};
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Guest pages resident now, from mincore over the RAM mapping. */
+static uint64_t resident_bytes(const struct guestmem *gm)
+{
+	size_t pages = gm->size / DN_PAGE_SIZE;
+	unsigned char vec[4096];
+	uint64_t resident = 0;
+	for (size_t first = 0; first < pages; first += sizeof(vec)) {
+		size_t n = pages - first < sizeof(vec) ? pages - first : sizeof(vec);
+		if (mincore(gm->host + first * DN_PAGE_SIZE, n * DN_PAGE_SIZE, vec) != 0)
+			return 0;
+		for (size_t i = 0; i < n; i++)
+			resident += vec[i] & 1;
+	}
+	return resident * DN_PAGE_SIZE;
+}
 
 void vmm_service_run(struct vmm_service *svc)
 {
+	vcpu_bind_thread(&svc->vcpu);
+	uint64_t cpu0 = thread_cpu_ns();
+	if (timer_create_for_thread(svc) != 0) {
+		svc->outcome.kind = VMM_OUTCOME_HOST_ERROR;
+		snprintf(svc->outcome.reason, sizeof(svc->outcome.reason), "timer_create: %s",
+			 strerror(errno));
+		return;
+	}
 	struct vcpu_stop stop;
 	vcpu_run(&svc->vcpu, &service_vcpu_ops, svc, &stop);
 	struct vmm_outcome *o = &svc->outcome;
@@ -83,6 +225,10 @@ void vmm_service_run(struct vmm_service *svc)
 		break;
 	}
 	vmm_console_flush(&svc->console);
+	memcpy(svc->stats.exits, svc->vcpu.exits, sizeof(svc->stats.exits));
+	svc->stats.cpu_ns = thread_cpu_ns() - cpu0;
+	svc->stats.wall_ns = (uint64_t)(vcpu_clock_ns() - svc->started_ns);
+	svc->stats.resident_peak_bytes = resident_bytes(&svc->mem);
 }
 
 void vmm_service_request_stop(struct vmm_service *svc, enum vmm_outcome_kind kind, int signo)
@@ -111,6 +257,9 @@ enum vcpu_action vmm_service_halt(struct vmm_service *svc, enum vmm_outcome_kind
 
 void vmm_service_destroy(struct vmm_service *svc, int keep_state)
 {
+	if (svc->timer_created)
+		timer_delete(svc->timer);
+	svc->timer_created = 0;
 	vcpu_destroy(&svc->vcpu);
 	guestmem_close(&svc->mem, keep_state);
 }

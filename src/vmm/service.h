@@ -1,9 +1,12 @@
-/* One service: its guest RAM, its VM and vcpu, its console, and how it ended. */
+/* One service: its guest RAM, its VM and vcpu, its console, its events and timer, and how it
+ * ended. A service runs on one thread, its vcpu thread; other threads may raise its events or
+ * ask it to stop. */
 #ifndef VMM_SERVICE_H
 #define VMM_SERVICE_H
 
 #include <signal.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "config.h"
 #include "console.h"
@@ -18,7 +21,8 @@ enum vmm_outcome_kind {
 	VMM_OUTCOME_STOPPED,	/* stopped by the monitor: abort, fault, broken contract */
 	VMM_OUTCOME_TIMEOUT,	/* ran past --timeout */
 	VMM_OUTCOME_SIGNALED,	/* denali-run got a signal: status holds it */
-	VMM_OUTCOME_HOST_ERROR, /* the host failed (an ioctl) */
+	VMM_OUTCOME_HOST_ERROR, /* the host failed (an ioctl, the state directory) */
+	VMM_OUTCOME_LOST,	/* its cell died before it ended */
 };
 
 struct vmm_outcome {
@@ -29,29 +33,51 @@ struct vmm_outcome {
 	char reason[768];
 };
 
+/* Counters for --stats; plain values so that a cell can send them as they are. */
+struct vmm_service_stats {
+	uint64_t exits[VCPU_EXIT_REASONS]; /* by KVM_EXIT_* reason */
+	uint64_t hypercalls[DN_HC_MAX];	   /* by number */
+	uint64_t events_raised;		   /* event bits newly set */
+	uint64_t events_delivered;	   /* event bits handed to the guest (idle or interrupt) */
+	uint64_t interrupts;		   /* virtual interrupt deliveries */
+	uint64_t idles;			   /* DN_HC_IDLE calls that waited */
+	uint64_t cpu_ns;		   /* CPU time of the vcpu thread */
+	uint64_t wall_ns;		   /* from start to end */
+	uint64_t resident_peak_bytes;	   /* guest pages resident at the end (peak while mapped) */
+};
+
 struct vmm_service {
 	const struct vmm_service_config *cfg;
 	struct guestmem mem;
 	struct vcpu vcpu;
+	struct dn_vregs *vregs; /* in guest RAM; the guest may write it at any time */
 	struct vmm_console console;
 	struct vmm_outcome outcome;
 	volatile sig_atomic_t stop_kind; /* set asynchronously: why the stop was requested */
 	volatile sig_atomic_t stop_signal;
-	uint64_t hypercalls[DN_HC_MAX]; /* calls made, by number */
-	int64_t started_ns;		/* host clock when the vcpu was ready */
-	int64_t first_console_ns;	/* host clock of the first console output, 0 if none */
+	timer_t timer; /* the guest's one-shot timer; kicks the vcpu thread when it fires */
+	int timer_created;
+	uint64_t timer_deadline_ns; /* guest time; 0 = disarmed */
+	struct vmm_service_stats stats;
+	int64_t started_ns;	  /* host clock when the vcpu was ready */
+	int64_t first_console_ns; /* host clock of the first console output, 0 if none */
 };
 
-/* Creates the service's RAM file and VM, loads the image and boot info, and leaves the vcpu
- * ready at the entry point. On failure everything is undone and err says why. */
+/* Creates the service's RAM file and VM, loads the image, boot info and vregs, and leaves the
+ * vcpu ready at the entry point. On failure everything is undone and err says why. */
 int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *cfg,
 		      const struct vmm_image *img, const struct vcpu_kvm *kvm,
 		      const char *state_dir, const char *console_prefix, char *err, size_t errlen);
 
-/* Runs the service until it exits or is stopped; svc->outcome says how it ended. */
+/* Runs the service on the calling thread until it exits or is stopped; svc->outcome says how
+ * it ended and svc->stats what it did. */
 void vmm_service_run(struct vmm_service *svc);
 
-/* Asks a running service to stop (kind TIMEOUT or SIGNALED). Async-signal-safe. */
+/* Raises events (DN_EV_* bits) for the service and wakes its vcpu. Any thread. */
+void vmm_service_raise(struct vmm_service *svc, uint64_t events);
+
+/* Asks a running service to stop now (kind TIMEOUT or SIGNALED). From a signal handler on the
+ * service's thread, or from any thread once it runs. */
 void vmm_service_request_stop(struct vmm_service *svc, enum vmm_outcome_kind kind, int signo);
 
 /* Records how the service ended and returns VCPU_HALT, for hypercall handlers. The RIP of the
@@ -59,7 +85,17 @@ void vmm_service_request_stop(struct vmm_service *svc, enum vmm_outcome_kind kin
 enum vcpu_action vmm_service_halt(struct vmm_service *svc, enum vmm_outcome_kind kind, int status,
 				  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-/* Releases the VM and RAM; the memory file stays only if keep_state. */
+/* Arms (deadline > 0) or disarms the guest's one-shot timer; deadline is guest time in ns. */
+void vmm_service_timer_set(struct vmm_service *svc, uint64_t deadline_ns);
+
+/* Raises DN_EV_TIMER if the timer is due. Returns the host time of the next deadline, or
+ * INT64_MAX if none is armed. */
+int64_t vmm_service_timer_poll(struct vmm_service *svc);
+
+/* Host CLOCK_MONOTONIC time of guest time ns, saturating. */
+int64_t vmm_service_host_time(const struct vmm_service *svc, uint64_t guest_ns);
+
+/* Releases the VM, timer and RAM; the memory file stays only if keep_state. */
 void vmm_service_destroy(struct vmm_service *svc, int keep_state);
 
 /* The hypercall table's entry point: nr is below DN_HC_MAX, arg the guest's 32-bit value. */

@@ -1,5 +1,6 @@
 /* The ABI's layout rules and the system area the monitor builds: what ring 3 can and cannot
  * reach, walked through the page tables as the CPU would. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,13 @@ START_TEST(test_layout_constants)
 	ck_assert_uint_le(SYS_END, DN_GPA_IMAGE_BASE);
 	ck_assert_uint_eq(SYS_BOOT_INFO % DN_PAGE_SIZE, 0);
 	ck_assert_uint_le(sizeof(struct dn_boot_info), DN_PAGE_SIZE);
+	ck_assert_uint_eq(SYS_VREGS % DN_PAGE_SIZE, 0);
+	ck_assert_uint_le(sizeof(struct dn_vregs), DN_PAGE_SIZE);
+	ck_assert_uint_eq(offsetof(struct dn_vregs, saved_rip), DN_VREGS_SAVED_RIP);
+	ck_assert_uint_eq(offsetof(struct dn_vregs, saved_rsp), DN_VREGS_SAVED_RSP);
+	ck_assert_uint_eq(offsetof(struct dn_vregs, saved_rflags), DN_VREGS_SAVED_RFLAGS);
+	ck_assert_uint_eq(offsetof(struct dn_vregs, vif), DN_VREGS_VIF);
+	ck_assert_uint_eq(offsetof(struct dn_vregs, handler), DN_VREGS_HANDLER);
 	ck_assert_uint_le(SYS_STUB_COMMON + 16, SYS_STACK0);
 	ck_assert_uint_le(SYS_TSS + 104, SYS_IDT);
 	ck_assert_uint_eq(DN_RAM_MAX, 1ull << 32); /* a hypercall argument is a 32-bit GPA */
@@ -78,6 +86,8 @@ START_TEST(test_ring3_view)
 		ck_assert_uint_eq(w.pa, gpa);
 		if (gpa == SYS_BOOT_INFO) {
 			ck_assert_msg(w.user && !w.writable, "boot info must be user read-only");
+		} else if (gpa == SYS_VREGS) {
+			ck_assert_msg(w.user && w.writable, "vregs must be user read-write");
 		} else {
 			ck_assert_msg(!w.user, "system page 0x%llx reachable from ring 3",
 				      (unsigned long long)gpa);

@@ -302,7 +302,7 @@ static const struct {
 	{"note_name", m_note_name, "no ABI note"},
 	{"note_huge", m_note_huge, "no ABI note"},
 	{"note_out", m_note_out, "no ABI note"},
-	{"abi", m_abi, "built for Denali ABI v99"},
+	{"abi", m_abi, "but this monitor speaks v"},
 	{"paddr", m_paddr, "physical address"},
 	{"align", m_align, "bad alignment"},
 	{"align_mismatch", m_align_mismatch, "bad alignment"},

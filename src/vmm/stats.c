@@ -1,0 +1,81 @@
+/* --stats: every service's counters, written as JSON when the run ends. */
+#include "stats.h"
+
+#include <jansson.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+
+static const char *outcome_name(enum vmm_outcome_kind kind)
+{
+	switch (kind) {
+	case VMM_OUTCOME_EXITED: return "exited";
+	case VMM_OUTCOME_STOPPED: return "stopped";
+	case VMM_OUTCOME_TIMEOUT: return "timeout";
+	case VMM_OUTCOME_SIGNALED: return "signaled";
+	case VMM_OUTCOME_LOST: return "lost";
+	case VMM_OUTCOME_HOST_ERROR:
+	case VMM_OUTCOME_NONE: break;
+	}
+	return "host-error";
+}
+
+static const char *exit_name(unsigned reason)
+{
+	switch (reason) {
+	case KVM_EXIT_IO: return "io";
+	case KVM_EXIT_MMIO: return "mmio";
+	case KVM_EXIT_HLT: return "hlt";
+	case KVM_EXIT_SHUTDOWN: return "shutdown";
+	case KVM_EXIT_INTR: return "intr";
+	case KVM_EXIT_FAIL_ENTRY: return "fail_entry";
+	case KVM_EXIT_INTERNAL_ERROR: return "internal_error";
+	}
+	return NULL;
+}
+
+static json_t *service_json(const struct vmm_plan_service *ps, const struct vmm_outcome *o,
+			    const struct vmm_service_stats *st)
+{
+	json_t *exits = json_object(), *hypercalls = json_object();
+	uint64_t other = 0;
+	for (unsigned r = 0; r < VCPU_EXIT_REASONS; r++) {
+		const char *name = exit_name(r);
+		if (name)
+			json_object_set_new(exits, name, json_integer((json_int_t)st->exits[r]));
+		else
+			other += st->exits[r];
+	}
+	json_object_set_new(exits, "other", json_integer((json_int_t)other));
+	for (unsigned nr = 0; nr < DN_HC_MAX; nr++)
+		json_object_set_new(hypercalls, vmm_hypercall_name(nr),
+				    json_integer((json_int_t)st->hypercalls[nr]));
+	json_t *svc = json_pack("{s:s, s:s, s:i}", "name", ps->cfg.name, "outcome",
+				outcome_name(o->kind), "status", o->status);
+	if (o->kind != VMM_OUTCOME_EXITED)
+		json_object_set_new(svc, "reason", json_string(o->reason));
+	json_object_set_new(svc, "exits", exits);
+	json_object_set_new(svc, "hypercalls", hypercalls);
+	json_object_set_new(svc, "events_raised", json_integer((json_int_t)st->events_raised));
+	json_object_set_new(svc, "events_delivered",
+			    json_integer((json_int_t)st->events_delivered));
+	json_object_set_new(svc, "interrupts", json_integer((json_int_t)st->interrupts));
+	json_object_set_new(svc, "idles", json_integer((json_int_t)st->idles));
+	json_object_set_new(svc, "cpu_ns", json_integer((json_int_t)st->cpu_ns));
+	json_object_set_new(svc, "wall_ns", json_integer((json_int_t)st->wall_ns));
+	json_object_set_new(svc, "resident_peak_bytes",
+			    json_integer((json_int_t)st->resident_peak_bytes));
+	return svc;
+}
+
+void vmm_stats_write(const struct vmm_plan *plan, const struct vmm_outcome *outcomes,
+		     const struct vmm_service_stats *stats)
+{
+	json_t *list = json_array();
+	for (unsigned i = 0; i < plan->count; i++)
+		json_array_append_new(list,
+				      service_json(&plan->services[i], &outcomes[i], &stats[i]));
+	json_t *root = json_pack("{s:o}", "services", list);
+	if (!root || json_dump_file(root, plan->stats_path, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
+		fprintf(stderr, "denali-run: --stats: cannot write %s\n", plan->stats_path);
+	json_decref(root);
+}

@@ -1,0 +1,15 @@
+/* --stats: every service's counters, written as JSON when the run ends. */
+#ifndef VMM_STATS_H
+#define VMM_STATS_H
+
+#include "plan.h"
+#include "service.h"
+
+/* Writes {"services": [...]} to plan->stats_path; complains on stderr if it cannot. */
+void vmm_stats_write(const struct vmm_plan *plan, const struct vmm_outcome *outcomes,
+		     const struct vmm_service_stats *stats);
+
+/* The name of hypercall nr ("console", ...), or NULL. */
+const char *vmm_hypercall_name(unsigned nr);
+
+#endif

@@ -1,0 +1,367 @@
+/* The supervisor: places a plan's services on cell processes, relays stop requests, reports
+ * how every service ended, and turns that into denali-run's exit status. It holds no guest
+ * RAM and runs no vcpu; it keeps one idle sentinel VM so that creating and destroying the
+ * host's last VM (which flips KVM static keys) never happens on the cells' path. */
+#include "supervisor.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cell.h"
+#include "cell_proto.h"
+#include "exit_status.h"
+#include "stats.h"
+
+struct sup_cell {
+	pid_t pid; /* 0 once reaped */
+	int sock;  /* -1 once closed */
+	unsigned first, count;
+	int status; /* wait status */
+};
+
+struct supervisor {
+	const struct vmm_plan *plan;
+	struct sup_cell *cells;
+	unsigned ncells;
+	struct vmm_outcome *outcomes; /* by service; kind NONE until it ended */
+	struct vmm_service_stats *stats;
+	unsigned ended;
+	int stop_signal; /* the first stop signal received, 0 if none */
+	int killed;	 /* KILL sent */
+	int sigfd, timeout_fd, grace_fd;
+};
+
+static void broadcast(struct supervisor *s, enum cell_msg_type type, enum vmm_outcome_kind kind,
+		      int status)
+{
+	struct cell_msg msg;
+	memset(&msg, 0, sizeof(msg));
+	msg.type = type;
+	msg.outcome.kind = kind;
+	msg.outcome.status = status;
+	for (unsigned i = 0; i < s->ncells; i++)
+		if (s->cells[i].sock >= 0)
+			send(s->cells[i].sock, &msg, sizeof(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void print_stop(const struct supervisor *s, unsigned i)
+{
+	const struct vmm_outcome *o = &s->outcomes[i];
+	const char *name = s->plan->services[i].cfg.name;
+	char where[64] = "";
+	if (o->has_rip)
+		snprintf(where, sizeof(where), " at rip=0x%llx", (unsigned long long)o->rip);
+	switch (o->kind) {
+	case VMM_OUTCOME_EXITED:
+		if (s->plan->count > 1 && !s->plan->quiet)
+			fprintf(stderr, "denali-run: %s: exited with status %d\n", name, o->status);
+		break;
+	case VMM_OUTCOME_STOPPED:
+		fprintf(stderr, "denali-run: %s: stopped: %s%s\n", name, o->reason, where);
+		break;
+	case VMM_OUTCOME_TIMEOUT:
+		fprintf(stderr, "denali-run: %s: stopped: timeout after %g s%s\n", name,
+			s->plan->timeout_s, where);
+		break;
+	case VMM_OUTCOME_SIGNALED:
+		fprintf(stderr, "denali-run: %s: stopped: %s%s\n", name, strsignal(o->status),
+			where);
+		break;
+	case VMM_OUTCOME_LOST:
+		fprintf(stderr, "denali-run: %s: lost: %s\n", name, o->reason);
+		break;
+	case VMM_OUTCOME_HOST_ERROR:
+	case VMM_OUTCOME_NONE:
+		fprintf(stderr, "denali-run: %s: host error: %s%s\n", name, o->reason, where);
+		break;
+	}
+}
+
+static void record(struct supervisor *s, const struct cell_msg *msg)
+{
+	unsigned i = msg->service;
+	if (i >= s->plan->count || s->outcomes[i].kind != VMM_OUTCOME_NONE)
+		return;
+	s->outcomes[i] = msg->outcome;
+	s->outcomes[i].reason[sizeof(s->outcomes[i].reason) - 1] = '\0';
+	if (s->outcomes[i].kind == VMM_OUTCOME_NONE)
+		s->outcomes[i].kind = VMM_OUTCOME_HOST_ERROR;
+	s->stats[i] = msg->stats;
+	s->ended++;
+	print_stop(s, i);
+}
+
+/* Reads every message a cell has sent; closes its socket at end of file. */
+static void drain(struct supervisor *s, struct sup_cell *c)
+{
+	for (;;) {
+		struct cell_msg msg;
+		ssize_t got = recv(c->sock, &msg, sizeof(msg), MSG_DONTWAIT);
+		if (got == (ssize_t)sizeof(msg) && msg.type == CELL_MSG_ENDED) {
+			record(s, &msg);
+			continue;
+		}
+		if (got < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (got <= 0) {
+			close(c->sock);
+			c->sock = -1;
+			return;
+		}
+	}
+}
+
+static void describe_wait(int status, char *out, size_t outlen)
+{
+	if (WIFSIGNALED(status))
+		snprintf(out, outlen, "killed by %s", strsignal(WTERMSIG(status)));
+	else
+		snprintf(out, outlen, "exited with status %d", WEXITSTATUS(status));
+}
+
+/* A cell ended: whatever it did not report is lost, and said so with the cell's fate. */
+static void reap(struct supervisor *s, struct sup_cell *c, int status)
+{
+	pid_t pid = c->pid;
+	c->pid = 0;
+	c->status = status;
+	if (c->sock >= 0)
+		drain(s, c);
+	char how[96], names[1024] = "";
+	describe_wait(status, how, sizeof(how));
+	unsigned lost = 0;
+	for (unsigned i = c->first; i < c->first + c->count; i++) {
+		if (s->outcomes[i].kind != VMM_OUTCOME_NONE)
+			continue;
+		size_t len = strlen(names);
+		snprintf(names + len, sizeof(names) - len, "%s%s", lost ? ", " : "",
+			 s->plan->services[i].cfg.name);
+		lost++;
+	}
+	if (!lost)
+		return;
+	fprintf(stderr, "denali-run: cell %u (pid %d) %s; its services are lost: %s\n",
+		(unsigned)(c - s->cells), (int)pid, how, names);
+	for (unsigned i = c->first; i < c->first + c->count; i++) {
+		if (s->outcomes[i].kind != VMM_OUTCOME_NONE)
+			continue;
+		struct cell_msg msg = {.type = CELL_MSG_ENDED, .service = i};
+		msg.outcome.kind = VMM_OUTCOME_LOST;
+		snprintf(msg.outcome.reason, sizeof(msg.outcome.reason), "its cell %u %s",
+			 (unsigned)(c - s->cells), how);
+		record(s, &msg);
+	}
+}
+
+static void reap_children(struct supervisor *s)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid <= 0)
+			return;
+		for (unsigned i = 0; i < s->ncells; i++)
+			if (s->cells[i].pid == pid)
+				reap(s, &s->cells[i], status);
+	}
+}
+
+static int arm_timer(double seconds)
+{
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (fd < 0 || seconds <= 0)
+		return fd;
+	struct itimerspec its;
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = (time_t)seconds;
+	its.it_value.tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9);
+	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+		its.it_value.tv_nsec = 1;
+	timerfd_settime(fd, 0, &its, NULL);
+	return fd;
+}
+
+static void on_signal(struct supervisor *s, int signo)
+{
+	if (signo == SIGCHLD) {
+		reap_children(s);
+		return;
+	}
+	if (!s->stop_signal) {
+		/* First: ask every service to stop, and give them the grace period. */
+		s->stop_signal = signo;
+		broadcast(s, CELL_MSG_STOP, VMM_OUTCOME_NONE, 0);
+		close(s->grace_fd);
+		s->grace_fd = arm_timer(s->plan->grace_s > 0 ? s->plan->grace_s : 1e-9);
+	} else if (!s->killed) {
+		/* Second: stop them all now. */
+		s->killed = 1;
+		broadcast(s, CELL_MSG_KILL, VMM_OUTCOME_SIGNALED, s->stop_signal);
+	}
+}
+
+static int spawn_cells(struct supervisor *s, const struct vcpu_kvm *kvm, int sentinel,
+		       const sigset_t *old_mask)
+{
+	const struct vmm_plan *plan = s->plan;
+	for (unsigned c = 0; c < s->ncells; c++) {
+		struct sup_cell *cell = &s->cells[c];
+		cell->first = c * plan->cell_size;
+		cell->count = plan->count - cell->first < plan->cell_size
+				      ? plan->count - cell->first
+				      : plan->cell_size;
+		int sv[2];
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+			perror("denali-run: socketpair");
+			return -1;
+		}
+		fflush(NULL);
+		pid_t pid = fork();
+		if (pid < 0) {
+			perror("denali-run: fork");
+			close(sv[0]);
+			close(sv[1]);
+			return -1;
+		}
+		if (pid == 0) {
+			/* The cell: only its own socket, no sentinel, the caller's signal mask. */
+			close(sv[0]);
+			close(sentinel);
+			for (unsigned o = 0; o < c; o++)
+				if (s->cells[o].sock >= 0)
+					close(s->cells[o].sock);
+			close(s->sigfd);
+			sigprocmask(SIG_SETMASK, old_mask, NULL);
+			_exit(cell_run(plan, kvm, sv[1], cell->first, cell->count));
+		}
+		close(sv[1]);
+		cell->pid = pid;
+		cell->sock = sv[0];
+	}
+	return 0;
+}
+
+static int run_status(const struct supervisor *s)
+{
+	const struct vmm_plan *plan = s->plan;
+	if (plan->count == 1) {
+		const struct vmm_outcome *o = &s->outcomes[0];
+		switch (o->kind) {
+		case VMM_OUTCOME_EXITED: return o->status;
+		case VMM_OUTCOME_STOPPED: return DENALI_EXIT_STOPPED;
+		case VMM_OUTCOME_TIMEOUT: return DENALI_EXIT_TIMEOUT;
+		case VMM_OUTCOME_SIGNALED: return 128 + o->status;
+		default: return DENALI_EXIT_HOST;
+		}
+	}
+	if (s->stop_signal)
+		return 128 + s->stop_signal;
+	int timeout = 0, failed = 0;
+	for (unsigned i = 0; i < plan->count; i++) {
+		timeout |= s->outcomes[i].kind == VMM_OUTCOME_TIMEOUT;
+		failed |= s->outcomes[i].kind != VMM_OUTCOME_EXITED || s->outcomes[i].status != 0;
+	}
+	return timeout ? DENALI_EXIT_TIMEOUT : failed ? DENALI_EXIT_SOME_FAILED : 0;
+}
+
+int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
+{
+	struct supervisor s = {.plan = plan, .timeout_fd = -1, .grace_fd = -1};
+	s.ncells = (plan->count + plan->cell_size - 1) / plan->cell_size;
+	s.cells = calloc(s.ncells, sizeof(*s.cells));
+	s.outcomes = calloc(plan->count, sizeof(*s.outcomes));
+	s.stats = calloc(plan->count, sizeof(*s.stats));
+	if (!s.cells || !s.outcomes || !s.stats) {
+		fprintf(stderr, "denali-run: out of memory\n");
+		return DENALI_EXIT_HOST;
+	}
+	for (unsigned c = 0; c < s.ncells; c++)
+		s.cells[c].sock = -1;
+	int sentinel = ioctl(kvm->fd, KVM_CREATE_VM, 0);
+	if (sentinel < 0) {
+		fprintf(stderr, "denali-run: KVM_CREATE_VM (sentinel): %s\n", strerror(errno));
+		return DENALI_EXIT_HOST;
+	}
+	sigset_t mask, old_mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, &old_mask);
+	s.sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	s.timeout_fd = arm_timer(plan->timeout_s);
+	s.grace_fd = arm_timer(0);
+	int status = DENALI_EXIT_HOST;
+	if (s.sigfd < 0 || s.timeout_fd < 0 || s.grace_fd < 0 ||
+	    spawn_cells(&s, kvm, sentinel, &old_mask) != 0) {
+		broadcast(&s, CELL_MSG_KILL, VMM_OUTCOME_HOST_ERROR, 0);
+		goto out;
+	}
+	int cells_alive = (int)s.ncells;
+	while (s.ended < plan->count || cells_alive > 0) {
+		struct pollfd fds[3 + s.ncells];
+		fds[0] = (struct pollfd){.fd = s.sigfd, .events = POLLIN};
+		fds[1] = (struct pollfd){.fd = s.timeout_fd, .events = POLLIN};
+		fds[2] = (struct pollfd){.fd = s.grace_fd, .events = POLLIN};
+		for (unsigned c = 0; c < s.ncells; c++)
+			fds[3 + c] = (struct pollfd){.fd = s.cells[c].sock, .events = POLLIN};
+		if (poll(fds, 3 + s.ncells, -1) < 0 && errno != EINTR)
+			break;
+		if (fds[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(s.sigfd, &si, sizeof(si)) == sizeof(si))
+				on_signal(&s, (int)si.ssi_signo);
+		}
+		uint64_t ticks;
+		if ((fds[1].revents & POLLIN) && read(s.timeout_fd, &ticks, sizeof(ticks)) > 0 &&
+		    !s.killed) {
+			s.killed = 1;
+			broadcast(&s, CELL_MSG_KILL, VMM_OUTCOME_TIMEOUT, 0);
+		}
+		if ((fds[2].revents & POLLIN) && read(s.grace_fd, &ticks, sizeof(ticks)) > 0 &&
+		    !s.killed) {
+			s.killed = 1;
+			broadcast(&s, CELL_MSG_KILL, VMM_OUTCOME_SIGNALED, s.stop_signal);
+		}
+		for (unsigned c = 0; c < s.ncells; c++)
+			if (s.cells[c].sock >= 0 &&
+			    (fds[3 + c].revents & (POLLIN | POLLHUP | POLLERR)))
+				drain(&s, &s.cells[c]);
+		cells_alive = 0;
+		for (unsigned c = 0; c < s.ncells; c++)
+			cells_alive += s.cells[c].pid != 0;
+	}
+	if (plan->stats_path)
+		vmm_stats_write(plan, s.outcomes, s.stats);
+	status = run_status(&s);
+out:
+	for (unsigned c = 0; c < s.ncells; c++) {
+		if (s.cells[c].pid > 0) {
+			kill(s.cells[c].pid, SIGKILL);
+			waitpid(s.cells[c].pid, NULL, 0);
+		}
+		if (s.cells[c].sock >= 0)
+			close(s.cells[c].sock);
+	}
+	close(sentinel);
+	close(s.sigfd);
+	close(s.timeout_fd);
+	close(s.grace_fd);
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	free(s.cells);
+	free(s.outcomes);
+	free(s.stats);
+	return status;
+}

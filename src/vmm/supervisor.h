@@ -1,0 +1,12 @@
+/* The supervisor: places a plan's services on cell processes, relays stop requests, reports
+ * how every service ended, and turns that into denali-run's exit status. */
+#ifndef VMM_SUPERVISOR_H
+#define VMM_SUPERVISOR_H
+
+#include "plan.h"
+#include "vcpu/vcpu.h"
+
+/* Runs the plan to the end. Returns denali-run's exit status (docs/cli.md). */
+int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm);
+
+#endif
