@@ -39,6 +39,7 @@ struct vcpu {
 	volatile sig_atomic_t stop_requested;
 	pthread_t thread; /* the thread that runs it, once vcpu_bind_thread was called */
 	int thread_bound;
+	int io_pending; /* the last exit was I/O that the next KVM_RUN completes */
 	uint64_t exits[VCPU_EXIT_REASONS]; /* KVM exits to userspace, by KVM_EXIT_* reason */
 };
 

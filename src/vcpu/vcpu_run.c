@@ -61,11 +61,26 @@ void vcpu_request_stop(struct vcpu *v)
 		vcpu_kick(v);
 }
 
+/* An I/O exit is complete (RIP past the `out`) only after the next KVM_RUN. Before the
+ * registers are read or changed, finish it without running guest code. */
+static int complete_pending_io(struct vcpu *v)
+{
+	if (!v->io_pending)
+		return 0;
+	v->run->immediate_exit = 1;
+	int r = ioctl(v->fd, KVM_RUN, 0);
+	v->run->immediate_exit = 0;
+	if (r == 0 || (errno != EINTR && errno != EAGAIN))
+		return -1;
+	v->io_pending = 0;
+	return 0;
+}
+
 int vcpu_divert(struct vcpu *v, uint64_t new_rip, uint64_t *old_rip, uint64_t *old_rsp,
 		uint64_t *old_rflags)
 {
 	struct kvm_regs regs;
-	if (ioctl(v->fd, KVM_GET_REGS, &regs) != 0)
+	if (complete_pending_io(v) != 0 || ioctl(v->fd, KVM_GET_REGS, &regs) != 0)
 		return -1;
 	*old_rip = regs.rip;
 	*old_rsp = regs.rsp;
@@ -194,7 +209,9 @@ void vcpu_run(struct vcpu *v, const struct vcpu_ops *ops, void *ctx, struct vcpu
 			stop->kind = VCPU_STOP_HANDLER;
 			return;
 		}
-		if (ioctl(v->fd, KVM_RUN, 0) != 0) {
+		int r = ioctl(v->fd, KVM_RUN, 0);
+		v->io_pending = 0; /* KVM_RUN finishes a pending I/O even when it returns EINTR */
+		if (r != 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				/* A kick: take it (stop requests have their own flag), look again.
 				 */
@@ -209,6 +226,7 @@ void vcpu_run(struct vcpu *v, const struct vcpu_ops *ops, void *ctx, struct vcpu
 							      : VCPU_EXIT_REASONS - 1]++;
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
+			v->io_pending = 1;
 			if (handle_io(v, ops, ctx, stop) == VCPU_HALT)
 				return;
 			break;

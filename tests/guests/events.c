@@ -1,0 +1,167 @@
+/* events: a test guest for the Denali scheduling model, one behaviour per first argument:
+ * stop events, timers, virtual interrupts, guest time, and plain CPU burning. */
+#include <denali.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MS 1000000ull
+
+static void on_stop(uint64_t events, void *arg)
+{
+	(void)events, (void)arg;
+	printf("got stop\n");
+	dn_loop_stop();
+}
+
+/* Exits 7 as soon as DN_EV_STOP arrives. */
+static int cmd_stop_exit(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	dn_loop_on(DN_EV_STOP, on_stop, NULL);
+	printf("waiting for stop\n");
+	dn_loop_run();
+	return 7;
+}
+
+/* Idles forever and ignores every event, DN_EV_STOP included. */
+static int cmd_stop_ignore(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	printf("ignoring stop\n");
+	for (;;)
+		dn_idle(UINT64_MAX);
+	return 0;
+}
+
+static struct {
+	struct dn_timer timer;
+	uint64_t period, deadline;
+	unsigned fired, count;
+	uint64_t late_us[1000];
+} periodic;
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void sort_u64(uint64_t *v, unsigned n)
+{
+	for (unsigned i = 1; i < n; i++)
+		for (unsigned j = i; j > 0 && cmp_u64(&v[j - 1], &v[j]) > 0; j--) {
+			uint64_t t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+}
+
+static void on_tick(void *arg)
+{
+	(void)arg;
+	periodic.late_us[periodic.fired++] = (dn_time_ns() - periodic.deadline) / 1000;
+	if (periodic.fired == periodic.count) {
+		dn_loop_stop();
+		return;
+	}
+	periodic.deadline += periodic.period;
+	dn_timer_start(&periodic.timer, periodic.deadline, on_tick, NULL);
+}
+
+/* A periodic loop timer of argv[2] ms, argv[3] times; prints how late the firings were. */
+static int cmd_timer(int argc, char **argv)
+{
+	periodic.period = (argc > 2 ? strtoul(argv[2], NULL, 10) : 10) * MS;
+	periodic.count = argc > 3 ? (unsigned)strtoul(argv[3], NULL, 10) : 20;
+	if (periodic.count == 0 || periodic.count > 1000)
+		return 2;
+	periodic.deadline = dn_time_ns() + periodic.period;
+	dn_timer_start(&periodic.timer, periodic.deadline, on_tick, NULL);
+	dn_loop_run();
+	sort_u64(periodic.late_us, periodic.fired);
+	printf("timer: %u fired\n", periodic.fired);
+	printf("lateness p50 %llu us p99 %llu us\n",
+	       (unsigned long long)periodic.late_us[periodic.fired / 2],
+	       (unsigned long long)periodic.late_us[periodic.fired * 99 / 100]);
+	return periodic.fired == periodic.count ? 0 : 1;
+}
+
+static volatile uint64_t irq_events, irq_calls;
+
+static void on_interrupt(uint64_t events)
+{
+	irq_calls++;
+	if (events & DN_EV_TIMER) {
+		irq_events++;
+		dn_timer_set(dn_time_ns() + 2 * MS);
+	}
+}
+
+/* Burns CPU for argv[2] ms with virtual interrupts on and a 2 ms timer re-armed by the
+ * handler: timer events must arrive without the guest ever idling or polling. */
+static int cmd_irq(int argc, char **argv)
+{
+	uint64_t run = (argc > 2 ? strtoul(argv[2], NULL, 10) : 200) * MS;
+	dn_interrupts_enable(on_interrupt);
+	uint64_t start = dn_time_ns();
+	dn_timer_set(start + 2 * MS);
+	volatile uint64_t spins = 0;
+	double x = 1.0;
+	while (dn_time_ns() - start < run) {
+		spins++;
+		x = x * 1.0000001 + 0.5; /* keeps SSE registers live across interrupts */
+	}
+	dn_interrupts_disable();
+	unsigned long long deliveries = dn_vregs()->deliveries;
+	printf("irq: %llu timer events in %llu handler calls, %llu deliveries, sse %s\n",
+	       (unsigned long long)irq_events, (unsigned long long)irq_calls, deliveries,
+	       x > 1.0 ? "ok" : "broken");
+	return irq_events >= 5 && irq_calls == deliveries ? 0 : 1;
+}
+
+/* Prints guest time every 100 ms for 1 s, busy-waiting on the TSC clock (no exits). */
+static int cmd_time(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	uint64_t next = dn_time_ns();
+	for (int i = 0; i <= 10; i++) {
+		while (dn_time_ns() < next)
+			;
+		printf("t=%llu\n", (unsigned long long)dn_time_ns());
+		next += 100 * MS;
+	}
+	return 0;
+}
+
+/* Burns CPU for argv[2] ms of guest time; prints how much work it got done. */
+static int cmd_cpu(int argc, char **argv)
+{
+	uint64_t run = (argc > 2 ? strtoul(argv[2], NULL, 10) : 500) * MS;
+	uint64_t start = dn_time_ns(), loops = 0;
+	while (dn_time_ns() - start < run)
+		loops++;
+	printf("cpu: %s loops\n", loops > 1000 ? "many" : "few");
+	return loops > 1000 ? 0 : 1;
+}
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+};
+
+static const struct command commands[] = {
+	{"stop-exit", cmd_stop_exit}, {"stop-ignore", cmd_stop_ignore},
+	{"timer", cmd_timer},	      {"irq", cmd_irq},
+	{"time", cmd_time},	      {"cpu", cmd_cpu},
+};
+
+int main(int argc, char **argv)
+{
+	for (size_t i = 0; argc > 1 && i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc, argv);
+	printf("usage: events stop-exit|stop-ignore|timer|irq|time|cpu [ARGS]\n");
+	return 1;
+}
