@@ -110,6 +110,16 @@ fail:
 	return -1;
 }
 
+void guestmem_remove(const char *state_dir, const char *name)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", state_dir, name) >= sizeof(dir) ||
+	    (size_t)snprintf(path, sizeof(path), "%s/mem", dir) >= sizeof(path))
+		return;
+	unlink(path);
+	rmdir(dir);
+}
+
 void guestmem_close(struct guestmem *gm, int keep_file)
 {
 	if (gm->host)

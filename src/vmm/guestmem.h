@@ -44,6 +44,9 @@ int guestmem_open(struct guestmem *gm, const char *state_dir, const char *name, 
 /* Unmaps and closes; removes the file and its folder unless keep_file. */
 void guestmem_close(struct guestmem *gm, int keep_file);
 
+/* Removes <state_dir>/<name>/mem and its folder, for a service whose process died. */
+void guestmem_remove(const char *state_dir, const char *name);
+
 /* The default state directory: $XDG_RUNTIME_DIR/denali, else /var/tmp/denali-<uid>. */
 void guestmem_default_state_dir(char *out, size_t outlen);
 

@@ -21,6 +21,7 @@
 #include "cell.h"
 #include "cell_proto.h"
 #include "exit_status.h"
+#include "guestmem.h"
 #include "stats.h"
 
 struct sup_cell {
@@ -161,6 +162,9 @@ static void reap(struct supervisor *s, struct sup_cell *c, int status)
 		snprintf(msg.outcome.reason, sizeof(msg.outcome.reason), "its cell %u %s",
 			 (unsigned)(c - s->cells), how);
 		record(s, &msg);
+		/* The dead cell cannot clean up; its lock died with it. */
+		if (!s->plan->keep_state)
+			guestmem_remove(s->plan->state_dir, s->plan->services[i].cfg.name);
 	}
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Integration tests: run denali-run on real guests and check exact stdout, stderr and status.
 
-Usage: run_case.py DENALI_RUN HELLO MISBEHAVE CASE
+Usage: run_case.py DENALI_RUN HELLO MISBEHAVE EVENTS CASE
 Cases that boot a guest exit 77 (skip) only when /dev/kvm does not exist; any other trouble
 with KVM, permission included, is a failure.
 """
@@ -144,7 +144,7 @@ def quote(s):
 
 
 def check_case(name, case, binaries, tmp):
-    denali_run, hello, misbehave = binaries
+    denali_run, hello, misbehave, events = binaries
     if case.get("kvm", True) and not kvm_present():
         print("SKIP: /dev/kvm does not exist")
         sys.exit(SKIP)
@@ -178,7 +178,7 @@ def check_case(name, case, binaries, tmp):
 
 def special_case(name, binaries, tmp):
     """Cases that need more than one run or a signal."""
-    denali_run, hello, misbehave = binaries
+    denali_run, hello, misbehave, events = binaries
     state = os.path.join(tmp, "state")
     if name == "kvm-missing":
         # Hide /dev/kvm in a private mount namespace (root only); elsewhere only the real
@@ -230,6 +230,8 @@ def special_case(name, binaries, tmp):
                                 denali_run, "--state-dir", state, svc])
         if status != 125 or "denali-run: /dev/kvm: permission denied (add your user to the group" not in err:
             fail("status %d stderr %r" % (status, err))
+    elif name in FLEET:
+        FLEET[name](binaries, tmp, state)
     elif name == "keep-state":
         svc = write_service(tmp, "kept", hello, [])
         status, out, err = run([denali_run, "--state-dir", state, "--keep-state", svc])
@@ -252,17 +254,259 @@ def special_case(name, binaries, tmp):
     print("PASS: %s" % name)
 
 
-SPECIAL = ["kvm-missing", "kvm-permission", "sigterm", "keep-state", "state-locked"]
+def services(tmp, specs):
+    """Writes one service file per (name, image, args); returns their paths in order."""
+    return [write_service(tmp, n, img, args) for n, img, args in specs]
+
+
+def expect(cond, what, status, out, err):
+    if not cond:
+        fail("%s\nstatus %d\nstdout: %r\nstderr: %r" % (what, status, out, err))
+
+
+def fleet_of(n, binaries, tmp, state, cell_size):
+    denali_run, hello = binaries[0], binaries[1]
+    files = services(tmp, [("svc-%03d" % i, hello, [str(i)]) for i in range(n)])
+    status, out, err = run([denali_run, "--state-dir", state, "--cell-size", str(cell_size)] + files,
+                           timeout=300)
+    for i in range(n):
+        name = "svc-%03d" % i
+        lines = out.splitlines()
+        expect("[%s] Hello from %s on Denali!" % (name, name) in lines and "[%s] arg 1: %d" % (name, i) in lines,
+               "%s's console lines, prefixed" % name, status, out, err)
+        expect("denali-run: %s: exited with status 0\n" % name in err, name + "'s summary", status, out, err)
+    expect(status == 0, "status 0", status, out, err)
+    expect(out.count("\n") == 2 * n, "exactly %d console lines" % (2 * n), status, out, err)
+
+
+def case_fleet_dir(binaries, tmp, state):
+    denali_run, hello = binaries[0], binaries[1]
+    fleet = os.path.join(tmp, "fleet")
+    os.makedirs(fleet)
+    for n in ("b", "a", "c"):
+        write_service(fleet, n, hello, [])
+    with open(os.path.join(fleet, "notes.txt"), "w") as f:
+        f.write("not a service\n")
+    status, out, err = run([denali_run, "--state-dir", state, "--fleet", fleet])
+    expect(status == 0 and sorted(l.split("]")[0] for l in out.splitlines()) == ["[a", "[b", "[c"],
+           "a, b and c ran", status, out, err)
+
+
+def case_fleet_duplicate(binaries, tmp, state):
+    denali_run, hello = binaries[0], binaries[1]
+    first = write_service(tmp, "same", hello, [])
+    other = os.path.join(tmp, "other")
+    os.makedirs(other)
+    second = write_service(other, "same", hello, [])
+    status, out, err = run([denali_run, "--state-dir", state, first, second])
+    expect(status == 2 and out == "" and
+           re.search(r'^denali-run: \S+/other/same\.json: service name "same" is already used by \S+/same\.json\n$', err),
+           "duplicate refused", status, out, err)
+
+
+def case_fleet_one_bad(binaries, tmp, state):
+    denali_run, hello = binaries[0], binaries[1]
+    good = services(tmp, [("good1", hello, []), ("good2", hello, [])])
+    bad = os.path.join(tmp, "bad.json")
+    with open(bad, "w") as f:
+        f.write('{"image": "%s", "memory": "7M"}' % hello)
+    status, out, err = run([denali_run, "--state-dir", state, good[0], bad, good[1]])
+    expect(status == 2 and out == "" and 'bad.json: key "memory"' in err, "whole run refused", status, out, err)
+
+
+def case_fleet_mixed(binaries, tmp, state):
+    denali_run, misbehave = binaries[0], binaries[2]
+    files = services(tmp, [("ok", misbehave, ["exit", "0"]), ("three", misbehave, ["exit", "3"]),
+                           ("crash", misbehave, ["null-write"])])
+    status, out, err = run([denali_run, "--state-dir", state] + files)
+    expect(status == 1, "status 1 when a service did not exit 0", status, out, err)
+    expect("denali-run: three: exited with status 3\n" in err and "denali-run: ok: exited with status 0\n" in err
+           and "denali-run: crash: stopped: page fault" in err, "every service summarized", status, out, err)
+    status, out, err = run([denali_run, "--quiet", "--state-dir", state] + files)
+    expect("exited with status" not in err and "crash: stopped" in err, "--quiet keeps only stops", status, out, err)
+
+
+def wait_for_lines(proc, want, timeout=60):
+    """Reads proc's stdout until every string in want has appeared; returns what was read."""
+    seen = ""
+    deadline = time.time() + timeout
+    while not all(w in seen for w in want):
+        if time.time() > deadline:
+            proc.kill()
+            fail("never saw %r; got %r" % (want, seen))
+        line = proc.stdout.readline().decode()
+        if not line:
+            break
+        seen += line
+    return seen
+
+
+def case_stop_grace(binaries, tmp, state):
+    """SIGTERM: a service that exits on DN_EV_STOP exits; one that ignores it is stopped after
+    the grace period."""
+    denali_run, events = binaries[0], binaries[3]
+    files = services(tmp, [("polite", events, ["stop-exit"]), ("stubborn", events, ["stop-ignore"])])
+    proc = subprocess.Popen([denali_run, "--state-dir", state, "--grace", "1"] + files,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = wait_for_lines(proc, ["[polite] waiting for stop", "[stubborn] ignoring stop"])
+    start = time.time()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    out, err = seen + out.decode(), err.decode()
+    took = time.time() - start
+    expect(proc.returncode == 143, "status 128+SIGTERM", proc.returncode, out, err)
+    expect("[polite] got stop\n" in out and "denali-run: polite: exited with status 7\n" in err,
+           "the polite service saw DN_EV_STOP and exited", proc.returncode, out, err)
+    expect(re.search(stopped("stubborn", "Terminated"), err.split("polite")[-1] + err, re.M) or
+           "denali-run: stubborn: stopped: Terminated at rip=" in err,
+           "the stubborn service was stopped", proc.returncode, out, err)
+    expect(took >= 0.9, "the grace period was honoured (%.2f s)" % took, proc.returncode, out, err)
+
+
+def case_stop_twice(binaries, tmp, state):
+    """A second SIGINT stops everything at once, without waiting for the grace period."""
+    denali_run, events = binaries[0], binaries[3]
+    files = services(tmp, [("stubborn", events, ["stop-ignore"])])
+    proc = subprocess.Popen([denali_run, "--state-dir", state, "--grace", "600"] + files,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for_lines(proc, ["ignoring stop"])
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    err = err.decode()
+    expect(proc.returncode == 130 and "denali-run: stubborn: stopped: Interrupt at rip=" in err,
+           "stopped by the second SIGINT", proc.returncode, out.decode(), err)
+
+
+def children(pid):
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(p) for p in f.read().split()]
+
+
+def case_cell_killed(binaries, tmp, state):
+    """A cell killed with SIGKILL is reported with its services; the others run to the end."""
+    denali_run, events = binaries[0], binaries[3]
+    files = services(tmp, [("victim", events, ["stop-ignore"]), ("survivor", events, ["timer", "100", "10"])])
+    proc = subprocess.Popen([denali_run, "--state-dir", state, "--cell-size", "1"] + files,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = wait_for_lines(proc, ["[victim] ignoring stop"])
+    cells = children(proc.pid)
+    expect(len(cells) == 2, "two cells", -1, seen, "")
+    os.kill(cells[0], signal.SIGKILL)  # cell 0 holds the first service
+    out, err = proc.communicate(timeout=120)
+    out, err = seen + out.decode(), err.decode()
+    expect(re.search(r"denali-run: cell 0 \(pid %d\) killed by Killed; its services are lost: victim\n" % cells[0], err),
+           "the dead cell is reported with its services", proc.returncode, out, err)
+    expect("[survivor] timer: 10 fired" in out and "denali-run: survivor: exited with status 0" in err,
+           "the other cell's service ran to completion", proc.returncode, out, err)
+    expect(proc.returncode == 1, "status 1", proc.returncode, out, err)
+    expect(not os.listdir(state) if os.path.isdir(state) else True, "no state left behind",
+           proc.returncode, out, err)
+
+
+def case_timer(binaries, tmp, state):
+    denali_run, events = binaries[0], binaries[3]
+    files = services(tmp, [("timer", events, ["timer", "10", "50"])])
+    status, out, err = run([denali_run, "--state-dir", state] + files)
+    expect(status == 0 and "timer: 50 fired" in out, "50 firings of a 10 ms timer", status, out, err)
+    late = [int(x) for x in re.search(r"p50 (\d+) us p99 (\d+) us", out).groups()]
+    print("timer lateness p50 %d us, p99 %d us" % tuple(late))
+    expect(late[1] < 50000, "p99 lateness under 50 ms", status, out, err)
+
+
+def case_interrupts(binaries, tmp, state):
+    """A compute-bound guest with virtual interrupts on gets its timer events, with no idle and
+    no polling, and its SSE registers survive the interrupts."""
+    denali_run, events = binaries[0], binaries[3]
+    stats = os.path.join(tmp, "stats.json")
+    files = services(tmp, [("irq", events, ["irq", "300"])])
+    status, out, err = run([denali_run, "--state-dir", state, "--stats", stats] + files)
+    expect(status == 0 and re.search(r"irq: (\d+) timer events in \1 handler calls, \1 deliveries, sse ok", out),
+           "interrupts delivered", status, out, err)
+    import json
+    svc = json.load(open(stats))["services"][0]
+    expect(svc["interrupts"] >= 5 and svc["interrupts"] <= svc["events_raised"] and svc["idles"] == 0,
+           "stats: interrupts <= events raised, no idles: %r" % svc, status, out, err)
+    expect(svc["hypercalls"]["timer_set"] == svc["interrupts"] + 1,
+           "each hypercall ran exactly once: %r" % svc["hypercalls"], status, out, err)
+
+
+def case_time_drift(binaries, tmp, state):
+    """Guest time from the TSC tracks the host's CLOCK_MONOTONIC: drift under 1 ms over 1 s."""
+    denali_run, events = binaries[0], binaries[3]
+    files = services(tmp, [("clock", events, ["time"])])
+    proc = subprocess.Popen([denali_run, "--state-dir", state] + files, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    offsets = []
+    for line in proc.stdout:
+        host = time.monotonic_ns()
+        m = re.match(rb"t=(\d+)", line)
+        if m:
+            offsets.append(host - int(m.group(1)))
+    proc.wait(timeout=60)
+    expect(len(offsets) == 11, "11 samples", proc.returncode, str(offsets), "")
+    # Console delivery only ever adds delay: compare the best of the first and last samples.
+    drift = min(offsets[-3:]) - min(offsets[:3])
+    print("drift over 1 s: %.3f ms" % (drift / 1e6))
+    expect(abs(drift) < 1000000, "drift %.3f ms" % (drift / 1e6), proc.returncode, "", "")
+
+
+def case_stats(binaries, tmp, state):
+    import json
+    denali_run, hello = binaries[0], binaries[1]
+    stats = os.path.join(tmp, "stats.json")
+    files = services(tmp, [("hello", hello, [])])
+    status, out, err = run([denali_run, "--state-dir", state, "--stats", stats] + files)
+    svc = json.load(open(stats))["services"][0]
+    expect(status == 0 and svc["name"] == "hello" and svc["outcome"] == "exited" and
+           svc["hypercalls"]["console"] >= 1 and svc["hypercalls"]["exit"] == 1 and
+           svc["exits"]["io"] >= 2 and svc["wall_ns"] > 0 and svc["resident_peak_bytes"] > 0,
+           "stats: %r" % svc, status, out, err)
+
+
+def case_preemption(binaries, tmp, state):
+    """Two CPU-bound guests cannot starve a timer guest in the same cell."""
+    denali_run, events = binaries[0], binaries[3]
+    files = services(tmp, [("burn1", events, ["cpu", "1500"]), ("burn2", events, ["cpu", "1500"]),
+                           ("ticker", events, ["timer", "10", "50"])])
+    status, out, err = run([denali_run, "--state-dir", state, "--cell-size", "3"] + files, timeout=120)
+    expect(status == 0 and "[burn1] cpu: many loops" in out and "[burn2] cpu: many loops" in out and
+           "[ticker] timer: 50 fired" in out, "all three progressed", status, out, err)
+    late = [int(x) for x in re.search(r"p50 (\d+) us p99 (\d+) us", out).groups()]
+    print("timer lateness beside two CPU hogs: p50 %d us, p99 %d us" % tuple(late))
+    expect(late[1] < 200000, "p99 lateness bounded (under 200 ms)", status, out, err)
+
+
+FLEET = {
+    "fleet-2": lambda b, t, s: fleet_of(2, b, t, s, 64),
+    "fleet-10": lambda b, t, s: fleet_of(10, b, t, s, 3),
+    "fleet-200": lambda b, t, s: fleet_of(200, b, t, s, 64),
+    "fleet-dir": case_fleet_dir,
+    "fleet-duplicate": case_fleet_duplicate,
+    "fleet-one-bad": case_fleet_one_bad,
+    "fleet-mixed": case_fleet_mixed,
+    "stop-grace": case_stop_grace,
+    "stop-twice": case_stop_twice,
+    "cell-killed": case_cell_killed,
+    "timer": case_timer,
+    "interrupts": case_interrupts,
+    "time-drift": case_time_drift,
+    "stats": case_stats,
+    "preemption": case_preemption,
+}
+
+SPECIAL = ["kvm-missing", "kvm-permission", "sigterm", "keep-state", "state-locked"] + list(FLEET)
 
 
 def main():
     if len(sys.argv) == 2 and sys.argv[1] == "--list":
         print("\n".join(list(CASES) + SPECIAL))
         return
-    if len(sys.argv) != 5:
-        fail("usage: run_case.py DENALI_RUN HELLO MISBEHAVE CASE")
-    binaries = [os.path.abspath(p) for p in sys.argv[1:4]]
-    name = sys.argv[4]
+    if len(sys.argv) != 6:
+        fail("usage: run_case.py DENALI_RUN HELLO MISBEHAVE EVENTS CASE")
+    binaries = [os.path.abspath(p) for p in sys.argv[1:5]]
+    name = sys.argv[5]
     with tempfile.TemporaryDirectory(prefix="denali-it-") as tmp:
         if name in CASES:
             check_case(name, CASES[name], binaries, tmp)
