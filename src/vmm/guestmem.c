@@ -52,11 +52,74 @@ void guestmem_default_state_dir(char *out, size_t outlen)
 		snprintf(out, outlen, "/var/tmp/denali-%u", (unsigned)getuid());
 }
 
-static int make_dir(const char *path, char *err, size_t errlen)
+/* Opens (creating it if needed) a directory that we own and that no one else may write:
+ * otherwise another local user could plant a symlink or a file of theirs as a service's
+ * memory. strict: no access at all for group and others. Returns an fd or -1. */
+static int open_private_dir(int at, const char *path, const char *shown, int strict, char *err,
+			    size_t errlen)
 {
-	if (mkdir(path, 0700) == 0 || errno == EEXIST)
-		return 0;
-	snprintf(err, errlen, "cannot create state directory %s: %s", path, strerror(errno));
+	if (mkdirat(at, path, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create state directory %s: %s", shown,
+			 strerror(errno));
+		return -1;
+	}
+	int fd = openat(at, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "cannot open state directory %s: %s", shown,
+			 errno == ELOOP || errno == ENOTDIR
+				 ? "it is a symbolic link or not a directory"
+				 : strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (st.st_uid != geteuid() || (st.st_mode & (strict ? 077u : 022u))) {
+		snprintf(err, errlen,
+			 "state directory %s is not private (owner uid %u, mode %03o): it must be "
+			 "ours and not writable by others",
+			 shown, (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Opens and locks the memory file in dir: a regular file of ours with one link, and still the
+ * one named "mem" once locked (a run that was removing it may have unlinked it meanwhile). */
+static int open_locked_file(struct guestmem *gm, int dir, const char *name, char *err,
+			    size_t errlen)
+{
+	for (int attempt = 0; attempt < 3; attempt++) {
+		int fd = openat(dir, "mem", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		struct stat st, named;
+		if (fd < 0 || fstat(fd, &st) != 0) {
+			snprintf(err, errlen, "cannot create memory file %s: %s", gm->path,
+				 errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1) {
+			snprintf(err, errlen, "memory file %s is not a private regular file",
+				 gm->path);
+			close(fd);
+			return -1;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+			snprintf(err, errlen,
+				 "%s is in use: is service \"%s\" already running with this state "
+				 "directory?",
+				 gm->path, name);
+			close(fd); /* the file is another run's: leave it alone */
+			return -1;
+		}
+		if (fstatat(dir, "mem", &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    named.st_dev == st.st_dev && named.st_ino == st.st_ino)
+			return fd;
+		close(fd);
+	}
+	snprintf(err, errlen, "memory file %s keeps changing under us", gm->path);
 	return -1;
 }
 
@@ -71,23 +134,19 @@ int guestmem_open(struct guestmem *gm, const char *state_dir, const char *name, 
 		snprintf(err, errlen, "state directory path too long: %s", state_dir);
 		return -1;
 	}
-	if (make_dir(state_dir, err, errlen) || make_dir(gm->dir, err, errlen))
+	int top = open_private_dir(AT_FDCWD, state_dir, state_dir, 0, err, errlen);
+	if (top < 0)
 		return -1;
-	gm->fd = open(gm->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (gm->fd < 0) {
-		snprintf(err, errlen, "cannot create memory file %s: %s", gm->path,
-			 strerror(errno));
+	int dir = open_private_dir(top, name, gm->dir, 1, err, errlen);
+	close(top);
+	if (dir < 0)
 		return -1;
-	}
-	if (flock(gm->fd, LOCK_EX | LOCK_NB) != 0) {
-		snprintf(err, errlen,
-			 "%s is in use: is service \"%s\" already running with this state "
-			 "directory?",
-			 gm->path, name);
-		close(gm->fd); /* the file is another run's: leave it alone */
-		gm->fd = -1;
+	/* Both directories are ours and closed to others, so the paths stay valid for cleanup
+	 * without holding their fds (a cell may hold thousands of services). */
+	gm->fd = open_locked_file(gm, dir, name, err, errlen);
+	close(dir);
+	if (gm->fd < 0)
 		return -1;
-	}
 	/* A fresh boot starts from zeroed RAM: drop whatever an earlier run left, then extend
 	 * sparsely, so untouched guest pages cost no disk and no memory. */
 	if (ftruncate(gm->fd, 0) != 0 || ftruncate(gm->fd, (off_t)size) != 0) {

@@ -77,6 +77,51 @@ START_TEST(test_bad_state_dir)
 }
 END_TEST
 
+/* Another local user must not be able to plant the memory file or its folder. */
+START_TEST(test_hostile_state_dir)
+{
+	char dir[512], path[600], target[600];
+	struct guestmem gm;
+	char err[512] = "";
+
+	snprintf(dir, sizeof(dir), "%s/open", unit_tmpdir());
+	ck_assert_int_eq(mkdir(dir, 0777), 0);
+	ck_assert_int_eq(chmod(dir, 0777), 0);
+	ck_assert_int_eq(guestmem_open(&gm, dir, "svc", RAM, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "is not private") != NULL, "%s", err);
+
+	snprintf(dir, sizeof(dir), "%s/planted", unit_tmpdir());
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(target, sizeof(target), "%s/victim", unit_tmpdir());
+	FILE *f = fopen(target, "w");
+	fputs("precious", f);
+	fclose(f);
+	/* The service folder is a symlink. */
+	snprintf(path, sizeof(path), "%s/svc", dir);
+	ck_assert_int_eq(symlink(unit_tmpdir(), path), 0);
+	ck_assert_int_eq(guestmem_open(&gm, dir, "svc", RAM, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "symbolic link") != NULL, "%s", err);
+	/* The memory file is a symlink to a file of ours. */
+	snprintf(path, sizeof(path), "%s/svc2", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/svc2/mem", dir);
+	ck_assert_int_eq(symlink(target, path), 0);
+	ck_assert_int_eq(guestmem_open(&gm, dir, "svc2", RAM, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "symbolic link") != NULL, "%s", err);
+	/* The memory file is a hard link to it. */
+	snprintf(path, sizeof(path), "%s/svc3", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/svc3/mem", dir);
+	ck_assert_int_eq(link(target, path), 0);
+	ck_assert_int_eq(guestmem_open(&gm, dir, "svc3", RAM, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "not a private regular file") != NULL, "%s", err);
+	/* The victim is untouched. */
+	struct stat st;
+	ck_assert_int_eq(stat(target, &st), 0);
+	ck_assert_int_eq(st.st_size, 8);
+}
+END_TEST
+
 Suite *guestmem_suite(void)
 {
 	Suite *s = suite_create("guestmem");
@@ -84,6 +129,7 @@ Suite *guestmem_suite(void)
 	tcase_add_test(tc, test_range_check);
 	tcase_add_test(tc, test_memory_file);
 	tcase_add_test(tc, test_bad_state_dir);
+	tcase_add_test(tc, test_hostile_state_dir);
 	suite_add_tcase(s, tc);
 	return s;
 }
