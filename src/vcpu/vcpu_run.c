@@ -138,9 +138,15 @@ static void report_exception(struct vcpu *v, struct vcpu_stop *stop)
 		return;
 	}
 	uint64_t frame = SYS_STACK0 + DN_PAGE_SIZE - 7 * 8;
-	/* Only the stub's own `out`, on a frame from ring 3, is a report: anything else (ring 3
-	 * writing to the port can't reach here; a fault inside the stub can) is stopped as is. */
-	if (regs.rip < SYS_STUB_COMMON || regs.rip > SYS_STUB_COMMON + 8 || regs.rsp != frame) {
+	/* Only the stub's own `out`, on the frame the CPU builds for a ring-3 fault, is a report.
+	 * Ring 3 cannot run the stub (supervisor pages), so an `out` to this port from elsewhere
+	 * is the guest's own, to a port that does not exist for it. */
+	if (regs.rip < SYS_STUB_COMMON || regs.rip > SYS_STUB_COMMON + 8) {
+		stop_with(stop, VCPU_STOP_FAULT, regs.rip,
+			  "write to port 0x%x, which does not exist", SYS_FAULT_PORT);
+		return;
+	}
+	if (regs.rsp != frame) {
 		stop_with(stop, VCPU_STOP_FAULT, regs.rip, "fault while reporting a fault");
 		return;
 	}
@@ -152,9 +158,9 @@ static void report_exception(struct vcpu *v, struct vcpu_stop *stop)
 				   : "reserved exception";
 	if (vector == 14)
 		stop_with(stop, VCPU_STOP_FAULT, rip, "%s %s 0x%llx (%s, error 0x%llx)", name,
-			  (error & 0x10)  ? "fetching"
-			  : (error & 0x2) ? "writing"
-					  : "reading",
+			  (error & 0x10) || sregs.cr2 == rip ? "fetching"
+			  : (error & 0x2)		     ? "writing"
+							     : "reading",
 			  (unsigned long long)sregs.cr2,
 			  (error & 0x1) ? "protection violation" : "not mapped",
 			  (unsigned long long)error);

@@ -12,6 +12,9 @@ void vmm_console_init(struct vmm_console *c, int fd, const char *prefix)
 	c->fd = fd;
 	c->prefix = prefix;
 	c->len = 0;
+	c->cancel = NULL;
+	c->prev = 0;
+	c->utf8_left = 0;
 }
 
 /* One line out, prefix first, retrying short writes. Console loss is not fatal to the VM. */
@@ -27,8 +30,8 @@ static void emit(struct vmm_console *c)
 	int n = 2, i = 0;
 	while (i < n) {
 		ssize_t w = writev(c->fd, iov + i, n - i);
-		if (w < 0 && errno == EINTR)
-			continue;
+		if (w < 0 && errno == EINTR && !(c->cancel && *c->cancel))
+			continue; /* a kick; a stop request abandons the line instead */
 		if (w <= 0)
 			break;
 		while (i < n && (size_t)w >= iov[i].iov_len)
@@ -41,12 +44,42 @@ static void emit(struct vmm_console *c)
 	c->len = 0;
 }
 
+/* Maps one guest byte to what the terminal sees, tracking UTF-8 sequences: C0 controls but
+ * tab and newline, DEL, C1 controls (raw, or UTF-8 encoded as C2 80-9F) and stray bytes >= 0x80
+ * become '?'. Returns -1 when the byte is dropped (it replaced its lead byte). */
+static int sanitize(struct vmm_console *c, unsigned char ch)
+{
+	if (c->utf8_left && ch >= 0x80 && ch <= 0xbf) {
+		c->utf8_left--;
+		if (c->prev == 0xc2 && ch <= 0x9f && c->len > 0) {
+			c->line[c->len - 1] = '?'; /* U+0080-U+009F: a C1 control */
+			c->prev = ch;
+			return -1;
+		}
+		c->prev = ch;
+		return ch;
+	}
+	c->utf8_left = 0;
+	c->prev = ch;
+	if (ch < 0x80)
+		return (ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f ? '?' : ch;
+	if (ch >= 0xc2 && ch <= 0xdf)
+		c->utf8_left = 1;
+	else if (ch >= 0xe0 && ch <= 0xef)
+		c->utf8_left = 2;
+	else if (ch >= 0xf0 && ch <= 0xf4)
+		c->utf8_left = 3;
+	else
+		return '?';
+	return ch;
+}
+
 void vmm_console_write(struct vmm_console *c, const char *buf, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)buf[i];
-		if (ch != '\n' && ch != '\t' && (ch < 0x20 || ch == 0x7f))
-			ch = '?';
+		int ch = sanitize(c, (unsigned char)buf[i]);
+		if (ch < 0)
+			continue;
 		c->line[c->len++] = (char)ch;
 		if (ch == '\n' || c->len == sizeof(c->line) - 1) {
 			if (ch != '\n')

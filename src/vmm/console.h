@@ -2,12 +2,16 @@
 #ifndef VMM_CONSOLE_H
 #define VMM_CONSOLE_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #define VMM_CONSOLE_LINE_MAX 4096
 
 struct vmm_console {
-	int fd;		    /* where lines go (stdout) */
+	int fd;				     /* where lines go (stdout) */
+	const volatile sig_atomic_t *cancel; /* if set and nonzero, a blocked write gives up */
+	unsigned char prev; /* the previous byte, to catch UTF-8 encoded C1 controls */
+	unsigned utf8_left; /* continuation bytes still expected */
 	const char *prefix; /* put before every line, or NULL */
 	size_t len;
 	char line[VMM_CONSOLE_LINE_MAX];
@@ -16,7 +20,8 @@ struct vmm_console {
 void vmm_console_init(struct vmm_console *c, int fd, const char *prefix);
 
 /* Appends guest bytes; complete lines (and over-long ones, in pieces) are written at once.
- * Control characters other than tab become '?', so a guest cannot drive the terminal. */
+ * Control characters other than tab, C0 and C1 (raw, or UTF-8 encoded as U+0080-U+009F),
+ * become '?', so a guest cannot drive the terminal. */
 void vmm_console_write(struct vmm_console *c, const char *buf, size_t len);
 
 /* Writes a pending partial line, with a newline. */

@@ -201,7 +201,7 @@ int vmm_image_read(const char *path, uint64_t ram_size, struct vmm_image *img, c
 		   size_t errlen)
 {
 	memset(img, 0, sizeof(*img));
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
 	if (fd < 0)
 		return bad(err, errlen, "%s: cannot open image: %s", path, strerror(errno));
 	struct stat st;

@@ -50,6 +50,7 @@ int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *
 	svc->cfg = cfg;
 	svc->vcpu.fd = svc->vcpu.vm_fd = -1;
 	vmm_console_init(&svc->console, 1, console_prefix);
+	svc->console.cancel = &svc->vcpu.stop_requested;
 	if (guestmem_open(&svc->mem, state_dir, cfg->name, cfg->ram_size, err, errlen) != 0)
 		return -1;
 	vcpu_sysarea_build(svc->mem.host, svc->mem.size);

@@ -60,6 +60,28 @@ static int cmd_privileged(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_high_port(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	__asm__ volatile("outb %%al, %%dx" : : "a"(0), "d"(0x1234));
+	return 0;
+}
+
+static int cmd_fault_port(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	__asm__ volatile("outl %%eax, %%dx" : : "a"(0), "d"(0x4f0));
+	return 0;
+}
+
+static int cmd_jump_null(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	void (*volatile fn)(void) = 0;
+	fn();
+	return 0;
+}
+
 static int cmd_hc_outside(int argc, char **argv)
 {
 	(void)argc, (void)argv;
@@ -169,6 +191,9 @@ static const struct command commands[] = {
 	{"page-table-write", cmd_page_table_write},
 	{"bad-port", cmd_bad_port},
 	{"privileged", cmd_privileged},
+	{"high-port", cmd_high_port},
+	{"fault-port", cmd_fault_port},
+	{"jump-null", cmd_jump_null},
 	{"hc-outside", cmd_hc_outside},
 	{"hc-struct-outside", cmd_hc_struct_outside},
 	{"hc-wrap", cmd_hc_wrap},

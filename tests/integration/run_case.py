@@ -46,6 +46,12 @@ CASES = {
                      stderr=stopped("bad-port", r"write to port 0x80, which does not exist")),
     "privileged": dict(args=["privileged"], status=126,
                        stderr=stopped("privileged", r"general protection fault \(#GP\), error 0x0")),
+    "high-port": dict(args=["high-port"], status=126,
+                      stderr=stopped("high-port", r"write to port 0x1234, which does not exist")),
+    "fault-port": dict(args=["fault-port"], status=126,
+                       stderr=stopped("fault-port", r"write to port 0x4f0, which does not exist")),
+    "jump-null": dict(args=["jump-null"], status=126,
+                      stderr=stopped("jump-null", r"page fault \(#PF\) fetching 0x0 \(not mapped, error 0x4\)")),
     "hc-outside": dict(args=["hc-outside"], status=126,
                        stderr=stopped("hc-outside",
                                       r"hypercall console: buffer \[0x7ffff8, \+0x40\) lies outside the guest's RAM")),
@@ -240,7 +246,8 @@ def special_case(name, binaries, tmp):
             fail("status %d, memory file %s missing or wrong size; stderr %r" % (status, mem, err))
     elif name == "state-locked":
         # A second run of the same service on the same state directory is refused.
-        os.makedirs(os.path.join(state, "busy"))
+        os.makedirs(os.path.join(state, "busy"), mode=0o700)
+        os.chmod(state, 0o700)
         with open(os.path.join(state, "busy", "mem"), "w") as held:
             fcntl.flock(held, fcntl.LOCK_EX)
             svc = write_service(tmp, "busy", hello, [])

@@ -25,6 +25,12 @@ START_TEST(test_lines)
 	ck_assert_str_eq(drain(p[0]), "hello\n"); /* only the complete line so far */
 	vmm_console_write(&c, "ld\x1b[2J\a\r\t\x7f\n", 11);
 	ck_assert_str_eq(drain(p[0]), "world?[2J??\t?\n");
+	/* C1 controls: CSI as UTF-8 (C2 9B) and raw; other UTF-8 passes. */
+	vmm_console_write(&c,
+			  "a\xc2\x9b"
+			  "7m\x9b\xc3\xa9\n",
+			  9);
+	ck_assert_str_eq(drain(p[0]), "a?7m?\xc3\xa9\n");
 	vmm_console_write(&c, "tail", 4);
 	vmm_console_flush(&c);
 	ck_assert_str_eq(drain(p[0]), "tail\n");
