@@ -76,7 +76,7 @@ static void put_padded(struct sink *s, const struct spec *sp, const char *prefix
 }
 
 static void put_integer(struct sink *s, const struct spec *sp, uint64_t value, int negative,
-			unsigned base, int upper, int is_pointer)
+			int is_signed, unsigned base, int upper, int is_pointer)
 {
 	char digits[24];
 	size_t n = 0;
@@ -92,16 +92,18 @@ static void put_integer(struct sink *s, const struct spec *sp, uint64_t value, i
 	char prefix[3] = "";
 	if (negative)
 		strcpy(prefix, "-");
-	else if (sp->plus && base == 10 && !is_pointer)
+	else if (sp->plus && is_signed)
 		strcpy(prefix, "+");
-	else if (sp->space && base == 10 && !is_pointer)
+	else if (sp->space && is_signed)
 		strcpy(prefix, " ");
 	if ((sp->alt || is_pointer) && base == 16 &&
 	    (n > 1 || (n == 1 && body[0] != '0') || is_pointer))
 		strcpy(prefix, upper ? "0X" : "0x");
-	if (sp->alt && base == 8 && (n == 0 || body[0] != '0'))
-		strcpy(prefix, "0");
-	put_padded(s, sp, prefix, body, n, sp->precision);
+	int min_digits = sp->precision;
+	/* "%#o" makes the first digit a zero by raising the precision, as C does. */
+	if (sp->alt && base == 8 && (n == 0 || body[0] != '0') && min_digits < (int)n + 1)
+		min_digits = (int)n + 1;
+	put_padded(s, sp, prefix, body, n, min_digits);
 }
 
 static int parse_number(const char **fmt)
@@ -178,7 +180,7 @@ static void format(struct sink *s, const char *fmt, va_list ap)
 			if (size == -2)
 				v = (signed char)v;
 			uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-			put_integer(s, &sp, mag, v < 0, 10, 0, 0);
+			put_integer(s, &sp, mag, v < 0, 1, 10, 0, 0);
 			break;
 		}
 		case 'u':
@@ -192,11 +194,12 @@ static void format(struct sink *s, const char *fmt, va_list ap)
 			if (size == -2)
 				v = (unsigned char)v;
 			unsigned base = conv == 'u' ? 10 : conv == 'o' ? 8 : 16;
-			put_integer(s, &sp, v, 0, base, conv == 'X', 0);
+			put_integer(s, &sp, v, 0, 0, base, conv == 'X', 0);
 			break;
 		}
 		case 'p':
-			put_integer(s, &sp, (uint64_t)(uintptr_t)va_arg(ap, void *), 0, 16, 0, 1);
+			put_integer(s, &sp, (uint64_t)(uintptr_t)va_arg(ap, void *), 0, 0, 16, 0,
+				    1);
 			break;
 		case 'c': {
 			char c = (char)va_arg(ap, int);

@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#define ULONG_MAX_VALUE 0xffffffffffffffffUL
+#define LONG_MAX_VALUE 0x7fffffffffffffffL
+
 __attribute__((noreturn)) void exit(int status)
 {
 	dn_exit(status);
@@ -22,14 +25,26 @@ __attribute__((noreturn)) void __dn_assert_fail(const char *expr, const char *fi
 	dn_abort(msg);
 }
 
-unsigned long strtoul(const char *restrict s, char **restrict end, int base)
+static int is_space(char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* C11 7.22.1.4 for unsigned long, with the sign and overflow reported to the caller. */
+static unsigned long parse_ulong(const char *s, char **end, int base, int *neg, int *overflow)
 {
 	const char *p = s;
-	while (*p == ' ' || *p == '\t')
+	*neg = 0;
+	*overflow = 0;
+	if (end)
+		*end = (char *)(uintptr_t)s;
+	if (base < 0 || base == 1 || base > 36)
+		return 0;
+	while (is_space(*p))
 		p++;
-	int neg = 0;
 	if (*p == '+' || *p == '-')
-		neg = *p++ == '-';
+		*neg = *p++ == '-';
+	const char *after_sign = p;
 	if ((base == 0 || base == 16) && p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
 		p += 2;
 		base = 16;
@@ -37,7 +52,7 @@ unsigned long strtoul(const char *restrict s, char **restrict end, int base)
 		base = p[0] == '0' ? 8 : 10;
 	}
 	unsigned long v = 0;
-	const char *digits_start = p;
+	const char *digits = p;
 	for (;; p++) {
 		int d;
 		if (*p >= '0' && *p <= '9')
@@ -50,16 +65,37 @@ unsigned long strtoul(const char *restrict s, char **restrict end, int base)
 			break;
 		if (d >= base)
 			break;
-		v = v * (unsigned long)base + (unsigned long)d;
+		if (v > (ULONG_MAX_VALUE - (unsigned long)d) / (unsigned long)base)
+			*overflow = 1;
+		else
+			v = v * (unsigned long)base + (unsigned long)d;
 	}
-	if (end)
-		*end = (char *)(uintptr_t)(p == digits_start ? s : p);
+	if (end) {
+		if (p != digits)
+			*end = (char *)(uintptr_t)p;
+		else if (digits != after_sign) /* "0x" with no hex digit: the "0" was the number */
+			*end = (char *)(uintptr_t)(after_sign + 1);
+	}
+	return v;
+}
+
+unsigned long strtoul(const char *restrict s, char **restrict end, int base)
+{
+	int neg, overflow;
+	unsigned long v = parse_ulong(s, end, base, &neg, &overflow);
+	if (overflow)
+		return ULONG_MAX_VALUE;
 	return neg ? (unsigned long)0 - v : v;
 }
 
 long strtol(const char *restrict s, char **restrict end, int base)
 {
-	return (long)strtoul(s, end, base);
+	int neg, overflow;
+	unsigned long v = parse_ulong(s, end, base, &neg, &overflow);
+	if (neg)
+		return overflow || v > (unsigned long)LONG_MAX_VALUE + 1 ? -LONG_MAX_VALUE - 1
+									 : (long)(0 - v);
+	return overflow || v > (unsigned long)LONG_MAX_VALUE ? LONG_MAX_VALUE : (long)v;
 }
 
 int atoi(const char *s)

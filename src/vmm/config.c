@@ -142,7 +142,8 @@ static int parse_memory(const char *path, json_t *v, const struct vmm_config_lim
 		if (vmm_size_parse(json_string_value(v), &bytes) != 0)
 			return fail(err, errlen, path, "memory",
 				    "invalid size \"%.40s\" (expected digits with an optional K, "
-				    "M or G suffix, e.g. \"16M\")",
+				    "M, G or T "
+				    "suffix, e.g. \"16M\")",
 				    json_string_value(v));
 	} else if (json_is_integer(v)) {
 		if (json_integer_value(v) < 0)

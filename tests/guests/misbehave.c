@@ -174,6 +174,14 @@ static int cmd_printf(int argc, char **argv)
 	printf("[%lu|%lld|%zu|%hhu|%llx]\n", 18446744073709551615ul, -9223372036854775807ll - 1,
 	       (size_t)7, (unsigned char)300, 0xdeadbeefcafeull);
 	printf("[%s|%d]\n", buf, n);
+	/* Flags that C ignores for unsigned conversions (the compiler would reject a literal). */
+	const char *volatile flags = "[%+u|% u|%#o|%#.3o|%#o]\n";
+	printf(flags, 5u, 5u, 8u, 8u, 0u);
+	char *end;
+	printf("[%lu|%ld|%ld|%lu|%ld]\n", strtoul("99999999999999999999999", NULL, 10),
+	       strtol("-99999999999999999999", NULL, 10), strtol(" \n -0x1f", NULL, 0),
+	       strtoul("0777", NULL, 0), strtol("0xg", &end, 16));
+	printf("[%s]\n", end);
 	return 0;
 }
 

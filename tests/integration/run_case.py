@@ -70,7 +70,10 @@ CASES = {
     "printf": dict(args=["printf"], status=0, stderr="^$",
                    stdout="[-42|   42|42   |00042|+42|ff|0XFF|10|z|str|abc|   right|l   |0x1000|%]\n"
                           "[18446744073709551615|-9223372036854775808|7|44|deadbeefcafe]\n"
-                          "[truncated-strin|22]\n"),
+                          "[truncated-strin|22]\n"
+                          "[5|5|010|010|0]\n"
+                          "[18446744073709551615|-9223372036854775808|-31|511|0]\n"
+                          "[xg]\n"),
     "spin-timeout": dict(args=["spin"], opts=["--timeout", "1"], status=124, stdout="spinning\n",
                          stderr=stopped("spin-timeout", r"timeout after 1 s")),
     # Refused before anything starts: no KVM needed.
