@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cell_proto.h"
+#include "guestmem.h"
 
 enum slot_state { SLOT_STARTING, SLOT_RUNNING, SLOT_DONE };
 
@@ -116,6 +117,7 @@ static void cell_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	vcpu_kick_install();
+	guestmem_sigbus_install();
 	sigset_t all;
 	sigemptyset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, NULL);

@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +43,57 @@ void *guestmem_user_ptr(const struct guestmem *gm, gpa_t gpa, uint64_t len, uint
 	if (guestmem_range_check(gm->size, gpa, len, align) != GUESTMEM_OK)
 		return NULL;
 	return gm->host + gpa;
+}
+
+/* The recovery point of the copy this thread is doing, if any. */
+static __thread sigjmp_buf *sigbus_recover;
+
+static void on_sigbus(int signo)
+{
+	if (sigbus_recover)
+		siglongjmp(*sigbus_recover, 1);
+	signal(signo, SIG_DFL); /* not ours: die as we would have */
+	raise(signo);
+}
+
+void guestmem_sigbus_install(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_sigbus;
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+int guestmem_protected(void (*fn)(void *arg), void *arg)
+{
+	sigjmp_buf env;
+	if (sigsetjmp(env, 1)) {
+		sigbus_recover = NULL;
+		return -1;
+	}
+	sigbus_recover = &env;
+	fn(arg);
+	sigbus_recover = NULL;
+	return 0;
+}
+
+struct copy_args {
+	void *dst;
+	const void *src;
+	size_t len;
+};
+
+static void do_copy(void *arg)
+{
+	struct copy_args *c = arg;
+	memcpy(c->dst, c->src, c->len);
+}
+
+int guestmem_copy(void *dst, const void *src, size_t len)
+{
+	struct copy_args c = {dst, src, len};
+	return guestmem_protected(do_copy, &c);
 }
 
 void guestmem_default_state_dir(char *out, size_t outlen)

@@ -33,6 +33,18 @@ enum guestmem_check guestmem_range_check(uint64_t ram_size, gpa_t gpa, uint64_t 
 /* A failed check as a predicate, for stop messages: "lies outside the guest's RAM". */
 const char *guestmem_check_str(enum guestmem_check c);
 
+/* Copies len bytes between guest RAM and monitor memory. Guest RAM is a shared file mapping:
+ * a page the file cannot back (its filesystem is full) raises SIGBUS, which here becomes a
+ * -1 return instead of the death of the whole cell. Needs guestmem_sigbus_install. */
+int guestmem_copy(void *dst, const void *src, size_t len);
+
+/* Runs fn(arg) with the same SIGBUS protection; returns 0, or -1 if it touched a page that
+ * could not be backed. */
+int guestmem_protected(void (*fn)(void *arg), void *arg);
+
+/* Installs the process's SIGBUS handler for guestmem_copy and guestmem_protected. */
+void guestmem_sigbus_install(void);
+
 /* Host pointer to [gpa, gpa+len) if guestmem_range_check allows it, else NULL. */
 void *guestmem_user_ptr(const struct guestmem *gm, gpa_t gpa, uint64_t len, uint64_t align);
 

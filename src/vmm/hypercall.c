@@ -40,6 +40,16 @@ static enum vcpu_action bad_buffer(struct vmm_service *svc, const char *call, co
 		(unsigned long long)gpa, (unsigned long long)len, guestmem_check_str(c));
 }
 
+/* The memory file could not back a guest page the monitor touched. */
+static enum vcpu_action unbacked(struct vmm_service *svc, uint64_t gpa)
+{
+	return vmm_service_halt(
+		svc, VMM_OUTCOME_HOST_ERROR, 0,
+		"guest memory near 0x%llx cannot be backed by %s (is its filesystem "
+		"full?)",
+		(unsigned long long)gpa, svc->mem.path);
+}
+
 static enum vcpu_action hc_console(struct vmm_service *svc, void *args)
 {
 	struct dn_hc_console *a = args;
@@ -50,9 +60,12 @@ static enum vcpu_action hc_console(struct vmm_service *svc, void *args)
 	const char *buf = guestmem_user_ptr(&svc->mem, a->buf, a->len, 1);
 	if (!buf)
 		return bad_buffer(svc, "console", "buffer", a->buf, a->len);
+	char text[DN_CONSOLE_MAX];
+	if (guestmem_copy(text, buf, a->len) != 0)
+		return unbacked(svc, a->buf);
 	if (a->len && !svc->first_console_ns)
 		svc->first_console_ns = vcpu_clock_ns();
-	vmm_console_write(&svc->console, buf, a->len);
+	vmm_console_write(&svc->console, text, a->len);
 	a->status = DN_OK;
 	return VCPU_CONTINUE;
 }
@@ -75,8 +88,11 @@ static enum vcpu_action hc_abort(struct vmm_service *svc, void *args)
 	const uint8_t *msg = guestmem_user_ptr(&svc->mem, a->msg, len, 1);
 	if (!msg)
 		return bad_buffer(svc, "abort", "message", a->msg, len);
+	uint8_t raw[DN_ABORT_MSG_MAX];
+	if (guestmem_copy(raw, msg, len) != 0)
+		return unbacked(svc, a->msg);
 	char text[DN_ABORT_MSG_MAX + 1];
-	copy_printable(text, sizeof(text), msg, len);
+	copy_printable(text, sizeof(text), raw, len);
 	return vmm_service_halt(svc, VMM_OUTCOME_STOPPED, 0, "aborted: %s", text);
 }
 
@@ -186,10 +202,11 @@ enum vcpu_action vmm_hypercall_dispatch(struct vmm_service *svc, unsigned nr, ui
 	/* One copy in: the handler validates and acts on this copy only, never on guest memory
 	 * that could change under it. */
 	uint64_t copy[HC_ARGS_MAX / 8];
-	memcpy(copy, guest, hc->arg_size);
+	if (guestmem_copy(copy, guest, hc->arg_size) != 0)
+		return unbacked(svc, arg);
 	svc->stats.hypercalls[nr]++;
 	enum vcpu_action action = hc->handle(svc, copy);
-	if (action == VCPU_CONTINUE)
-		memcpy(guest, copy, hc->arg_size);
+	if (action == VCPU_CONTINUE && guestmem_copy(guest, copy, hc->arg_size) != 0)
+		return unbacked(svc, arg);
 	return action;
 }

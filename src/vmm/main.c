@@ -227,6 +227,22 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+/* A fleet often runs one image many times: reuse an earlier service's copy when the path is
+ * the same and it also fits this service's RAM (segments are checked against RAM size). */
+static int share_image(struct vmm_plan *p, unsigned i)
+{
+	struct vmm_plan_service *ps = &p->services[i];
+	for (unsigned j = 0; j < i; j++) {
+		const struct vmm_plan_service *other = &p->services[j];
+		if (other->owns_image && strcmp(other->cfg.image, ps->cfg.image) == 0 &&
+		    other->cfg.ram_size == ps->cfg.ram_size) {
+			ps->img = other->img;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 /* Loads and checks every service file and image; any problem refuses the whole run. */
 static int build_plan(struct options *o)
 {
@@ -253,11 +269,14 @@ static int build_plan(struct options *o)
 					ps->cfg.source, ps->cfg.name, p->services[j].cfg.source);
 				return -1;
 			}
+		if (share_image(p, i) == 0)
+			continue;
 		if (vmm_image_read(ps->cfg.image, ps->cfg.ram_size, &ps->img, err, sizeof(err)) !=
 		    0) {
 			fprintf(stderr, "denali-run: %s: %s\n", ps->cfg.name, err);
 			return -1;
 		}
+		ps->owns_image = 1;
 	}
 	return 0;
 }
@@ -265,7 +284,8 @@ static int build_plan(struct options *o)
 static void free_options(struct options *o)
 {
 	for (unsigned i = 0; i < o->plan.count; i++) {
-		vmm_image_free(&o->plan.services[i].img);
+		if (o->plan.services[i].owns_image)
+			vmm_image_free(&o->plan.services[i].img);
 		vmm_config_free(&o->plan.services[i].cfg);
 	}
 	free(o->plan.services);

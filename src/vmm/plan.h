@@ -10,7 +10,8 @@
 
 struct vmm_plan_service {
 	struct vmm_service_config cfg;
-	struct vmm_image img;
+	struct vmm_image img; /* services with the same image path share one copy */
+	int owns_image;	      /* this entry frees img.data */
 };
 
 struct vmm_plan {

@@ -42,6 +42,19 @@ static void fill_vregs(struct vmm_service *svc)
 	svc->vregs->tsc_mul = (uint64_t)(((unsigned __int128)1000000000u << 32) / svc->vcpu.tsc_hz);
 }
 
+struct load_args {
+	struct vmm_service *svc;
+	const struct vmm_image *img;
+};
+
+/* Writes the system area and the image: the first touches of the memory file. */
+static void load_ram(void *arg)
+{
+	struct load_args *l = arg;
+	vcpu_sysarea_build(l->svc->mem.host, l->svc->mem.size);
+	vmm_image_copy(l->img, l->svc->mem.host);
+}
+
 int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *cfg,
 		      const struct vmm_image *img, const struct vcpu_kvm *kvm,
 		      const char *state_dir, const char *console_prefix, char *err, size_t errlen)
@@ -53,8 +66,13 @@ int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *
 	svc->console.cancel = &svc->vcpu.stop_requested;
 	if (guestmem_open(&svc->mem, state_dir, cfg->name, cfg->ram_size, err, errlen) != 0)
 		return -1;
-	vcpu_sysarea_build(svc->mem.host, svc->mem.size);
-	vmm_image_copy(img, svc->mem.host);
+	struct load_args load = {svc, img};
+	if (guestmem_protected(load_ram, &load) != 0) {
+		snprintf(err, errlen, "cannot write guest memory to %s (is its filesystem full?)",
+			 svc->mem.path);
+		vmm_service_destroy(svc, 0);
+		return -1;
+	}
 	if (vcpu_create(&svc->vcpu, kvm, svc->mem.host, svc->mem.size, err, errlen) != 0 ||
 	    vcpu_boot(&svc->vcpu, img->entry, svc->mem.size, vcpu_sysarea_boot_info_gpa(), err,
 		      errlen) != 0) {

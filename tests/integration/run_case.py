@@ -239,6 +239,20 @@ def special_case(name, binaries, tmp):
                                 denali_run, "--state-dir", state, svc])
         if status != 125 or "denali-run: /dev/kvm: permission denied (add your user to the group" not in err:
             fail("status %d stderr %r" % (status, err))
+    elif name == "full-filesystem":
+        # Guest RAM is a file: when its filesystem is full the service stops with a clear host
+        # error instead of the cell dying of SIGBUS.
+        if os.geteuid() != 0:
+            print("SKIP: needs root to mount a tiny tmpfs")
+            sys.exit(SKIP)
+        svc = write_service(tmp, "full", hello, [])
+        cmd = ["unshare", "--mount", "sh", "-c",
+               'mkdir -p "$1" && mount -t tmpfs -o size=64k,mode=700 none "$1" && exec "$0" --state-dir "$1" "$2"',
+               denali_run, state, svc]
+        status, out, err = run(cmd)
+        if status != 125 or not re.search(r"^denali-run: full: host error: cannot write guest memory to \S+/full/mem "
+                                          r"\(is its filesystem full\?\)\n$", err):
+            fail("status %d stderr %r" % (status, err))
     elif name in FLEET:
         FLEET[name](binaries, tmp, state)
     elif name == "keep-state":
@@ -506,7 +520,8 @@ FLEET = {
     "preemption": case_preemption,
 }
 
-SPECIAL = ["kvm-missing", "kvm-permission", "sigterm", "keep-state", "state-locked"] + list(FLEET)
+SPECIAL = ["kvm-missing", "kvm-permission", "sigterm", "keep-state", "state-locked",
+           "full-filesystem"] + list(FLEET)
 
 
 def main():
