@@ -146,15 +146,45 @@ static int cmd_cpu(int argc, char **argv)
 	return loops > 1000 ? 0 : 1;
 }
 
+/* A unit of timer-driven work every argv[2] ms, argv[3] times; between units it either idles
+ * until the next deadline (argv[4] = "idle") or busy-yields (dn_idle(0) in a loop, "busy"). */
+static int cmd_work(int argc, char **argv)
+{
+	uint64_t period = (argc > 2 ? strtoul(argv[2], NULL, 10) : 10) * MS;
+	unsigned long count = argc > 3 ? strtoul(argv[3], NULL, 10) : 50;
+	int busy = argc > 4 && strcmp(argv[4], "busy") == 0;
+	unsigned long spin = argc > 5 ? strtoul(argv[5], NULL, 10) : 20000;
+	uint64_t start = dn_time_ns(), next = start + period;
+	volatile uint64_t sink = 0;
+	for (unsigned long done = 0; done < count;) {
+		uint64_t now = dn_time_ns();
+		if (now < next) {
+			dn_idle(busy ? 0 : next);
+			continue;
+		}
+		for (unsigned long i = 0; i < spin; i++)
+			sink += i;
+		done++;
+		next += period;
+	}
+	printf("work: %lu units in %llu us\n", count,
+	       (unsigned long long)((dn_time_ns() - start) / 1000));
+	return 0;
+}
+
 struct command {
 	const char *name;
 	int (*run)(int argc, char **argv);
 };
 
 static const struct command commands[] = {
-	{"stop-exit", cmd_stop_exit}, {"stop-ignore", cmd_stop_ignore},
-	{"timer", cmd_timer},	      {"irq", cmd_irq},
-	{"time", cmd_time},	      {"cpu", cmd_cpu},
+	{"stop-exit", cmd_stop_exit},
+	{"stop-ignore", cmd_stop_ignore},
+	{"timer", cmd_timer},
+	{"irq", cmd_irq},
+	{"work", cmd_work},
+	{"time", cmd_time},
+	{"cpu", cmd_cpu},
 };
 
 int main(int argc, char **argv)
@@ -162,6 +192,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; argc > 1 && i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].run(argc, argv);
-	printf("usage: events stop-exit|stop-ignore|timer|irq|time|cpu [ARGS]\n");
+	printf("usage: events stop-exit|stop-ignore|timer|irq|time|cpu|work [ARGS]\n");
 	return 1;
 }

@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""bench/ablation: what idle-with-timeout buys as services scale (Denali measured more than 2x).
+
+Usage: ablation.py DENALI_RUN EVENTS_IMAGE [--counts 10,100,1000] [--period-ms 10] [--units 50]
+                   [--spin 1000000]
+
+N services each do a unit of work every PERIOD ms, UNITS times (`events work`). Between units
+they either idle until the next deadline (the Denali way) or busy-yield (a loop of zero-deadline
+idles, as a guest without idle-with-timeout would). Each unit burns SPIN loop iterations, so a
+large enough fleet saturates the CPU. Each guest times its own span of work (VM creation does
+not count); fleet throughput is all units over the longest span; the ratio compares the two
+modes in the same run. The batching ablation (one
+delivery per event) is not measured yet.
+"""
+import argparse
+import os
+import re
+import subprocess
+import tempfile
+
+
+def run(denali_run, image, n, period, units, mode, spin):
+    with tempfile.TemporaryDirectory(prefix="denali-ablation-") as tmp:
+        for i in range(n):
+            with open(os.path.join(tmp, "w%04d.json" % i), "w") as f:
+                f.write('{"name": "w%04d", "image": "%s", "memory": "4M", "args": ["work", "%d", "%d", "%s", "%d"]}'
+                        % (i, image, period, units, mode, spin))
+        out = subprocess.run([denali_run, "--quiet", "--state-dir", os.path.join(tmp, "s"), "--fleet", tmp],
+                             check=True, capture_output=True).stdout.decode()
+        spans = [int(x) for x in re.findall(r"work: \d+ units in (\d+) us", out)]
+        assert len(spans) == n, out
+        return n * units / (max(spans) / 1e6)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("denali_run")
+    ap.add_argument("image")
+    ap.add_argument("--counts", default="10,100,1000")
+    ap.add_argument("--period-ms", type=int, default=10)
+    ap.add_argument("--units", type=int, default=50)
+    ap.add_argument("--spin", type=int, default=1000000)
+    a = ap.parse_args()
+    dr, img = os.path.abspath(a.denali_run), os.path.abspath(a.image)
+    ideal = 1000.0 / a.period_ms
+    print("bench/ablation: units of work per second, %d ms period, %d units per service" % (a.period_ms, a.units))
+    print("%6s %14s %14s %8s %16s" % ("N", "idle-timeout", "busy-yield", "ratio", "ideal (N*1/period)"))
+    for n in [int(x) for x in a.counts.split(",")]:
+        idle = run(dr, img, n, a.period_ms, a.units, "idle", a.spin)
+        busy = run(dr, img, n, a.period_ms, a.units, "busy", a.spin)
+        print("%6d %14.1f %14.1f %7.2fx %16.1f" % (n, idle, busy, idle / busy, n * ideal), flush=True)
+
+
+if __name__ == "__main__":
+    main()
