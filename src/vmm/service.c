@@ -94,9 +94,11 @@ int64_t vmm_service_host_time(const struct vmm_service *svc, uint64_t guest_ns)
 
 void vmm_service_raise(struct vmm_service *svc, uint64_t events)
 {
-	uint64_t before = __atomic_fetch_or(&svc->vregs->pending, events, __ATOMIC_SEQ_CST);
-	__atomic_fetch_add(&svc->stats.events_raised,
-			   (uint64_t)__builtin_popcountll(events & ~before), __ATOMIC_RELAXED);
+	__atomic_fetch_or(&svc->vregs->pending, events, __ATOMIC_SEQ_CST);
+	/* Every occurrence counts, also of an event already pending: the guest then takes several
+	 * in one delivery (batching). */
+	__atomic_fetch_add(&svc->stats.events_raised, (uint64_t)__builtin_popcountll(events),
+			   __ATOMIC_RELAXED);
 	if (!pthread_equal(svc->vcpu.thread, pthread_self()))
 		vcpu_kick(&svc->vcpu);
 }

@@ -37,7 +37,7 @@ struct vmm_outcome {
 struct vmm_service_stats {
 	uint64_t exits[VCPU_EXIT_REASONS]; /* by KVM_EXIT_* reason */
 	uint64_t hypercalls[DN_HC_MAX];	   /* by number */
-	uint64_t events_raised;		   /* event bits newly set */
+	uint64_t events_raised;		   /* events raised, also while already pending */
 	uint64_t events_delivered;	   /* event bits handed to the guest (idle or interrupt) */
 	uint64_t interrupts;		   /* virtual interrupt deliveries */
 	uint64_t idles;			   /* DN_HC_IDLE calls that waited */

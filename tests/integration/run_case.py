@@ -373,6 +373,7 @@ def case_stop_grace(binaries, tmp, state):
     proc = subprocess.Popen([denali_run, "--state-dir", state, "--grace", "1"] + files,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     seen = wait_for_lines(proc, ["[polite] waiting for stop", "[stubborn] ignoring stop"])
+    cells = children(proc.pid)
     start = time.time()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
@@ -385,6 +386,9 @@ def case_stop_grace(binaries, tmp, state):
            "denali-run: stubborn: stopped: Terminated at rip=" in err,
            "the stubborn service was stopped", proc.returncode, out, err)
     expect(took >= 0.9, "the grace period was honoured (%.2f s)" % took, proc.returncode, out, err)
+    for pid in cells:
+        expect(not os.path.exists("/proc/%d" % pid), "cell %d is gone" % pid, proc.returncode, out, err)
+    expect(not os.path.isdir(state) or not os.listdir(state), "no state left behind", proc.returncode, out, err)
 
 
 def case_stop_twice(binaries, tmp, state):
@@ -456,6 +460,21 @@ def case_interrupts(binaries, tmp, state):
            "each hypercall ran exactly once: %r" % svc["hypercalls"], status, out, err)
 
 
+def case_batching(binaries, tmp, state):
+    """Events that arrive while virtual interrupts are off are delivered together: fewer
+    deliveries than events."""
+    import json
+    denali_run, events = binaries[0], binaries[3]
+    stats = os.path.join(tmp, "stats.json")
+    files = services(tmp, [("batch", events, ["batch"])])
+    status, out, err = run([denali_run, "--state-dir", state, "--stats", stats] + files)
+    expect(status == 0 and "batch: pending 0x1 before enabling, 1 handler calls, 1 deliveries" in out,
+           "one delivery for both timer events", status, out, err)
+    svc = json.load(open(stats))["services"][0]
+    expect(svc["events_raised"] == 2 and svc["interrupts"] == 1,
+           "stats: 2 events raised, 1 interrupt: %r" % svc, status, out, err)
+
+
 def case_time_drift(binaries, tmp, state):
     """Guest time from the TSC tracks the host's CLOCK_MONOTONIC: drift under 1 ms over 1 s."""
     denali_run, events = binaries[0], binaries[3]
@@ -516,6 +535,7 @@ FLEET = {
     "timer": case_timer,
     "interrupts": case_interrupts,
     "time-drift": case_time_drift,
+    "batching": case_batching,
     "stats": case_stats,
     "preemption": case_preemption,
 }
