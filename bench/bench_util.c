@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "denali/abi.h"
+#include "loader.h"
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -79,6 +80,17 @@ void bench_raw_vm_destroy(struct bench_raw_vm *vm)
 	if (vm->ram && vm->ram != MAP_FAILED)
 		munmap(vm->ram, vm->ram_size);
 	vm->ram = NULL;
+}
+
+void bench_open(const char *who, const char *image, uint64_t ram_size, struct vcpu_kvm *kvm,
+		struct vmm_image *img)
+{
+	char err[1024];
+	if (vcpu_kvm_open(kvm, err, sizeof(err)) != 0 ||
+	    vmm_image_read(image, ram_size, img, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: %s\n", who, err);
+		exit(1);
+	}
 }
 
 void *bench_results_stream(void)

@@ -27,6 +27,13 @@ long bench_raw_vm_run(struct bench_raw_vm *vm);
 
 void bench_raw_vm_destroy(struct bench_raw_vm *vm);
 
+struct vmm_image;
+
+/* Opens /dev/kvm and reads the guest image for ram_size bytes of RAM; on failure prints
+ * "<who>: <reason>" and exits 1. */
+void bench_open(const char *who, const char *image, uint64_t ram_size, struct vcpu_kvm *kvm,
+		struct vmm_image *img);
+
 /* Redirects stdout to /dev/null and returns a FILE for the results (the old stdout). */
 void *bench_results_stream(void);
 

@@ -25,15 +25,8 @@ int main(int argc, char **argv)
 	FILE *out = bench_results_stream();
 	char err[1024];
 	struct vcpu_kvm kvm;
-	if (vcpu_kvm_open(&kvm, err, sizeof(err)) != 0) {
-		fprintf(stderr, "boot: %s\n", err);
-		return 1;
-	}
 	struct vmm_image img;
-	if (vmm_image_read(argv[1], RAM, &img, err, sizeof(err)) != 0) {
-		fprintf(stderr, "boot: %s\n", err);
-		return 1;
-	}
+	bench_open("boot", argv[1], RAM, &kvm, &img);
 	struct vmm_service_config cfg = {.ram_size = RAM};
 	snprintf(cfg.name, sizeof(cfg.name), "bench-boot");
 

@@ -71,17 +71,9 @@ int main(int argc, char **argv)
 	unsigned long calls = argc > 2 ? strtoul(argv[2], NULL, 10) : 20000;
 	const char *state_dir = argc > 3 ? argv[3] : "/var/tmp/denali-bench";
 	FILE *out = bench_results_stream();
-	char err[1024];
 	struct vcpu_kvm kvm;
-	if (vcpu_kvm_open(&kvm, err, sizeof(err)) != 0) {
-		fprintf(stderr, "hypercall: %s\n", err);
-		return 1;
-	}
 	struct vmm_image img;
-	if (vmm_image_read(argv[1], RAM, &img, err, sizeof(err)) != 0) {
-		fprintf(stderr, "hypercall: %s\n", err);
-		return 1;
-	}
+	bench_open("hypercall", argv[1], RAM, &kvm, &img);
 	/* Per-call cost = (run with N calls - run with 0 calls) / N, so boot cost cancels out.
 	 * Rounds alternate between the two so both see the same machine. */
 	double raw[ROUNDS], hc[ROUNDS];

@@ -144,8 +144,8 @@ static enum vcpu_action hc_idle(struct vmm_service *svc, void *args)
 	}
 	a->status = DN_OK;
 	int64_t deadline = vmm_service_host_time(svc, a->deadline_ns);
-	vmm_service_timer_poll(svc);
 	if (deadline <= vcpu_clock_ns()) {
+		vmm_service_timer_poll(svc); /* idle_wait polls it itself */
 		a->events = take_events(svc);
 		if (!a->events)
 			sched_yield();
