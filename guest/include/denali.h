@@ -77,6 +77,32 @@ int dn_loop_on(uint64_t events, dn_event_fn fn, void *arg);
 void dn_loop_run(void);
 void dn_loop_stop(void);
 
+/* ---- The virtual NIC (abi.h describes the rings) ---- */
+struct dn_nic_stats {
+	uint64_t tx_frames, tx_full;		 /* sent; refused because the ring was full */
+	uint64_t rx_frames, rx_bad;		 /* received; completed with an error */
+	uint64_t dev_tx_dropped, dev_rx_dropped; /* the switch's counts (dn_nic_stats reads them) */
+};
+typedef void (*dn_frame_fn)(const void *frame, size_t len, void *arg);
+
+/* Sets up the NIC and publishes every RX buffer. DN_E_INVAL if the service has none. */
+int dn_nic_init(void);
+int dn_nic_present(void);
+/* The NIC's MAC address (the only source address the switch lets through). */
+const uint8_t *dn_nic_mac(void);
+/* Queues one Ethernet frame (14 to DN_NIC_FRAME_MAX bytes). DN_E_AGAIN if the TX ring is full.
+ * Frames leave at the next idle, dn_nic_flush or when half the ring is queued. */
+int dn_nic_send(const void *frame, size_t len);
+/* Calls fn for up to budget received frames (the frame is valid during the call only). */
+unsigned dn_nic_receive(dn_frame_fn fn, void *arg, unsigned budget);
+/* Kicks the NIC if frames were queued since the last kick or idle (the event loop calls this
+ * when it goes round without idling). */
+void dn_nic_flush(void);
+void dn_nic_kick(void);
+/* Internal: an idle hypercall has flushed the TX ring. */
+void dn_nic_idle_flushes(void);
+const struct dn_nic_stats *dn_nic_stats(void);
+
 /* Reads the TSC. */
 static inline uint64_t dn_rdtsc(void)
 {

@@ -60,6 +60,7 @@ int dn_timer_set(uint64_t deadline_ns)
 uint64_t dn_idle(uint64_t deadline_ns)
 {
 	struct dn_hc_idle hc = {.deadline_ns = deadline_ns};
+	dn_nic_idle_flushes(); /* the monitor kicks the NIC for frames queued before an idle */
 	dn_hypercall(DN_HC_IDLE, &hc);
 	return hc.events;
 }

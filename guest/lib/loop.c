@@ -84,10 +84,13 @@ void dn_loop_run(void)
 		uint64_t ev = dn_events_take(); /* no exit: events raised while we ran */
 		if (ev) {
 			dispatch(ev);
+			dn_nic_flush(); /* going round without an idle: send what was queued */
 			continue;
 		}
-		if (run_timers())
+		if (run_timers()) {
+			dn_nic_flush();
 			continue;
+		}
 		uint64_t deadline = timers ? timers->deadline_ns : UINT64_MAX;
 		dispatch(dn_idle(deadline));
 	}

@@ -15,19 +15,23 @@
 
 /* Bumped on any incompatible change. A guest image carries the version it was built for in an
  * ELF note (struct dn_abi_note); the monitor refuses images built for another version. */
-#define DN_ABI_VERSION 2
+#define DN_ABI_VERSION 3
 
 #define DN_PAGE_SIZE 4096u
 
 /* ---- Guest physical memory layout ----
- * [0, DN_GPA_IMAGE_BASE)        monitor-owned system area: page tables, GDT, IDT, TSS, the
+ * [0, DN_GPA_IOWIN)             monitor-owned system area: page tables, GDT, IDT, TSS, the
  *                               fault-report stub. Not accessible from the guest's ring 3,
- *                               except the boot-info page (read-only, address in RDI) and the
- *                               virtual-register page (read-write, address in the boot info).
+ *                               except the boot-info page (read-only, address in RDI).
  *                               GPA 0 is never mapped, so null-pointer accesses fault.
+ * [DN_GPA_IOWIN, +DN_IOWIN_SIZE) the I/O window, guest read-write: the virtual-register page,
+ *                               the device rings and the frame buffers. The supervisor's
+ *                               network switch maps this window (and nothing else of the guest).
  * [DN_GPA_IMAGE_BASE, ram_size) the guest's own: its ELF image, heap and stack.
  * ram_size is a multiple of DN_RAM_ALIGN, at least DN_RAM_MIN and at most DN_RAM_MAX (the
  * hypercall argument address is 32 bits wide, so every guest byte must be below 4 GiB). */
+#define DN_GPA_IOWIN 0x100000u
+#define DN_IOWIN_SIZE 0x100000u
 #define DN_GPA_IMAGE_BASE 0x200000u
 #define DN_RAM_ALIGN (2u * 1024 * 1024)
 #define DN_RAM_MIN (4u * 1024 * 1024)
@@ -51,11 +55,20 @@ struct dn_boot_info {
 	uint64_t heap_start;  /* OUT: first page after the loaded image: free memory starts here */
 	uint64_t stack_top;   /* OUT: initial RSP (== ram_size) */
 	uint64_t vregs;	      /* OUT: GPA of the struct dn_vregs page */
-	uint64_t reserved[2];
+	uint64_t nic;	      /* OUT: GPA of the struct dn_nic, 0 if the service has no NIC */
+	uint64_t reserved;
 	uint32_t argc;		     /* OUT: number of strings in args */
 	uint32_t args_len;	     /* OUT: bytes of args used, NULs included */
 	char name[DN_NAME_MAX];	     /* OUT: the service name, NUL-terminated */
 	char args[DN_BOOT_ARGS_MAX]; /* OUT: argc NUL-terminated strings, back to back */
+	/* The network configuration (all 0 without a NIC). IPv4 addresses are numbers:
+	 * 10.0.0.16 is 0x0a000010. */
+	uint8_t mac[6]; /* OUT: the NIC's MAC address: the only source address it may use */
+	uint8_t reserved2;
+	uint8_t prefix;	  /* OUT: IPv4 prefix length of the virtual LAN */
+	uint32_t ip;	  /* OUT: the service's IPv4 address */
+	uint32_t gateway; /* OUT: the virtual LAN's router (the user uplink's NAT), 0 if none */
+	uint32_t dns;	  /* OUT: a DNS resolver reachable through the gateway, 0 if none */
 };
 _Static_assert(offsetof(struct dn_boot_info, abi_version) == 4, "boot info layout");
 _Static_assert(offsetof(struct dn_boot_info, ram_size) == 8, "boot info layout");
@@ -66,7 +79,13 @@ _Static_assert(offsetof(struct dn_boot_info, argc) == 56, "boot info layout");
 _Static_assert(offsetof(struct dn_boot_info, args_len) == 60, "boot info layout");
 _Static_assert(offsetof(struct dn_boot_info, name) == 64, "boot info layout");
 _Static_assert(offsetof(struct dn_boot_info, args) == 128, "boot info layout");
-_Static_assert(sizeof(struct dn_boot_info) == 3200, "boot info size");
+_Static_assert(offsetof(struct dn_boot_info, nic) == 40, "boot info layout");
+_Static_assert(offsetof(struct dn_boot_info, mac) == 3200, "boot info layout");
+_Static_assert(offsetof(struct dn_boot_info, prefix) == 3207, "boot info layout");
+_Static_assert(offsetof(struct dn_boot_info, ip) == 3208, "boot info layout");
+_Static_assert(offsetof(struct dn_boot_info, gateway) == 3212, "boot info layout");
+_Static_assert(offsetof(struct dn_boot_info, dns) == 3216, "boot info layout");
+_Static_assert(sizeof(struct dn_boot_info) == 3224, "boot info size");
 _Static_assert(sizeof(struct dn_boot_info) <= DN_PAGE_SIZE, "boot info fits one page");
 
 /* ---- Events ----
@@ -75,6 +94,7 @@ _Static_assert(sizeof(struct dn_boot_info) <= DN_PAGE_SIZE, "boot info fits one 
  * interrupts enabled. */
 #define DN_EV_TIMER (1ull << 0) /* the one-shot timer set with DN_HC_TIMER_SET expired */
 #define DN_EV_STOP (1ull << 1)	/* the service is asked to stop: exit soon, or be stopped */
+#define DN_EV_NET (1ull << 2)	/* the NIC's RX ring has new frames (or TX buffers came back) */
 
 /* ---- Virtual registers ----
  * One page shared by the guest and the monitor, read and written with no exit. The monitor
@@ -136,6 +156,82 @@ _Static_assert(offsetof(struct dn_abi_note, abi_version) == 20, "note layout");
 _Static_assert(sizeof(struct dn_abi_note) == 24, "note size");
 #endif
 
+/* ---- The I/O window ----
+ * Offsets inside [DN_GPA_IOWIN, DN_GPA_IOWIN + DN_IOWIN_SIZE). Everything here is shared
+ * memory that both sides may change at any time: the monitor and the switch read each guest
+ * field once, validate it, and act on their copy. */
+#define DN_IOWIN_VREGS 0x0000u /* struct dn_vregs */
+#define DN_IOWIN_NIC 0x1000u   /* struct dn_nic */
+#define DN_IOWIN_BUFS 0x8000u  /* frame buffers: [DN_IOWIN_BUFS, DN_IOWIN_SIZE), guest-managed */
+
+/* ---- Virtual NIC ----
+ * Ethernet frames without FCS, at most DN_NIC_FRAME_MAX bytes (MTU 1500, no VLAN tag). Two
+ * rings of DN_NIC_RING_SIZE descriptors, each descriptor naming a buffer in the I/O window by
+ * its offset. A ring has two free-running counters: avail (guest: descriptors published) and
+ * used (device: descriptors finished); descriptor i lives in desc[i % DN_NIC_RING_SIZE].
+ * The guest owns desc[used..avail) only until it publishes them, the device until it
+ * finishes them.
+ * TX: the guest writes a frame into a buffer, fills desc {offset, len}, then increments
+ *     tx.avail (release). The device sends it and increments tx.used; the buffer is then the
+ *     guest's again. status says what became of it.
+ * RX: the guest publishes empty buffers: desc {offset, len = capacity}, then rx.avail++. The
+ *     device fills them in order, sets len to the frame length and status, increments rx.used
+ *     and raises DN_EV_NET. With no buffer published, an arriving frame is dropped (counted).
+ * Kick: after publishing TX descriptors the guest writes any 32-bit value to DN_NIC_KICK_PORT
+ * with `outl` (an in-kernel exit, no monitor round trip). DN_HC_IDLE kicks on the guest's
+ * behalf, so frames queued before an idle need no kick at all.
+ * Hostile rings: a descriptor outside the buffers, a bad length or an avail counter more than
+ * DN_NIC_RING_SIZE ahead of used is skipped and counted; after DN_NIC_ERRORS_MAX such errors
+ * the service is stopped. */
+#define DN_NIC_RING_SIZE 128u
+#define DN_NIC_MTU 1500u
+#define DN_NIC_FRAME_MIN 14u   /* an Ethernet header */
+#define DN_NIC_FRAME_MAX 1514u /* header + MTU */
+#define DN_NIC_KICK_PORT 0x600u
+#define DN_NIC_ERRORS_MAX 64u
+
+#ifndef __ASSEMBLER__
+enum dn_nic_status {
+	DN_NIC_OK = 0,
+	DN_NIC_BAD_DESC = 1, /* offset or length outside the rules: nothing was done */
+	DN_NIC_DROPPED = 2,  /* TX: not delivered (spoofed source MAC, no route) */
+};
+
+struct dn_nic_desc {
+	uint32_t offset; /* IN: buffer offset in the I/O window, inside [DN_IOWIN_BUFS, SIZE) */
+	uint16_t len;	 /* IN: TX frame bytes, RX buffer capacity; OUT (RX): frame bytes */
+	uint16_t status; /* OUT: enum dn_nic_status */
+};
+_Static_assert(sizeof(struct dn_nic_desc) == 8, "nic desc size");
+
+struct dn_nic_ring {
+	uint32_t avail; /* IN: descriptors published, free-running */
+	uint32_t reserved0[15];
+	uint32_t used; /* OUT: descriptors finished, free-running (own cache line) */
+	uint32_t reserved1[15];
+	struct dn_nic_desc desc[DN_NIC_RING_SIZE];
+};
+_Static_assert(offsetof(struct dn_nic_ring, used) == 64, "nic ring layout");
+_Static_assert(offsetof(struct dn_nic_ring, desc) == 128, "nic ring layout");
+_Static_assert(sizeof(struct dn_nic_ring) == 128 + 8 * DN_NIC_RING_SIZE, "nic ring size");
+
+struct dn_nic {
+	struct dn_nic_ring tx;
+	struct dn_nic_ring rx;
+	uint64_t tx_frames;  /* OUT: frames taken from the TX ring and delivered */
+	uint64_t tx_dropped; /* OUT: TX frames not delivered (bad, spoofed, no route) */
+	uint64_t rx_frames;  /* OUT: frames written to the RX ring */
+	uint64_t rx_dropped; /* OUT: frames for this NIC dropped: no RX buffer published */
+	uint64_t errors;     /* OUT: ring errors (bad descriptors or counters) */
+};
+_Static_assert(offsetof(struct dn_nic, rx) == sizeof(struct dn_nic_ring), "nic layout");
+_Static_assert(offsetof(struct dn_nic, tx_frames) == 2 * sizeof(struct dn_nic_ring), "nic");
+_Static_assert(sizeof(struct dn_nic) == 2 * sizeof(struct dn_nic_ring) + 40, "nic size");
+_Static_assert(DN_IOWIN_NIC + sizeof(struct dn_nic) <= DN_IOWIN_BUFS, "nic fits its slot");
+_Static_assert(sizeof(struct dn_vregs) <= DN_IOWIN_NIC - DN_IOWIN_VREGS, "vregs fit");
+_Static_assert(DN_GPA_IOWIN + DN_IOWIN_SIZE <= DN_GPA_IMAGE_BASE, "window below the image");
+#endif
+
 /* ---- Hypercalls ----
  * A hypercall is one 32-bit `out` to port DN_HC_PORT_BASE + nr whose value is the GPA of that
  * call's argument struct. The struct must be 8-byte aligned and lie wholly inside the guest's
@@ -159,6 +255,7 @@ enum dn_hypercall {
 enum dn_status {
 	DN_OK = 0,
 	DN_E_INVAL = -1, /* a field is out of its documented range */
+	DN_E_AGAIN = -2, /* no room now: try again later (guest library only) */
 };
 
 /* Write len bytes to the service's console. The monitor buffers by line. */

@@ -1,5 +1,5 @@
-/* The monitor-owned system area in the low 2 MiB of guest RAM: where each structure lives.
- * Private to the monitor; the guest only knows that [0, DN_GPA_IMAGE_BASE) is not its own. */
+/* The monitor-owned system area in the low 1 MiB of guest RAM: where each structure lives.
+ * Private to the monitor; the guest only knows the boot-info page and the I/O window above. */
 #ifndef VCPU_SYSAREA_H
 #define VCPU_SYSAREA_H
 
@@ -13,8 +13,7 @@
 #define SYS_STUB 0xa000u   /* ring-0 fault stub: one 16-byte slot per vector, then common code */
 #define SYS_STACK0 0xb000u /* ring-0 stack page; the TSS points RSP0 at its top */
 #define SYS_BOOT_INFO 0xc000u
-#define SYS_VREGS 0xd000u /* struct dn_vregs: the one page ring 3 may write */
-#define SYS_END 0xe000u
+#define SYS_END 0xd000u
 
 #define SYS_STUB_VECTORS 32u
 #define SYS_STUB_SLOT 16u

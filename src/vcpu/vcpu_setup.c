@@ -40,14 +40,15 @@ static void build_page_tables(uint8_t *ram, uint64_t ram_size)
 	for (uint64_t gib = 0; gib < 4; gib++)
 		put64(ram, SYS_PDPT + gib * 8, (SYS_PD + gib * DN_PAGE_SIZE) | table);
 	/* The first 2 MiB in 4 KiB pages: GPA 0 unmapped, the system area supervisor-only, the
-	 * boot-info page user read-only, the vregs page user read-write, the rest unmapped. */
+	 * boot-info page user read-only, the I/O window user read-write, the rest unmapped. */
 	put64(ram, SYS_PD, SYS_PT0 | table);
 	for (uint64_t page = SYS_PML4; page < SYS_END; page += DN_PAGE_SIZE) {
-		uint64_t flags = page == SYS_BOOT_INFO ? PTE_P | PTE_US
-				 : page == SYS_VREGS   ? PTE_P | PTE_RW | PTE_US
-						       : PTE_P | PTE_RW;
+		uint64_t flags = page == SYS_BOOT_INFO ? PTE_P | PTE_US : PTE_P | PTE_RW;
 		put64(ram, SYS_PT0 + (page / DN_PAGE_SIZE) * 8, page | flags);
 	}
+	for (uint64_t page = DN_GPA_IOWIN; page < DN_GPA_IOWIN + DN_IOWIN_SIZE;
+	     page += DN_PAGE_SIZE)
+		put64(ram, SYS_PT0 + (page / DN_PAGE_SIZE) * 8, page | PTE_P | PTE_RW | PTE_US);
 	/* The guest's own RAM: 2 MiB pages, user read-write. */
 	for (uint64_t gpa = DN_RAM_ALIGN; gpa < ram_size; gpa += DN_RAM_ALIGN)
 		put64(ram, SYS_PD + (gpa / DN_RAM_ALIGN) * 8,
@@ -127,7 +128,7 @@ uint64_t vcpu_sysarea_boot_info_gpa(void)
 
 uint64_t vcpu_sysarea_vregs_gpa(void)
 {
-	return SYS_VREGS;
+	return DN_GPA_IOWIN + DN_IOWIN_VREGS;
 }
 
 int64_t vcpu_clock_ns(void)

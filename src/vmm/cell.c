@@ -49,9 +49,23 @@ static void send_ended(struct cell *cell, struct cell_slot *slot)
 	msg.outcome = slot->svc.outcome;
 	msg.stats = slot->svc.stats;
 	pthread_mutex_lock(&cell->lock);
-	while (send(cell->sock, &msg, sizeof(msg), MSG_NOSIGNAL) < 0 && errno == EINTR)
-		;
+	cell_msg_send(cell->sock, &msg, NULL, 0, 0);
 	pthread_mutex_unlock(&cell->lock);
+}
+
+/* Hands the service's NIC to the supervisor's switch: its RAM file (the switch maps only the
+ * I/O window of it) and the kick and wake eventfds. */
+static int send_nic(struct cell *cell, struct cell_slot *slot)
+{
+	struct cell_msg msg;
+	memset(&msg, 0, sizeof(msg));
+	msg.type = CELL_MSG_NIC;
+	msg.service = slot->index;
+	int fds[3] = {slot->svc.mem.fd, slot->svc.nic_kick_fd, slot->svc.nic_wake_fd};
+	pthread_mutex_lock(&cell->lock);
+	int rc = cell_msg_send(cell->sock, &msg, fds, 3, 0);
+	pthread_mutex_unlock(&cell->lock);
+	return rc;
 }
 
 static void *service_thread(void *arg)
@@ -62,8 +76,14 @@ static void *service_thread(void *arg)
 	const char *prefix = cell->plan->count > 1 ? ps->cfg.name : NULL;
 	char err[512];
 	struct vmm_service *svc = &slot->svc;
-	if (vmm_service_start(svc, &ps->cfg, &ps->img, cell->kvm, cell->plan->state_dir, prefix,
-			      err, sizeof(err)) != 0) {
+	int started = vmm_service_start(svc, &ps->cfg, &ps->img, cell->kvm, cell->plan->state_dir,
+					prefix, err, sizeof(err)) == 0;
+	if (started && svc->nic && send_nic(cell, slot) != 0) {
+		snprintf(err, sizeof(err), "cannot hand its NIC to the switch: %s",
+			 strerror(errno));
+		started = 0;
+	}
+	if (!started) {
 		svc->outcome.kind = VMM_OUTCOME_HOST_ERROR;
 		snprintf(svc->outcome.reason, sizeof(svc->outcome.reason), "%s", err);
 	} else {
@@ -87,10 +107,23 @@ static void *service_thread(void *arg)
 	return NULL;
 }
 
-/* Applies a supervisor message to every service of the cell. */
+/* Applies a supervisor message to the services of the cell it concerns. */
 static void relay(struct cell *cell, const struct cell_msg *msg)
 {
 	pthread_mutex_lock(&cell->lock);
+	if (msg->type == CELL_MSG_HALT) {
+		unsigned first = cell->slots[0].index;
+		if (msg->service >= first && msg->service - first < cell->count) {
+			struct cell_slot *slot = &cell->slots[msg->service - first];
+			char reason[sizeof(slot->svc.stop_reason)];
+			snprintf(reason, sizeof(reason), "%.*s", (int)sizeof(reason) - 1,
+				 msg->outcome.reason);
+			if (slot->state == SLOT_RUNNING)
+				vmm_service_request_halt(&slot->svc, reason);
+		}
+		pthread_mutex_unlock(&cell->lock);
+		return;
+	}
 	for (unsigned i = 0; i < cell->count; i++) {
 		struct cell_slot *slot = &cell->slots[i];
 		if (msg->type == CELL_MSG_STOP) {
@@ -170,7 +203,11 @@ int cell_run(const struct vmm_plan *plan, const struct vcpu_kvm *kvm, int sock, 
 		}
 		if (fds[1].revents & POLLIN) {
 			struct cell_msg msg;
-			ssize_t got = recv(sock, &msg, sizeof(msg), 0);
+			int passed[CELL_MSG_FDS_MAX];
+			unsigned npassed;
+			ssize_t got = cell_msg_recv(sock, &msg, passed, &npassed, 0);
+			for (unsigned i = 0; i < npassed; i++)
+				close(passed[i]); /* the supervisor sends none */
 			if (got == (ssize_t)sizeof(msg))
 				relay(&cell, &msg);
 			else if (got == 0)

@@ -205,7 +205,7 @@ static int parse_args(const char *path, json_t *v, struct vmm_service_config *cf
 	return 0;
 }
 
-static const char *const known_keys[] = {"name", "image", "memory", "args"};
+static const char *const known_keys[] = {"name", "image", "memory", "args", "net"};
 
 static int check_unknown_keys(const char *path, json_t *root, char *err, size_t errlen)
 {
@@ -217,7 +217,7 @@ static int check_unknown_keys(const char *path, json_t *root, char *err, size_t 
 			known |= strcmp(key, known_keys[i]) == 0;
 		if (!known)
 			return fail(err, errlen, path, key,
-				    "unknown key (known keys: name, image, memory, args)");
+				    "unknown key (known keys: name, image, memory, args, net)");
 	}
 	return 0;
 }
@@ -250,7 +250,8 @@ int vmm_config_load(const char *path, const struct vmm_config_limits *limits,
 	    parse_name(path, json_object_get(root, "name"), cfg, err, errlen) ||
 	    parse_image(path, json_object_get(root, "image"), cfg, err, errlen) ||
 	    parse_memory(path, json_object_get(root, "memory"), limits, cfg, err, errlen) ||
-	    parse_args(path, json_object_get(root, "args"), cfg, err, errlen))
+	    parse_args(path, json_object_get(root, "args"), cfg, err, errlen) ||
+	    vmm_config_net_parse(path, json_object_get(root, "net"), &cfg->net, err, errlen))
 		goto out;
 	rc = 0;
 out:

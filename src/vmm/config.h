@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config_net.h"
 #include "denali/abi.h"
 
 /* What the host allows; passed in so that tests can choose it. */
@@ -19,6 +20,7 @@ struct vmm_service_config {
 	uint64_t ram_size;	/* bytes, a multiple of DN_RAM_ALIGN */
 	uint32_t argc;		/* strings in args */
 	char **args;		/* argc strings (argv[1..] of the guest) */
+	struct vmm_net_config net;
 };
 
 #define VMM_CONFIG_DEFAULT_RAM (16u * 1024 * 1024)

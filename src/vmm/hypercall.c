@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "service.h"
 #include "stats.h"
@@ -126,7 +127,13 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline)
 		int64_t wake = timer < deadline ? timer : deadline;
 		struct timespec ts = {.tv_sec = (wake - now) / 1000000000,
 				      .tv_nsec = (wake - now) % 1000000000};
-		ppoll(NULL, 0, &ts, &unblocked);
+		/* The switch writes the wake eventfd when it raises DN_EV_NET. */
+		struct pollfd nic = {.fd = svc->nic_wake_fd, .events = POLLIN};
+		if (ppoll(&nic, svc->nic ? 1 : 0, &ts, &unblocked) > 0) {
+			uint64_t count;
+			if (read(svc->nic_wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+				break;
+		}
 	}
 	pthread_sigmask(SIG_SETMASK, &unblocked, NULL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
@@ -143,6 +150,7 @@ static enum vcpu_action hc_idle(struct vmm_service *svc, void *args)
 		return VCPU_CONTINUE;
 	}
 	a->status = DN_OK;
+	vmm_service_nic_flush(svc); /* frames queued before an idle need no kick of their own */
 	int64_t deadline = vmm_service_host_time(svc, a->deadline_ns);
 	if (deadline <= vcpu_clock_ns()) {
 		vmm_service_timer_poll(svc); /* idle_wait polls it itself */

@@ -17,6 +17,7 @@
 #include "guestmem.h"
 #include "loader.h"
 #include "plan.h"
+#include "plan_net.h"
 #include "supervisor.h"
 #include "vcpu/vcpu.h"
 
@@ -277,6 +278,10 @@ static int build_plan(struct options *o)
 			return -1;
 		}
 		ps->owns_image = 1;
+	}
+	if (vmm_plan_net_finish(p, err, sizeof(err)) != 0) {
+		fprintf(stderr, "denali-run: %s\n", err);
+		return -1;
 	}
 	return 0;
 }

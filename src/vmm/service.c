@@ -3,9 +3,12 @@
 #include "service.h"
 
 #include <errno.h>
+#include <linux/kvm.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -20,6 +23,15 @@ static void fill_boot_info(struct vmm_service *svc, const struct vmm_image *img)
 	bi.heap_start = img->end;
 	bi.stack_top = svc->mem.size;
 	bi.vregs = vcpu_sysarea_vregs_gpa();
+	const struct vmm_net_config *net = &svc->cfg->net;
+	if (net->enabled) {
+		bi.nic = DN_GPA_IOWIN + DN_IOWIN_NIC;
+		memcpy(bi.mac, net->mac, sizeof(bi.mac));
+		bi.prefix = net->prefix;
+		bi.ip = net->ip;
+		bi.gateway = net->gateway;
+		bi.dns = net->uplink == VMM_UPLINK_USER ? VMM_LAN_DNS : 0;
+	}
 	snprintf(bi.name, sizeof(bi.name), "%s", svc->cfg->name);
 	/* The config bounded argc and the total length, so this cannot overflow args. */
 	size_t off = 0;
@@ -55,6 +67,30 @@ static void load_ram(void *arg)
 	vmm_image_copy(l->img, l->svc->mem.host);
 }
 
+/* The NIC's two eventfds; the kick is signalled by KVM itself when the guest writes the kick
+ * port, with no exit to the monitor. */
+static int nic_create(struct vmm_service *svc, char *err, size_t errlen)
+{
+	svc->nic = (struct dn_nic *)(svc->mem.host + DN_GPA_IOWIN + DN_IOWIN_NIC);
+	svc->nic_kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	svc->nic_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (svc->nic_kick_fd < 0 || svc->nic_wake_fd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		return -1;
+	}
+	struct kvm_ioeventfd io = {
+		.addr = DN_NIC_KICK_PORT,
+		.len = 4,
+		.fd = svc->nic_kick_fd,
+		.flags = KVM_IOEVENTFD_FLAG_PIO,
+	};
+	if (ioctl(svc->vcpu.vm_fd, KVM_IOEVENTFD, &io) != 0) {
+		snprintf(err, errlen, "KVM_IOEVENTFD: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *cfg,
 		      const struct vmm_image *img, const struct vcpu_kvm *kvm,
 		      const char *state_dir, const char *console_prefix, char *err, size_t errlen)
@@ -62,6 +98,7 @@ int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *
 	memset(svc, 0, sizeof(*svc));
 	svc->cfg = cfg;
 	svc->vcpu.fd = svc->vcpu.vm_fd = -1;
+	svc->nic_kick_fd = svc->nic_wake_fd = -1;
 	vmm_console_init(&svc->console, 1, console_prefix);
 	svc->console.cancel = &svc->vcpu.stop_requested;
 	if (guestmem_open(&svc->mem, state_dir, cfg->name, cfg->ram_size, err, errlen) != 0)
@@ -75,7 +112,8 @@ int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *
 	}
 	if (vcpu_create(&svc->vcpu, kvm, svc->mem.host, svc->mem.size, err, errlen) != 0 ||
 	    vcpu_boot(&svc->vcpu, img->entry, svc->mem.size, vcpu_sysarea_boot_info_gpa(), err,
-		      errlen) != 0) {
+		      errlen) != 0 ||
+	    (cfg->net.enabled && nic_create(svc, err, errlen) != 0)) {
 		vmm_service_destroy(svc, 0);
 		return -1;
 	}
@@ -235,6 +273,8 @@ void vmm_service_run(struct vmm_service *svc)
 		o->status = svc->stop_signal;
 		o->has_rip = 1;
 		o->rip = stop.rip;
+		if (o->kind == VMM_OUTCOME_STOPPED)
+			snprintf(o->reason, sizeof(o->reason), "%s", svc->stop_reason);
 		break;
 	case VCPU_STOP_FAULT:
 	case VCPU_STOP_HOST:
@@ -276,8 +316,32 @@ enum vcpu_action vmm_service_halt(struct vmm_service *svc, enum vmm_outcome_kind
 	return VCPU_HALT;
 }
 
+void vmm_service_request_halt(struct vmm_service *svc, const char *reason)
+{
+	snprintf(svc->stop_reason, sizeof(svc->stop_reason), "%s", reason);
+	vmm_service_request_stop(svc, VMM_OUTCOME_STOPPED, 0);
+}
+
+void vmm_service_nic_flush(struct vmm_service *svc)
+{
+	if (!svc->nic)
+		return;
+	uint32_t avail = __atomic_load_n(&svc->nic->tx.avail, __ATOMIC_ACQUIRE);
+	if (avail == __atomic_load_n(&svc->nic->tx.used, __ATOMIC_ACQUIRE))
+		return;
+	uint64_t one = 1;
+	if (write(svc->nic_kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		perror("denali-run: nic kick");
+}
+
 void vmm_service_destroy(struct vmm_service *svc, int keep_state)
 {
+	if (svc->nic_kick_fd >= 0)
+		close(svc->nic_kick_fd);
+	if (svc->nic_wake_fd >= 0)
+		close(svc->nic_wake_fd);
+	svc->nic_kick_fd = svc->nic_wake_fd = -1;
+	svc->nic = NULL;
 	if (svc->timer_created)
 		timer_delete(svc->timer);
 	svc->timer_created = 0;

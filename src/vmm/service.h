@@ -44,6 +44,10 @@ struct vmm_service_stats {
 	uint64_t cpu_ns;		   /* CPU time of the vcpu thread */
 	uint64_t wall_ns;		   /* from start to end */
 	uint64_t resident_peak_bytes;	   /* guest pages resident at the end (peak while mapped) */
+	struct { /* the switch's view of its NIC (the supervisor fills it) */
+		int present;
+		uint64_t tx_frames, tx_spoofed, tx_dropped, rx_frames, rx_dropped, ring_errors;
+	} nic;
 };
 
 struct vmm_service {
@@ -55,6 +59,12 @@ struct vmm_service {
 	struct vmm_outcome outcome;
 	volatile sig_atomic_t stop_kind; /* set asynchronously: why the stop was requested */
 	volatile sig_atomic_t stop_signal;
+	char stop_reason[256]; /* for VMM_OUTCOME_STOPPED requests: why */
+	/* The virtual NIC, if the service has one. kick: the guest's `outl` to DN_NIC_KICK_PORT
+	 * signals it in the kernel (KVM_IOEVENTFD); wake: the switch signals it when frames
+	 * arrive for an idle guest. Both also go to the supervisor's switch. */
+	struct dn_nic *nic;
+	int nic_kick_fd, nic_wake_fd;
 	timer_t timer; /* the guest's one-shot timer; kicks the vcpu thread when it fires */
 	int timer_created;
 	uint64_t timer_deadline_ns; /* guest time; 0 = disarmed */
@@ -79,6 +89,13 @@ void vmm_service_raise(struct vmm_service *svc, uint64_t events);
 /* Asks a running service to stop now (kind TIMEOUT or SIGNALED). From a signal handler on the
  * service's thread, or from any thread once it runs. */
 void vmm_service_request_stop(struct vmm_service *svc, enum vmm_outcome_kind kind, int signo);
+
+/* Asks a running service to stop as VMM_OUTCOME_STOPPED with reason. Any thread. */
+void vmm_service_request_halt(struct vmm_service *svc, const char *reason);
+
+/* Tells the switch that the guest's TX ring has frames (the guest queued them and idles
+ * instead of kicking). */
+void vmm_service_nic_flush(struct vmm_service *svc);
 
 /* Records how the service ended and returns VCPU_HALT, for hypercall handlers. The RIP of the
  * guest is added to the record. */

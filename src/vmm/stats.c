@@ -62,6 +62,15 @@ static json_t *service_json(const struct vmm_plan_service *ps, const struct vmm_
 	json_object_set_new(svc, "idles", json_integer((json_int_t)st->idles));
 	json_object_set_new(svc, "cpu_ns", json_integer((json_int_t)st->cpu_ns));
 	json_object_set_new(svc, "wall_ns", json_integer((json_int_t)st->wall_ns));
+	if (st->nic.present) {
+		json_t *nic = json_pack(
+			"{s:I, s:I, s:I, s:I, s:I, s:I}", "tx_frames",
+			(json_int_t)st->nic.tx_frames, "tx_spoofed", (json_int_t)st->nic.tx_spoofed,
+			"tx_dropped", (json_int_t)st->nic.tx_dropped, "rx_frames",
+			(json_int_t)st->nic.rx_frames, "rx_dropped", (json_int_t)st->nic.rx_dropped,
+			"ring_errors", (json_int_t)st->nic.ring_errors);
+		json_object_set_new(svc, "nic", nic);
+	}
 	json_object_set_new(svc, "resident_peak_bytes",
 			    json_integer((json_int_t)st->resident_peak_bytes));
 	return svc;

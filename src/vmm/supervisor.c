@@ -5,6 +5,7 @@
 #include "supervisor.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,7 +23,9 @@
 #include "cell_proto.h"
 #include "exit_status.h"
 #include "guestmem.h"
+#include "plan_net.h"
 #include "stats.h"
+#include "vnet/vnet.h"
 
 struct sup_cell {
 	pid_t pid; /* 0 once reaped */
@@ -41,6 +44,7 @@ struct supervisor {
 	int stop_signal; /* the first stop signal received, 0 if none */
 	int killed;	 /* KILL sent */
 	int sigfd, timeout_fd, grace_fd;
+	struct vnet *vnet; /* NULL when no service has a NIC */
 };
 
 static void broadcast(struct supervisor *s, enum cell_msg_type type, enum vmm_outcome_kind kind,
@@ -89,6 +93,22 @@ static void print_stop(const struct supervisor *s, unsigned i)
 	}
 }
 
+/* Disconnects service i from the switch, keeping its counters for --stats. */
+static void detach_nic(struct supervisor *s, unsigned i)
+{
+	if (!s->vnet || !s->plan->services[i].cfg.net.enabled)
+		return;
+	struct vnet_port_counters c;
+	vnet_detach(s->vnet, i, &c);
+	s->stats[i].nic.present = 1;
+	s->stats[i].nic.tx_frames = c.tx_frames;
+	s->stats[i].nic.tx_spoofed = c.tx_spoofed;
+	s->stats[i].nic.tx_dropped = c.tx_dropped;
+	s->stats[i].nic.rx_frames = c.rx_frames;
+	s->stats[i].nic.rx_dropped = c.rx_dropped;
+	s->stats[i].nic.ring_errors = c.ring_errors;
+}
+
 static void record(struct supervisor *s, const struct cell_msg *msg)
 {
 	unsigned i = msg->service;
@@ -99,8 +119,26 @@ static void record(struct supervisor *s, const struct cell_msg *msg)
 	if (s->outcomes[i].kind == VMM_OUTCOME_NONE)
 		s->outcomes[i].kind = VMM_OUTCOME_HOST_ERROR;
 	s->stats[i] = msg->stats;
+	detach_nic(s, i);
 	s->ended++;
 	print_stop(s, i);
+}
+
+/* A cell handed over a service's NIC: connect it to the switch. fds: RAM file, kick, wake. */
+static void attach_nic(struct supervisor *s, const struct sup_cell *c, const struct cell_msg *msg,
+		       int *fds, unsigned nfds)
+{
+	unsigned i = msg->service;
+	char err[512];
+	if (nfds == 3 && s->vnet && i >= c->first && i - c->first < c->count &&
+	    s->outcomes[i].kind == VMM_OUTCOME_NONE) {
+		if (vnet_attach(s->vnet, i, fds[0], fds[1], fds[2], err, sizeof(err)) != 0)
+			fprintf(stderr, "denali-run: %s: %s\n", s->plan->services[i].cfg.name, err);
+		close(fds[0]);
+		return;
+	}
+	for (unsigned f = 0; f < nfds; f++)
+		close(fds[f]);
 }
 
 /* Reads every message a cell has sent; closes its socket at end of file. */
@@ -108,7 +146,15 @@ static void drain(struct supervisor *s, struct sup_cell *c)
 {
 	for (;;) {
 		struct cell_msg msg;
-		ssize_t got = recv(c->sock, &msg, sizeof(msg), MSG_DONTWAIT);
+		int fds[CELL_MSG_FDS_MAX];
+		unsigned nfds;
+		ssize_t got = cell_msg_recv(c->sock, &msg, fds, &nfds, MSG_DONTWAIT);
+		if (got == (ssize_t)sizeof(msg) && msg.type == CELL_MSG_NIC) {
+			attach_nic(s, c, &msg, fds, nfds);
+			continue;
+		}
+		for (unsigned f = 0; f < nfds; f++)
+			close(fds[f]);
 		if (got == (ssize_t)sizeof(msg) && msg.type == CELL_MSG_ENDED) {
 			record(s, &msg);
 			continue;
@@ -161,7 +207,7 @@ static void reap(struct supervisor *s, struct sup_cell *c, int status)
 		msg.outcome.kind = VMM_OUTCOME_LOST;
 		snprintf(msg.outcome.reason, sizeof(msg.outcome.reason), "its cell %u %s",
 			 (unsigned)(c - s->cells), how);
-		record(s, &msg);
+		record(s, &msg); /* also disconnects its NIC */
 		/* The dead cell cannot clean up; its lock died with it. */
 		if (!s->plan->keep_state)
 			guestmem_remove(s->plan->state_dir, s->plan->services[i].cfg.name);
@@ -215,6 +261,21 @@ static void on_signal(struct supervisor *s, int signo)
 	}
 }
 
+/* The switch gave up on guests that kept breaking their rings: have their cells stop them. */
+static void on_network_faults(struct supervisor *s)
+{
+	unsigned i;
+	struct cell_msg msg;
+	memset(&msg, 0, sizeof(msg));
+	while (vnet_take_fault(s->vnet, &i, msg.outcome.reason, sizeof(msg.outcome.reason))) {
+		struct sup_cell *c = &s->cells[i / s->plan->cell_size];
+		msg.type = CELL_MSG_HALT;
+		msg.service = i;
+		if (c->sock >= 0)
+			cell_msg_send(c->sock, &msg, NULL, 0, MSG_DONTWAIT);
+	}
+}
+
 static int spawn_cells(struct supervisor *s, const struct vcpu_kvm *kvm, int sentinel,
 		       const sigset_t *old_mask)
 {
@@ -239,15 +300,18 @@ static int spawn_cells(struct supervisor *s, const struct vcpu_kvm *kvm, int sen
 			return -1;
 		}
 		if (pid == 0) {
-			/* The cell: only its own socket, no sentinel, the caller's signal mask. */
-			close(sv[0]);
-			close(sentinel);
-			for (unsigned o = 0; o < c; o++)
-				if (s->cells[o].sock >= 0)
-					close(s->cells[o].sock);
-			close(s->sigfd);
+			/* The cell: /dev/kvm and its own socket as fds 3 and 4, nothing else of the
+			 * supervisor's (no sentinel, no other cell's socket, no network sockets),
+			 * and the caller's signal mask. */
+			(void)sentinel;
+			int kvm_fd = fcntl(kvm->fd, F_DUPFD, 10), sock = fcntl(sv[1], F_DUPFD, 10);
+			if (kvm_fd < 0 || sock < 0 || dup2(kvm_fd, 3) != 3 || dup2(sock, 4) != 4)
+				_exit(DENALI_EXIT_HOST);
+			close_range(5, ~0u, 0);
+			struct vcpu_kvm cell_kvm = *kvm;
+			cell_kvm.fd = 3;
 			sigprocmask(SIG_SETMASK, old_mask, NULL);
-			_exit(cell_run(plan, kvm, sv[1], cell->first, cell->count));
+			_exit(cell_run(plan, &cell_kvm, 4, cell->first, cell->count));
 		}
 		close(sv[1]);
 		cell->pid = pid;
@@ -308,6 +372,14 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 	s.timeout_fd = arm_timer(plan->timeout_s);
 	s.grace_fd = arm_timer(0);
 	int status = DENALI_EXIT_HOST;
+	if (vmm_plan_has_net(plan)) {
+		char err[512];
+		s.vnet = vnet_create(plan, err, sizeof(err));
+		if (!s.vnet) {
+			fprintf(stderr, "denali-run: %s\n", err);
+			goto out;
+		}
+	}
 	if (s.sigfd < 0 || s.timeout_fd < 0 || s.grace_fd < 0 ||
 	    spawn_cells(&s, kvm, sentinel, &old_mask) != 0) {
 		broadcast(&s, CELL_MSG_KILL, VMM_OUTCOME_HOST_ERROR, 0);
@@ -315,14 +387,18 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 	}
 	int cells_alive = (int)s.ncells;
 	while (s.ended < plan->count || cells_alive > 0) {
-		struct pollfd fds[3 + s.ncells];
+		struct pollfd fds[4 + s.ncells];
 		fds[0] = (struct pollfd){.fd = s.sigfd, .events = POLLIN};
 		fds[1] = (struct pollfd){.fd = s.timeout_fd, .events = POLLIN};
 		fds[2] = (struct pollfd){.fd = s.grace_fd, .events = POLLIN};
+		fds[3] = (struct pollfd){.fd = s.vnet ? vnet_fault_fd(s.vnet) : -1,
+					 .events = POLLIN};
 		for (unsigned c = 0; c < s.ncells; c++)
-			fds[3 + c] = (struct pollfd){.fd = s.cells[c].sock, .events = POLLIN};
-		if (poll(fds, 3 + s.ncells, -1) < 0 && errno != EINTR)
+			fds[4 + c] = (struct pollfd){.fd = s.cells[c].sock, .events = POLLIN};
+		if (poll(fds, 4 + s.ncells, -1) < 0 && errno != EINTR)
 			break;
+		if (fds[3].revents & POLLIN)
+			on_network_faults(&s);
 		if (fds[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			if (read(s.sigfd, &si, sizeof(si)) == sizeof(si))
@@ -341,7 +417,7 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 		}
 		for (unsigned c = 0; c < s.ncells; c++)
 			if (s.cells[c].sock >= 0 &&
-			    (fds[3 + c].revents & (POLLIN | POLLHUP | POLLERR)))
+			    (fds[4 + c].revents & (POLLIN | POLLHUP | POLLERR)))
 				drain(&s, &s.cells[c]);
 		cells_alive = 0;
 		for (unsigned c = 0; c < s.ncells; c++)
@@ -359,6 +435,7 @@ out:
 		if (s.cells[c].sock >= 0)
 			close(s.cells[c].sock);
 	}
+	vnet_destroy(s.vnet);
 	close(sentinel);
 	close(s.sigfd);
 	close(s.timeout_fd);

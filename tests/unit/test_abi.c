@@ -57,7 +57,13 @@ START_TEST(test_layout_constants)
 	ck_assert_uint_le(SYS_END, DN_GPA_IMAGE_BASE);
 	ck_assert_uint_eq(SYS_BOOT_INFO % DN_PAGE_SIZE, 0);
 	ck_assert_uint_le(sizeof(struct dn_boot_info), DN_PAGE_SIZE);
-	ck_assert_uint_eq(SYS_VREGS % DN_PAGE_SIZE, 0);
+	ck_assert_uint_le(SYS_END, DN_GPA_IOWIN);
+	ck_assert_uint_eq(DN_GPA_IOWIN % DN_PAGE_SIZE, 0);
+	ck_assert_uint_eq(DN_IOWIN_SIZE % DN_PAGE_SIZE, 0);
+	ck_assert_uint_eq(vcpu_sysarea_vregs_gpa() % DN_PAGE_SIZE, 0);
+	ck_assert_uint_eq((DN_IOWIN_BUFS) % DN_PAGE_SIZE, 0);
+	ck_assert_uint_eq(DN_NIC_RING_SIZE & (DN_NIC_RING_SIZE - 1), 0); /* power of two */
+	ck_assert_uint_le(DN_NIC_FRAME_MAX, UINT16_MAX);
 	ck_assert_uint_le(sizeof(struct dn_vregs), DN_PAGE_SIZE);
 	ck_assert_uint_eq(offsetof(struct dn_vregs, saved_rip), DN_VREGS_SAVED_RIP);
 	ck_assert_uint_eq(offsetof(struct dn_vregs, saved_rsp), DN_VREGS_SAVED_RSP);
@@ -68,7 +74,7 @@ START_TEST(test_layout_constants)
 	ck_assert_uint_le(SYS_TSS + 104, SYS_IDT);
 	ck_assert_uint_eq(DN_RAM_MAX, 1ull << 32); /* a hypercall argument is a 32-bit GPA */
 	/* Hypercall ports stay clear of the in-kernel PIC's and of the fault port. */
-	unsigned pic[] = {0x20, 0x21, 0xa0, 0xa1, 0x4d0, 0x4d1, SYS_FAULT_PORT};
+	unsigned pic[] = {0x20, 0x21, 0xa0, 0xa1, 0x4d0, 0x4d1, SYS_FAULT_PORT, DN_NIC_KICK_PORT};
 	for (unsigned i = 0; i < sizeof(pic) / sizeof(pic[0]); i++)
 		ck_assert(pic[i] < DN_HC_PORT_BASE || pic[i] >= DN_HC_PORT_BASE + DN_HC_MAX);
 }
@@ -86,15 +92,19 @@ START_TEST(test_ring3_view)
 		ck_assert_uint_eq(w.pa, gpa);
 		if (gpa == SYS_BOOT_INFO) {
 			ck_assert_msg(w.user && !w.writable, "boot info must be user read-only");
-		} else if (gpa == SYS_VREGS) {
-			ck_assert_msg(w.user && w.writable, "vregs must be user read-write");
 		} else {
 			ck_assert_msg(!w.user, "system page 0x%llx reachable from ring 3",
 				      (unsigned long long)gpa);
 		}
 	}
 	ck_assert(!walk(ram, SYS_END).present);
-	ck_assert(!walk(ram, DN_GPA_IMAGE_BASE - 1).present);
+	ck_assert(!walk(ram, DN_GPA_IOWIN - 1).present);
+	for (uint64_t gpa = DN_GPA_IOWIN; gpa < DN_GPA_IOWIN + DN_IOWIN_SIZE; gpa += DN_PAGE_SIZE) {
+		w = walk(ram, gpa);
+		ck_assert_msg(w.present && w.user && w.writable && w.pa == gpa,
+			      "I/O window page 0x%llx must be user read-write",
+			      (unsigned long long)gpa);
+	}
 	w = walk(ram, DN_GPA_IMAGE_BASE);
 	ck_assert(w.present && w.user && w.writable);
 	ck_assert_uint_eq(w.pa, DN_GPA_IMAGE_BASE);

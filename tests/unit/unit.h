@@ -10,6 +10,7 @@ Suite *loader_suite(void);
 Suite *abi_suite(void);
 Suite *guestmem_suite(void);
 Suite *console_suite(void);
+Suite *vnet_suite(void);
 
 /* Paths of the real guest images, from the command line (argv[1], argv[2]). */
 extern const char *unit_hello_image;

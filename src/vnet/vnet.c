@@ -1,0 +1,449 @@
+/* The network thread: waits for kicks from guests and for the uplinks, drains TX rings round
+ * robin with a budget per port (so a flooding guest cannot starve the others), and tells
+ * guests about received frames by raising DN_EV_NET (waking them only if they idle). */
+#include "vnet.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vnet_slirp.h"
+#include "vnet_tap.h"
+
+#define TX_BUDGET 32u /* frames per port per turn */
+#define EPOLL_BATCH 256
+#define POLL_MAX 512u /* slirp's sockets, the taps, epoll and the control fd */
+#define TAPS_MAX 16u
+#define FAULTS_MAX 64u
+
+struct vnet_guest {
+	int port; /* -1: not attached */
+	int kick_fd, wake_fd;
+	uint8_t *win;
+	int queued;  /* in the run queue */
+	int faulted; /* stopped for ring errors: no more processing */
+};
+
+struct vnet_tap_uplink {
+	char name[16];
+	int fd;
+	int port;
+};
+
+struct vnet {
+	const struct vmm_plan *plan;
+	pthread_mutex_t lock;
+	pthread_t thread;
+	int thread_started;
+	int stop;
+	int epfd, ctl_fd, fault_fd;
+	struct vnet_switch sw;
+	struct vnet_guest *guests; /* by service */
+	unsigned *runq;		   /* services with TX work, a ring of plan->count */
+	unsigned runq_head, runq_len;
+	unsigned *dirty; /* scratch for vnet_switch_take_dirty */
+	struct vnet_slirp *slirp;
+	int slirp_port;
+	struct vnet_tap_uplink taps[TAPS_MAX];
+	unsigned ntaps;
+	unsigned faults[FAULTS_MAX];
+	char fault_reason[FAULTS_MAX][200];
+	unsigned nfaults;
+};
+
+static void runq_push(struct vnet *vn, unsigned service)
+{
+	struct vnet_guest *g = &vn->guests[service];
+	if (g->queued || g->faulted || g->port < 0)
+		return;
+	g->queued = 1;
+	vn->runq[(vn->runq_head + vn->runq_len++) % vn->plan->count] = service;
+}
+
+static int uplink_of(struct vnet *vn, const struct vmm_net_config *net)
+{
+	if (net->uplink == VMM_UPLINK_USER)
+		return 0;
+	if (net->uplink == VMM_UPLINK_TAP)
+		for (unsigned t = 0; t < vn->ntaps; t++)
+			if (strcmp(vn->taps[t].name, net->tap) == 0)
+				return 1 + (int)t;
+	return VNET_NO_UPLINK;
+}
+
+/* A guest broke its rings too often: stop serving it and let the supervisor stop it. */
+static void fault(struct vnet *vn, unsigned service)
+{
+	struct vnet_guest *g = &vn->guests[service];
+	g->faulted = 1;
+	epoll_ctl(vn->epfd, EPOLL_CTL_DEL, g->kick_fd, NULL);
+	if (vn->nfaults == FAULTS_MAX)
+		return;
+	const struct vnet_ring *r = &vn->sw.ports[g->port].ring;
+	vn->faults[vn->nfaults] = service;
+	snprintf(vn->fault_reason[vn->nfaults], sizeof(vn->fault_reason[0]),
+		 "virtual NIC: %llu ring errors (the last: %s)", (unsigned long long)r->errors,
+		 r->last_error);
+	vn->nfaults++;
+	uint64_t one = 1;
+	if (write(vn->fault_fd, &one, sizeof(one)) < 0)
+		perror("denali-run: network: eventfd");
+}
+
+static void raise_net(struct vnet_guest *g)
+{
+	struct dn_vregs *vr = (struct dn_vregs *)(g->win + DN_IOWIN_VREGS);
+	uint64_t old = __atomic_fetch_or(&vr->pending, DN_EV_NET, __ATOMIC_SEQ_CST);
+	if (old & DN_EV_NET)
+		return; /* already pending: the guest has not looked yet */
+	uint64_t one = 1;
+	if (write(g->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		perror("denali-run: network: wake");
+}
+
+static void drain_runq(struct vnet *vn)
+{
+	unsigned n = vn->runq_len; /* one turn: ports queued again go to the next */
+	for (unsigned i = 0; i < n; i++) {
+		unsigned service = vn->runq[vn->runq_head];
+		vn->runq_head = (vn->runq_head + 1) % vn->plan->count;
+		vn->runq_len--;
+		struct vnet_guest *g = &vn->guests[service];
+		g->queued = 0;
+		if (g->port < 0 || g->faulted)
+			continue;
+		struct vnet_port *port = &vn->sw.ports[g->port];
+		int was_full = vnet_ring_tx_full(&port->ring), more;
+		vnet_switch_drain_tx(&vn->sw, (unsigned)g->port, TX_BUDGET, &more);
+		if (port->ring.errors >= DN_NIC_ERRORS_MAX) {
+			fault(vn, service);
+			continue;
+		}
+		if (was_full)
+			raise_net(g); /* it may be waiting for TX buffers */
+		if (more)
+			runq_push(vn, service);
+	}
+}
+
+static void flush_slirp(struct vnet *vn)
+{
+	uint8_t buf[DN_NIC_FRAME_MAX];
+	size_t len;
+	while ((len = vnet_slirp_take_frame(vn->slirp, buf, sizeof(buf))) != 0) {
+		struct vnet_frame f = {.data = buf, .len = (uint16_t)len};
+		memcpy(f.hdr, buf, sizeof(f.hdr));
+		vnet_switch_forward(&vn->sw, (unsigned)vn->slirp_port, &f);
+	}
+}
+
+static void read_tap(struct vnet *vn, struct vnet_tap_uplink *t)
+{
+	uint8_t buf[65536];
+	for (unsigned i = 0; i < TX_BUDGET; i++) {
+		ssize_t len = read(t->fd, buf, sizeof(buf));
+		if (len < 0)
+			return;
+		if (len < (ssize_t)DN_NIC_FRAME_MIN || len > (ssize_t)DN_NIC_FRAME_MAX)
+			continue; /* too big for the LAN's MTU */
+		struct vnet_frame f = {.data = buf, .len = (uint16_t)len};
+		memcpy(f.hdr, buf, sizeof(f.hdr));
+		vnet_switch_forward(&vn->sw, (unsigned)t->port, &f);
+	}
+}
+
+static void wake_receivers(struct vnet *vn)
+{
+	unsigned n = vnet_switch_take_dirty(&vn->sw, vn->dirty);
+	for (unsigned i = 0; i < n; i++) {
+		unsigned service = vn->sw.ports[vn->dirty[i]].service;
+		raise_net(&vn->guests[service]);
+	}
+}
+
+static void take_kicks(struct vnet *vn)
+{
+	struct epoll_event ev[EPOLL_BATCH];
+	int n = epoll_wait(vn->epfd, ev, EPOLL_BATCH, 0);
+	for (int i = 0; i < n; i++) {
+		unsigned service = ev[i].data.u32;
+		struct vnet_guest *g = &vn->guests[service];
+		uint64_t count;
+		if (read(g->kick_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+			continue;
+		runq_push(vn, service);
+	}
+}
+
+static void *vnet_thread(void *arg)
+{
+	struct vnet *vn = arg;
+	struct pollfd *fds = calloc(POLL_MAX, sizeof(*fds));
+	if (!fds) {
+		perror("denali-run: network");
+		return NULL;
+	}
+	for (;;) {
+		unsigned n = 0;
+		fds[n++] = (struct pollfd){.fd = vn->epfd, .events = POLLIN};
+		fds[n++] = (struct pollfd){.fd = vn->ctl_fd, .events = POLLIN};
+		for (unsigned t = 0; t < vn->ntaps; t++)
+			fds[n++] = (struct pollfd){.fd = vn->taps[t].fd, .events = POLLIN};
+		pthread_mutex_lock(&vn->lock);
+		if (vn->stop) {
+			pthread_mutex_unlock(&vn->lock);
+			break;
+		}
+		int timeout = vn->runq_len ? 0 : -1;
+		if (vn->slirp)
+			vnet_slirp_fill(vn->slirp, fds, &n, POLL_MAX, &timeout);
+		pthread_mutex_unlock(&vn->lock);
+		int rc = poll(fds, n, timeout);
+		pthread_mutex_lock(&vn->lock);
+		if (fds[1].revents & POLLIN) {
+			uint64_t v;
+			if (read(vn->ctl_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				perror("denali-run: network: control");
+		}
+		take_kicks(vn);
+		drain_runq(vn);
+		for (unsigned t = 0; t < vn->ntaps; t++)
+			if (fds[2 + t].revents & POLLIN)
+				read_tap(vn, &vn->taps[t]);
+		if (vn->slirp) {
+			vnet_slirp_dispatch(vn->slirp, fds, rc < 0);
+			flush_slirp(vn);
+		}
+		wake_receivers(vn);
+		pthread_mutex_unlock(&vn->lock);
+	}
+	free(fds);
+	return NULL;
+}
+
+static int open_uplinks(struct vnet *vn, char *err, size_t errlen)
+{
+	const struct vmm_plan *plan = vn->plan;
+	for (unsigned i = 0; i < plan->count; i++) {
+		const struct vmm_net_config *net = &plan->services[i].cfg.net;
+		if (!net->enabled)
+			continue;
+		if (net->uplink == VMM_UPLINK_USER && !vn->slirp) {
+			vn->slirp = vnet_slirp_create(err, errlen);
+			if (!vn->slirp)
+				return -1;
+			vn->slirp_port =
+				vnet_switch_add_uplink(&vn->sw, 0, vnet_slirp_input, vn->slirp);
+			if (vn->slirp_port < 0)
+				goto oom;
+		}
+		if (net->uplink == VMM_UPLINK_TAP && uplink_of(vn, net) == VNET_NO_UPLINK) {
+			if (vn->ntaps == TAPS_MAX) {
+				snprintf(err, errlen, "more than %u TAP uplinks", TAPS_MAX);
+				return -1;
+			}
+			struct vnet_tap_uplink *t = &vn->taps[vn->ntaps];
+			snprintf(t->name, sizeof(t->name), "%s", net->tap);
+			t->fd = vnet_tap_open(net->tap, err, errlen);
+			if (t->fd < 0)
+				return -1;
+			vn->ntaps++;
+			t->port = vnet_switch_add_uplink(&vn->sw, (int)vn->ntaps, vnet_tap_send,
+							 (void *)(intptr_t)t->fd);
+			if (t->port < 0)
+				goto oom;
+		}
+		for (unsigned f = 0; f < net->nforward; f++) {
+			char why[256];
+			if (vnet_slirp_add_forward(vn->slirp, &net->forward[f], net->ip, why,
+						   sizeof(why)) != 0) {
+				snprintf(err, errlen, "%s: key \"net.forward\": %s",
+					 plan->services[i].cfg.source, why);
+				return -1;
+			}
+		}
+	}
+	return 0;
+oom:
+	snprintf(err, errlen, "network: out of memory");
+	return -1;
+}
+
+struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen)
+{
+	struct vnet *vn = calloc(1, sizeof(*vn));
+	if (!vn) {
+		snprintf(err, errlen, "network: out of memory");
+		return NULL;
+	}
+	vn->plan = plan;
+	vn->epfd = vn->ctl_fd = vn->fault_fd = -1;
+	pthread_mutex_init(&vn->lock, NULL);
+	vn->guests = calloc(plan->count, sizeof(*vn->guests));
+	vn->runq = calloc(plan->count, sizeof(*vn->runq));
+	vn->epfd = epoll_create1(EPOLL_CLOEXEC);
+	vn->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	vn->fault_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!vn->guests || !vn->runq || vn->epfd < 0 || vn->ctl_fd < 0 || vn->fault_fd < 0 ||
+	    vnet_switch_init(&vn->sw) != 0) {
+		snprintf(err, errlen, "network: %s", strerror(errno ? errno : ENOMEM));
+		vnet_destroy(vn);
+		return NULL;
+	}
+	for (unsigned i = 0; i < plan->count; i++)
+		vn->guests[i] = (struct vnet_guest){.port = -1, .kick_fd = -1, .wake_fd = -1};
+	if (open_uplinks(vn, err, errlen) != 0) {
+		vnet_destroy(vn);
+		return NULL;
+	}
+	/* The thread must not take the signals the supervisor reads from its signalfd. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int rc = pthread_create(&vn->thread, NULL, vnet_thread, vn);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "network: cannot start its thread: %s", strerror(rc));
+		vnet_destroy(vn);
+		return NULL;
+	}
+	vn->thread_started = 1;
+	return vn;
+}
+
+static void poke(struct vnet *vn)
+{
+	uint64_t one = 1;
+	if (write(vn->ctl_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		perror("denali-run: network: control");
+}
+
+void vnet_destroy(struct vnet *vn)
+{
+	if (!vn)
+		return;
+	if (vn->thread_started) {
+		pthread_mutex_lock(&vn->lock);
+		vn->stop = 1;
+		pthread_mutex_unlock(&vn->lock);
+		poke(vn);
+		pthread_join(vn->thread, NULL);
+	}
+	for (unsigned i = 0; vn->guests && i < vn->plan->count; i++)
+		vnet_detach(vn, i, NULL);
+	vnet_slirp_destroy(vn->slirp);
+	for (unsigned t = 0; t < vn->ntaps; t++)
+		close(vn->taps[t].fd);
+	vnet_switch_free(&vn->sw);
+	if (vn->epfd >= 0)
+		close(vn->epfd);
+	if (vn->ctl_fd >= 0)
+		close(vn->ctl_fd);
+	if (vn->fault_fd >= 0)
+		close(vn->fault_fd);
+	pthread_mutex_destroy(&vn->lock);
+	free(vn->guests);
+	free(vn->runq);
+	free(vn->dirty);
+	free(vn);
+}
+
+int vnet_attach(struct vnet *vn, unsigned service, int mem_fd, int kick_fd, int wake_fd, char *err,
+		size_t errlen)
+{
+	const struct vmm_plan *plan = vn->plan;
+	if (service >= plan->count || !plan->services[service].cfg.net.enabled ||
+	    vn->guests[service].port >= 0) {
+		snprintf(err, errlen, "network: unexpected NIC for service %u", service);
+		goto fail;
+	}
+	const struct vmm_net_config *net = &plan->services[service].cfg.net;
+	uint8_t *win =
+		mmap(NULL, DN_IOWIN_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, mem_fd, DN_GPA_IOWIN);
+	if (win == MAP_FAILED) {
+		snprintf(err, errlen, "network: cannot map the I/O window of %s: %s",
+			 plan->services[service].cfg.name, strerror(errno));
+		goto fail;
+	}
+	pthread_mutex_lock(&vn->lock);
+	int port = vnet_switch_add_guest(&vn->sw, service, net->mac, uplink_of(vn, net), win);
+	unsigned *dirty = port >= 0 ? realloc(vn->dirty, vn->sw.cap * sizeof(*dirty)) : NULL;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = service};
+	if (!dirty || epoll_ctl(vn->epfd, EPOLL_CTL_ADD, kick_fd, &ev) != 0) {
+		if (dirty)
+			vn->dirty = dirty;
+		if (port >= 0)
+			vnet_switch_remove(&vn->sw, (unsigned)port);
+		pthread_mutex_unlock(&vn->lock);
+		munmap(win, DN_IOWIN_SIZE);
+		snprintf(err, errlen, "network: cannot connect %s: %s",
+			 plan->services[service].cfg.name,
+			 port < 0 ? "out of memory" : strerror(errno));
+		goto fail;
+	}
+	vn->dirty = dirty;
+	vn->guests[service] = (struct vnet_guest){
+		.port = port, .kick_fd = kick_fd, .wake_fd = wake_fd, .win = win};
+	runq_push(vn, service); /* it may have queued frames before it was connected */
+	pthread_mutex_unlock(&vn->lock);
+	poke(vn);
+	return 0;
+fail:
+	close(kick_fd);
+	close(wake_fd);
+	return -1;
+}
+
+void vnet_detach(struct vnet *vn, unsigned service, struct vnet_port_counters *out)
+{
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (service >= vn->plan->count)
+		return;
+	pthread_mutex_lock(&vn->lock);
+	struct vnet_guest *g = &vn->guests[service];
+	if (g->port < 0) {
+		pthread_mutex_unlock(&vn->lock);
+		return;
+	}
+	if (out) {
+		*out = vn->sw.ports[g->port].count;
+		out->ring_errors = vn->sw.ports[g->port].ring.errors;
+	}
+	vnet_switch_remove(&vn->sw, (unsigned)g->port);
+	epoll_ctl(vn->epfd, EPOLL_CTL_DEL, g->kick_fd, NULL);
+	munmap(g->win, DN_IOWIN_SIZE);
+	close(g->kick_fd);
+	close(g->wake_fd);
+	*g = (struct vnet_guest){.port = -1, .kick_fd = -1, .wake_fd = -1};
+	pthread_mutex_unlock(&vn->lock);
+}
+
+int vnet_fault_fd(const struct vnet *vn)
+{
+	return vn->fault_fd;
+}
+
+int vnet_take_fault(struct vnet *vn, unsigned *service, char *reason, size_t reasonlen)
+{
+	uint64_t v;
+	if (read(vn->fault_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		perror("denali-run: network: fault");
+	pthread_mutex_lock(&vn->lock);
+	int got = vn->nfaults > 0;
+	if (got) {
+		vn->nfaults--;
+		*service = vn->faults[vn->nfaults];
+		snprintf(reason, reasonlen, "%s", vn->fault_reason[vn->nfaults]);
+	}
+	pthread_mutex_unlock(&vn->lock);
+	return got;
+}

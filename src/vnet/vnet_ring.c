@@ -1,0 +1,128 @@
+/* The device side of one guest's NIC rings: hostile descriptors in, checked frames out. */
+#include "vnet_ring.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void vnet_ring_init(struct vnet_ring *r, uint8_t *win)
+{
+	memset(r, 0, sizeof(*r));
+	r->win = win;
+	r->nic = (struct dn_nic *)(win + DN_IOWIN_NIC);
+	/* A fresh NIC: the guest has not published anything yet, and trusts nothing it left. */
+	r->tx_used = __atomic_load_n(&r->nic->tx.used, __ATOMIC_ACQUIRE);
+	r->rx_used = __atomic_load_n(&r->nic->rx.used, __ATOMIC_ACQUIRE);
+}
+
+static void ring_error(struct vnet_ring *r, const char *what, uint32_t index, uint32_t offset,
+		       uint32_t len)
+{
+	r->errors++;
+	__atomic_store_n(&r->nic->errors, r->errors, __ATOMIC_RELAXED);
+	snprintf(r->last_error, sizeof(r->last_error),
+		 "%s descriptor %u: offset 0x%x length %u outside the frame buffers", what,
+		 index % DN_NIC_RING_SIZE, offset, len);
+}
+
+static void counter_error(struct vnet_ring *r, const char *what, uint32_t avail, uint32_t used)
+{
+	r->errors++;
+	__atomic_store_n(&r->nic->errors, r->errors, __ATOMIC_RELAXED);
+	snprintf(r->last_error, sizeof(r->last_error),
+		 "%s ring: avail %u is more than %u ahead of used %u", what, avail,
+		 DN_NIC_RING_SIZE, used);
+}
+
+/* A buffer [offset, offset+len) the guest named: inside the buffer area, no wrap. */
+static int buffer_ok(uint32_t offset, uint32_t len)
+{
+	return offset >= DN_IOWIN_BUFS && offset <= DN_IOWIN_SIZE && len <= DN_IOWIN_SIZE - offset;
+}
+
+static uint32_t pending(struct vnet_ring *r, struct dn_nic_ring *ring, uint32_t *used,
+			const char *what)
+{
+	uint32_t avail = __atomic_load_n(&ring->avail, __ATOMIC_ACQUIRE);
+	uint32_t n = avail - *used;
+	if (n > DN_NIC_RING_SIZE) {
+		counter_error(r, what, avail, *used);
+		/* Skip everything the guest claims: nothing valid can be told apart. */
+		*used = avail;
+		__atomic_store_n(&ring->used, *used, __ATOMIC_RELEASE);
+		return 0;
+	}
+	return n;
+}
+
+uint32_t vnet_ring_tx_pending(struct vnet_ring *r)
+{
+	return pending(r, &r->nic->tx, &r->tx_used, "TX");
+}
+
+int vnet_ring_tx_full(const struct vnet_ring *r)
+{
+	uint32_t avail = __atomic_load_n(&r->nic->tx.avail, __ATOMIC_ACQUIRE);
+	return avail - r->tx_used == DN_NIC_RING_SIZE;
+}
+
+int vnet_ring_tx_take(struct vnet_ring *r, struct vnet_frame *f)
+{
+	if (vnet_ring_tx_pending(r) == 0)
+		return -1;
+	struct dn_nic_desc d;
+	volatile const struct dn_nic_desc *slot = &r->nic->tx.desc[r->tx_used % DN_NIC_RING_SIZE];
+	d.offset = slot->offset;
+	d.len = slot->len;
+	if (d.len < DN_NIC_FRAME_MIN || d.len > DN_NIC_FRAME_MAX || !buffer_ok(d.offset, d.len)) {
+		ring_error(r, "TX", r->tx_used, d.offset, d.len);
+		vnet_ring_tx_finish(r, DN_NIC_BAD_DESC);
+		return 0;
+	}
+	f->data = r->win + d.offset;
+	f->len = d.len;
+	memcpy(f->hdr, f->data, sizeof(f->hdr));
+	return 1;
+}
+
+void vnet_ring_tx_finish(struct vnet_ring *r, enum dn_nic_status status)
+{
+	r->nic->tx.desc[r->tx_used % DN_NIC_RING_SIZE].status = (uint16_t)status;
+	if (status == DN_NIC_OK)
+		r->nic->tx_frames++;
+	else
+		r->nic->tx_dropped++;
+	r->tx_used++;
+	__atomic_store_n(&r->nic->tx.used, r->tx_used, __ATOMIC_RELEASE);
+}
+
+int vnet_ring_rx_put(struct vnet_ring *r, const struct vnet_frame *f)
+{
+	for (;;) {
+		if (pending(r, &r->nic->rx, &r->rx_used, "RX") == 0) {
+			r->nic->rx_dropped++;
+			return 0;
+		}
+		volatile struct dn_nic_desc *slot = &r->nic->rx.desc[r->rx_used % DN_NIC_RING_SIZE];
+		uint32_t offset = slot->offset, cap = slot->len;
+		int ok = cap >= f->len && buffer_ok(offset, cap);
+		if (!ok) {
+			ring_error(r, "RX", r->rx_used, offset, cap);
+			slot->len = 0;
+			slot->status = DN_NIC_BAD_DESC;
+		} else {
+			/* One copy of the payload; the header from our checked copy, so that what
+			 * the sender changes meanwhile cannot alter where the frame claims to be
+			 * from. */
+			memcpy(r->win + offset, f->data, f->len);
+			memcpy(r->win + offset, f->hdr, sizeof(f->hdr));
+			slot->len = f->len;
+			slot->status = DN_NIC_OK;
+		}
+		r->rx_used++;
+		__atomic_store_n(&r->nic->rx.used, r->rx_used, __ATOMIC_RELEASE);
+		if (ok) {
+			r->nic->rx_frames++;
+			return 1;
+		}
+	}
+}

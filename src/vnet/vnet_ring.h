@@ -1,0 +1,48 @@
+/* The device side of one guest's NIC rings, in its I/O window as the switch maps it. Every
+ * field the guest writes is read once and checked before use; the device's own counters are
+ * kept here, not trusted from shared memory. */
+#ifndef VNET_RING_H
+#define VNET_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "denali/abi.h"
+
+struct vnet_ring {
+	uint8_t *win; /* the I/O window, DN_IOWIN_SIZE bytes */
+	struct dn_nic *nic;
+	uint32_t tx_used, rx_used; /* ours: what we finished; written out after each change */
+	uint64_t errors;	   /* bad descriptors and counters, also in nic->errors */
+	char last_error[160];	   /* the latest one, for the stop message */
+};
+
+/* A frame taken from a TX ring: data points into the sender's window (the guest may still
+ * change those bytes), hdr is our checked copy of its Ethernet header. */
+struct vnet_frame {
+	const uint8_t *data;
+	uint16_t len;
+	uint8_t hdr[14];
+};
+
+void vnet_ring_init(struct vnet_ring *r, uint8_t *win);
+
+/* The number of TX descriptors waiting, or 0 (a bad avail counter counts an error and is
+ * resynchronised: those descriptors are skipped). */
+uint32_t vnet_ring_tx_pending(struct vnet_ring *r);
+
+/* Takes the next TX descriptor. Returns 1 with *f filled; 0 if the descriptor was bad (it is
+ * finished with DN_NIC_BAD_DESC and counted); -1 if none is waiting. A frame taken must be
+ * finished with vnet_ring_tx_finish. */
+int vnet_ring_tx_take(struct vnet_ring *r, struct vnet_frame *f);
+void vnet_ring_tx_finish(struct vnet_ring *r, enum dn_nic_status status);
+
+/* 1 if the TX ring was full (the guest may be waiting for buffers). */
+int vnet_ring_tx_full(const struct vnet_ring *r);
+
+/* Copies f into the next RX buffer and publishes it. Returns 1 if delivered, 0 if dropped
+ * (no buffer published, counted in rx_dropped). Bad RX descriptors are finished with
+ * DN_NIC_BAD_DESC, counted, and the next one is tried. */
+int vnet_ring_rx_put(struct vnet_ring *r, const struct vnet_frame *f);
+
+#endif

@@ -1,0 +1,38 @@
+/* The `user` uplink: one libslirp NAT for the whole virtual LAN (10.0.0.0/16, the gateway at
+ * 10.0.0.1, DNS at 10.0.0.3), and the host port forwards into services. No root needed. */
+#ifndef VNET_SLIRP_H
+#define VNET_SLIRP_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmm/config_net.h"
+
+struct vnet_slirp;
+
+/* Frames slirp sends toward the LAN are queued (bounded) until vnet_slirp_take_frame. */
+struct vnet_slirp *vnet_slirp_create(char *err, size_t errlen);
+void vnet_slirp_destroy(struct vnet_slirp *s);
+
+/* Publishes f->host_addr:host_port on the host, forwarded to guest_ip:guest_port. Returns 0 or
+ * -1 with err set (the port is taken, or the address is not local). */
+int vnet_slirp_add_forward(struct vnet_slirp *s, const struct vmm_forward *f, uint32_t guest_ip,
+			   char *err, size_t errlen);
+
+/* A frame from the LAN to the NAT (the switch's uplink send). Returns 0. */
+int vnet_slirp_input(void *ctx, const uint8_t *frame, size_t len);
+
+/* Oldest queued frame toward the LAN: copies it into buf and returns its length, or 0. */
+size_t vnet_slirp_take_frame(struct vnet_slirp *s, uint8_t *buf, size_t cap);
+
+/* Poll integration: adds slirp's fds to fds[*n..max) and lowers *timeout_ms to its next
+ * timer; then, after poll, handles what became ready and the timers that are due. */
+void vnet_slirp_fill(struct vnet_slirp *s, struct pollfd *fds, unsigned *n, unsigned max,
+		     int *timeout_ms);
+void vnet_slirp_dispatch(struct vnet_slirp *s, const struct pollfd *fds, int poll_failed);
+
+/* Frames dropped because the queue toward the LAN was full. */
+uint64_t vnet_slirp_dropped(const struct vnet_slirp *s);
+
+#endif

@@ -1,0 +1,304 @@
+/* The learning Ethernet switch: MAC table, reachability between guests and uplinks, flooding,
+ * source-MAC enforcement, and the per-port counters. */
+#include "vnet_switch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TABLE_MIN 64u
+#define LEARNED_MAX 4096u /* MACs learned from uplinks; beyond that, unknown ones flood */
+
+static uint64_t mac_key(const uint8_t *mac)
+{
+	uint64_t k = 0;
+	for (int i = 0; i < 6; i++)
+		k = k << 8 | mac[i];
+	return k;
+}
+
+static uint32_t mac_hash(uint64_t k)
+{
+	k ^= k >> 29;
+	k *= 0xbf58476d1ce4e5b9ull;
+	k ^= k >> 32;
+	return (uint32_t)k;
+}
+
+static struct vnet_mac_entry *table_find(const struct vnet_switch *sw, uint64_t mac)
+{
+	for (uint32_t i = mac_hash(mac) & sw->table_mask;; i = (i + 1) & sw->table_mask) {
+		struct vnet_mac_entry *e = &sw->table[i];
+		if (e->mac == mac || e->mac == 0)
+			return e;
+	}
+}
+
+static int table_grow(struct vnet_switch *sw)
+{
+	uint32_t size = (sw->table_mask + 1) * 2;
+	struct vnet_mac_entry *old = sw->table;
+	uint32_t old_size = sw->table_mask + 1;
+	sw->table = calloc(size, sizeof(*sw->table));
+	if (!sw->table) {
+		sw->table = old;
+		return -1;
+	}
+	sw->table_mask = size - 1;
+	for (uint32_t i = 0; i < old_size; i++)
+		if (old[i].mac)
+			*table_find(sw, old[i].mac) = old[i];
+	free(old);
+	return 0;
+}
+
+/* Inserts or updates; the table stays at most half full so probes stay short. */
+static int table_put(struct vnet_switch *sw, uint64_t mac, uint32_t port, int is_static)
+{
+	if ((sw->table_used + 1) * 2 > sw->table_mask + 1 && table_grow(sw) != 0)
+		return -1;
+	struct vnet_mac_entry *e = table_find(sw, mac);
+	if (!e->mac)
+		sw->table_used++;
+	*e = (struct vnet_mac_entry){mac, port, (uint32_t)is_static};
+	return 0;
+}
+
+/* Deletes with backward shift, so that no tombstones lengthen later probes. */
+static void table_delete(struct vnet_switch *sw, struct vnet_mac_entry *e)
+{
+	uint32_t hole = (uint32_t)(e - sw->table);
+	for (uint32_t i = (hole + 1) & sw->table_mask; sw->table[i].mac;
+	     i = (i + 1) & sw->table_mask) {
+		uint32_t home = mac_hash(sw->table[i].mac) & sw->table_mask;
+		/* Move it into the hole if its home is not between the hole and it. */
+		if (((i - home) & sw->table_mask) >= ((i - hole) & sw->table_mask)) {
+			sw->table[hole] = sw->table[i];
+			hole = i;
+		}
+	}
+	sw->table[hole].mac = 0;
+	sw->table_used--;
+}
+
+int vnet_switch_init(struct vnet_switch *sw)
+{
+	memset(sw, 0, sizeof(*sw));
+	sw->table = calloc(TABLE_MIN, sizeof(*sw->table));
+	if (!sw->table)
+		return -1;
+	sw->table_mask = TABLE_MIN - 1;
+	return 0;
+}
+
+void vnet_switch_free(struct vnet_switch *sw)
+{
+	free(sw->ports);
+	free(sw->dirty);
+	free(sw->table);
+	memset(sw, 0, sizeof(*sw));
+}
+
+static int new_port(struct vnet_switch *sw)
+{
+	for (unsigned i = 0; i < sw->nports; i++)
+		if (!sw->ports[i].in_use)
+			return (int)i;
+	if (sw->nports == sw->cap) {
+		unsigned cap = sw->cap ? sw->cap * 2 : 16;
+		struct vnet_port *p = realloc(sw->ports, cap * sizeof(*p));
+		if (!p)
+			return -1;
+		sw->ports = p;
+		unsigned *d = realloc(sw->dirty, cap * sizeof(*d));
+		if (!d)
+			return -1;
+		sw->dirty = d;
+		sw->cap = cap;
+	}
+	return (int)sw->nports++;
+}
+
+int vnet_switch_add_guest(struct vnet_switch *sw, unsigned service, const uint8_t mac[6],
+			  int uplink, uint8_t *win)
+{
+	uint64_t key = mac_key(mac);
+	struct vnet_mac_entry *e = table_find(sw, key);
+	if (e->mac && e->is_static)
+		return -1;
+	int p = new_port(sw);
+	if (p < 0)
+		return -1;
+	if (table_put(sw, key, (uint32_t)p, 1) != 0)
+		return -1;
+	struct vnet_port *port = &sw->ports[p];
+	memset(port, 0, sizeof(*port));
+	port->in_use = 1;
+	port->uplink = uplink;
+	port->service = service;
+	memcpy(port->mac, mac, 6);
+	vnet_ring_init(&port->ring, win);
+	return p;
+}
+
+int vnet_switch_add_uplink(struct vnet_switch *sw, int uplink, vnet_uplink_send_fn send, void *ctx)
+{
+	int p = new_port(sw);
+	if (p < 0)
+		return -1;
+	struct vnet_port *port = &sw->ports[p];
+	memset(port, 0, sizeof(*port));
+	port->in_use = 1;
+	port->is_uplink = 1;
+	port->uplink = uplink;
+	port->send = send;
+	port->send_ctx = ctx;
+	return p;
+}
+
+void vnet_switch_remove(struct vnet_switch *sw, unsigned port)
+{
+	if (port >= sw->nports || !sw->ports[port].in_use)
+		return;
+	sw->ports[port].in_use = 0;
+	/* Its entry in the dirty list, if any, stays and is skipped (rx_dirty keeps it
+	 * unique, so the list never holds more than cap entries). */
+	if (!sw->ports[port].is_uplink) {
+		/* A guest port has one entry, its own MAC: nothing is learned behind a guest. */
+		struct vnet_mac_entry *e = table_find(sw, mac_key(sw->ports[port].mac));
+		if (e->mac && e->port == port)
+			table_delete(sw, e);
+		return;
+	}
+	for (uint32_t i = 0; i <= sw->table_mask;) {
+		if (sw->table[i].mac && sw->table[i].port == port)
+			table_delete(sw, &sw->table[i]); /* shifted entries land at i: look again */
+		else
+			i++;
+	}
+}
+
+unsigned vnet_switch_take_dirty(struct vnet_switch *sw, unsigned *out)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < sw->ndirty; i++) {
+		struct vnet_port *p = &sw->ports[sw->dirty[i]];
+		if (p->in_use && p->rx_dirty)
+			out[n++] = sw->dirty[i];
+		p->rx_dirty = 0;
+	}
+	sw->ndirty = 0;
+	return n;
+}
+
+int vnet_switch_lookup(const struct vnet_switch *sw, const uint8_t mac[6])
+{
+	const struct vnet_mac_entry *e = table_find(sw, mac_key(mac));
+	return e->mac ? (int)e->port : -1;
+}
+
+/* Guests reach each other; a guest and an uplink reach each other only if the guest chose it;
+ * uplinks are never bridged to each other. */
+static int reachable(const struct vnet_port *a, const struct vnet_port *b)
+{
+	if (a->is_uplink && b->is_uplink)
+		return 0;
+	if (!a->is_uplink && !b->is_uplink)
+		return 1;
+	return a->uplink == b->uplink;
+}
+
+static int deliver(struct vnet_switch *sw, unsigned port, const struct vnet_frame *f)
+{
+	struct vnet_port *dst = &sw->ports[port];
+	if (dst->is_uplink) {
+		/* One copy into a stable buffer with the checked header: the uplink parses it,
+		 * and the sender must not change it underneath. */
+		uint8_t buf[DN_NIC_FRAME_MAX];
+		memcpy(buf, f->data, f->len);
+		memcpy(buf, f->hdr, sizeof(f->hdr));
+		if (dst->send(dst->send_ctx, buf, f->len) != 0) {
+			dst->count.rx_dropped++;
+			return 0;
+		}
+		dst->count.rx_frames++;
+		return 1;
+	}
+	if (!vnet_ring_rx_put(&dst->ring, f)) {
+		dst->count.rx_dropped++;
+		return 0;
+	}
+	dst->count.rx_frames++;
+	if (!dst->rx_dirty) {
+		dst->rx_dirty = 1;
+		sw->dirty[sw->ndirty++] = port;
+	}
+	return 1;
+}
+
+static void learn(struct vnet_switch *sw, unsigned src, const uint8_t *mac)
+{
+	uint64_t key = mac_key(mac);
+	struct vnet_mac_entry *e = table_find(sw, key);
+	if (e->mac && e->is_static) {
+		sw->learn_refused++;
+		return;
+	}
+	if (e->mac || sw->table_used < LEARNED_MAX + sw->nports)
+		table_put(sw, key, src, 0);
+}
+
+enum dn_nic_status vnet_switch_forward(struct vnet_switch *sw, unsigned src,
+				       const struct vnet_frame *f)
+{
+	struct vnet_port *in = &sw->ports[src];
+	const uint8_t *dst_mac = f->hdr, *src_mac = f->hdr + 6;
+	if (!in->is_uplink && memcmp(src_mac, in->mac, 6) != 0) {
+		in->count.tx_spoofed++;
+		return DN_NIC_DROPPED;
+	}
+	if (in->is_uplink && !(src_mac[0] & 1))
+		learn(sw, src, src_mac);
+	unsigned delivered = 0;
+	if (!(dst_mac[0] & 1)) {
+		const struct vnet_mac_entry *e = table_find(sw, mac_key(dst_mac));
+		if (e->mac) {
+			unsigned to = e->port;
+			if (to != src && reachable(in, &sw->ports[to]))
+				delivered = (unsigned)deliver(sw, to, f);
+			goto done;
+		}
+	}
+	/* Broadcast, multicast or unknown unicast: every reachable port but the sender. */
+	sw->flooded++;
+	for (unsigned p = 0; p < sw->nports; p++) {
+		struct vnet_port *out = &sw->ports[p];
+		if (p != src && out->in_use && reachable(in, out))
+			delivered += (unsigned)deliver(sw, p, f);
+	}
+done:
+	if (delivered) {
+		in->count.tx_frames++;
+		return DN_NIC_OK;
+	}
+	in->count.tx_dropped++;
+	return DN_NIC_DROPPED;
+}
+
+unsigned vnet_switch_drain_tx(struct vnet_switch *sw, unsigned p, unsigned budget, int *more)
+{
+	struct vnet_port *port = &sw->ports[p];
+	unsigned done = 0;
+	*more = 0;
+	while (done < budget) {
+		struct vnet_frame f;
+		int got = vnet_ring_tx_take(&port->ring, &f);
+		if (got < 0)
+			return done;
+		done++;
+		if (got == 0)
+			continue; /* a bad descriptor, finished and counted */
+		vnet_ring_tx_finish(&port->ring, vnet_switch_forward(sw, p, &f));
+	}
+	*more = vnet_ring_tx_pending(&port->ring) != 0;
+	return done;
+}

@@ -1,0 +1,89 @@
+/* The learning Ethernet switch that connects every service's NIC and the host uplinks. Pure
+ * frame logic: no threads, no fds. Guest ports send only from their own MAC; uplink ports are
+ * reachable only from the guests that chose them; every queue is bounded and every drop is
+ * counted. */
+#ifndef VNET_SWITCH_H
+#define VNET_SWITCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vnet_ring.h"
+
+#define VNET_NO_UPLINK (-1)
+
+/* How an uplink takes a frame: one contiguous, stable buffer. Returns 0 or -1 (dropped). */
+typedef int (*vnet_uplink_send_fn)(void *ctx, const uint8_t *frame, size_t len);
+
+struct vnet_port_counters {
+	uint64_t tx_frames;   /* frames this port sent that were delivered somewhere */
+	uint64_t tx_spoofed;  /* sent with a source MAC not its own: dropped */
+	uint64_t tx_dropped;  /* sent but delivered nowhere (no reachable destination) */
+	uint64_t rx_frames;   /* frames delivered to this port */
+	uint64_t rx_dropped;  /* frames for this port dropped: its queue was full */
+	uint64_t ring_errors; /* bad descriptors and counters (filled in by vnet_detach) */
+};
+
+struct vnet_port {
+	int in_use;
+	int is_uplink;
+	int uplink;	/* guest: the uplink it may use (VNET_NO_UPLINK: none); uplink: its id */
+	uint8_t mac[6]; /* guest: its only allowed source address */
+	/* guest ports */
+	struct vnet_ring ring;
+	unsigned service;
+	int rx_dirty; /* frames were delivered since the guest was last told */
+	/* uplink ports */
+	vnet_uplink_send_fn send;
+	void *send_ctx;
+	struct vnet_port_counters count;
+};
+
+struct vnet_mac_entry {
+	uint64_t mac; /* 48 bits; 0 = empty slot */
+	uint32_t port;
+	uint32_t is_static; /* a guest's own MAC: never replaced by learning */
+};
+
+struct vnet_switch {
+	struct vnet_port *ports;
+	unsigned nports; /* slots in use or free, below cap */
+	unsigned cap;
+	struct vnet_mac_entry *table;
+	uint32_t table_mask;
+	uint32_t table_used;
+	unsigned *dirty; /* guest ports with rx_dirty set, in the order they got it */
+	unsigned ndirty;
+	uint64_t flooded;	/* frames sent to every reachable port */
+	uint64_t learn_refused; /* uplink frames claiming a guest's MAC */
+};
+
+int vnet_switch_init(struct vnet_switch *sw);
+void vnet_switch_free(struct vnet_switch *sw);
+
+/* Adds a guest port over its mapped I/O window. Returns the port number or -1 (out of memory,
+ * or its MAC is already some port's). */
+int vnet_switch_add_guest(struct vnet_switch *sw, unsigned service, const uint8_t mac[6],
+			  int uplink, uint8_t *win);
+/* Adds an uplink port; returns its port number or -1. */
+int vnet_switch_add_uplink(struct vnet_switch *sw, int uplink, vnet_uplink_send_fn send, void *ctx);
+/* Removes a port and every MAC that points at it. */
+void vnet_switch_remove(struct vnet_switch *sw, unsigned port);
+
+/* Forwards one frame that arrived on port src. Returns the TX status for the sender: OK when
+ * delivered to at least one port, else DN_NIC_DROPPED. */
+enum dn_nic_status vnet_switch_forward(struct vnet_switch *sw, unsigned src,
+				       const struct vnet_frame *f);
+
+/* Sends up to budget frames from guest port p's TX ring. Returns how many descriptors were
+ * finished; *more is set when some are still waiting. */
+unsigned vnet_switch_drain_tx(struct vnet_switch *sw, unsigned p, unsigned budget, int *more);
+
+/* Takes the list of guest ports that received frames since the last call (rx_dirty is
+ * cleared); returns how many were written to out (room for every port). */
+unsigned vnet_switch_take_dirty(struct vnet_switch *sw, unsigned *out);
+
+/* The port a MAC is known at, or -1. */
+int vnet_switch_lookup(const struct vnet_switch *sw, const uint8_t mac[6]);
+
+#endif

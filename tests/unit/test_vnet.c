@@ -1,0 +1,309 @@
+/* The switch and the device side of the NIC rings, on windows in plain memory: hostile
+ * descriptors, source-MAC enforcement, learning, flooding, reachability, bounded queues. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "unit.h"
+#include "vnet/vnet_switch.h"
+
+struct guest {
+	uint8_t *win;
+	struct dn_nic *nic;
+	uint8_t mac[6];
+	uint32_t rx_seen;
+};
+
+static void guest_init(struct guest *g, uint8_t last)
+{
+	g->win = calloc(1, DN_IOWIN_SIZE);
+	ck_assert_ptr_nonnull(g->win);
+	g->nic = (struct dn_nic *)(g->win + DN_IOWIN_NIC);
+	uint8_t mac[6] = {0x02, 0, 0, 0, 0, last};
+	memcpy(g->mac, mac, 6);
+	g->rx_seen = 0;
+}
+
+/* Publishes n RX buffers of cap bytes each. */
+static void post_rx(struct guest *g, unsigned n, uint16_t cap)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t a = g->nic->rx.avail;
+		g->nic->rx.desc[a % DN_NIC_RING_SIZE] = (struct dn_nic_desc){
+			DN_IOWIN_BUFS + 0x40000 + (a % DN_NIC_RING_SIZE) * 2048, cap, 0};
+		g->nic->rx.avail = a + 1;
+	}
+}
+
+static void put_frame(struct guest *g, const uint8_t *dst, const uint8_t *src, const char *text)
+{
+	uint32_t a = g->nic->tx.avail;
+	uint32_t off = DN_IOWIN_BUFS + (a % DN_NIC_RING_SIZE) * 2048;
+	uint8_t *f = g->win + off;
+	memcpy(f, dst, 6);
+	memcpy(f + 6, src, 6);
+	f[12] = 0x88;
+	f[13] = 0xb5;
+	size_t n = strlen(text) + 1;
+	memcpy(f + 14, text, n);
+	g->nic->tx.desc[a % DN_NIC_RING_SIZE] = (struct dn_nic_desc){off, (uint16_t)(14 + n), 0};
+	g->nic->tx.avail = a + 1;
+}
+
+/* The text of the next received frame, or NULL. */
+static const char *take_rx(struct guest *g)
+{
+	if (g->rx_seen == g->nic->rx.used)
+		return NULL;
+	struct dn_nic_desc *d = &g->nic->rx.desc[g->rx_seen++ % DN_NIC_RING_SIZE];
+	ck_assert_uint_eq(d->status, DN_NIC_OK);
+	return (const char *)g->win + d->offset + 14;
+}
+
+static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+struct uplink_sink {
+	unsigned frames;
+	uint8_t last[DN_NIC_FRAME_MAX];
+	size_t last_len;
+};
+
+static int sink_send(void *ctx, const uint8_t *frame, size_t len)
+{
+	struct uplink_sink *s = ctx;
+	s->frames++;
+	memcpy(s->last, frame, len);
+	s->last_len = len;
+	return 0;
+}
+
+static unsigned drain(struct vnet_switch *sw, int port)
+{
+	int more;
+	return vnet_switch_drain_tx(sw, (unsigned)port, 1000, &more);
+}
+
+START_TEST(test_unicast_broadcast_and_spoofing)
+{
+	struct vnet_switch sw;
+	ck_assert_int_eq(vnet_switch_init(&sw), 0);
+	struct guest a, b, c;
+	guest_init(&a, 1);
+	guest_init(&b, 2);
+	guest_init(&c, 3);
+	int pa = vnet_switch_add_guest(&sw, 0, a.mac, VNET_NO_UPLINK, a.win);
+	int pb = vnet_switch_add_guest(&sw, 1, b.mac, VNET_NO_UPLINK, b.win);
+	int pc = vnet_switch_add_guest(&sw, 2, c.mac, VNET_NO_UPLINK, c.win);
+	ck_assert(pa >= 0 && pb >= 0 && pc >= 0);
+	ck_assert_int_eq(vnet_switch_add_guest(&sw, 3, a.mac, VNET_NO_UPLINK, a.win), -1);
+	post_rx(&a, 8, 2048);
+	post_rx(&b, 8, 2048);
+	post_rx(&c, 8, 2048);
+	put_frame(&a, b.mac, a.mac, "to b");
+	put_frame(&a, bcast, a.mac, "to all");
+	uint8_t fake[6] = {0x02, 0, 0, 0, 0, 9};
+	put_frame(&a, bcast, fake, "spoofed");
+	ck_assert_uint_eq(drain(&sw, pa), 3);
+	ck_assert_str_eq(take_rx(&b), "to b");
+	ck_assert_str_eq(take_rx(&b), "to all");
+	ck_assert_ptr_null(take_rx(&b));
+	ck_assert_str_eq(take_rx(&c), "to all"); /* unicast to b never reached c */
+	ck_assert_ptr_null(take_rx(&c));
+	ck_assert_ptr_null(take_rx(&a)); /* no echo to the sender */
+	ck_assert_uint_eq(sw.ports[pa].count.tx_spoofed, 1);
+	ck_assert_uint_eq(sw.ports[pa].count.tx_frames, 2);
+	ck_assert_uint_eq(a.nic->tx.desc[2].status, DN_NIC_DROPPED);
+	ck_assert_uint_eq(a.nic->tx.used, 3);
+	/* The receivers were marked for a wake-up, once each. */
+	unsigned dirty[8];
+	ck_assert_uint_eq(vnet_switch_take_dirty(&sw, dirty), 2);
+	ck_assert_uint_eq(vnet_switch_take_dirty(&sw, dirty), 0);
+	vnet_switch_free(&sw);
+	free(a.win), free(b.win), free(c.win);
+}
+END_TEST
+
+START_TEST(test_hostile_descriptors)
+{
+	struct vnet_switch sw;
+	vnet_switch_init(&sw);
+	struct guest a, b;
+	guest_init(&a, 1);
+	guest_init(&b, 2);
+	int pa = vnet_switch_add_guest(&sw, 0, a.mac, VNET_NO_UPLINK, a.win);
+	vnet_switch_add_guest(&sw, 1, b.mac, VNET_NO_UPLINK, b.win);
+	struct {
+		uint32_t off;
+		uint16_t len;
+	} bad[] = {
+		{0, 64},			       /* the vregs page */
+		{DN_IOWIN_NIC, 64},		       /* the rings themselves */
+		{DN_IOWIN_SIZE - 10, 64},	       /* runs off the end */
+		{0xfffffff0u, 64},		       /* wraps */
+		{DN_IOWIN_BUFS, 13},		       /* shorter than a header */
+		{DN_IOWIN_BUFS, DN_NIC_FRAME_MAX + 1}, /* longer than the MTU */
+	};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint32_t n = a.nic->tx.avail;
+		a.nic->tx.desc[n % DN_NIC_RING_SIZE] =
+			(struct dn_nic_desc){bad[i].off, bad[i].len, 0};
+		a.nic->tx.avail = n + 1;
+	}
+	post_rx(&b, 1, 2048);
+	ck_assert_uint_eq(drain(&sw, pa), 6);
+	ck_assert_uint_eq(sw.ports[pa].ring.errors, 6);
+	ck_assert_uint_eq(a.nic->errors, 6);
+	for (unsigned i = 0; i < 6; i++)
+		ck_assert_uint_eq(a.nic->tx.desc[i].status, DN_NIC_BAD_DESC);
+	ck_assert_ptr_null(take_rx(&b));
+	/* An avail counter far ahead: skipped and counted, nothing sent. */
+	a.nic->tx.avail += DN_NIC_RING_SIZE + 5;
+	ck_assert_uint_eq(drain(&sw, pa), 0);
+	ck_assert_uint_eq(sw.ports[pa].ring.errors, 7);
+	ck_assert_uint_eq(a.nic->tx.used, a.nic->tx.avail);
+	/* A used counter the guest overwrote is not believed: ours is. */
+	a.nic->tx.used = 12345;
+	put_frame(&a, b.mac, a.mac, "after");
+	a.nic->tx.used = 12345;
+	ck_assert_uint_eq(drain(&sw, pa), 1);
+	ck_assert_str_eq(take_rx(&b), "after");
+	/* RX: a buffer outside the window or too small is skipped with BAD_DESC, the next used. */
+	uint32_t r = b.nic->rx.avail;
+	b.nic->rx.desc[r % DN_NIC_RING_SIZE] = (struct dn_nic_desc){0x100, 2048, 0};
+	b.nic->rx.desc[(r + 1) % DN_NIC_RING_SIZE] = (struct dn_nic_desc){DN_IOWIN_BUFS, 8, 0};
+	b.nic->rx.avail = r + 2;
+	post_rx(&b, 1, 2048);
+	b.rx_seen += 2;
+	put_frame(&a, b.mac, a.mac, "into the good one");
+	drain(&sw, pa);
+	ck_assert_str_eq(take_rx(&b), "into the good one");
+	ck_assert_uint_eq(sw.ports[1].ring.errors, 2);
+	vnet_switch_free(&sw);
+	free(a.win), free(b.win);
+}
+END_TEST
+
+START_TEST(test_bounded_queue_and_budget)
+{
+	struct vnet_switch sw;
+	vnet_switch_init(&sw);
+	struct guest a, b;
+	guest_init(&a, 1);
+	guest_init(&b, 2);
+	int pa = vnet_switch_add_guest(&sw, 0, a.mac, VNET_NO_UPLINK, a.win);
+	int pb = vnet_switch_add_guest(&sw, 1, b.mac, VNET_NO_UPLINK, b.win);
+	post_rx(&b, 4, 2048);
+	for (int i = 0; i < 10; i++)
+		put_frame(&a, b.mac, a.mac, "x");
+	int more;
+	ck_assert_uint_eq(vnet_switch_drain_tx(&sw, (unsigned)pa, 6, &more), 6);
+	ck_assert_int_eq(more, 1);
+	ck_assert_uint_eq(vnet_switch_drain_tx(&sw, (unsigned)pa, 6, &more), 4);
+	ck_assert_int_eq(more, 0);
+	/* b published 4 buffers: 4 delivered, 6 dropped and counted on both sides. */
+	ck_assert_uint_eq(sw.ports[pb].count.rx_frames, 4);
+	ck_assert_uint_eq(sw.ports[pb].count.rx_dropped, 6);
+	ck_assert_uint_eq(b.nic->rx_dropped, 6);
+	ck_assert_uint_eq(sw.ports[pa].count.tx_dropped, 6);
+	vnet_switch_free(&sw);
+	free(a.win), free(b.win);
+}
+END_TEST
+
+START_TEST(test_uplinks_learning_and_reachability)
+{
+	struct vnet_switch sw;
+	vnet_switch_init(&sw);
+	struct guest a, b;
+	guest_init(&a, 1);
+	guest_init(&b, 2);
+	struct uplink_sink nat = {0};
+	int up = vnet_switch_add_uplink(&sw, 0, sink_send, &nat);
+	int pa = vnet_switch_add_guest(&sw, 0, a.mac, 0, a.win);	      /* user uplink */
+	int pb = vnet_switch_add_guest(&sw, 1, b.mac, VNET_NO_UPLINK, b.win); /* none */
+	post_rx(&a, 8, 2048);
+	post_rx(&b, 8, 2048);
+	/* A broadcast from b (no uplink) reaches a but not the NAT. */
+	put_frame(&b, bcast, b.mac, "b all");
+	drain(&sw, pb);
+	ck_assert_uint_eq(nat.frames, 0);
+	ck_assert_str_eq(take_rx(&a), "b all");
+	/* From a, it reaches the NAT too, with the checked header. */
+	put_frame(&a, bcast, a.mac, "a all");
+	drain(&sw, pa);
+	ck_assert_uint_eq(nat.frames, 1);
+	ck_assert_int_eq(memcmp(nat.last + 6, a.mac, 6), 0);
+	ck_assert_str_eq(take_rx(&b), "a all"); /* guests always reach each other */
+	/* The NAT answers from its MAC: learned, and later unicast goes only to the uplink. */
+	uint8_t natmac[6] = {0x52, 0x55, 10, 0, 0, 1};
+	uint8_t frame[64] = {0};
+	memcpy(frame, a.mac, 6);
+	memcpy(frame + 6, natmac, 6);
+	strcpy((char *)frame + 14, "from nat");
+	struct vnet_frame f = {.data = frame, .len = 64};
+	memcpy(f.hdr, frame, 14);
+	ck_assert_int_eq(vnet_switch_forward(&sw, (unsigned)up, &f), DN_NIC_OK);
+	ck_assert_str_eq(take_rx(&a), "from nat");
+	ck_assert_int_eq(vnet_switch_lookup(&sw, natmac), up);
+	unsigned flooded = (unsigned)sw.flooded;
+	put_frame(&a, natmac, a.mac, "to nat");
+	drain(&sw, pa);
+	ck_assert_uint_eq(nat.frames, 2);
+	ck_assert_uint_eq(sw.flooded, flooded);
+	ck_assert_ptr_null(take_rx(&b));
+	/* b cannot reach the NAT even by its MAC. */
+	put_frame(&b, natmac, b.mac, "b to nat");
+	drain(&sw, pb);
+	ck_assert_uint_eq(nat.frames, 2);
+	ck_assert_uint_eq(sw.ports[pb].count.tx_dropped, 1);
+	/* An uplink frame claiming a guest's MAC does not move that MAC. */
+	memcpy(frame + 6, b.mac, 6);
+	memcpy(f.hdr, frame, 14);
+	vnet_switch_forward(&sw, (unsigned)up, &f);
+	ck_assert_int_eq(vnet_switch_lookup(&sw, b.mac), pb);
+	ck_assert_uint_eq(sw.learn_refused, 1);
+	/* Removing ports forgets their MACs, and a new guest may take the MAC over. */
+	vnet_switch_remove(&sw, (unsigned)pb);
+	ck_assert_int_eq(vnet_switch_lookup(&sw, b.mac), -1);
+	vnet_switch_remove(&sw, (unsigned)up);
+	ck_assert_int_eq(vnet_switch_lookup(&sw, natmac), -1);
+	ck_assert_int_ge(vnet_switch_add_guest(&sw, 5, b.mac, VNET_NO_UPLINK, b.win), 0);
+	vnet_switch_free(&sw);
+	free(a.win), free(b.win);
+}
+END_TEST
+
+START_TEST(test_many_ports)
+{
+	/* The MAC table grows and deletes cleanly with thousands of ports. */
+	struct vnet_switch sw;
+	vnet_switch_init(&sw);
+	uint8_t *win = calloc(1, DN_IOWIN_SIZE);
+	enum { N = 5000 };
+	for (unsigned i = 0; i < N; i++) {
+		uint8_t mac[6] = {0x02, 1, 0, 0, (uint8_t)(i >> 8), (uint8_t)i};
+		ck_assert_int_eq(vnet_switch_add_guest(&sw, i, mac, VNET_NO_UPLINK, win), (int)i);
+	}
+	for (unsigned i = 0; i < N; i += 2)
+		vnet_switch_remove(&sw, i);
+	for (unsigned i = 0; i < N; i++) {
+		uint8_t mac[6] = {0x02, 1, 0, 0, (uint8_t)(i >> 8), (uint8_t)i};
+		ck_assert_int_eq(vnet_switch_lookup(&sw, mac), i % 2 ? (int)i : -1);
+	}
+	ck_assert_uint_eq(sw.table_used, N / 2);
+	vnet_switch_free(&sw);
+	free(win);
+}
+END_TEST
+
+Suite *vnet_suite(void)
+{
+	Suite *s = suite_create("vnet");
+	TCase *tc = tcase_create("switch");
+	tcase_add_test(tc, test_unicast_broadcast_and_spoofing);
+	tcase_add_test(tc, test_hostile_descriptors);
+	tcase_add_test(tc, test_bounded_queue_and_budget);
+	tcase_add_test(tc, test_uplinks_learning_and_reachability);
+	tcase_add_test(tc, test_many_ports);
+	suite_add_tcase(s, tc);
+	return s;
+}
