@@ -118,9 +118,9 @@ uint32_t net_tcp_rcv_window(const struct net_tcp *c);
 struct net_tcp *net_tcp_alloc(struct net_stack *st);
 /* Marks the connection CLOSED: stops timers and frees it if the application does not hold it. */
 void net_tcp_set_closed(struct net_tcp *c, uint8_t error);
-/* Delivers events to the callback, then frees c if it was released meanwhile. c may be gone
- * afterwards. */
-void net_tcp_notify(struct net_tcp *c, unsigned events);
+/* Delivers events to the callback, then frees c if it was released meanwhile. Returns 0 if c
+ * is gone (free or released CLOSED), 1 if it may still be used. */
+int net_tcp_notify(struct net_tcp *c, unsigned events);
 void net_tcp_enter_time_wait(struct net_tcp *c);
 uint32_t net_tcp_isn(struct net_stack *st, uint32_t rip, uint16_t lport, uint16_t rport);
 

@@ -65,17 +65,20 @@ void net_tcp_set_closed(struct net_tcp *c, uint8_t error)
 		tcp_free(c);
 }
 
-void net_tcp_notify(struct net_tcp *c, unsigned events)
+int net_tcp_notify(struct net_tcp *c, unsigned events)
 {
 	if (events && c->owned && c->on_event && c->state != NET_TCP_FREE) {
 		c->in_cb++;
 		c->on_event(c, events, c->arg);
 		c->in_cb--;
 	}
-	if (!c->in_cb && c->free_me) {
+	if (c->free_me) {
+		if (c->in_cb)
+			return 0;
 		c->free_me = 0;
 		tcp_free(c);
 	}
+	return c->state != NET_TCP_FREE && c->state != NET_TCP_CLOSED;
 }
 
 void net_tcp_enter_time_wait(struct net_tcp *c)
@@ -160,12 +163,14 @@ size_t net_tcp_read(struct net_tcp *c, void *buf, size_t len)
 	memcpy((uint8_t *)buf + first, c->rcvbuf, n - first);
 	c->rcv_head = (uint32_t)((c->rcv_head + n) & (NET_TCP_RCVBUF - 1));
 	c->rcv_len -= (uint32_t)n;
-	/* Tell the peer once the window has opened by a segment (receiver-side SWS avoidance). */
+	/* Tell the peer the window opened (receiver-side SWS avoidance: not byte by byte). */
 	if (c->state == NET_TCP_ESTABLISHED || c->state == NET_TCP_FIN_WAIT_1 ||
 	    c->state == NET_TCP_FIN_WAIT_2) {
-		uint32_t edge = c->rcv_nxt + net_tcp_rcv_window(c);
-		uint32_t thresh = NET_TCP_RCVBUF / 2 < c->mss ? NET_TCP_RCVBUF / 2 : c->mss;
-		if (seq_leq(c->rcv_adv + thresh, edge)) {
+		uint32_t wnd = net_tcp_rcv_window(c), edge = c->rcv_nxt + wnd;
+		uint32_t adv = seq_lt(c->rcv_nxt, c->rcv_adv) ? c->rcv_adv - c->rcv_nxt : 0;
+		uint32_t step = 2u * c->mss < NET_TCP_RCVBUF / 2 ? 2u * c->mss : NET_TCP_RCVBUF / 2;
+		/* Every two segments' worth, or at once if the sender may be stalled. */
+		if (seq_leq(c->rcv_adv + step, edge) || (adv < c->mss && wnd >= c->mss)) {
 			c->ack_now = 1;
 			net_tcp_output(c);
 		}

@@ -322,13 +322,14 @@ static void sync_input(struct net_tcp *c, const struct seg *s)
 	if (ev < 0)
 		return;
 	unsigned events = (unsigned)ev | data_input(c, s);
-	net_tcp_output(c);
 	if (l) {
 		c->in_cb++;
 		l->on_accept(l, c, l->arg);
 		c->in_cb--;
 	}
-	net_tcp_notify(c, events);
+	/* Callbacks first: what they write goes out with the ACK we owe, in full segments. */
+	if (net_tcp_notify(c, events))
+		net_tcp_output(c);
 }
 
 void net_tcp_input(struct net_stack *st, uint32_t src, uint32_t dst, const uint8_t *t, size_t len)

@@ -108,9 +108,15 @@ void net_tcp_output(struct net_tcp *c)
 				n = c->mss;
 			if (!n)
 				break;
+			/* Nagle: hold a final partial segment while data is unacknowledged (the
+			 * ACK comes at once: the segment before it carries PSH). */
+			if (n == avail && n < c->mss && !fin_due && c->snd_nxt != c->snd_una)
+				break;
 			uint8_t flags = TCP_ACK;
 			if (n == avail)
-				flags |= TCP_PSH | (fin_due ? TCP_FIN : 0);
+				flags |= TCP_FIN & (fin_due ? 0xff : 0);
+			if (avail - n < c->mss)
+				flags |= TCP_PSH; /* the last segment of this burst */
 			if (!c->rtt_active && c->snd_nxt == c->snd_max) {
 				c->rtt_active = 1;
 				c->rtt_seq = c->snd_nxt;
