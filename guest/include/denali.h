@@ -73,6 +73,12 @@ void dn_timer_cancel(struct dn_timer *t);
  * at most 8 callbacks). */
 int dn_loop_on(uint64_t events, dn_event_fn fn, void *arg);
 
+/* Calls fn(arg) every loop turn, before the loop decides whether to idle; fn does its due work
+ * (e.g. drains the NIC, runs protocol timers) and returns the earliest time it needs to run
+ * again (UINT64_MAX: only when an event comes; <= now: at once). At most 4 pollers. */
+typedef uint64_t (*dn_poll_fn)(void *arg);
+int dn_loop_add_poller(dn_poll_fn fn, void *arg);
+
 /* Runs until dn_loop_stop() is called from a callback. */
 void dn_loop_run(void);
 void dn_loop_stop(void);

@@ -11,6 +11,12 @@ static struct {
 	void *arg;
 } handlers[LOOP_HANDLERS];
 static unsigned nhandlers;
+#define LOOP_POLLERS 4
+static struct {
+	dn_poll_fn fn;
+	void *arg;
+} pollers[LOOP_POLLERS];
+static unsigned npollers;
 static struct dn_timer *timers; /* sorted by deadline */
 static int stopping;
 
@@ -50,6 +56,28 @@ int dn_loop_on(uint64_t events, dn_event_fn fn, void *arg)
 	return DN_OK;
 }
 
+int dn_loop_add_poller(dn_poll_fn fn, void *arg)
+{
+	if (npollers == LOOP_POLLERS)
+		return DN_E_INVAL;
+	pollers[npollers].fn = fn;
+	pollers[npollers].arg = arg;
+	npollers++;
+	return DN_OK;
+}
+
+/* Runs every poller; returns the earliest deadline they asked for. */
+static uint64_t run_pollers(void)
+{
+	uint64_t deadline = UINT64_MAX;
+	for (unsigned i = 0; i < npollers && !stopping; i++) {
+		uint64_t d = pollers[i].fn(pollers[i].arg);
+		if (d < deadline)
+			deadline = d;
+	}
+	return deadline;
+}
+
 void dn_loop_stop(void)
 {
 	stopping = 1;
@@ -80,18 +108,22 @@ static int run_timers(void)
 void dn_loop_run(void)
 {
 	stopping = 0;
+	uint64_t ev = 0;
 	while (!stopping) {
-		uint64_t ev = dn_events_take(); /* no exit: events raised while we ran */
-		if (ev) {
+		ev |= dn_events_take(); /* no exit: events raised while we ran */
+		if (ev)
 			dispatch(ev);
+		int ran = run_timers();
+		uint64_t deadline = run_pollers();
+		if (timers && timers->deadline_ns < deadline)
+			deadline = timers->deadline_ns;
+		if (stopping)
+			break;
+		if (ev || ran || deadline <= dn_time_ns()) {
+			ev = 0;
 			dn_nic_flush(); /* going round without an idle: send what was queued */
 			continue;
 		}
-		if (run_timers()) {
-			dn_nic_flush();
-			continue;
-		}
-		uint64_t deadline = timers ? timers->deadline_ns : UINT64_MAX;
-		dispatch(dn_idle(deadline));
+		ev = dn_idle(deadline);
 	}
 }

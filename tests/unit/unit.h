@@ -11,6 +11,9 @@ Suite *abi_suite(void);
 Suite *guestmem_suite(void);
 Suite *console_suite(void);
 Suite *vnet_suite(void);
+Suite *net_ip_suite(void);
+Suite *net_tcp_suite(void);
+Suite *net_fuzz_suite(void);
 
 /* Paths of the real guest images, from the command line (argv[1], argv[2]). */
 extern const char *unit_hello_image;
