@@ -109,6 +109,11 @@ void dn_nic_kick(void);
 void dn_nic_idle_flushes(void);
 const struct dn_nic_stats *dn_nic_stats(void);
 
+/* Starts the network: the NIC and the TCP/IP stack of net.h, configured from the boot info
+ * and driven by the event loop (dn_loop_run). NULL if the service has no NIC. */
+struct net_stack;
+struct net_stack *dn_net_start(void);
+
 /* Reads the TSC. */
 static inline uint64_t dn_rdtsc(void)
 {
