@@ -45,12 +45,12 @@ if [ ! -f "$initrd" ]; then
 	root=$(mktemp -d)
 	mkdir -p "$root"/{bin,lib,proc,sys,dev,host}
 	cp /bin/busybox "$root/bin/busybox"
-	for a in sh mount insmod cat echo sleep poweroff reboot chroot mkdir grep; do ln -s busybox "$root/bin/$a"; done
+	for a in sh mount insmod cat echo sleep poweroff reboot chroot mkdir grep ip; do ln -s busybox "$root/bin/$a"; done
 	n=0
 	for m in virt/lib/irqbypass drivers/crypto/ccp/ccp arch/x86/kvm/kvm arch/x86/kvm/kvm-amd \
 		drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev \
 		drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci fs/netfs/netfs \
-		fs/fscache/fscache net/9p/9pnet net/9p/9pnet_virtio fs/9p/9p; do
+		fs/fscache/fscache net/9p/9pnet net/9p/9pnet_virtio fs/9p/9p drivers/net/tun; do
 		[ -f "$kmod/$m.ko" ] || continue
 		cp "$kmod/$m.ko" "$root/lib/$(printf %02d $n)-$(basename "$m").ko"
 		n=$((n + 1))
@@ -60,6 +60,7 @@ if [ ! -f "$initrd" ]; then
 export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 for m in /lib/*.ko; do insmod "$m" || echo "kvm-vm: insmod $m failed"; done
+ip link set lo up # the user uplink reaches the host at 127.0.0.1
 if [ ! -c /dev/kvm ]; then echo "kvm-vm: /dev/kvm did not appear"; echo "DENALI-VM-EXIT=125"; poweroff -f; fi
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=loose hostroot /host || { echo "DENALI-VM-EXIT=125"; poweroff -f; }
 mount --bind /dev /host/dev; mount -t proc proc /host/proc; mount -t sysfs sys /host/sys
