@@ -108,13 +108,11 @@ static int parse_request_line(const char *s, size_t len, struct http_request *re
 			k++;
 		p += k;
 		plen -= k;
-		if (plen == 0) {
+		if (plen == 0 || p[0] == '?') { /* an empty path is "/" */
 			req->path = "/";
 			req->path_len = 1;
 			return 0;
 		}
-		if (p[0] != '/')
-			return 400;
 	}
 	size_t q = 0;
 	while (q < plen && p[q] != '?' && p[q] != '#')

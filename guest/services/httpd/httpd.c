@@ -13,8 +13,9 @@
 #include "http_response.h"
 
 #define HTTPD_PORT 80
-#define HTTPD_IDLE_NS (30ull * 1000 * 1000 * 1000) /* keep-alive idle, and a stalled head or peer  \
-						    */
+#define HTTPD_IDLE_NS                                                                              \
+	(30ull * 1000 * 1000 * 1000)	 /* keep-alive idle, and a stalled head or peer            \
+					  */
 #define HTTPD_BODY_SKIP_MAX (64u * 1024) /* request bodies up to this are read and dropped */
 #define HTTPD_OUT_MAX 512		 /* a response head, or a whole error response */
 #define HTTPD_CHUNK 8192		 /* generated body bytes per write */
