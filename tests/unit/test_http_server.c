@@ -1,0 +1,347 @@
+/* httpd's server (http_server.c) on the test wire, with fake dn_timer functions: keep-alive,
+ * pipelining, streaming /big, errors and closes, the idle limit. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "content.h"
+#include "denali.h"
+#include "http_parse.h"
+#include "http_server.h"
+#include "net_wire.h"
+#include "unit.h"
+
+#define SEC 1000000000ull
+
+/* ---- the event loop's timers, faked on the wire's clock ---- */
+static struct wire *clock_wire;
+static struct dn_timer *fake_timers;
+
+uint64_t dn_time_ns(void)
+{
+	return clock_wire->now;
+}
+
+void dn_timer_cancel(struct dn_timer *t)
+{
+	for (struct dn_timer **p = &fake_timers; *p; p = &(*p)->next)
+		if (*p == t) {
+			*p = t->next;
+			break;
+		}
+	t->armed = 0;
+}
+
+void dn_timer_start(struct dn_timer *t, uint64_t deadline_ns, dn_timer_fn fn, void *arg)
+{
+	if (t->armed)
+		dn_timer_cancel(t);
+	t->deadline_ns = deadline_ns;
+	t->fn = fn;
+	t->arg = arg;
+	t->armed = 1;
+	t->next = fake_timers;
+	fake_timers = t;
+}
+
+/* Runs the due timers; returns how many ran. */
+static int fire_timers(void)
+{
+	int ran = 0;
+	for (int again = 1; again;) {
+		again = 0;
+		for (struct dn_timer *t = fake_timers; t; t = t->next)
+			if (t->deadline_ns <= clock_wire->now) {
+				dn_timer_cancel(t);
+				t->fn(t->arg);
+				ran++;
+				again = 1;
+				break;
+			}
+	}
+	return ran;
+}
+
+/* ---- a client on side 0 ---- */
+struct client {
+	struct net_tcp *tcp;
+	const char *tx;
+	size_t tx_len, tx_off;
+	uint8_t *rx;
+	size_t rx_len, rx_cap, want;
+	int peer_closed, closed;
+};
+
+static void client_write(struct client *c)
+{
+	if (c->tx_off < c->tx_len)
+		c->tx_off += net_tcp_write(c->tcp, c->tx + c->tx_off, c->tx_len - c->tx_off);
+}
+
+static void client_event(struct net_tcp *tcp, unsigned events, void *arg)
+{
+	struct client *c = arg;
+	if (events & (NET_TCP_CONNECTED | NET_TCP_WRITABLE))
+		client_write(c);
+	if (events & (NET_TCP_READABLE | NET_TCP_PEER_CLOSED)) {
+		size_t n;
+		while (c->rx_len < c->rx_cap &&
+		       (n = net_tcp_read(tcp, c->rx + c->rx_len, c->rx_cap - c->rx_len)) > 0)
+			c->rx_len += n;
+	}
+	if (events & NET_TCP_PEER_CLOSED)
+		c->peer_closed = 1;
+	if (events & NET_TCP_CLOSED)
+		c->closed = 1;
+}
+
+static int client_done(void *arg)
+{
+	struct client *c = arg;
+	return c->peer_closed || c->closed || (c->want && c->rx_len >= c->want);
+}
+
+static struct wire *server_new(uint64_t seed)
+{
+	struct wire *w = wire_new(seed);
+	clock_wire = w;
+	fake_timers = NULL;
+	content_init("test");
+	ck_assert_int_eq(http_server_start(w->st[1], 80), 0);
+	return w;
+}
+
+/* Connects, sends request, and runs until want bytes came back or the server closed. */
+static struct client *client_run(struct wire *w, const char *request, size_t len, size_t want)
+{
+	struct client *c = calloc(1, sizeof(*c));
+	ck_assert_ptr_nonnull(c);
+	c->rx_cap = 3 << 20;
+	c->rx = malloc(c->rx_cap);
+	ck_assert_ptr_nonnull(c->rx);
+	c->tx = request;
+	c->tx_len = len;
+	c->want = want;
+	c->tcp = net_tcp_connect(w->st[0], WIRE_IP_B, 80);
+	ck_assert_ptr_nonnull(c->tcp);
+	net_tcp_set_callbacks(c->tcp, client_event, c);
+	wire_run(w, client_done, c, 10 * SEC);
+	return c;
+}
+
+static void client_free(struct client *c)
+{
+	if (!c->closed)
+		net_tcp_abort(c->tcp);
+	free(c->rx);
+	free(c);
+}
+
+/* One response of the stream: its status, headers and body. */
+struct resp {
+	int status;
+	char head[1024];
+	uint64_t length;
+	const uint8_t *body;
+};
+
+/* Takes the response at *off (HEAD: no body). Fails the test if there is none. */
+static void next_response(struct client *c, size_t *off, int head_only, struct resp *r)
+{
+	const uint8_t *p = c->rx + *off;
+	size_t left = c->rx_len - *off, h = 0;
+	while (h + 4 <= left && memcmp(p + h, "\r\n\r\n", 4) != 0)
+		h++;
+	ck_assert_msg(h + 4 <= left, "no response head at %zu", *off);
+	ck_assert_uint_lt(h + 4, sizeof(r->head));
+	memcpy(r->head, p, h + 4);
+	r->head[h + 4] = '\0';
+	ck_assert_int_eq(memcmp(r->head, "HTTP/1.1 ", 9), 0);
+	r->status = atoi(r->head + 9);
+	const char *cl = strstr(r->head, "\r\nContent-Length: ");
+	ck_assert_ptr_nonnull(cl);
+	r->length = strtoull(cl + 18, NULL, 10);
+	ck_assert_ptr_nonnull(strstr(r->head, "\r\nServer: denali-httpd\r\n"));
+	ck_assert_ptr_nonnull(strstr(r->head, "\r\nContent-Type: "));
+	r->body = p + h + 4;
+	*off += h + 4;
+	if (!head_only) {
+		ck_assert_uint_le(*off + r->length, c->rx_len);
+		*off += r->length;
+	}
+}
+
+static int closes(const struct resp *r)
+{
+	return strstr(r->head, "\r\nConnection: close\r\n") != NULL;
+}
+
+START_TEST(test_server_get_keep_alive)
+{
+	struct wire *w = server_new(1);
+	const char *req = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+	struct client *c = client_run(w, req, strlen(req), 1);
+	wire_settle(w, SEC);
+	size_t off = 0;
+	struct resp r;
+	next_response(c, &off, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert(!closes(&r));
+	ck_assert_ptr_nonnull(strstr(r.head, "\r\nContent-Type: text/html; charset=utf-8\r\n"));
+	ck_assert_ptr_nonnull(memmem(r.body, r.length, "Hello from test on Denali", 25));
+	ck_assert_uint_eq(off, c->rx_len);
+	ck_assert(!c->peer_closed); /* kept alive */
+
+	/* idle for 30 s: the server closes */
+	wire_settle(w, HTTP_SERVER_IDLE_NS - 3 * SEC);
+	ck_assert_int_eq(fire_timers(), 0);
+	wire_settle(w, 3 * SEC);
+	ck_assert_int_eq(fire_timers(), 1);
+	wire_settle(w, SEC);
+	ck_assert(c->peer_closed);
+	client_free(c);
+	wire_free(w);
+}
+END_TEST
+
+START_TEST(test_server_pipelined)
+{
+	struct wire *w = server_new(2);
+	const char *req = "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+			  "HEAD /big HTTP/1.1\r\nHost: t\r\n\r\n"
+			  "GET /nope?x HTTP/1.1\r\nHost: t\r\n\r\n"
+			  "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"
+			  "GET /big HTTP/1.1\r\nHost: t\r\n\r\n"
+			  "GET /hello.txt HTTP/1.1\r\nConnection: close\r\n\r\n"
+			  "GET / HTTP/1.1\r\n\r\n"; /* after the close: never answered */
+	struct client *c = client_run(w, req, strlen(req), 0);
+	ck_assert(c->peer_closed);
+	size_t off = 0;
+	struct resp r;
+	next_response(c, &off, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_uint_eq(r.length, strlen("Hello, world! This is a text file served by "
+					   "denali-httpd.\n"));
+	ck_assert_int_eq(memcmp(r.body, "Hello, world!", 13), 0);
+	next_response(c, &off, 1, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_uint_eq(r.length, CONTENT_BIG_SIZE);
+	ck_assert_ptr_nonnull(strstr(r.head, "Content-Type: application/octet-stream\r\n"));
+	next_response(c, &off, 0, &r);
+	ck_assert_int_eq(r.status, 404);
+	ck_assert(!closes(&r));
+	next_response(c, &off, 0, &r);
+	ck_assert_int_eq(r.status, 405);
+	ck_assert_ptr_nonnull(strstr(r.head, "\r\nAllow: GET, HEAD\r\n"));
+	ck_assert(!closes(&r));
+	next_response(c, &off, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_uint_eq(r.length, CONTENT_BIG_SIZE);
+	size_t wrong = 0;
+	for (size_t i = 0; i < CONTENT_BIG_SIZE; i++)
+		wrong += r.body[i] != ((i * 31 + 7) & 0xff);
+	ck_assert_uint_eq(wrong, 0);
+	next_response(c, &off, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert(closes(&r));
+	ck_assert_uint_eq(off, c->rx_len);
+	client_free(c);
+	wire_free(w);
+}
+END_TEST
+
+START_TEST(test_server_http10)
+{
+	struct wire *w = server_new(3);
+	const char *req = "GET /hello.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+			  "GET /big HTTP/1.0\r\n\r\n";
+	struct client *c = client_run(w, req, strlen(req), 0);
+	ck_assert(c->peer_closed);
+	size_t off = 0;
+	struct resp r;
+	next_response(c, &off, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_ptr_nonnull(strstr(r.head, "\r\nConnection: keep-alive\r\n"));
+	next_response(c, &off, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert(closes(&r));
+	ck_assert_uint_eq(r.length, CONTENT_BIG_SIZE);
+	ck_assert_uint_eq(off, c->rx_len);
+	client_free(c);
+	wire_free(w);
+}
+END_TEST
+
+static void expect_error(uint64_t seed, const char *req, size_t len, int status)
+{
+	struct wire *w = server_new(seed);
+	struct client *c = client_run(w, req, len, 0);
+	ck_assert(c->peer_closed);
+	size_t off = 0;
+	struct resp r;
+	next_response(c, &off, 0, &r);
+	ck_assert_int_eq(r.status, status);
+	ck_assert(closes(&r));
+	ck_assert_uint_eq(off, c->rx_len);
+	client_free(c);
+	wire_free(w);
+}
+
+START_TEST(test_server_errors)
+{
+	const char *v2 = "GET / HTTP/2.0\r\n\r\n";
+	expect_error(4, v2, strlen(v2), 505);
+	const char *bad = "GET / HTTP/1.1\r\nBad Header\r\n\r\n";
+	expect_error(5, bad, strlen(bad), 400);
+	const char *te = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+	expect_error(6, te, strlen(te), 501);
+	const char *huge = "POST / HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n";
+	expect_error(7, huge, strlen(huge), 413);
+	static char big[3 * HTTP_HEAD_MAX];
+	size_t n = (size_t)snprintf(big, sizeof(big), "GET / HTTP/1.1\r\n");
+	while (n + 20 < sizeof(big))
+		n += (size_t)snprintf(big + n, sizeof(big) - n, "X-Pad: 12345678\r\n");
+	expect_error(8, big, n, 431);
+}
+END_TEST
+
+START_TEST(test_server_peer_close)
+{
+	/* A client that sends its request and closes still gets the answer; a half head then
+	 * FIN gets nothing but a close. */
+	struct wire *w = server_new(9);
+	const char *req = "GET /hello.txt HTTP/1.1\r\n\r\n";
+	struct client *c = client_run(w, req, strlen(req), 1);
+	net_tcp_close(c->tcp);
+	c->closed = 1; /* no more callbacks */
+	wire_settle(w, 5 * SEC);
+	ck_assert_uint_eq(net_tcp_active(w->st[1]), 1); /* only the listener */
+	client_free(c);
+
+	const char *half = "GET /hello.txt HTTP/1.1\r\nHo";
+	c = client_run(w, half, strlen(half), 0);
+	ck_assert(!c->peer_closed);
+	net_tcp_close(c->tcp);
+	c->closed = 1;
+	wire_settle(w, 5 * SEC);
+	ck_assert_uint_eq(c->rx_len, 0);
+	ck_assert_uint_eq(net_tcp_active(w->st[1]), 1);
+	client_free(c);
+	wire_free(w);
+}
+END_TEST
+
+Suite *http_server_suite(void)
+{
+	Suite *s = suite_create("http_server");
+	TCase *tc = tcase_create("server");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_server_get_keep_alive);
+	tcase_add_test(tc, test_server_pipelined);
+	tcase_add_test(tc, test_server_http10);
+	tcase_add_test(tc, test_server_errors);
+	tcase_add_test(tc, test_server_peer_close);
+	suite_add_tcase(s, tc);
+	return s;
+}
