@@ -158,14 +158,14 @@ static int all_done(void *arg)
 	       net_tcp_active(x->w->st[0]) == 0 && net_tcp_active(x->w->st[1]) == 1;
 }
 
-/* The state of the connection slot for (lport, rport) in st, NET_TCP_FREE if none. */
+/* The state of the connection slot for (lport, rport) in st, NET_TCPS_FREE if none. */
 static int slot_state(struct net_stack *st, uint16_t lport, uint16_t rport)
 {
 	for (int i = 0; i < NET_TCP_CONNS; i++)
-		if (st->tcp[i].state != NET_TCP_FREE && st->tcp[i].state != NET_TCP_LISTEN &&
+		if (st->tcp[i].state != NET_TCPS_FREE && st->tcp[i].state != NET_TCPS_LISTEN &&
 		    st->tcp[i].lport == lport && st->tcp[i].rport == rport)
 			return st->tcp[i].state;
-	return NET_TCP_FREE;
+	return NET_TCPS_FREE;
 }
 
 START_TEST(test_tcp_handshake)
@@ -173,8 +173,8 @@ START_TEST(test_tcp_handshake)
 	struct xfer *x = xfer_new(10);
 	xfer_connect(x);
 	ck_assert_int_eq(x->accepted, 1);
-	ck_assert_int_eq(net_tcp_state(x->client), NET_TCP_ESTABLISHED);
-	ck_assert_int_eq(net_tcp_state(x->server), NET_TCP_ESTABLISHED);
+	ck_assert_int_eq(net_tcp_state(x->client), NET_TCPS_ESTABLISHED);
+	ck_assert_int_eq(net_tcp_state(x->server), NET_TCPS_ESTABLISHED);
 	ck_assert_uint_eq(net_tcp_peer_ip(x->server), WIRE_IP_A);
 	ck_assert_uint_eq(net_tcp_peer_port(x->server), x->client->lport);
 	ck_assert_uint_ge(x->client->lport, 49152);
@@ -316,7 +316,7 @@ START_TEST(test_tcp_zero_window)
 	ck_assert_uint_eq(x->client->snd_wnd, 0);
 	ck_assert_uint_eq(x->sent, NET_TCP_RCVBUF + NET_TCP_SNDBUF);
 	ck_assert_uint_ge(a->tcp_persist_probes, 3);
-	ck_assert_int_eq(net_tcp_state(x->client), NET_TCP_ESTABLISHED);
+	ck_assert_int_eq(net_tcp_state(x->client), NET_TCPS_ESTABLISHED);
 	ck_assert_uint_eq(a->tcp_timeouts, 0);
 	/* Still probing: the persist timer is armed. */
 	ck_assert_uint_ne(net_next_deadline(x->w->st[0]), UINT64_MAX);
@@ -353,30 +353,30 @@ START_TEST(test_tcp_close_states)
 	ck_assert_uint_eq(net_tcp_write(x->client, "request", 7), 7);
 	ck_assert_int_eq(net_tcp_close(x->client), 0);
 	x->client_close_called = 1;
-	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCP_FIN_WAIT_1);
+	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCPS_FIN_WAIT_1);
 	wire_settle(x->w, SEC / 10);
-	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCP_FIN_WAIT_2);
-	ck_assert_int_eq(slot_state(b, PORT, cport), NET_TCP_CLOSE_WAIT);
+	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCPS_FIN_WAIT_2);
+	ck_assert_int_eq(slot_state(b, PORT, cport), NET_TCPS_CLOSE_WAIT);
 	ck_assert(x->server_peer_closed);
 	ck_assert_uint_eq(x->received, 7);
 	/* Half-closed: the server may still send (the closed client discards it). */
 	ck_assert_uint_eq(net_tcp_write(x->server, "response", 8), 8);
 	wire_settle(x->w, SEC / 10);
-	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCP_FIN_WAIT_2);
+	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCPS_FIN_WAIT_2);
 	ck_assert_uint_eq(x->client_received, 0);
 	net_tcp_close(x->server);
 	x->server_close_called = 1;
-	ck_assert_int_eq(slot_state(b, PORT, cport), NET_TCP_LAST_ACK);
+	ck_assert_int_eq(slot_state(b, PORT, cport), NET_TCPS_LAST_ACK);
 	uint64_t t0 = x->w->now; /* no latency: the FIN arrives now */
 	ck_assert(!wire_run(x->w, NULL, NULL, SEC / 10));
-	ck_assert_int_eq(slot_state(b, PORT, cport), NET_TCP_FREE);
-	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCP_TIME_WAIT);
+	ck_assert_int_eq(slot_state(b, PORT, cport), NET_TCPS_FREE);
+	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCPS_TIME_WAIT);
 	/* TIME_WAIT lasts 2 MSL. */
 	ck_assert_uint_eq(net_next_deadline(a), t0 + 2 * NET_TCP_MSL_NS);
 	wire_settle(x->w, t0 + 2 * NET_TCP_MSL_NS - 1 - x->w->now);
-	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCP_TIME_WAIT);
+	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCPS_TIME_WAIT);
 	wire_settle(x->w, 1);
-	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCP_FREE);
+	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCPS_FREE);
 	ck_assert_uint_eq(net_tcp_active(a), 0);
 	ck_assert_uint_eq(net_tcp_active(b), 1);
 	ck_assert_uint_eq(net_next_deadline(a), UINT64_MAX);
@@ -387,8 +387,8 @@ END_TEST
 static int both_time_wait(void *arg)
 {
 	struct xfer *x = arg;
-	return slot_state(x->w->st[0], x->client->lport, PORT) == NET_TCP_TIME_WAIT &&
-	       slot_state(x->w->st[1], PORT, x->client->lport) == NET_TCP_TIME_WAIT;
+	return slot_state(x->w->st[0], x->client->lport, PORT) == NET_TCPS_TIME_WAIT &&
+	       slot_state(x->w->st[1], PORT, x->client->lport) == NET_TCPS_TIME_WAIT;
 }
 
 START_TEST(test_tcp_simultaneous_close)
@@ -398,8 +398,8 @@ START_TEST(test_tcp_simultaneous_close)
 	uint16_t cport = x->client->lport;
 	net_tcp_close(x->client);
 	net_tcp_close(x->server);
-	ck_assert_int_eq(slot_state(x->w->st[0], cport, PORT), NET_TCP_FIN_WAIT_1);
-	ck_assert_int_eq(slot_state(x->w->st[1], PORT, cport), NET_TCP_FIN_WAIT_1);
+	ck_assert_int_eq(slot_state(x->w->st[0], cport, PORT), NET_TCPS_FIN_WAIT_1);
+	ck_assert_int_eq(slot_state(x->w->st[1], PORT, cport), NET_TCPS_FIN_WAIT_1);
 	ck_assert(wire_run(x->w, both_time_wait, x, SEC));
 	wire_settle(x->w, 3 * SEC);
 	ck_assert_uint_eq(net_tcp_active(x->w->st[0]), 0);
@@ -420,7 +420,7 @@ START_TEST(test_tcp_refused)
 	net_tcp_set_callbacks(x->client, on_client, x);
 	ck_assert(wire_run(x->w, client_closed, x, SEC));
 	ck_assert_int_eq(x->client_err, NET_TCP_ERR_REFUSED);
-	ck_assert_int_eq(net_tcp_state(x->client), NET_TCP_CLOSED);
+	ck_assert_int_eq(net_tcp_state(x->client), NET_TCPS_CLOSED);
 	ck_assert_uint_eq(net_tcp_write(x->client, "x", 1), 0);
 	const struct net_stats *b = net_stats(x->w->st[1]);
 	ck_assert_uint_eq(b->drop_no_socket, 1);
@@ -538,9 +538,9 @@ START_TEST(test_tcp_pool_full)
 	ck_assert_uint_ge(net_stats(x->w->st[1])->tcp_syn_dropped, 1 + NET_TCP_SYN_RETRIES);
 	int established = 0, closed = 0;
 	for (int i = 0; i < NET_TCP_CONNS; i++) {
-		established += a->tcp[i].state == NET_TCP_ESTABLISHED;
-		closed +=
-			a->tcp[i].state == NET_TCP_CLOSED && a->tcp[i].error == NET_TCP_ERR_TIMEOUT;
+		established += a->tcp[i].state == NET_TCPS_ESTABLISHED;
+		closed += a->tcp[i].state == NET_TCPS_CLOSED &&
+			  a->tcp[i].error == NET_TCP_ERR_TIMEOUT;
 	}
 	ck_assert_int_eq(established, NET_TCP_CONNS - 1);
 	ck_assert_int_eq(closed, 1);
@@ -562,16 +562,19 @@ START_TEST(test_tcp_rfc5961)
 	/* An in-window RST that is not exactly rcv_nxt: challenge ACK, connection lives. */
 	size_t len = wire_tcp_frame(f, 0, 1, cport, PORT, s->rcv_nxt + 100, 0, TCP_RST, 0, NULL, 0);
 	net_input(b, f, len);
-	ck_assert_int_eq(net_tcp_state(s), NET_TCP_ESTABLISHED);
+	x->w->now += SEC; /* past the challenge-ACK rate limit */
+	ck_assert_int_eq(net_tcp_state(s), NET_TCPS_ESTABLISHED);
 	ck_assert_uint_eq(bs->tcp_tx, tx + 1);
 	/* An out-of-window RST: silently ignored. */
 	len = wire_tcp_frame(f, 0, 1, cport, PORT, s->rcv_nxt + 1000000, 0, TCP_RST, 0, NULL, 0);
 	net_input(b, f, len);
+	x->w->now += SEC; /* past the challenge-ACK rate limit */
 	ck_assert_uint_eq(bs->tcp_tx, tx + 1);
 	/* Out-of-window data: ACKed and dropped. */
 	len = wire_tcp_frame(f, 0, 1, cport, PORT, s->rcv_nxt + 1000000, s->snd_nxt, TCP_ACK, 8192,
 			     "junk", 4);
 	net_input(b, f, len);
+	x->w->now += SEC; /* past the challenge-ACK rate limit */
 	ck_assert_uint_eq(bs->tcp_out_of_window, 1);
 	ck_assert_uint_eq(bs->tcp_tx, tx + 2);
 	ck_assert_uint_eq(net_tcp_readable(s), 0);
@@ -579,27 +582,32 @@ START_TEST(test_tcp_rfc5961)
 	len = wire_tcp_frame(f, 0, 1, cport, PORT, s->rcv_nxt + 10, s->snd_nxt, TCP_ACK, 8192,
 			     "junk", 4);
 	net_input(b, f, len);
+	x->w->now += SEC; /* past the challenge-ACK rate limit */
 	ck_assert_uint_eq(bs->tcp_out_of_order, 1);
 	ck_assert_uint_eq(bs->tcp_tx, tx + 3);
 	/* An ACK for data never sent: ACKed and dropped. */
 	len = wire_tcp_frame(f, 0, 1, cport, PORT, s->rcv_nxt, s->snd_nxt + 5000, TCP_ACK, 8192,
 			     "junk", 4);
 	net_input(b, f, len);
+	x->w->now += SEC; /* past the challenge-ACK rate limit */
 	ck_assert_uint_eq(net_tcp_readable(s), 0);
 	ck_assert_uint_eq(bs->tcp_tx, tx + 4);
 	/* A SYN on the connection: challenge ACK. */
 	len = wire_tcp_frame(f, 0, 1, cport, PORT, s->rcv_nxt, 0, TCP_SYN, 8192, NULL, 0);
 	net_input(b, f, len);
-	ck_assert_int_eq(net_tcp_state(s), NET_TCP_ESTABLISHED);
+	x->w->now += SEC; /* past the challenge-ACK rate limit */
+	ck_assert_int_eq(net_tcp_state(s), NET_TCPS_ESTABLISHED);
 	ck_assert_uint_eq(bs->tcp_tx, tx + 5);
 	/* A good segment is still taken. */
 	len = wire_tcp_frame(f, 0, 1, cport, PORT, s->rcv_nxt, s->snd_nxt, TCP_ACK | TCP_PSH, 8192,
 			     "good", 4);
 	net_input(b, f, len);
+	x->w->now += SEC; /* past the challenge-ACK rate limit */
 	ck_assert_uint_eq(x->received, 4);
 	/* The exact RST kills it. */
 	len = wire_tcp_frame(f, 0, 1, cport, PORT, s->rcv_nxt, 0, TCP_RST, 0, NULL, 0);
 	net_input(b, f, len);
+	x->w->now += SEC; /* past the challenge-ACK rate limit */
 	ck_assert(x->server_closed);
 	ck_assert_int_eq(x->server_err, NET_TCP_ERR_RESET);
 	net_tcp_close(s);
