@@ -137,8 +137,8 @@ void net_tcp_output(struct net_tcp *c)
 		}
 		if (sent && !c->rexmt_at)
 			net_tcp_arm_rexmt(c);
-		/* Data waits behind a zero window with nothing in flight: probe it (persist). */
-		if (c->snd_wnd == 0 && c->snd_una == c->snd_max && seq_lt(c->snd_nxt, data_end)) {
+		/* Data waits behind a zero window with nothing outstanding: probe it (persist). */
+		if (c->snd_wnd == 0 && c->snd_nxt == c->snd_una && seq_lt(c->snd_nxt, data_end)) {
 			if (!c->persist_at) {
 				c->persist_backoff = c->rto;
 				c->persist_at = net_now(c->st) + c->persist_backoff;

@@ -36,6 +36,16 @@ static void tcp_rexmt(struct net_tcp *c)
 	if (c->snd_una == c->snd_max)
 		return;
 	int syn = c->state == NET_TCPS_SYN_SENT || c->state == NET_TCPS_SYN_RCVD;
+	if (!syn && c->snd_wnd == 0 && c->snd_len) {
+		/* The peer shut its window on data in flight: nothing can be resent into it, and a
+		 * live peer must not be reset for that. Go back to snd_una and let the persist
+		 * timer probe (for as long as the peer answers, as RFC 1122 asks). */
+		c->snd_nxt = c->snd_una;
+		c->rtt_active = 0;
+		c->retries = 0;
+		net_tcp_output(c);
+		return;
+	}
 	if (++c->retries > (syn ? NET_TCP_SYN_RETRIES : NET_TCP_RETRIES)) {
 		st->stats.tcp_timeouts++;
 		if (c->state != NET_TCPS_SYN_SENT) {
@@ -64,7 +74,7 @@ static void tcp_rexmt(struct net_tcp *c)
 static void tcp_persist(struct net_tcp *c)
 {
 	c->persist_at = 0;
-	if (c->snd_wnd != 0 || c->snd_una != c->snd_max)
+	if (c->snd_wnd != 0 || c->snd_nxt != c->snd_una)
 		return;
 	/* An old sequence number is unacceptable to the receiver, which must answer with an ACK
 	 * carrying its current window. */
