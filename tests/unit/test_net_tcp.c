@@ -93,7 +93,6 @@ static void server_drain(struct xfer *x)
 static void on_server(struct net_tcp *c, unsigned ev, void *arg)
 {
 	struct xfer *x = arg;
-	ck_assert_ptr_eq(c, x->server);
 	if ((ev & NET_TCP_READABLE) && x->server_reads)
 		server_drain(x);
 	if (ev & NET_TCP_CLOSED) {
@@ -186,6 +185,29 @@ START_TEST(test_tcp_handshake)
 	ck_assert_uint_eq(net_tcp_write(x->server, "hello", 5), 5);
 	wire_settle(x->w, SEC);
 	ck_assert_uint_eq(x->client_received, 5);
+	/* Data written before the handshake completes waits for it. */
+	struct net_tcp *first = x->server;
+	struct net_tcp *early = net_tcp_connect(x->w->st[0], WIRE_IP_B, PORT);
+	ck_assert_uint_eq(net_tcp_write(early, "early", 5), 5);
+	x->client_received = 0;
+	x->received = 0;
+	ck_assert_int_eq(net_tcp_state(early), NET_TCPS_SYN_SENT);
+	wire_settle(x->w, SEC);
+	ck_assert_int_eq(x->accepted, 2);
+	ck_assert_uint_eq(x->received, 5);
+	ck_assert_uint_eq(early->snd_len, 0);
+	net_tcp_abort(early);
+	wire_settle(x->w, SEC);
+	ck_assert_int_eq(x->server_err, NET_TCP_ERR_RESET);
+	ck_assert_int_eq(net_tcp_state(x->server), NET_TCPS_CLOSED);
+	net_tcp_close(x->server); /* releases the slot */
+	x->server = first;
+	ck_assert_uint_eq(net_tcp_active(x->w->st[0]), 1);
+	ck_assert_uint_eq(net_tcp_active(x->w->st[1]), 2);
+	ck_assert_uint_eq(net_tcp_write(x->client, "hello", 5), 5);
+	wire_settle(x->w, SEC);
+	ck_assert_uint_eq(x->received, 10);
+	ck_assert_int_eq(net_tcp_state(x->server), NET_TCPS_ESTABLISHED);
 	/* Nothing left to time. */
 	ck_assert_uint_eq(net_next_deadline(x->w->st[0]), UINT64_MAX);
 	ck_assert_uint_eq(net_next_deadline(x->w->st[1]), UINT64_MAX);
@@ -684,6 +706,87 @@ START_TEST(test_tcp_mss_option)
 }
 END_TEST
 
+/* Both directions at once: the server echoes, so each end's ACKs ride on its data, and a
+ * server whose send buffer is full stops reading, which closes the client's window. */
+struct echo {
+	struct wire *w;
+	struct net_tcp *c, *s;
+	size_t total, sent, got;
+	uint64_t h_sent, h_got;
+	uint8_t buf[8192];
+};
+
+static void echo_server(struct net_tcp *c, unsigned ev, void *arg)
+{
+	struct echo *e = arg;
+	(void)ev;
+	for (;;) {
+		size_t n = net_tcp_writable(c), r = net_tcp_readable(c);
+		n = n < r ? n : r;
+		n = n < sizeof(e->buf) ? n : sizeof(e->buf);
+		if (!n)
+			break;
+		ck_assert_uint_eq(net_tcp_read(c, e->buf, n), n);
+		ck_assert_uint_eq(net_tcp_write(c, e->buf, n), n);
+	}
+}
+
+static void echo_accept(struct net_tcp *l, struct net_tcp *c, void *arg)
+{
+	(void)l;
+	((struct echo *)arg)->s = c;
+	net_tcp_set_callbacks(c, echo_server, arg);
+}
+
+static void echo_client(struct net_tcp *c, unsigned ev, void *arg)
+{
+	struct echo *e = arg;
+	(void)ev;
+	uint8_t tmp[8192];
+	size_t n;
+	while ((n = net_tcp_read(c, tmp, sizeof(tmp))) > 0) {
+		e->h_got = fnv(e->h_got, tmp, n);
+		e->got += n;
+	}
+	while (e->sent < e->total) {
+		n = net_tcp_writable(c);
+		n = n < sizeof(tmp) ? n : sizeof(tmp);
+		n = n < e->total - e->sent ? n : e->total - e->sent;
+		if (!n)
+			break;
+		for (size_t i = 0; i < n; i++)
+			tmp[i] = pattern(e->sent + i);
+		ck_assert_uint_eq(net_tcp_write(c, tmp, n), n);
+		e->h_sent = fnv(e->h_sent, tmp, n);
+		e->sent += n;
+	}
+}
+
+static int echo_done(void *arg)
+{
+	struct echo *e = arg;
+	return e->got == e->total;
+}
+
+START_TEST(test_tcp_bidirectional_echo)
+{
+	struct echo *e = calloc(1, sizeof(*e));
+	e->w = wire_new(26 + (uint64_t)_i);
+	e->total = 2 << 20;
+	e->h_sent = e->h_got = 0xcbf29ce484222325ull;
+	ck_assert_ptr_nonnull(net_tcp_listen(e->w->st[1], PORT, echo_accept, e));
+	e->c = net_tcp_connect(e->w->st[0], WIRE_IP_B, PORT);
+	net_tcp_set_callbacks(e->c, echo_client, e);
+	e->w->loss_pm = _i ? 20 : 0;
+	e->w->reorder_pm = _i ? 20 : 0;
+	ck_assert(wire_run(e->w, echo_done, e, 3600 * SEC));
+	ck_assert_uint_eq(e->h_got, e->h_sent);
+	ck_assert_uint_eq(net_stats(e->w->st[0])->tcp_timeouts, 0);
+	wire_free(e->w);
+	free(e);
+}
+END_TEST
+
 Suite *net_tcp_suite(void)
 {
 	Suite *s = suite_create("net_tcp");
@@ -706,6 +809,7 @@ Suite *net_tcp_suite(void)
 	tcase_add_test(tc, test_tcp_pool_full);
 	tcase_add_test(tc, test_tcp_rfc5961);
 	tcase_add_test(tc, test_tcp_mss_option);
+	tcase_add_loop_test(tc, test_tcp_bidirectional_echo, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
