@@ -196,7 +196,9 @@ static int ack_input(struct net_tcp *c, const struct seg *s)
 			st->stats.tcp_retransmits++;
 		}
 	}
-	if (seq_lt(c->snd_wl1, s->seq) || (c->snd_wl1 == s->seq && seq_leq(c->snd_wl2, s->ack))) {
+	/* RFC 793: take the window from the newest segment, and never from an old ACK. */
+	if (seq_leq(c->snd_una, s->ack) &&
+	    (seq_lt(c->snd_wl1, s->seq) || (c->snd_wl1 == s->seq && seq_leq(c->snd_wl2, s->ack)))) {
 		c->snd_wnd = s->wnd;
 		c->snd_wl1 = s->seq;
 		c->snd_wl2 = s->ack;
@@ -313,6 +315,7 @@ static void sync_input(struct net_tcp *c, const struct seg *s)
 	if (!(s->flags & TCP_ACK))
 		return;
 	struct net_tcp *l = NULL; /* the listener to tell, once established */
+	unsigned events = 0;
 	if (c->state == NET_TCPS_SYN_RCVD) {
 		if (!seq_lt(c->snd_una, s->ack) || seq_lt(c->snd_max, s->ack)) {
 			net_tcp_send_reset(st, s->src, st->cfg.ip, s->sport, s->dport, s->seq,
@@ -328,13 +331,15 @@ static void sync_input(struct net_tcp *c, const struct seg *s)
 			l = c->parent;
 			l->backlog--;
 			c->parent = NULL;
+		} else {
+			events = NET_TCP_CONNECTED | NET_TCP_WRITABLE; /* a simultaneous open */
 		}
 		c->owned = 1;
 	}
 	int ev = ack_input(c, s);
 	if (ev < 0)
 		return;
-	unsigned events = (unsigned)ev | data_input(c, s);
+	events |= (unsigned)ev | data_input(c, s);
 	if (l) {
 		c->in_cb++;
 		l->on_accept(l, c, l->arg);

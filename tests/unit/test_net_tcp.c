@@ -509,6 +509,33 @@ START_TEST(test_tcp_data_timeout)
 }
 END_TEST
 
+START_TEST(test_tcp_simultaneous_open)
+{
+	struct xfer *x = xfer_new(28);
+	int armed = 0;
+	x->w->tap = drop_from_a;
+	x->w->tap_arg = &armed;
+	ck_assert_int_eq(net_ping(x->w->st[0], WIRE_IP_B, 1, 1, "", 0), 0);
+	wire_settle(x->w, SEC);
+	armed = 1; /* a's SYN and SYN-ACK never reach b: we play b by hand */
+	x->client = net_tcp_connect(x->w->st[0], WIRE_IP_B, 7000);
+	net_tcp_set_callbacks(x->client, on_client, x);
+	struct net_tcp *c = x->client;
+	uint8_t f[128];
+	size_t len = wire_tcp_frame(f, 1, 0, 7000, c->lport, 5000, 0, TCP_SYN, 8192, NULL, 0);
+	net_input(x->w->st[0], f, len);
+	ck_assert_int_eq(net_tcp_state(c), NET_TCPS_SYN_RCVD);
+	ck_assert(!x->connected);
+	len = wire_tcp_frame(f, 1, 0, 7000, c->lport, 5001, c->iss + 1, TCP_ACK, 8192, NULL, 0);
+	net_input(x->w->st[0], f, len);
+	ck_assert_int_eq(net_tcp_state(c), NET_TCPS_ESTABLISHED);
+	ck_assert(x->connected);
+	ck_assert_uint_eq(c->rcv_nxt, 5001);
+	net_tcp_abort(c);
+	xfer_free(x);
+}
+END_TEST
+
 static int drop_from_b(struct wire *w, int from, const uint8_t *f, size_t len, void *arg)
 {
 	(void)w, (void)f, (void)len, (void)arg;
@@ -809,6 +836,7 @@ Suite *net_tcp_suite(void)
 	tcase_add_test(tc, test_tcp_pool_full);
 	tcase_add_test(tc, test_tcp_rfc5961);
 	tcase_add_test(tc, test_tcp_mss_option);
+	tcase_add_test(tc, test_tcp_simultaneous_open);
 	tcase_add_loop_test(tc, test_tcp_bidirectional_echo, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
