@@ -117,8 +117,9 @@ struct net_tcp *net_tcp_listen(struct net_stack *st, uint16_t port, net_tcp_acce
 
 struct net_tcp *net_tcp_connect(struct net_stack *st, uint32_t ip, uint16_t port)
 {
-	if (!port || !net_ipv4_routable(st, ip) || ip == 0xffffffffu)
-		return NULL;
+	if (!port || !net_ipv4_routable(st, ip) || ip == 0xffffffffu || ip == st->cfg.ip ||
+	    (st->cfg.prefix < 31 && ip == (st->cfg.ip | ~st->netmask)))
+		return NULL; /* no broadcast TCP, and no loopback */
 	uint16_t lport = 0;
 	for (int tries = 0; tries < 16384 && !lport; tries++) {
 		uint16_t p = st->next_port;
