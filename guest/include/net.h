@@ -26,6 +26,9 @@
 #define NET_TCP_RTO_MIN_NS 200000000ull
 #define NET_TCP_RTO_MAX_NS 60000000000ull
 #define NET_TCP_DELACK_NS 40000000ull
+#define NET_TCP_OOW_ACK_GAP_NS                                                                     \
+	100000000ull			    /* at most one challenge/out-of-window ACK per 100 ms  \
+					     */
 #define NET_TCP_FIN_WAIT2_NS 60000000000ull /* a closed connection whose peer never FINs */
 #define NET_TCP_RETRIES 8		    /* retransmissions of one segment before a reset */
 #define NET_TCP_SYN_RETRIES 5
@@ -71,6 +74,7 @@ struct net_stats {
 	uint64_t tcp_out_of_order;   /* segments beyond rcv_nxt: dropped, duplicate ACK sent */
 	uint64_t tcp_out_of_window;  /* unacceptable segments: ACKed and dropped */
 	uint64_t tcp_persist_probes; /* zero-window probes */
+	uint64_t tcp_acks_limited;   /* challenge/out-of-window ACKs not sent (rate limit) */
 };
 
 /* ---- UDP ---- */
@@ -87,18 +91,18 @@ struct net_udp {
 
 /* ---- TCP ---- */
 enum net_tcp_state {
-	NET_TCP_FREE, /* unused slot */
-	NET_TCP_CLOSED,
-	NET_TCP_LISTEN,
-	NET_TCP_SYN_SENT,
-	NET_TCP_SYN_RCVD,
-	NET_TCP_ESTABLISHED,
-	NET_TCP_FIN_WAIT_1,
-	NET_TCP_FIN_WAIT_2,
-	NET_TCP_CLOSING,
-	NET_TCP_TIME_WAIT,
-	NET_TCP_CLOSE_WAIT,
-	NET_TCP_LAST_ACK,
+	NET_TCPS_FREE, /* unused slot */
+	NET_TCPS_CLOSED,
+	NET_TCPS_LISTEN,
+	NET_TCPS_SYN_SENT,
+	NET_TCPS_SYN_RCVD,
+	NET_TCPS_ESTABLISHED,
+	NET_TCPS_FIN_WAIT_1,
+	NET_TCPS_FIN_WAIT_2,
+	NET_TCPS_CLOSING,
+	NET_TCPS_TIME_WAIT,
+	NET_TCPS_CLOSE_WAIT,
+	NET_TCPS_LAST_ACK,
 };
 
 /* Event bits passed to the connection callback. */
@@ -139,6 +143,7 @@ struct net_tcp {
 	uint64_t rtt_start, srtt, rttvar, rto; /* ns; srtt == 0: no sample yet */
 	unsigned retries;
 	uint64_t rexmt_at, persist_at, delack_at, close_at; /* deadlines, 0 = off */
+	uint64_t last_oow_ack;				    /* rate limit, see tcp_input.c */
 	uint64_t persist_backoff;
 	struct net_tcp *parent; /* the listener of a connection not yet accepted */
 	unsigned backlog;	/* listener: half-open children */

@@ -18,7 +18,8 @@ static int icmp_send(struct net_stack *st, uint32_t dst, uint8_t type, uint16_t 
 	st16(m + 2, 0);
 	st16(m + 4, id);
 	st16(m + 6, seq);
-	memmove(m + ICMP_HLEN, data, len);
+	if (len) /* data may be NULL then */
+		memmove(m + ICMP_HLEN, data, len);
 	uint16_t sum = net_csum_fold(net_csum_add(0, m, ICMP_HLEN + len));
 	memcpy(m + 2, &sum, 2);
 	return net_ipv4_output(st, dst, IP_PROTO_ICMP, ICMP_HLEN + len);

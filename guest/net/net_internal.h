@@ -66,7 +66,7 @@ uint16_t net_csum_fold(uint64_t sum);
 /* The sum of the IPv4 pseudo-header for a transport checksum. */
 uint64_t net_csum_pseudo(uint32_t src, uint32_t dst, uint8_t proto, uint16_t len);
 
-/* net.c */
+/* net.c: the driver's clock. */
 uint64_t net_now(const struct net_stack *st);
 
 /* eth.c: sends frame (len bytes, Ethernet header included) after filling in the header. */
@@ -74,14 +74,18 @@ void net_eth_send(struct net_stack *st, uint8_t *frame, size_t len, const uint8_
 		  uint16_t type);
 
 /* arp.c */
+/* Handles one ARP packet (the Ethernet payload). */
 void net_arp_input(struct net_stack *st, const uint8_t *pkt, size_t len);
 /* Sends frame (an IPv4 frame without its Ethernet header filled in) to next_hop, resolving it
  * first if needed (the frame then waits in the queue). Returns 0, or -1 if dropped. */
 int net_arp_output(struct net_stack *st, uint32_t next_hop, uint8_t *frame, size_t len);
+/* Repeats requests, gives up on silent addresses, expires old entries. */
 void net_arp_poll(struct net_stack *st, uint64_t now);
+/* The next request retry, UINT64_MAX if none (expiry needs no wake-up: it is checked on use). */
 uint64_t net_arp_deadline(const struct net_stack *st);
 
 /* ipv4.c */
+/* Validates one IPv4 packet (the Ethernet payload, maybe padded) and passes it up. */
 void net_ipv4_input(struct net_stack *st, const uint8_t *pkt, size_t len);
 /* Sends st->tx, whose transport payload (len bytes at NET_L4_OFF) is written, to dst. */
 int net_ipv4_output(struct net_stack *st, uint32_t dst, uint8_t proto, size_t len);
@@ -115,19 +119,26 @@ void net_tcp_send_reset(struct net_stack *st, uint32_t src, uint32_t dst, uint16
 uint32_t net_tcp_rcv_window(const struct net_tcp *c);
 
 /* tcp.c: connection life cycle shared by input, output and timers. */
+/* A cleared slot in state CLOSED (not owned, no timers), or NULL if the pool is full. */
 struct net_tcp *net_tcp_alloc(struct net_stack *st);
 /* Marks the connection CLOSED: stops timers and frees it if the application does not hold it. */
 void net_tcp_set_closed(struct net_tcp *c, uint8_t error);
 /* Delivers events to the callback, then frees c if it was released meanwhile. Returns 0 if c
  * is gone (free or released CLOSED), 1 if it may still be used. */
 int net_tcp_notify(struct net_tcp *c, unsigned events);
+/* Enters (or restarts) TIME_WAIT: the slot is freed 2 * MSL from now. */
 void net_tcp_enter_time_wait(struct net_tcp *c);
+/* The initial sequence number for a connection to rip:rport from lport (RFC 6528). */
 uint32_t net_tcp_isn(struct net_stack *st, uint32_t rip, uint16_t lport, uint16_t rport);
 
 /* tcp_timer.c */
+/* Folds one round-trip measurement (ns) into SRTT/RTTVAR and recomputes the RTO. */
 void net_tcp_rtt_sample(struct net_tcp *c, uint64_t rtt);
+/* (Re)starts the retransmission timer: one RTO from now. */
 void net_tcp_arm_rexmt(struct net_tcp *c);
+/* Runs every TCP timer due at now. */
 void net_tcp_poll(struct net_stack *st, uint64_t now);
+/* The earliest TCP timer, UINT64_MAX if none. */
 uint64_t net_tcp_deadline(const struct net_stack *st);
 
 #endif

@@ -30,11 +30,11 @@ struct net_tcp *net_tcp_alloc(struct net_stack *st)
 {
 	for (int i = 0; i < NET_TCP_CONNS; i++) {
 		struct net_tcp *c = &st->tcp[i];
-		if (c->state == NET_TCP_FREE) {
+		if (c->state == NET_TCPS_FREE) {
 			/* The buffers need no clearing: only bytes written are read. */
 			memset(c, 0, offsetof(struct net_tcp, sndbuf));
 			c->st = st;
-			c->state = NET_TCP_CLOSED;
+			c->state = NET_TCPS_CLOSED;
 			c->mss = 536; /* RFC 1122 default until the peer says otherwise */
 			c->rto = NET_TCP_RTO_INIT_NS;
 			return c;
@@ -53,12 +53,12 @@ static void tcp_free(struct net_tcp *c)
 		c->parent->backlog--;
 	c->parent = NULL;
 	c->on_event = NULL;
-	c->state = NET_TCP_FREE;
+	c->state = NET_TCPS_FREE;
 }
 
 void net_tcp_set_closed(struct net_tcp *c, uint8_t error)
 {
-	c->state = NET_TCP_CLOSED;
+	c->state = NET_TCPS_CLOSED;
 	c->error = error;
 	c->rexmt_at = c->persist_at = c->delack_at = c->close_at = 0;
 	if (!c->owned)
@@ -67,7 +67,7 @@ void net_tcp_set_closed(struct net_tcp *c, uint8_t error)
 
 int net_tcp_notify(struct net_tcp *c, unsigned events)
 {
-	if (events && c->owned && c->on_event && c->state != NET_TCP_FREE) {
+	if (events && c->owned && c->on_event && c->state != NET_TCPS_FREE) {
 		c->in_cb++;
 		c->on_event(c, events, c->arg);
 		c->in_cb--;
@@ -78,12 +78,12 @@ int net_tcp_notify(struct net_tcp *c, unsigned events)
 		c->free_me = 0;
 		tcp_free(c);
 	}
-	return c->state != NET_TCP_FREE && c->state != NET_TCP_CLOSED;
+	return c->state != NET_TCPS_FREE && c->state != NET_TCPS_CLOSED;
 }
 
 void net_tcp_enter_time_wait(struct net_tcp *c)
 {
-	c->state = NET_TCP_TIME_WAIT;
+	c->state = NET_TCPS_TIME_WAIT;
 	c->rexmt_at = c->persist_at = 0;
 	c->close_at = net_now(c->st) + 2 * NET_TCP_MSL_NS;
 }
@@ -91,7 +91,7 @@ void net_tcp_enter_time_wait(struct net_tcp *c)
 static int port_in_use(const struct net_stack *st, uint16_t port)
 {
 	for (int i = 0; i < NET_TCP_CONNS; i++)
-		if (st->tcp[i].state != NET_TCP_FREE && st->tcp[i].lport == port)
+		if (st->tcp[i].state != NET_TCPS_FREE && st->tcp[i].lport == port)
 			return 1;
 	return 0;
 }
@@ -102,12 +102,12 @@ struct net_tcp *net_tcp_listen(struct net_stack *st, uint16_t port, net_tcp_acce
 	if (!port || !accept)
 		return NULL;
 	for (int i = 0; i < NET_TCP_CONNS; i++)
-		if (st->tcp[i].state == NET_TCP_LISTEN && st->tcp[i].lport == port)
+		if (st->tcp[i].state == NET_TCPS_LISTEN && st->tcp[i].lport == port)
 			return NULL;
 	struct net_tcp *l = net_tcp_alloc(st);
 	if (!l)
 		return NULL;
-	l->state = NET_TCP_LISTEN;
+	l->state = NET_TCPS_LISTEN;
 	l->owned = 1;
 	l->lport = port;
 	l->on_accept = accept;
@@ -117,8 +117,9 @@ struct net_tcp *net_tcp_listen(struct net_stack *st, uint16_t port, net_tcp_acce
 
 struct net_tcp *net_tcp_connect(struct net_stack *st, uint32_t ip, uint16_t port)
 {
-	if (!port || !net_ipv4_routable(st, ip) || ip == 0xffffffffu)
-		return NULL;
+	if (!port || !net_ipv4_routable(st, ip) || ip == 0xffffffffu || ip == st->cfg.ip ||
+	    (st->cfg.prefix < 31 && ip == (st->cfg.ip | ~st->netmask)))
+		return NULL; /* no broadcast TCP, and no loopback */
 	uint16_t lport = 0;
 	for (int tries = 0; tries < 16384 && !lport; tries++) {
 		uint16_t p = st->next_port;
@@ -130,7 +131,7 @@ struct net_tcp *net_tcp_connect(struct net_stack *st, uint32_t ip, uint16_t port
 	if (!c)
 		return NULL;
 	c->owned = 1;
-	c->state = NET_TCP_SYN_SENT;
+	c->state = NET_TCPS_SYN_SENT;
 	c->lport = lport;
 	c->rport = port;
 	c->rip = ip;
@@ -164,8 +165,8 @@ size_t net_tcp_read(struct net_tcp *c, void *buf, size_t len)
 	c->rcv_head = (uint32_t)((c->rcv_head + n) & (NET_TCP_RCVBUF - 1));
 	c->rcv_len -= (uint32_t)n;
 	/* Tell the peer the window opened (receiver-side SWS avoidance: not byte by byte). */
-	if (c->state == NET_TCP_ESTABLISHED || c->state == NET_TCP_FIN_WAIT_1 ||
-	    c->state == NET_TCP_FIN_WAIT_2) {
+	if (c->state == NET_TCPS_ESTABLISHED || c->state == NET_TCPS_FIN_WAIT_1 ||
+	    c->state == NET_TCPS_FIN_WAIT_2) {
 		uint32_t wnd = net_tcp_rcv_window(c), edge = c->rcv_nxt + wnd;
 		uint32_t adv = seq_lt(c->rcv_nxt, c->rcv_adv) ? c->rcv_adv - c->rcv_nxt : 0;
 		uint32_t step = 2u * c->mss < NET_TCP_RCVBUF / 2 ? 2u * c->mss : NET_TCP_RCVBUF / 2;
@@ -181,10 +182,10 @@ size_t net_tcp_read(struct net_tcp *c, void *buf, size_t len)
 static int tcp_can_write(const struct net_tcp *c)
 {
 	switch (c->state) {
-	case NET_TCP_SYN_SENT:
-	case NET_TCP_SYN_RCVD:
-	case NET_TCP_ESTABLISHED:
-	case NET_TCP_CLOSE_WAIT: return !c->fin_queued;
+	case NET_TCPS_SYN_SENT:
+	case NET_TCPS_SYN_RCVD:
+	case NET_TCPS_ESTABLISHED:
+	case NET_TCPS_CLOSE_WAIT: return !c->fin_queued;
 	default: return 0;
 	}
 }
@@ -215,7 +216,7 @@ static void tcp_drop_children(struct net_tcp *l)
 {
 	for (int i = 0; i < NET_TCP_CONNS; i++) {
 		struct net_tcp *c = &l->st->tcp[i];
-		if (c->state != NET_TCP_FREE && c->parent == l) {
+		if (c->state != NET_TCPS_FREE && c->parent == l) {
 			net_tcp_send_ctl(c, c->snd_nxt, TCP_RST | TCP_ACK);
 			c->st->stats.tcp_rst_sent++;
 			tcp_free(c);
@@ -228,21 +229,21 @@ int net_tcp_close(struct net_tcp *c)
 	c->owned = 0;
 	c->on_event = NULL;
 	switch (c->state) {
-	case NET_TCP_LISTEN: tcp_drop_children(c); /* fall through */
-	case NET_TCP_CLOSED:
-	case NET_TCP_SYN_SENT:
-		c->state = NET_TCP_CLOSED;
+	case NET_TCPS_LISTEN: tcp_drop_children(c); /* fall through */
+	case NET_TCPS_CLOSED:
+	case NET_TCPS_SYN_SENT:
+		c->state = NET_TCPS_CLOSED;
 		tcp_free(c);
 		break;
-	case NET_TCP_SYN_RCVD: net_tcp_abort(c); break; /* our SYN is not even acknowledged */
-	case NET_TCP_ESTABLISHED:
+	case NET_TCPS_SYN_RCVD: net_tcp_abort(c); break; /* our SYN is not even acknowledged */
+	case NET_TCPS_ESTABLISHED:
 		c->fin_queued = 1;
-		c->state = NET_TCP_FIN_WAIT_1;
+		c->state = NET_TCPS_FIN_WAIT_1;
 		net_tcp_output(c);
 		break;
-	case NET_TCP_CLOSE_WAIT:
+	case NET_TCPS_CLOSE_WAIT:
 		c->fin_queued = 1;
-		c->state = NET_TCP_LAST_ACK;
+		c->state = NET_TCPS_LAST_ACK;
 		net_tcp_output(c);
 		break;
 	default: break; /* already closing */
@@ -253,14 +254,14 @@ int net_tcp_close(struct net_tcp *c)
 void net_tcp_abort(struct net_tcp *c)
 {
 	switch (c->state) {
-	case NET_TCP_LISTEN: tcp_drop_children(c); break;
-	case NET_TCP_SYN_RCVD:
-	case NET_TCP_ESTABLISHED:
-	case NET_TCP_FIN_WAIT_1:
-	case NET_TCP_FIN_WAIT_2:
-	case NET_TCP_CLOSING:
-	case NET_TCP_CLOSE_WAIT:
-	case NET_TCP_LAST_ACK:
+	case NET_TCPS_LISTEN: tcp_drop_children(c); break;
+	case NET_TCPS_SYN_RCVD:
+	case NET_TCPS_ESTABLISHED:
+	case NET_TCPS_FIN_WAIT_1:
+	case NET_TCPS_FIN_WAIT_2:
+	case NET_TCPS_CLOSING:
+	case NET_TCPS_CLOSE_WAIT:
+	case NET_TCPS_LAST_ACK:
 		net_tcp_send_ctl(c, c->snd_nxt, TCP_RST | TCP_ACK);
 		c->st->stats.tcp_rst_sent++;
 		break;
@@ -268,7 +269,7 @@ void net_tcp_abort(struct net_tcp *c)
 	}
 	c->owned = 0;
 	c->on_event = NULL;
-	c->state = NET_TCP_CLOSED;
+	c->state = NET_TCPS_CLOSED;
 	c->rexmt_at = c->persist_at = c->delack_at = c->close_at = 0;
 	tcp_free(c);
 }
@@ -297,6 +298,6 @@ unsigned net_tcp_active(const struct net_stack *st)
 {
 	unsigned n = 0;
 	for (int i = 0; i < NET_TCP_CONNS; i++)
-		n += st->tcp[i].state != NET_TCP_FREE;
+		n += st->tcp[i].state != NET_TCPS_FREE;
 	return n;
 }

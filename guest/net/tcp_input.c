@@ -61,7 +61,7 @@ static void listen_input(struct net_tcp *l, const struct seg *s)
 	}
 	l->backlog++;
 	c->parent = l;
-	c->state = NET_TCP_SYN_RCVD;
+	c->state = NET_TCPS_SYN_RCVD;
 	c->lport = l->lport;
 	c->rport = s->sport;
 	c->rip = s->src;
@@ -106,7 +106,7 @@ static void syn_sent_input(struct net_tcp *c, const struct seg *s)
 	c->snd_wl2 = s->ack;
 	if (!ack_ok) {
 		/* Simultaneous open. */
-		c->state = NET_TCP_SYN_RCVD;
+		c->state = NET_TCPS_SYN_RCVD;
 		net_tcp_send_syn(c);
 		return;
 	}
@@ -117,10 +117,25 @@ static void syn_sent_input(struct net_tcp *c, const struct seg *s)
 	}
 	c->retries = 0;
 	c->rexmt_at = 0;
-	c->state = NET_TCP_ESTABLISHED;
+	c->state = NET_TCPS_ESTABLISHED;
 	c->ack_now = 1;
 	net_tcp_output(c);
 	net_tcp_notify(c, NET_TCP_CONNECTED | NET_TCP_WRITABLE);
+}
+
+/* Answers a segment we will not take (out of window, bad ACK, RFC 5961 challenge) with an ACK,
+ * at most once per NET_TCP_OOW_ACK_GAP_NS: two desynchronised ends (or an attacker) would
+ * otherwise bounce ACKs forever. Zero-window probes come slower than that. */
+static void oow_ack(struct net_tcp *c)
+{
+	uint64_t now = net_now(c->st);
+	if (c->last_oow_ack && now - c->last_oow_ack < NET_TCP_OOW_ACK_GAP_NS) {
+		c->st->stats.tcp_acks_limited++;
+		return;
+	}
+	c->last_oow_ack = now;
+	c->ack_now = 1;
+	net_tcp_output(c);
 }
 
 /* RFC 793 segment acceptability against our receive window. */
@@ -145,8 +160,7 @@ static int ack_input(struct net_tcp *c, const struct seg *s)
 	struct net_stack *st = c->st;
 	unsigned events = 0;
 	if (seq_lt(c->snd_max, s->ack)) {
-		c->ack_now = 1; /* acknowledges what we never sent */
-		net_tcp_output(c);
+		oow_ack(c); /* acknowledges what we never sent */
 		return -1;
 	}
 	if (seq_lt(c->snd_una, s->ack)) {
@@ -182,20 +196,22 @@ static int ack_input(struct net_tcp *c, const struct seg *s)
 			st->stats.tcp_retransmits++;
 		}
 	}
-	if (seq_lt(c->snd_wl1, s->seq) || (c->snd_wl1 == s->seq && seq_leq(c->snd_wl2, s->ack))) {
+	/* RFC 793: take the window from the newest segment, and never from an old ACK. */
+	if (seq_leq(c->snd_una, s->ack) &&
+	    (seq_lt(c->snd_wl1, s->seq) || (c->snd_wl1 == s->seq && seq_leq(c->snd_wl2, s->ack)))) {
 		c->snd_wnd = s->wnd;
 		c->snd_wl1 = s->seq;
 		c->snd_wl2 = s->ack;
 	}
 	if (c->fin_acked) {
 		switch (c->state) {
-		case NET_TCP_FIN_WAIT_1:
-			c->state = NET_TCP_FIN_WAIT_2;
+		case NET_TCPS_FIN_WAIT_1:
+			c->state = NET_TCPS_FIN_WAIT_2;
 			/* The application has closed: do not wait forever for the peer's FIN. */
 			c->close_at = net_now(st) + NET_TCP_FIN_WAIT2_NS;
 			break;
-		case NET_TCP_CLOSING: net_tcp_enter_time_wait(c); break;
-		case NET_TCP_LAST_ACK: net_tcp_set_closed(c, NET_TCP_ERR_NONE); return -1;
+		case NET_TCPS_CLOSING: net_tcp_enter_time_wait(c); break;
+		case NET_TCPS_LAST_ACK: net_tcp_set_closed(c, NET_TCP_ERR_NONE); return -1;
 		default: break;
 		}
 	}
@@ -207,9 +223,11 @@ static unsigned data_input(struct net_tcp *c, const struct seg *s)
 {
 	unsigned events = 0;
 	int fin = (s->flags & TCP_FIN) != 0;
-	if (c->state != NET_TCP_ESTABLISHED && c->state != NET_TCP_FIN_WAIT_1 &&
-	    c->state != NET_TCP_FIN_WAIT_2)
+	if (c->state != NET_TCPS_ESTABLISHED && c->state != NET_TCPS_FIN_WAIT_1 &&
+	    c->state != NET_TCPS_FIN_WAIT_2)
 		return 0; /* the peer has finished: anything is a retransmission */
+	if (!s->dlen && !fin)
+		return 0; /* a pure ACK: nothing to take, nothing to answer */
 	if (seq_lt(c->rcv_nxt, s->seq)) {
 		c->st->stats.tcp_out_of_order++;
 		c->ack_now = 1;
@@ -251,8 +269,8 @@ static unsigned data_input(struct net_tcp *c, const struct seg *s)
 		c->ack_now = 1;
 		events |= NET_TCP_PEER_CLOSED;
 		switch (c->state) {
-		case NET_TCP_ESTABLISHED: c->state = NET_TCP_CLOSE_WAIT; break;
-		case NET_TCP_FIN_WAIT_1: c->state = NET_TCP_CLOSING; break;
+		case NET_TCPS_ESTABLISHED: c->state = NET_TCPS_CLOSE_WAIT; break;
+		case NET_TCPS_FIN_WAIT_1: c->state = NET_TCPS_CLOSING; break;
 		default: net_tcp_enter_time_wait(c); break;
 		}
 	}
@@ -263,7 +281,7 @@ static void sync_input(struct net_tcp *c, const struct seg *s)
 {
 	struct net_stack *st = c->st;
 	uint32_t seglen = s->dlen + !!(s->flags & TCP_SYN) + !!(s->flags & TCP_FIN);
-	if (c->state == NET_TCP_SYN_RCVD && (s->flags & TCP_SYN) && !(s->flags & TCP_ACK) &&
+	if (c->state == NET_TCPS_SYN_RCVD && (s->flags & TCP_SYN) && !(s->flags & TCP_ACK) &&
 	    s->seq == c->irs) {
 		net_tcp_send_syn(c); /* our SYN-ACK was lost */
 		return;
@@ -271,17 +289,15 @@ static void sync_input(struct net_tcp *c, const struct seg *s)
 	if (!acceptable(c, s, seglen)) {
 		if (!(s->flags & TCP_RST)) {
 			st->stats.tcp_out_of_window++;
-			if (c->state == NET_TCP_TIME_WAIT && (s->flags & TCP_FIN))
+			if (c->state == NET_TCPS_TIME_WAIT && (s->flags & TCP_FIN))
 				net_tcp_enter_time_wait(c); /* our last ACK was lost */
-			c->ack_now = 1;
-			net_tcp_output(c);
+			oow_ack(c);
 		}
 		return;
 	}
 	if (s->flags & TCP_RST) {
 		if (s->seq != c->rcv_nxt) {
-			c->ack_now = 1; /* RFC 5961 challenge ACK */
-			net_tcp_output(c);
+			oow_ack(c); /* RFC 5961 challenge ACK */
 			return;
 		}
 		if (c->parent) {
@@ -293,20 +309,20 @@ static void sync_input(struct net_tcp *c, const struct seg *s)
 		return;
 	}
 	if (s->flags & TCP_SYN) {
-		c->ack_now = 1; /* RFC 5961: a SYN in a synchronised state gets a challenge ACK */
-		net_tcp_output(c);
+		oow_ack(c); /* RFC 5961: a SYN in a synchronised state gets a challenge ACK */
 		return;
 	}
 	if (!(s->flags & TCP_ACK))
 		return;
 	struct net_tcp *l = NULL; /* the listener to tell, once established */
-	if (c->state == NET_TCP_SYN_RCVD) {
+	unsigned events = 0;
+	if (c->state == NET_TCPS_SYN_RCVD) {
 		if (!seq_lt(c->snd_una, s->ack) || seq_lt(c->snd_max, s->ack)) {
 			net_tcp_send_reset(st, s->src, st->cfg.ip, s->sport, s->dport, s->seq,
 					   s->ack, s->flags, s->dlen);
 			return;
 		}
-		c->state = NET_TCP_ESTABLISHED;
+		c->state = NET_TCPS_ESTABLISHED;
 		c->snd_una = c->iss + 1; /* the SYN is acknowledged */
 		c->snd_wnd = s->wnd;
 		c->snd_wl1 = s->seq;
@@ -315,13 +331,15 @@ static void sync_input(struct net_tcp *c, const struct seg *s)
 			l = c->parent;
 			l->backlog--;
 			c->parent = NULL;
+		} else {
+			events = NET_TCP_CONNECTED | NET_TCP_WRITABLE; /* a simultaneous open */
 		}
 		c->owned = 1;
 	}
 	int ev = ack_input(c, s);
 	if (ev < 0)
 		return;
-	unsigned events = (unsigned)ev | data_input(c, s);
+	events |= (unsigned)ev | data_input(c, s);
 	if (l) {
 		c->in_cb++;
 		l->on_accept(l, c, l->arg);
@@ -373,16 +391,16 @@ void net_tcp_input(struct net_stack *st, uint32_t src, uint32_t dst, const uint8
 	struct net_tcp *c = NULL, *l = NULL;
 	for (int i = 0; i < NET_TCP_CONNS; i++) {
 		struct net_tcp *k = &st->tcp[i];
-		if (k->state == NET_TCP_FREE || k->state == NET_TCP_CLOSED || k->lport != s.dport)
+		if (k->state == NET_TCPS_FREE || k->state == NET_TCPS_CLOSED || k->lport != s.dport)
 			continue;
-		if (k->state == NET_TCP_LISTEN)
+		if (k->state == NET_TCPS_LISTEN)
 			l = k;
 		else if (k->rport == s.sport && k->rip == src) {
 			c = k;
 			break;
 		}
 	}
-	if (c && c->state == NET_TCP_SYN_SENT)
+	if (c && c->state == NET_TCPS_SYN_SENT)
 		syn_sent_input(c, &s);
 	else if (c)
 		sync_input(c, &s);

@@ -66,7 +66,7 @@ void net_tcp_send_ctl(struct net_tcp *c, uint32_t seq, uint8_t flags)
 
 void net_tcp_send_syn(struct net_tcp *c)
 {
-	uint8_t flags = TCP_SYN | (c->state == NET_TCP_SYN_RCVD ? TCP_ACK : 0);
+	uint8_t flags = TCP_SYN | (c->state == NET_TCPS_SYN_RCVD ? TCP_ACK : 0);
 	if (c->retries == 0) {
 		/* Karn: only a SYN sent once gives an RTT sample. */
 		c->rtt_active = 1;
@@ -83,11 +83,11 @@ void net_tcp_send_syn(struct net_tcp *c)
 static int tcp_sending_state(int state)
 {
 	switch (state) {
-	case NET_TCP_ESTABLISHED:
-	case NET_TCP_CLOSE_WAIT:
-	case NET_TCP_FIN_WAIT_1:
-	case NET_TCP_CLOSING:
-	case NET_TCP_LAST_ACK: return 1;
+	case NET_TCPS_ESTABLISHED:
+	case NET_TCPS_CLOSE_WAIT:
+	case NET_TCPS_FIN_WAIT_1:
+	case NET_TCPS_CLOSING:
+	case NET_TCPS_LAST_ACK: return 1;
 	default: return 0;
 	}
 }
@@ -137,8 +137,8 @@ void net_tcp_output(struct net_tcp *c)
 		}
 		if (sent && !c->rexmt_at)
 			net_tcp_arm_rexmt(c);
-		/* Data waits behind a zero window with nothing in flight: probe it (persist). */
-		if (c->snd_wnd == 0 && c->snd_una == c->snd_max && seq_lt(c->snd_nxt, data_end)) {
+		/* Data waits behind a zero window with nothing outstanding: probe it (persist). */
+		if (c->snd_wnd == 0 && c->snd_nxt == c->snd_una && seq_lt(c->snd_nxt, data_end)) {
 			if (!c->persist_at) {
 				c->persist_backoff = c->rto;
 				c->persist_at = net_now(c->st) + c->persist_backoff;

@@ -35,10 +35,20 @@ static void tcp_rexmt(struct net_tcp *c)
 	c->rexmt_at = 0;
 	if (c->snd_una == c->snd_max)
 		return;
-	int syn = c->state == NET_TCP_SYN_SENT || c->state == NET_TCP_SYN_RCVD;
+	int syn = c->state == NET_TCPS_SYN_SENT || c->state == NET_TCPS_SYN_RCVD;
+	if (!syn && c->snd_wnd == 0 && c->snd_len) {
+		/* The peer shut its window on data in flight: nothing can be resent into it, and a
+		 * live peer must not be reset for that. Go back to snd_una and let the persist
+		 * timer probe (for as long as the peer answers, as RFC 1122 asks). */
+		c->snd_nxt = c->snd_una;
+		c->rtt_active = 0;
+		c->retries = 0;
+		net_tcp_output(c);
+		return;
+	}
 	if (++c->retries > (syn ? NET_TCP_SYN_RETRIES : NET_TCP_RETRIES)) {
 		st->stats.tcp_timeouts++;
-		if (c->state != NET_TCP_SYN_SENT) {
+		if (c->state != NET_TCPS_SYN_SENT) {
 			net_tcp_send_ctl(c, c->snd_nxt, TCP_RST | TCP_ACK);
 			st->stats.tcp_rst_sent++;
 		}
@@ -64,7 +74,7 @@ static void tcp_rexmt(struct net_tcp *c)
 static void tcp_persist(struct net_tcp *c)
 {
 	c->persist_at = 0;
-	if (c->snd_wnd != 0 || c->snd_una != c->snd_max)
+	if (c->snd_wnd != 0 || c->snd_nxt != c->snd_una)
 		return;
 	/* An old sequence number is unacceptable to the receiver, which must answer with an ACK
 	 * carrying its current window. */
@@ -79,7 +89,7 @@ void net_tcp_poll(struct net_stack *st, uint64_t now)
 {
 	for (int i = 0; i < NET_TCP_CONNS; i++) {
 		struct net_tcp *c = &st->tcp[i];
-		if (c->state == NET_TCP_FREE || c->state == NET_TCP_CLOSED)
+		if (c->state == NET_TCPS_FREE || c->state == NET_TCPS_CLOSED)
 			continue;
 		if (c->close_at && now >= c->close_at) {
 			/* TIME_WAIT over, or FIN_WAIT_2 gave up; the application has let go. */
@@ -88,7 +98,7 @@ void net_tcp_poll(struct net_stack *st, uint64_t now)
 		}
 		if (c->rexmt_at && now >= c->rexmt_at) {
 			tcp_rexmt(c);
-			if (c->state == NET_TCP_FREE || c->state == NET_TCP_CLOSED)
+			if (c->state == NET_TCPS_FREE || c->state == NET_TCPS_CLOSED)
 				continue;
 		}
 		if (c->persist_at && now >= c->persist_at)
@@ -111,7 +121,7 @@ uint64_t net_tcp_deadline(const struct net_stack *st)
 	uint64_t d = UINT64_MAX;
 	for (int i = 0; i < NET_TCP_CONNS; i++) {
 		const struct net_tcp *c = &st->tcp[i];
-		if (c->state == NET_TCP_FREE || c->state == NET_TCP_CLOSED)
+		if (c->state == NET_TCPS_FREE || c->state == NET_TCPS_CLOSED)
 			continue;
 		d = earliest(d, c->rexmt_at);
 		d = earliest(d, c->persist_at);

@@ -62,7 +62,8 @@ int net_udp_sendto(struct net_udp *sock, uint32_t ip, uint16_t port, const void 
 	st16(u + 2, port);
 	st16(u + 4, (uint16_t)ulen);
 	st16(u + 6, 0);
-	memmove(u + UDP_HLEN, data, len);
+	if (len) /* data may be NULL then */
+		memmove(u + UDP_HLEN, data, len);
 	uint16_t sum = net_csum_fold(net_csum_add(
 		net_csum_pseudo(st->cfg.ip, ip, IP_PROTO_UDP, (uint16_t)ulen), u, ulen));
 	if (sum == 0)

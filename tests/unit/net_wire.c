@@ -128,11 +128,18 @@ static uint64_t next_event(const struct wire *w)
 int wire_run(struct wire *w, int (*done)(void *arg), void *arg, uint64_t limit_ns)
 {
 	uint64_t end = w->now + limit_ns, stuck_at = w->now;
-	unsigned stuck = 0;
+	unsigned stuck = 0, storm = 0;
+	uint64_t storm_at = w->now;
 	for (;;) {
 		int moved = 0;
-		while (deliver(w, 0) | deliver(w, 1))
+		while (deliver(w, 0) | deliver(w, 1)) {
 			moved = 1;
+			/* Frames that never stop at one instant: a storm between the stacks. */
+			storm = w->now == storm_at ? storm + 1 : 0;
+			storm_at = w->now;
+			ck_assert_msg(storm < 2000000, "frame storm at %llu",
+				      (unsigned long long)w->now);
+		}
 		if (done && done(arg))
 			return 1;
 		if (moved)
@@ -220,7 +227,8 @@ size_t wire_udp_frame(uint8_t *buf, int from, int to, uint16_t sport, uint16_t d
 	put16(u + 2, dport);
 	put16(u + 4, (uint16_t)(8 + len));
 	put16(u + 6, 0);
-	memcpy(u + 8, data, len);
+	if (len)
+		memcpy(u + 8, data, len);
 	return wire_ip_frame(buf, from, to, 17, u, 8 + len);
 }
 
@@ -236,7 +244,8 @@ size_t wire_tcp_frame(uint8_t *buf, int from, int to, uint16_t sport, uint16_t d
 	t[13] = flags;
 	put16(t + 14, wnd);
 	put32(t + 16, 0);
-	memcpy(t + 20, data, len);
+	if (len)
+		memcpy(t + 20, data, len);
 	return wire_ip_frame(buf, from, to, 6, t, 20 + len);
 }
 

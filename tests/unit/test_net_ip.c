@@ -138,6 +138,11 @@ START_TEST(test_routing)
 	ck_assert_int_eq(net_ping(w->st[0], 0x08080808, 1, 1, "x", 1), -1);
 	ck_assert_uint_eq(a->drop_no_route, 1);
 	ck_assert_ptr_null(net_tcp_connect(w->st[0], 0x08080808, 80));
+	ck_assert_ptr_null(net_tcp_connect(w->st[0], 0x0a0000ff, 80)); /* subnet broadcast */
+	ck_assert_ptr_null(net_tcp_connect(w->st[0], 0xffffffff, 80));
+	ck_assert_ptr_null(net_tcp_connect(w->st[0], WIRE_IP_A, 80)); /* ourselves */
+	ck_assert_ptr_null(net_tcp_connect(w->st[0], WIRE_IP_B, 0));
+	ck_assert_uint_eq(net_tcp_active(w->st[0]), 0);
 	/* With one, the gateway's address is resolved. */
 	w->st[0]->cfg.gateway = WIRE_IP_B;
 	struct echo_log log = {0};

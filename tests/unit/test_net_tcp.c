@@ -93,7 +93,6 @@ static void server_drain(struct xfer *x)
 static void on_server(struct net_tcp *c, unsigned ev, void *arg)
 {
 	struct xfer *x = arg;
-	ck_assert_ptr_eq(c, x->server);
 	if ((ev & NET_TCP_READABLE) && x->server_reads)
 		server_drain(x);
 	if (ev & NET_TCP_CLOSED) {
@@ -158,14 +157,14 @@ static int all_done(void *arg)
 	       net_tcp_active(x->w->st[0]) == 0 && net_tcp_active(x->w->st[1]) == 1;
 }
 
-/* The state of the connection slot for (lport, rport) in st, NET_TCP_FREE if none. */
+/* The state of the connection slot for (lport, rport) in st, NET_TCPS_FREE if none. */
 static int slot_state(struct net_stack *st, uint16_t lport, uint16_t rport)
 {
 	for (int i = 0; i < NET_TCP_CONNS; i++)
-		if (st->tcp[i].state != NET_TCP_FREE && st->tcp[i].state != NET_TCP_LISTEN &&
+		if (st->tcp[i].state != NET_TCPS_FREE && st->tcp[i].state != NET_TCPS_LISTEN &&
 		    st->tcp[i].lport == lport && st->tcp[i].rport == rport)
 			return st->tcp[i].state;
-	return NET_TCP_FREE;
+	return NET_TCPS_FREE;
 }
 
 START_TEST(test_tcp_handshake)
@@ -173,8 +172,8 @@ START_TEST(test_tcp_handshake)
 	struct xfer *x = xfer_new(10);
 	xfer_connect(x);
 	ck_assert_int_eq(x->accepted, 1);
-	ck_assert_int_eq(net_tcp_state(x->client), NET_TCP_ESTABLISHED);
-	ck_assert_int_eq(net_tcp_state(x->server), NET_TCP_ESTABLISHED);
+	ck_assert_int_eq(net_tcp_state(x->client), NET_TCPS_ESTABLISHED);
+	ck_assert_int_eq(net_tcp_state(x->server), NET_TCPS_ESTABLISHED);
 	ck_assert_uint_eq(net_tcp_peer_ip(x->server), WIRE_IP_A);
 	ck_assert_uint_eq(net_tcp_peer_port(x->server), x->client->lport);
 	ck_assert_uint_ge(x->client->lport, 49152);
@@ -186,6 +185,29 @@ START_TEST(test_tcp_handshake)
 	ck_assert_uint_eq(net_tcp_write(x->server, "hello", 5), 5);
 	wire_settle(x->w, SEC);
 	ck_assert_uint_eq(x->client_received, 5);
+	/* Data written before the handshake completes waits for it. */
+	struct net_tcp *first = x->server;
+	struct net_tcp *early = net_tcp_connect(x->w->st[0], WIRE_IP_B, PORT);
+	ck_assert_uint_eq(net_tcp_write(early, "early", 5), 5);
+	x->client_received = 0;
+	x->received = 0;
+	ck_assert_int_eq(net_tcp_state(early), NET_TCPS_SYN_SENT);
+	wire_settle(x->w, SEC);
+	ck_assert_int_eq(x->accepted, 2);
+	ck_assert_uint_eq(x->received, 5);
+	ck_assert_uint_eq(early->snd_len, 0);
+	net_tcp_abort(early);
+	wire_settle(x->w, SEC);
+	ck_assert_int_eq(x->server_err, NET_TCP_ERR_RESET);
+	ck_assert_int_eq(net_tcp_state(x->server), NET_TCPS_CLOSED);
+	net_tcp_close(x->server); /* releases the slot */
+	x->server = first;
+	ck_assert_uint_eq(net_tcp_active(x->w->st[0]), 1);
+	ck_assert_uint_eq(net_tcp_active(x->w->st[1]), 2);
+	ck_assert_uint_eq(net_tcp_write(x->client, "hello", 5), 5);
+	wire_settle(x->w, SEC);
+	ck_assert_uint_eq(x->received, 10);
+	ck_assert_int_eq(net_tcp_state(x->server), NET_TCPS_ESTABLISHED);
 	/* Nothing left to time. */
 	ck_assert_uint_eq(net_next_deadline(x->w->st[0]), UINT64_MAX);
 	ck_assert_uint_eq(net_next_deadline(x->w->st[1]), UINT64_MAX);
@@ -316,7 +338,7 @@ START_TEST(test_tcp_zero_window)
 	ck_assert_uint_eq(x->client->snd_wnd, 0);
 	ck_assert_uint_eq(x->sent, NET_TCP_RCVBUF + NET_TCP_SNDBUF);
 	ck_assert_uint_ge(a->tcp_persist_probes, 3);
-	ck_assert_int_eq(net_tcp_state(x->client), NET_TCP_ESTABLISHED);
+	ck_assert_int_eq(net_tcp_state(x->client), NET_TCPS_ESTABLISHED);
 	ck_assert_uint_eq(a->tcp_timeouts, 0);
 	/* Still probing: the persist timer is armed. */
 	ck_assert_uint_ne(net_next_deadline(x->w->st[0]), UINT64_MAX);
@@ -353,30 +375,30 @@ START_TEST(test_tcp_close_states)
 	ck_assert_uint_eq(net_tcp_write(x->client, "request", 7), 7);
 	ck_assert_int_eq(net_tcp_close(x->client), 0);
 	x->client_close_called = 1;
-	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCP_FIN_WAIT_1);
+	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCPS_FIN_WAIT_1);
 	wire_settle(x->w, SEC / 10);
-	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCP_FIN_WAIT_2);
-	ck_assert_int_eq(slot_state(b, PORT, cport), NET_TCP_CLOSE_WAIT);
+	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCPS_FIN_WAIT_2);
+	ck_assert_int_eq(slot_state(b, PORT, cport), NET_TCPS_CLOSE_WAIT);
 	ck_assert(x->server_peer_closed);
 	ck_assert_uint_eq(x->received, 7);
 	/* Half-closed: the server may still send (the closed client discards it). */
 	ck_assert_uint_eq(net_tcp_write(x->server, "response", 8), 8);
 	wire_settle(x->w, SEC / 10);
-	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCP_FIN_WAIT_2);
+	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCPS_FIN_WAIT_2);
 	ck_assert_uint_eq(x->client_received, 0);
 	net_tcp_close(x->server);
 	x->server_close_called = 1;
-	ck_assert_int_eq(slot_state(b, PORT, cport), NET_TCP_LAST_ACK);
+	ck_assert_int_eq(slot_state(b, PORT, cport), NET_TCPS_LAST_ACK);
 	uint64_t t0 = x->w->now; /* no latency: the FIN arrives now */
 	ck_assert(!wire_run(x->w, NULL, NULL, SEC / 10));
-	ck_assert_int_eq(slot_state(b, PORT, cport), NET_TCP_FREE);
-	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCP_TIME_WAIT);
+	ck_assert_int_eq(slot_state(b, PORT, cport), NET_TCPS_FREE);
+	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCPS_TIME_WAIT);
 	/* TIME_WAIT lasts 2 MSL. */
 	ck_assert_uint_eq(net_next_deadline(a), t0 + 2 * NET_TCP_MSL_NS);
 	wire_settle(x->w, t0 + 2 * NET_TCP_MSL_NS - 1 - x->w->now);
-	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCP_TIME_WAIT);
+	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCPS_TIME_WAIT);
 	wire_settle(x->w, 1);
-	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCP_FREE);
+	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCPS_FREE);
 	ck_assert_uint_eq(net_tcp_active(a), 0);
 	ck_assert_uint_eq(net_tcp_active(b), 1);
 	ck_assert_uint_eq(net_next_deadline(a), UINT64_MAX);
@@ -387,8 +409,8 @@ END_TEST
 static int both_time_wait(void *arg)
 {
 	struct xfer *x = arg;
-	return slot_state(x->w->st[0], x->client->lport, PORT) == NET_TCP_TIME_WAIT &&
-	       slot_state(x->w->st[1], PORT, x->client->lport) == NET_TCP_TIME_WAIT;
+	return slot_state(x->w->st[0], x->client->lport, PORT) == NET_TCPS_TIME_WAIT &&
+	       slot_state(x->w->st[1], PORT, x->client->lport) == NET_TCPS_TIME_WAIT;
 }
 
 START_TEST(test_tcp_simultaneous_close)
@@ -398,8 +420,8 @@ START_TEST(test_tcp_simultaneous_close)
 	uint16_t cport = x->client->lport;
 	net_tcp_close(x->client);
 	net_tcp_close(x->server);
-	ck_assert_int_eq(slot_state(x->w->st[0], cport, PORT), NET_TCP_FIN_WAIT_1);
-	ck_assert_int_eq(slot_state(x->w->st[1], PORT, cport), NET_TCP_FIN_WAIT_1);
+	ck_assert_int_eq(slot_state(x->w->st[0], cport, PORT), NET_TCPS_FIN_WAIT_1);
+	ck_assert_int_eq(slot_state(x->w->st[1], PORT, cport), NET_TCPS_FIN_WAIT_1);
 	ck_assert(wire_run(x->w, both_time_wait, x, SEC));
 	wire_settle(x->w, 3 * SEC);
 	ck_assert_uint_eq(net_tcp_active(x->w->st[0]), 0);
@@ -420,7 +442,7 @@ START_TEST(test_tcp_refused)
 	net_tcp_set_callbacks(x->client, on_client, x);
 	ck_assert(wire_run(x->w, client_closed, x, SEC));
 	ck_assert_int_eq(x->client_err, NET_TCP_ERR_REFUSED);
-	ck_assert_int_eq(net_tcp_state(x->client), NET_TCP_CLOSED);
+	ck_assert_int_eq(net_tcp_state(x->client), NET_TCPS_CLOSED);
 	ck_assert_uint_eq(net_tcp_write(x->client, "x", 1), 0);
 	const struct net_stats *b = net_stats(x->w->st[1]);
 	ck_assert_uint_eq(b->drop_no_socket, 1);
@@ -487,6 +509,33 @@ START_TEST(test_tcp_data_timeout)
 }
 END_TEST
 
+START_TEST(test_tcp_simultaneous_open)
+{
+	struct xfer *x = xfer_new(28);
+	int armed = 0;
+	x->w->tap = drop_from_a;
+	x->w->tap_arg = &armed;
+	ck_assert_int_eq(net_ping(x->w->st[0], WIRE_IP_B, 1, 1, "", 0), 0);
+	wire_settle(x->w, SEC);
+	armed = 1; /* a's SYN and SYN-ACK never reach b: we play b by hand */
+	x->client = net_tcp_connect(x->w->st[0], WIRE_IP_B, 7000);
+	net_tcp_set_callbacks(x->client, on_client, x);
+	struct net_tcp *c = x->client;
+	uint8_t f[128];
+	size_t len = wire_tcp_frame(f, 1, 0, 7000, c->lport, 5000, 0, TCP_SYN, 8192, NULL, 0);
+	net_input(x->w->st[0], f, len);
+	ck_assert_int_eq(net_tcp_state(c), NET_TCPS_SYN_RCVD);
+	ck_assert(!x->connected);
+	len = wire_tcp_frame(f, 1, 0, 7000, c->lport, 5001, c->iss + 1, TCP_ACK, 8192, NULL, 0);
+	net_input(x->w->st[0], f, len);
+	ck_assert_int_eq(net_tcp_state(c), NET_TCPS_ESTABLISHED);
+	ck_assert(x->connected);
+	ck_assert_uint_eq(c->rcv_nxt, 5001);
+	net_tcp_abort(c);
+	xfer_free(x);
+}
+END_TEST
+
 static int drop_from_b(struct wire *w, int from, const uint8_t *f, size_t len, void *arg)
 {
 	(void)w, (void)f, (void)len, (void)arg;
@@ -538,9 +587,9 @@ START_TEST(test_tcp_pool_full)
 	ck_assert_uint_ge(net_stats(x->w->st[1])->tcp_syn_dropped, 1 + NET_TCP_SYN_RETRIES);
 	int established = 0, closed = 0;
 	for (int i = 0; i < NET_TCP_CONNS; i++) {
-		established += a->tcp[i].state == NET_TCP_ESTABLISHED;
-		closed +=
-			a->tcp[i].state == NET_TCP_CLOSED && a->tcp[i].error == NET_TCP_ERR_TIMEOUT;
+		established += a->tcp[i].state == NET_TCPS_ESTABLISHED;
+		closed += a->tcp[i].state == NET_TCPS_CLOSED &&
+			  a->tcp[i].error == NET_TCP_ERR_TIMEOUT;
 	}
 	ck_assert_int_eq(established, NET_TCP_CONNS - 1);
 	ck_assert_int_eq(closed, 1);
@@ -562,16 +611,19 @@ START_TEST(test_tcp_rfc5961)
 	/* An in-window RST that is not exactly rcv_nxt: challenge ACK, connection lives. */
 	size_t len = wire_tcp_frame(f, 0, 1, cport, PORT, s->rcv_nxt + 100, 0, TCP_RST, 0, NULL, 0);
 	net_input(b, f, len);
-	ck_assert_int_eq(net_tcp_state(s), NET_TCP_ESTABLISHED);
+	x->w->now += SEC; /* past the challenge-ACK rate limit */
+	ck_assert_int_eq(net_tcp_state(s), NET_TCPS_ESTABLISHED);
 	ck_assert_uint_eq(bs->tcp_tx, tx + 1);
 	/* An out-of-window RST: silently ignored. */
 	len = wire_tcp_frame(f, 0, 1, cport, PORT, s->rcv_nxt + 1000000, 0, TCP_RST, 0, NULL, 0);
 	net_input(b, f, len);
+	x->w->now += SEC; /* past the challenge-ACK rate limit */
 	ck_assert_uint_eq(bs->tcp_tx, tx + 1);
 	/* Out-of-window data: ACKed and dropped. */
 	len = wire_tcp_frame(f, 0, 1, cport, PORT, s->rcv_nxt + 1000000, s->snd_nxt, TCP_ACK, 8192,
 			     "junk", 4);
 	net_input(b, f, len);
+	x->w->now += SEC; /* past the challenge-ACK rate limit */
 	ck_assert_uint_eq(bs->tcp_out_of_window, 1);
 	ck_assert_uint_eq(bs->tcp_tx, tx + 2);
 	ck_assert_uint_eq(net_tcp_readable(s), 0);
@@ -579,27 +631,32 @@ START_TEST(test_tcp_rfc5961)
 	len = wire_tcp_frame(f, 0, 1, cport, PORT, s->rcv_nxt + 10, s->snd_nxt, TCP_ACK, 8192,
 			     "junk", 4);
 	net_input(b, f, len);
+	x->w->now += SEC; /* past the challenge-ACK rate limit */
 	ck_assert_uint_eq(bs->tcp_out_of_order, 1);
 	ck_assert_uint_eq(bs->tcp_tx, tx + 3);
 	/* An ACK for data never sent: ACKed and dropped. */
 	len = wire_tcp_frame(f, 0, 1, cport, PORT, s->rcv_nxt, s->snd_nxt + 5000, TCP_ACK, 8192,
 			     "junk", 4);
 	net_input(b, f, len);
+	x->w->now += SEC; /* past the challenge-ACK rate limit */
 	ck_assert_uint_eq(net_tcp_readable(s), 0);
 	ck_assert_uint_eq(bs->tcp_tx, tx + 4);
 	/* A SYN on the connection: challenge ACK. */
 	len = wire_tcp_frame(f, 0, 1, cport, PORT, s->rcv_nxt, 0, TCP_SYN, 8192, NULL, 0);
 	net_input(b, f, len);
-	ck_assert_int_eq(net_tcp_state(s), NET_TCP_ESTABLISHED);
+	x->w->now += SEC; /* past the challenge-ACK rate limit */
+	ck_assert_int_eq(net_tcp_state(s), NET_TCPS_ESTABLISHED);
 	ck_assert_uint_eq(bs->tcp_tx, tx + 5);
 	/* A good segment is still taken. */
 	len = wire_tcp_frame(f, 0, 1, cport, PORT, s->rcv_nxt, s->snd_nxt, TCP_ACK | TCP_PSH, 8192,
 			     "good", 4);
 	net_input(b, f, len);
+	x->w->now += SEC; /* past the challenge-ACK rate limit */
 	ck_assert_uint_eq(x->received, 4);
 	/* The exact RST kills it. */
 	len = wire_tcp_frame(f, 0, 1, cport, PORT, s->rcv_nxt, 0, TCP_RST, 0, NULL, 0);
 	net_input(b, f, len);
+	x->w->now += SEC; /* past the challenge-ACK rate limit */
 	ck_assert(x->server_closed);
 	ck_assert_int_eq(x->server_err, NET_TCP_ERR_RESET);
 	net_tcp_close(s);
@@ -676,6 +733,87 @@ START_TEST(test_tcp_mss_option)
 }
 END_TEST
 
+/* Both directions at once: the server echoes, so each end's ACKs ride on its data, and a
+ * server whose send buffer is full stops reading, which closes the client's window. */
+struct echo {
+	struct wire *w;
+	struct net_tcp *c, *s;
+	size_t total, sent, got;
+	uint64_t h_sent, h_got;
+	uint8_t buf[8192];
+};
+
+static void echo_server(struct net_tcp *c, unsigned ev, void *arg)
+{
+	struct echo *e = arg;
+	(void)ev;
+	for (;;) {
+		size_t n = net_tcp_writable(c), r = net_tcp_readable(c);
+		n = n < r ? n : r;
+		n = n < sizeof(e->buf) ? n : sizeof(e->buf);
+		if (!n)
+			break;
+		ck_assert_uint_eq(net_tcp_read(c, e->buf, n), n);
+		ck_assert_uint_eq(net_tcp_write(c, e->buf, n), n);
+	}
+}
+
+static void echo_accept(struct net_tcp *l, struct net_tcp *c, void *arg)
+{
+	(void)l;
+	((struct echo *)arg)->s = c;
+	net_tcp_set_callbacks(c, echo_server, arg);
+}
+
+static void echo_client(struct net_tcp *c, unsigned ev, void *arg)
+{
+	struct echo *e = arg;
+	(void)ev;
+	uint8_t tmp[8192];
+	size_t n;
+	while ((n = net_tcp_read(c, tmp, sizeof(tmp))) > 0) {
+		e->h_got = fnv(e->h_got, tmp, n);
+		e->got += n;
+	}
+	while (e->sent < e->total) {
+		n = net_tcp_writable(c);
+		n = n < sizeof(tmp) ? n : sizeof(tmp);
+		n = n < e->total - e->sent ? n : e->total - e->sent;
+		if (!n)
+			break;
+		for (size_t i = 0; i < n; i++)
+			tmp[i] = pattern(e->sent + i);
+		ck_assert_uint_eq(net_tcp_write(c, tmp, n), n);
+		e->h_sent = fnv(e->h_sent, tmp, n);
+		e->sent += n;
+	}
+}
+
+static int echo_done(void *arg)
+{
+	struct echo *e = arg;
+	return e->got == e->total;
+}
+
+START_TEST(test_tcp_bidirectional_echo)
+{
+	struct echo *e = calloc(1, sizeof(*e));
+	e->w = wire_new(26 + (uint64_t)_i);
+	e->total = 2 << 20;
+	e->h_sent = e->h_got = 0xcbf29ce484222325ull;
+	ck_assert_ptr_nonnull(net_tcp_listen(e->w->st[1], PORT, echo_accept, e));
+	e->c = net_tcp_connect(e->w->st[0], WIRE_IP_B, PORT);
+	net_tcp_set_callbacks(e->c, echo_client, e);
+	e->w->loss_pm = _i ? 20 : 0;
+	e->w->reorder_pm = _i ? 20 : 0;
+	ck_assert(wire_run(e->w, echo_done, e, 3600 * SEC));
+	ck_assert_uint_eq(e->h_got, e->h_sent);
+	ck_assert_uint_eq(net_stats(e->w->st[0])->tcp_timeouts, 0);
+	wire_free(e->w);
+	free(e);
+}
+END_TEST
+
 Suite *net_tcp_suite(void)
 {
 	Suite *s = suite_create("net_tcp");
@@ -698,6 +836,8 @@ Suite *net_tcp_suite(void)
 	tcase_add_test(tc, test_tcp_pool_full);
 	tcase_add_test(tc, test_tcp_rfc5961);
 	tcase_add_test(tc, test_tcp_mss_option);
+	tcase_add_test(tc, test_tcp_simultaneous_open);
+	tcase_add_loop_test(tc, test_tcp_bidirectional_echo, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -38,7 +38,7 @@ static void on_conn(struct net_tcp *c, unsigned events, void *arg)
 	}
 	pump(c);
 	/* The peer is done sending: close once everything it sent has been echoed. */
-	if (net_tcp_state(c) == NET_TCP_CLOSE_WAIT && net_tcp_readable(c) == 0)
+	if (net_tcp_state(c) == NET_TCPS_CLOSE_WAIT && net_tcp_readable(c) == 0)
 		net_tcp_close(c);
 }
 
