@@ -374,7 +374,8 @@ int vnet_attach(struct vnet *vn, unsigned service, int mem_fd, int kick_fd, int 
 		goto fail;
 	}
 	pthread_mutex_lock(&vn->lock);
-	int port = vnet_switch_add_guest(&vn->sw, service, net->mac, uplink_of(vn, net), win);
+	int port =
+		vnet_switch_add_guest(&vn->sw, service, net->mac, net->ip, uplink_of(vn, net), win);
 	unsigned *dirty = port >= 0 ? realloc(vn->dirty, vn->sw.cap * sizeof(*dirty)) : NULL;
 	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = service};
 	if (!dirty || epoll_ctl(vn->epfd, EPOLL_CTL_ADD, kick_fd, &ev) != 0) {

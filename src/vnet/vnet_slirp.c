@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "denali/abi.h"
+#include "vnet_sanitize.h"
 
 #define QUEUE_FRAMES 256u
 #define TIMERS_MAX 8u
@@ -32,6 +33,7 @@ struct vnet_slirp {
 	struct queued_frame *queue; /* ring of QUEUE_FRAMES */
 	unsigned head, count;
 	uint64_t dropped;
+	uint64_t refused; /* frames the sanitizer kept from libslirp */
 	/* During fill/dispatch: where slirp's fds went. */
 	struct pollfd *fds;
 	unsigned first, n, max;
@@ -181,6 +183,10 @@ int vnet_slirp_add_forward(struct vnet_slirp *s, const struct vmm_forward *f, ui
 int vnet_slirp_input(void *ctx, const uint8_t *frame, size_t len)
 {
 	struct vnet_slirp *s = ctx;
+	if (vnet_sanitize_for_nat(frame, len) != VNET_PASS) {
+		s->refused++;
+		return -1;
+	}
 	slirp_input(s->slirp, frame, (int)len);
 	return 0;
 }

@@ -119,7 +119,7 @@ static int new_port(struct vnet_switch *sw)
 }
 
 int vnet_switch_add_guest(struct vnet_switch *sw, unsigned service, const uint8_t mac[6],
-			  int uplink, uint8_t *win)
+			  uint32_t ip, int uplink, uint8_t *win)
 {
 	uint64_t key = mac_key(mac);
 	struct vnet_mac_entry *e = table_find(sw, key);
@@ -135,6 +135,7 @@ int vnet_switch_add_guest(struct vnet_switch *sw, unsigned service, const uint8_
 	port->in_use = 1;
 	port->uplink = uplink;
 	port->service = service;
+	port->ip = ip;
 	memcpy(port->mac, mac, 6);
 	vnet_ring_init(&port->ring, win);
 	return p;
@@ -247,12 +248,35 @@ static void learn(struct vnet_switch *sw, unsigned src, const uint8_t *mac)
 		table_put(sw, key, src, 0);
 }
 
+static uint32_t be32_at(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The sender address an ARP or IPv4 frame claims, read from the sender's buffer once; 1 if it
+ * is the port's own (or the frame is neither). Frames too short to say are let through: the
+ * receivers' own checks drop them. */
+static int source_ip_ok(const struct vnet_port *in, const struct vnet_frame *f)
+{
+	if (!in->ip)
+		return 1;
+	unsigned type = (unsigned)f->hdr[12] << 8 | f->hdr[13];
+	uint8_t addr[4];
+	if (type == 0x0806 && f->len >= 14 + 18)
+		memcpy(addr, f->data + 14 + 14, 4); /* ARP sender protocol address */
+	else if (type == 0x0800 && f->len >= 14 + 16)
+		memcpy(addr, f->data + 14 + 12, 4); /* IPv4 source */
+	else
+		return 1;
+	return be32_at(addr) == in->ip;
+}
+
 enum dn_nic_status vnet_switch_forward(struct vnet_switch *sw, unsigned src,
 				       const struct vnet_frame *f)
 {
 	struct vnet_port *in = &sw->ports[src];
 	const uint8_t *dst_mac = f->hdr, *src_mac = f->hdr + 6;
-	if (!in->is_uplink && memcmp(src_mac, in->mac, 6) != 0) {
+	if (!in->is_uplink && (memcmp(src_mac, in->mac, 6) != 0 || !source_ip_ok(in, f))) {
 		in->count.tx_spoofed++;
 		return DN_NIC_DROPPED;
 	}

@@ -17,7 +17,7 @@ typedef int (*vnet_uplink_send_fn)(void *ctx, const uint8_t *frame, size_t len);
 
 struct vnet_port_counters {
 	uint64_t tx_frames;   /* frames this port sent that were delivered somewhere */
-	uint64_t tx_spoofed;  /* sent with a source MAC not its own: dropped */
+	uint64_t tx_spoofed;  /* sent with a source MAC or IPv4 address not its own: dropped */
 	uint64_t tx_dropped;  /* sent but delivered nowhere (no reachable destination) */
 	uint64_t rx_frames;   /* frames delivered to this port */
 	uint64_t rx_dropped;  /* frames for this port dropped: its queue was full */
@@ -29,6 +29,7 @@ struct vnet_port {
 	int is_uplink;
 	int uplink;	/* guest: the uplink it may use (VNET_NO_UPLINK: none); uplink: its id */
 	uint8_t mac[6]; /* guest: its only allowed source address */
+	uint32_t ip;	/* guest: its only allowed IPv4 source (ARP and IP), 0 = not checked */
 	/* guest ports */
 	struct vnet_ring ring;
 	unsigned service;
@@ -61,10 +62,11 @@ struct vnet_switch {
 int vnet_switch_init(struct vnet_switch *sw);
 void vnet_switch_free(struct vnet_switch *sw);
 
-/* Adds a guest port over its mapped I/O window. Returns the port number or -1 (out of memory,
- * or its MAC is already some port's). */
+/* Adds a guest port over its mapped I/O window. It may send only from mac and, when ip is not
+ * 0, only ARP and IPv4 with ip as the sender: no service can take another's address. Returns
+ * the port number or -1 (out of memory, or its MAC is already some port's). */
 int vnet_switch_add_guest(struct vnet_switch *sw, unsigned service, const uint8_t mac[6],
-			  int uplink, uint8_t *win);
+			  uint32_t ip, int uplink, uint8_t *win);
 /* Adds an uplink port; returns its port number or -1. */
 int vnet_switch_add_uplink(struct vnet_switch *sw, int uplink, vnet_uplink_send_fn send, void *ctx);
 /* Removes a port and every MAC that points at it. */

@@ -6,6 +6,7 @@
  *   tcp-send IP PORT BYTES         BYTES of the test pattern (byte i = (i * 31 + 7) & 0xff),
  *                                  then close; prints the time taken
  *   udp-flood IP PORT SECONDS      full-size datagrams as fast as the NIC takes them
+ *   fuzz IP SECONDS                random and mutated ARP/IP/ICMP/UDP/TCP frames at IP
  * Waits up to 30 s for anything; exits 1 on any failure, with a line saying what. */
 #include <denali.h>
 #include <net.h>
@@ -219,6 +220,94 @@ static uint64_t flood_poller(void *arg)
 	return UINT64_MAX;
 }
 
+/* ---- fuzz: hostile frames at a target, through the switch ---- */
+static uint64_t fuzz_end, fuzz_sent, rng = 0x243f6a8885a308d3ull;
+static uint32_t fuzz_ip;
+
+static uint32_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)rng;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
+/* A plausible frame of a random kind (ARP, ICMP, UDP, TCP, garbage) for the target, then
+ * mutated: bytes flipped, cut short or padded. The source MAC stays ours (the switch drops
+ * anything else); the destination is broadcast so no ARP is needed. */
+static size_t fuzz_frame(uint8_t *f)
+{
+	const struct dn_boot_info *bi = dn_boot_info();
+	size_t len = 14 + 20 + 8 + (rnd() % 64);
+	memset(f, 0xff, 6);
+	memcpy(f + 6, bi->mac, 6);
+	unsigned kind = rnd() % 5;
+	for (size_t i = 14; i < len; i++)
+		f[i] = (uint8_t)rnd();
+	if (kind == 0) { /* ARP */
+		put16(f + 12, 0x0806);
+		put16(f + 14, 1), put16(f + 16, 0x0800), f[18] = 6, f[19] = 4, put16(f + 20, 1);
+		memcpy(f + 22, bi->mac, 6), put32(f + 28, bi->ip), put32(f + 38, fuzz_ip);
+		len = 42;
+	} else if (kind < 4) { /* IPv4: ICMP, UDP or TCP */
+		static const uint8_t proto[] = {1, 17, 6};
+		put16(f + 12, 0x0800);
+		f[14] = 0x45, f[15] = 0, put16(f + 16, (uint16_t)(len - 14)), put16(f + 18, 1);
+		put16(f + 20, 0), f[22] = 64, f[23] = proto[kind - 1], put16(f + 24, 0);
+		put32(f + 26, bi->ip), put32(f + 30, fuzz_ip);
+		uint32_t sum = 0;
+		for (int i = 14; i < 34; i += 2)
+			sum += (uint32_t)(f[i] << 8 | f[i + 1]);
+		while (sum >> 16)
+			sum = (sum & 0xffff) + (sum >> 16);
+		put16(f + 24, (uint16_t)~sum);
+		put16(f + 36, 7); /* destination port of UDP and TCP: the echo service */
+	} else {
+		put16(f + 12, (uint16_t)rnd());
+	}
+	unsigned flips = rnd() % 4;
+	for (unsigned i = 0; i < flips; i++)
+		f[12 + rnd() % (len - 12)] ^= (uint8_t)(1u << (rnd() % 8));
+	if (rnd() % 4 == 0)
+		len = 14 + rnd() % (len - 13);
+	return len;
+}
+
+static uint64_t fuzz_poller(void *arg)
+{
+	(void)arg;
+	uint8_t frame[DN_NIC_FRAME_MAX];
+	while (dn_time_ns() < fuzz_end) {
+		size_t len = fuzz_frame(frame);
+		if (dn_nic_send(frame, len) != DN_OK)
+			return 0;
+		if (++fuzz_sent % 32 == 0)
+			return 0;
+	}
+	printf("fuzz: %llu hostile frames sent\n", (unsigned long long)fuzz_sent);
+	finish(0);
+	return UINT64_MAX;
+}
+
+static void on_stop(uint64_t events, void *arg)
+{
+	(void)events, (void)arg;
+	printf("netclient: asked to stop\n");
+	finish(0);
+}
+
 static int parse_target(char **argv, uint32_t *ip)
 {
 	if (net_parse_ip(argv[2], ip) != 0) {
@@ -272,10 +361,15 @@ int main(int argc, char **argv)
 		net_tcp_set_callbacks(conn, on_tcp, NULL);
 		dn_loop_add_poller(send_done_poller, NULL);
 		give_up += 120000 * MS;
+	} else if (strcmp(cmd, "fuzz") == 0) {
+		fuzz_ip = ip;
+		fuzz_end = dn_time_ns() + (uint64_t)atoi(argv[3]) * 1000 * MS;
+		dn_loop_add_poller(fuzz_poller, NULL);
 	} else {
 		printf("netclient: unknown command %s\n", cmd);
 		return 2;
 	}
+	dn_loop_on(DN_EV_STOP, on_stop, NULL);
 	dn_timer_start(&watchdog, give_up, on_watchdog, NULL);
 	dn_loop_run();
 	return result;

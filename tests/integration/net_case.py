@@ -2,15 +2,20 @@
 """Network integration tests: guests on the virtual switch, checked from their consoles, exit
 statuses and --stats counters.
 
-Usage: net_case.py DENALI_RUN NETTEST CASE     (net_case.py --list prints the cases)
+Usage: net_case.py DENALI_RUN NETTEST NETCLIENT ECHO HTTPD CASE   (--list prints the cases)
 Guest-booting cases exit 77 (skip) only when /dev/kvm does not exist.
 """
+import hashlib
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 SKIP = 77
 
@@ -34,9 +39,33 @@ def run(cmd, timeout=120):
 
 
 class Env:
-    def __init__(self, denali_run, nettest, tmp):
-        self.denali_run, self.nettest, self.tmp = denali_run, nettest, tmp
+    def __init__(self, binaries, tmp):
+        self.denali_run, self.nettest, self.netclient, self.echo, self.httpd = binaries
+        self.tmp = tmp
         self.state = os.path.join(tmp, "state")
+
+    def run_until(self, files, want, opts=(), timeout=180):
+        """Runs a fleet until every string in want has appeared on stdout, then sends SIGTERM
+        (servers exit on DN_EV_STOP); returns status, stdout and stderr."""
+        proc = subprocess.Popen([self.denali_run, "--state-dir", self.state] + list(opts) + files,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        err_chunks = []
+        reader = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)
+        reader.start()
+        out = ""
+        deadline = time.time() + timeout
+        while not all(w in out for w in want):
+            line = proc.stdout.readline().decode("utf-8", "replace")
+            if not line or time.time() > deadline:
+                proc.kill()
+                proc.wait()
+                reader.join()
+                fail("never saw %r\nstdout: %r\nstderr: %r" % (want, out, b"".join(err_chunks)))
+            out += line
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=60)
+        reader.join()
+        return proc.returncode, out + rest.decode("utf-8", "replace"), b"".join(err_chunks).decode()
 
     def service(self, name, args, net=None, image=None):
         spec = {"name": name, "image": image or self.nettest, "memory": "8M", "args": args}
@@ -151,6 +180,189 @@ def case_forward_busy(e):
     s.close()
 
 
+SERVER = {"ip": "10.0.0.20"}
+
+
+def case_ping(e):
+    """Two guests: ICMP echo across the switch, ARP on the way."""
+    files = [e.service("srv", [], SERVER, e.echo),
+             e.service("pinger", ["ping", "10.0.0.20", "20", "50"], {}, e.netclient)]
+    status, out, err = e.run_until(files, ["[pinger] ping:"])
+    expect(re.search(r"^\[pinger\] ping: 20/20 replies", out, re.M), "every ping answered", status, out, err)
+    expect("denali-run: pinger: exited with status 0\n" in err and "denali-run: srv: exited with status 0\n" in err,
+           "both exited 0 (the server on DN_EV_STOP)", status, out, err)
+
+
+def case_echo(e):
+    """UDP and TCP echo between guests: 20 datagrams and 1 MiB, compared on return."""
+    files = [e.service("srv", [], SERVER, e.echo),
+             e.service("udp", ["udp-echo", "10.0.0.20", "7", "20"], {}, e.netclient),
+             e.service("tcp", ["tcp-echo", "10.0.0.20", "7", "1048576"], {}, e.netclient)]
+    status, out, err = e.run_until(files, ["[udp] udp-echo:", "[tcp] tcp-echo:"])
+    expect("[udp] udp-echo: 20/20 datagrams came back intact\n" in out, "UDP echo", status, out, err)
+    expect("[tcp] tcp-echo: 1048576 bytes came back, 0 wrong\n" in out, "TCP echo", status, out, err)
+
+
+def pattern_sha(n):
+    return hashlib.sha256(bytes(((i * 31 + 7) & 0xFF) for i in range(n))).hexdigest()
+
+
+def case_host_send(e):
+    """10 MiB from a guest to a host socket through the user uplink (the gateway is the host)."""
+    size = 10 * 1024 * 1024
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    got = {}
+
+    def sink():
+        c, _ = srv.accept()
+        h, n, t = hashlib.sha256(), 0, time.time()
+        while True:
+            d = c.recv(1 << 16)
+            if not d:
+                break
+            h.update(d)
+            n += len(d)
+        got.update(bytes=n, sha=h.hexdigest(), seconds=time.time() - t)
+    th = threading.Thread(target=sink, daemon=True)
+    th.start()
+    status, out, err = e.run([e.service("sender", ["tcp-send", "10.0.0.1", str(port), str(size)], {}, e.netclient)],
+                             timeout=240)
+    th.join(60)
+    expect(status == 0 and got.get("bytes") == size and got.get("sha") == pattern_sha(size),
+           "10 MiB arrived intact (got %r)" % {k: v for k, v in got.items() if k != "sha"}, status, out, err)
+    print("guest-to-host: %.1f MB/s" % (size / got["seconds"] / 1e6))
+
+
+def curl(*args):
+    p = subprocess.run(["curl", "-sS", "-m", "60"] + list(args), capture_output=True)
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def case_httpd(e):
+    """A real curl through a user-uplink forward: the page, keep-alive, 1 MiB by checksum,
+    404, HEAD and 405."""
+    port = free_port()
+    base = "http://127.0.0.1:%d" % port
+    proc = subprocess.Popen([e.denali_run, "--state-dir", e.state,
+                             e.service("web", [], {"forward": ["tcp:%d:80" % port]}, e.httpd)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = proc.stdout.readline().decode()
+        if "listening" not in line:
+            fail("httpd did not start: %r %r" % (line, proc.stderr.read()))
+        rc, body, cerr = curl(base + "/")
+        if rc != 0 or b"Hello from web on Denali" not in body:
+            fail("GET / failed: %d %r %s" % (rc, body[:200], cerr))
+        rc, body, cerr = curl("-w", "\n%{num_connects} %{http_code}", base + "/hello.txt", base + "/hello.txt",
+                              base + "/nope")
+        codes = ["%s %s" % m for m in re.findall(r"\n(\d) (\d{3})", body.decode())]
+        if codes != ["1 200", "0 200", "0 404"]:
+            fail("keep-alive: expected one connection for three requests, got %r (%s)" % (codes, cerr))
+        rc, body, cerr = curl(base + "/big")
+        if rc != 0 or len(body) != 1 << 20 or hashlib.sha256(body).hexdigest() != pattern_sha(1 << 20):
+            fail("/big: %d bytes, rc %d %s" % (len(body), rc, cerr))
+        rc, head, cerr = curl("-I", base + "/big")
+        if b"HTTP/1.1 200" not in head or b"Content-Length: 1048576" not in head:
+            fail("HEAD /big: %r" % head)
+        rc, body, cerr = curl("-X", "DELETE", "-o", "/dev/null", "-w", "%{http_code}", base + "/")
+        if body != b"405":
+            fail("DELETE: %r" % body)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    expect(proc.returncode == 0, "httpd exits 0 on SIGTERM", proc.returncode, out.decode(), err.decode())
+
+
+def case_flood(e):
+    """A guest flooding the switch cannot starve its neighbours: their pings keep coming back."""
+    files = [e.service("srv", [], SERVER, e.echo),
+             e.service("sink", ["9"], {"ip": "10.0.0.30"}, e.echo),
+             e.service("flooder", ["udp-flood", "10.0.0.30", "9", "20"], {}, e.netclient),
+             e.service("pinger", ["ping", "10.0.0.20", "50", "100", "90"], {}, e.netclient)]
+    status, out, err = e.run_until(files, ["[pinger] ping:"], opts=["--stats", os.path.join(e.tmp, "st.json")])
+    m = re.search(r"^\[pinger\] ping: (\d+)/50 replies, rtt p50 (\d+) us p99 (\d+) us", out, re.M)
+    expect(m, "the pinger reported", status, out, err)
+    got, p50, p99 = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    print("beside a flood: %d/50 pings answered, rtt p50 %d us, p99 %d us" % (got, p50, p99))
+    expect(got >= 45 and p99 < 2000000, "loss at most 10%, p99 under 2 s", status, out, err)
+    stats = {s["name"]: s for s in json.load(open(os.path.join(e.tmp, "st.json")))["services"]}
+    expect(stats["flooder"]["nic"]["tx_frames"] > 10 * stats["pinger"]["nic"]["tx_frames"],
+           "the flooder really flooded", status, out, err)
+
+
+def case_fuzz(e):
+    """Random and mutated frames through the switch never crash a guest: it keeps answering."""
+    files = [e.service("srv", [], SERVER, e.echo),
+             e.service("fuzzer", ["fuzz", "10.0.0.20", "5"], {}, e.netclient),
+             e.service("pinger", ["ping", "10.0.0.20", "60", "100", "90"], {}, e.netclient)]
+    status, out, err = e.run_until(files, ["[pinger] ping:", "[fuzzer] fuzz:"])
+    expect(re.search(r"^\[fuzzer\] fuzz: \d{3,} hostile frames sent$", out, re.M), "the fuzzer ran", status, out, err)
+    expect(re.search(r"^\[pinger\] ping: (5[4-9]|60)/60 replies", out, re.M), "pings answered throughout",
+           status, out, err)
+    expect("denali-run: srv: exited with status 0\n" in err, "the target is alive at the end", status, out, err)
+
+
+def case_tap(e):
+    """A TAP uplink (needs root): the guest reaches the host's address on the TAP device."""
+    if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
+        print("SKIP: the TAP uplink needs root and /dev/net/tun")
+        sys.exit(SKIP)
+    tap = "dntest%d" % (os.getpid() % 1000)
+    f = e.service("tapper", ["ping", "10.99.0.1", "40", "100", "50"],
+                  {"uplink": "tap:" + tap, "ip": "10.99.0.2/24"}, e.netclient)
+    proc = subprocess.Popen([e.denali_run, "--state-dir", e.state, f], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 30
+    while subprocess.run(["ip", "link", "show", tap], capture_output=True).returncode != 0:
+        if time.time() > deadline or proc.poll() is not None:
+            proc.kill()
+            fail("the TAP device never appeared: %r" % (proc.communicate(),))
+        time.sleep(0.05)
+    subprocess.run(["ip", "addr", "add", "10.99.0.1/24", "dev", tap], check=True)
+    subprocess.run(["ip", "link", "set", tap, "up"], check=True)
+    out, err = proc.communicate(timeout=120)
+    out, err = out.decode(), err.decode()
+    expect(proc.returncode == 0 and re.search(r"ping: \d+/40 replies", out), "the host answered through TAP",
+           proc.returncode, out, err)
+
+
+def case_tap_unprivileged(e):
+    """Without CAP_NET_ADMIN a TAP uplink is a clear error before anything starts."""
+    if os.geteuid() == 0:
+        try:
+            import pwd
+            nobody = pwd.getpwnam("nobody")
+        except KeyError:
+            print("SKIP: no unprivileged user")
+            sys.exit(SKIP)
+        st = os.stat("/dev/kvm")
+        if not st.st_mode & 0o006:
+            print("SKIP: only root may use /dev/kvm here, and root may create TAP devices")
+            sys.exit(SKIP)
+        os.chmod(e.tmp, 0o755)
+        f = e.service("tapper", ["recv"], {"uplink": "tap:dnnope0", "ip": "10.99.0.2/24"})
+        os.chmod(f, 0o644)
+        p = subprocess.run([e.denali_run, "--state-dir", os.path.join("/tmp", "dn-nobody-%d" % os.getpid()), f],
+                           capture_output=True, preexec_fn=lambda: (os.setgid(nobody.pw_gid), os.setuid(nobody.pw_uid)))
+    else:
+        f = e.service("tapper", ["recv"], {"uplink": "tap:dnnope0", "ip": "10.99.0.2/24"})
+        p = subprocess.run([e.denali_run, "--state-dir", e.state, f], capture_output=True)
+    err = p.stderr.decode()
+    expect(p.returncode != 0 and p.stdout == b"" and "tap:dnnope0: " in err and "needs root or CAP_NET_ADMIN" in err,
+           "refused with the reason", p.returncode, p.stdout.decode(), err)
+
+
 CASES = {
     "net-frames": case_frames,
     "net-spoof": case_spoof,
@@ -159,6 +371,14 @@ CASES = {
     "net-no-nic": case_no_nic,
     "net-config": case_config,
     "net-forward-busy": case_forward_busy,
+    "net-ping": case_ping,
+    "net-echo": case_echo,
+    "net-host-send": case_host_send,
+    "net-httpd": case_httpd,
+    "net-flood": case_flood,
+    "net-fuzz": case_fuzz,
+    "net-tap": case_tap,
+    "net-tap-unprivileged": case_tap_unprivileged,
 }
 NO_KVM = {"net-config"}
 
@@ -167,14 +387,14 @@ def main():
     if sys.argv[1:] == ["--list"]:
         print("\n".join(CASES))
         return
-    if len(sys.argv) != 4 or sys.argv[3] not in CASES:
-        fail("usage: net_case.py DENALI_RUN NETTEST CASE")
-    name = sys.argv[3]
+    if len(sys.argv) != 7 or sys.argv[6] not in CASES:
+        fail("usage: net_case.py DENALI_RUN NETTEST NETCLIENT ECHO HTTPD CASE")
+    name = sys.argv[6]
     if name not in NO_KVM and not os.path.exists("/dev/kvm"):
         print("SKIP: /dev/kvm does not exist")
         sys.exit(SKIP)
     with tempfile.TemporaryDirectory(prefix="denali-net-") as tmp:
-        CASES[name](Env(os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]), tmp))
+        CASES[name](Env([os.path.abspath(p) for p in sys.argv[1:6]], tmp))
     print("PASS: " + name)
 
 

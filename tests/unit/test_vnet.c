@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "unit.h"
+#include "vnet/vnet_sanitize.h"
 #include "vnet/vnet_switch.h"
 
 struct guest {
@@ -90,11 +91,11 @@ START_TEST(test_unicast_broadcast_and_spoofing)
 	guest_init(&a, 1);
 	guest_init(&b, 2);
 	guest_init(&c, 3);
-	int pa = vnet_switch_add_guest(&sw, 0, a.mac, VNET_NO_UPLINK, a.win);
-	int pb = vnet_switch_add_guest(&sw, 1, b.mac, VNET_NO_UPLINK, b.win);
-	int pc = vnet_switch_add_guest(&sw, 2, c.mac, VNET_NO_UPLINK, c.win);
+	int pa = vnet_switch_add_guest(&sw, 0, a.mac, 0, VNET_NO_UPLINK, a.win);
+	int pb = vnet_switch_add_guest(&sw, 1, b.mac, 0, VNET_NO_UPLINK, b.win);
+	int pc = vnet_switch_add_guest(&sw, 2, c.mac, 0, VNET_NO_UPLINK, c.win);
 	ck_assert(pa >= 0 && pb >= 0 && pc >= 0);
-	ck_assert_int_eq(vnet_switch_add_guest(&sw, 3, a.mac, VNET_NO_UPLINK, a.win), -1);
+	ck_assert_int_eq(vnet_switch_add_guest(&sw, 3, a.mac, 0, VNET_NO_UPLINK, a.win), -1);
 	post_rx(&a, 8, 2048);
 	post_rx(&b, 8, 2048);
 	post_rx(&c, 8, 2048);
@@ -129,8 +130,8 @@ START_TEST(test_hostile_descriptors)
 	struct guest a, b;
 	guest_init(&a, 1);
 	guest_init(&b, 2);
-	int pa = vnet_switch_add_guest(&sw, 0, a.mac, VNET_NO_UPLINK, a.win);
-	vnet_switch_add_guest(&sw, 1, b.mac, VNET_NO_UPLINK, b.win);
+	int pa = vnet_switch_add_guest(&sw, 0, a.mac, 0, VNET_NO_UPLINK, a.win);
+	vnet_switch_add_guest(&sw, 1, b.mac, 0, VNET_NO_UPLINK, b.win);
 	struct {
 		uint32_t off;
 		uint16_t len;
@@ -189,8 +190,8 @@ START_TEST(test_bounded_queue_and_budget)
 	struct guest a, b;
 	guest_init(&a, 1);
 	guest_init(&b, 2);
-	int pa = vnet_switch_add_guest(&sw, 0, a.mac, VNET_NO_UPLINK, a.win);
-	int pb = vnet_switch_add_guest(&sw, 1, b.mac, VNET_NO_UPLINK, b.win);
+	int pa = vnet_switch_add_guest(&sw, 0, a.mac, 0, VNET_NO_UPLINK, a.win);
+	int pb = vnet_switch_add_guest(&sw, 1, b.mac, 0, VNET_NO_UPLINK, b.win);
 	post_rx(&b, 4, 2048);
 	for (int i = 0; i < 10; i++)
 		put_frame(&a, b.mac, a.mac, "x");
@@ -218,8 +219,8 @@ START_TEST(test_uplinks_learning_and_reachability)
 	guest_init(&b, 2);
 	struct uplink_sink nat = {0};
 	int up = vnet_switch_add_uplink(&sw, 0, sink_send, &nat);
-	int pa = vnet_switch_add_guest(&sw, 0, a.mac, 0, a.win);	      /* user uplink */
-	int pb = vnet_switch_add_guest(&sw, 1, b.mac, VNET_NO_UPLINK, b.win); /* none */
+	int pa = vnet_switch_add_guest(&sw, 0, a.mac, 0, 0, a.win);		 /* user uplink */
+	int pb = vnet_switch_add_guest(&sw, 1, b.mac, 0, VNET_NO_UPLINK, b.win); /* none */
 	post_rx(&a, 8, 2048);
 	post_rx(&b, 8, 2048);
 	/* A broadcast from b (no uplink) reaches a but not the NAT. */
@@ -266,7 +267,7 @@ START_TEST(test_uplinks_learning_and_reachability)
 	ck_assert_int_eq(vnet_switch_lookup(&sw, b.mac), -1);
 	vnet_switch_remove(&sw, (unsigned)up);
 	ck_assert_int_eq(vnet_switch_lookup(&sw, natmac), -1);
-	ck_assert_int_ge(vnet_switch_add_guest(&sw, 5, b.mac, VNET_NO_UPLINK, b.win), 0);
+	ck_assert_int_ge(vnet_switch_add_guest(&sw, 5, b.mac, 0, VNET_NO_UPLINK, b.win), 0);
 	vnet_switch_free(&sw);
 	free(a.win), free(b.win);
 }
@@ -281,7 +282,8 @@ START_TEST(test_many_ports)
 	enum { N = 5000 };
 	for (unsigned i = 0; i < N; i++) {
 		uint8_t mac[6] = {0x02, 1, 0, 0, (uint8_t)(i >> 8), (uint8_t)i};
-		ck_assert_int_eq(vnet_switch_add_guest(&sw, i, mac, VNET_NO_UPLINK, win), (int)i);
+		ck_assert_int_eq(vnet_switch_add_guest(&sw, i, mac, 0, VNET_NO_UPLINK, win),
+				 (int)i);
 	}
 	for (unsigned i = 0; i < N; i += 2)
 		vnet_switch_remove(&sw, i);
@@ -295,6 +297,132 @@ START_TEST(test_many_ports)
 }
 END_TEST
 
+/* A valid Ethernet + IPv4 + payload frame of protocol proto with l4len bytes after the IP
+ * header; the header checksum is right. */
+static size_t ipv4_frame(uint8_t *f, uint8_t proto, size_t l4len)
+{
+	memset(f, 0, 14 + 20 + l4len);
+	f[12] = 0x08;
+	f[14] = 0x45;
+	size_t total = 20 + l4len;
+	f[16] = (uint8_t)(total >> 8);
+	f[17] = (uint8_t)total;
+	f[22] = 64;
+	f[23] = proto;
+	f[26] = 10, f[29] = 16, f[30] = 10, f[33] = 1;
+	uint32_t sum = 0;
+	for (int i = 14; i < 34; i += 2)
+		sum += (uint32_t)(f[i] << 8 | f[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	f[24] = (uint8_t)(~sum >> 8);
+	f[25] = (uint8_t)~sum;
+	return 14 + total;
+}
+
+START_TEST(test_ip_spoofing)
+{
+	struct vnet_switch sw;
+	vnet_switch_init(&sw);
+	struct guest a, b;
+	guest_init(&a, 1);
+	guest_init(&b, 2);
+	int pa = vnet_switch_add_guest(&sw, 0, a.mac, 0x0a000010u, VNET_NO_UPLINK, a.win);
+	vnet_switch_add_guest(&sw, 1, b.mac, 0x0a000011u, VNET_NO_UPLINK, b.win);
+	post_rx(&b, 8, 2048);
+	/* ARP and IPv4 frames claiming a's own address pass; claiming b's (or any other) do not. */
+	static const struct {
+		uint16_t type;
+		unsigned offset; /* of the sender address after the Ethernet header */
+		uint32_t ip;
+		int passes;
+	} cases[] = {
+		{0x0806, 14, 0x0a000010u, 1}, {0x0806, 14, 0x0a000011u, 0},
+		{0x0800, 12, 0x0a000010u, 1}, {0x0800, 12, 0x0a000011u, 0},
+		{0x0800, 12, 0, 0},
+	};
+	unsigned spoofed = 0;
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		put_frame(&a, bcast, a.mac, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+		uint8_t *f =
+			a.win + a.nic->tx.desc[(a.nic->tx.avail - 1) % DN_NIC_RING_SIZE].offset;
+		f[12] = (uint8_t)(cases[i].type >> 8);
+		f[13] = (uint8_t)cases[i].type;
+		uint8_t *ip = f + 14 + cases[i].offset;
+		ip[0] = (uint8_t)(cases[i].ip >> 24), ip[1] = (uint8_t)(cases[i].ip >> 16);
+		ip[2] = (uint8_t)(cases[i].ip >> 8), ip[3] = (uint8_t)cases[i].ip;
+		drain(&sw, pa);
+		spoofed += !cases[i].passes;
+		ck_assert_uint_eq(sw.ports[pa].count.tx_spoofed, spoofed);
+		ck_assert_uint_eq(b.nic->rx.used - b.rx_seen, cases[i].passes ? 1 : 0);
+		b.rx_seen = b.nic->rx.used;
+	}
+	vnet_switch_free(&sw);
+	free(a.win), free(b.win);
+}
+END_TEST
+
+START_TEST(test_nat_sanitizer)
+{
+	uint8_t f[1600];
+	size_t n = ipv4_frame(f, 6, 20);
+	f[34 + 12] = 0x50; /* TCP data offset 5 */
+	ck_assert_int_eq(vnet_sanitize_for_nat(f, n), VNET_PASS);
+	ck_assert_int_eq(vnet_sanitize_for_nat(f, n - 1), VNET_DROP_IP); /* total > frame */
+	f[34 + 12] = 0xf0;						 /* offset past the end */
+	ck_assert_int_eq(vnet_sanitize_for_nat(f, n), VNET_DROP_L4);
+	f[34 + 12] = 0x40; /* offset below 5 */
+	ck_assert_int_eq(vnet_sanitize_for_nat(f, n), VNET_DROP_L4);
+	n = ipv4_frame(f, 17, 8);
+	f[34 + 5] = 8;
+	ck_assert_int_eq(vnet_sanitize_for_nat(f, n), VNET_PASS);
+	f[34 + 5] = 9; /* UDP length past the packet */
+	ck_assert_int_eq(vnet_sanitize_for_nat(f, n), VNET_DROP_L4);
+	n = ipv4_frame(f, 1, 8);
+	ck_assert_int_eq(vnet_sanitize_for_nat(f, n), VNET_PASS);
+	f[24] ^= 1; /* checksum */
+	ck_assert_int_eq(vnet_sanitize_for_nat(f, n), VNET_DROP_IP);
+	n = ipv4_frame(f, 1, 8);
+	f[14] = 0x44; /* IHL 4 */
+	ck_assert_int_eq(vnet_sanitize_for_nat(f, n), VNET_DROP_IP);
+	n = ipv4_frame(f, 47, 8); /* GRE */
+	ck_assert_int_eq(vnet_sanitize_for_nat(f, n), VNET_DROP_L4);
+	n = ipv4_frame(f, 1, 8);
+	f[20] = 0x20; /* more fragments: checksum no longer matches, fix it */
+	f[24] = 0, f[25] = 0;
+	uint32_t sum = 0;
+	for (int i = 14; i < 34; i += 2)
+		sum += (uint32_t)(f[i] << 8 | f[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	f[24] = (uint8_t)(~sum >> 8), f[25] = (uint8_t)~sum;
+	ck_assert_int_eq(vnet_sanitize_for_nat(f, n), VNET_DROP_FRAGMENT);
+	/* ARP: request and reply pass, anything else not. */
+	uint8_t arp[42] = {0};
+	arp[12] = 0x08, arp[13] = 0x06, arp[15] = 1, arp[16] = 0x08, arp[18] = 6, arp[19] = 4;
+	arp[21] = 1;
+	ck_assert_int_eq(vnet_sanitize_for_nat(arp, 42), VNET_PASS);
+	ck_assert_int_eq(vnet_sanitize_for_nat(arp, 41), VNET_DROP_ARP);
+	arp[21] = 3;
+	ck_assert_int_eq(vnet_sanitize_for_nat(arp, 42), VNET_DROP_ARP);
+	arp[13] = 0xdd; /* IPv6 */
+	ck_assert_int_eq(vnet_sanitize_for_nat(arp, 42), VNET_DROP_TYPE);
+	ck_assert_int_eq(vnet_sanitize_for_nat(arp, 13), VNET_DROP_TYPE);
+	/* Nothing out of bounds on random bytes of every length (ASan watches). */
+	uint32_t x = 1;
+	for (int round = 0; round < 20000; round++) {
+		size_t len = (size_t)round % 80;
+		uint8_t *r = malloc(len ? len : 1);
+		for (size_t i = 0; i < len; i++)
+			r[i] = (uint8_t)(x = x * 1103515245u + 12345u) >> 3;
+		if (len > 13)
+			r[12] = round & 1 ? 0x08 : 0x08, r[13] = round & 2 ? 0x06 : 0x00;
+		vnet_sanitize_for_nat(r, len);
+		free(r);
+	}
+}
+END_TEST
+
 Suite *vnet_suite(void)
 {
 	Suite *s = suite_create("vnet");
@@ -304,6 +432,8 @@ Suite *vnet_suite(void)
 	tcase_add_test(tc, test_bounded_queue_and_budget);
 	tcase_add_test(tc, test_uplinks_learning_and_reachability);
 	tcase_add_test(tc, test_many_ports);
+	tcase_add_test(tc, test_nat_sanitizer);
+	tcase_add_test(tc, test_ip_spoofing);
 	suite_add_tcase(s, tc);
 	return s;
 }
