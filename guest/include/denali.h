@@ -86,6 +86,7 @@ void dn_loop_stop(void);
 /* ---- The virtual NIC (abi.h describes the rings) ---- */
 struct dn_nic_stats {
 	uint64_t tx_frames, tx_full;		 /* sent; refused because the ring was full */
+	uint64_t kicks;				 /* kicks of the NIC (in-kernel exits) */
 	uint64_t rx_frames, rx_bad;		 /* received; completed with an error */
 	uint64_t dev_tx_dropped, dev_rx_dropped; /* the switch's counts (dn_nic_stats reads them) */
 };

@@ -48,6 +48,7 @@ const uint8_t *dn_nic_mac(void)
 
 void dn_nic_kick(void)
 {
+	stats.kicks++;
 	tx_kicked = tx_avail;
 	__asm__ volatile("outl %0, %w1" : : "a"(0), "Nd"((uint16_t)DN_NIC_KICK_PORT) : "memory");
 }

@@ -7,6 +7,7 @@
  *                                  then close; prints the time taken
  *   udp-flood IP PORT SECONDS      full-size datagrams as fast as the NIC takes them
  *   fuzz IP SECONDS                random and mutated ARP/IP/ICMP/UDP/TCP frames at IP
+ *   tcp-sink IP PORT               count the bytes of one connection to PORT (IP is ignored)
  * Waits up to 30 s for anything; exits 1 on any failure, with a line saying what. */
 #include <denali.h>
 #include <net.h>
@@ -202,6 +203,34 @@ static uint64_t send_done_poller(void *arg)
 	return UINT64_MAX;
 }
 
+/* ---- TCP sink: counts what one peer sends until it closes ---- */
+static uint64_t sink_bytes, sink_first, sink_last;
+
+static void on_sink_conn(struct net_tcp *c, unsigned events, void *arg)
+{
+	(void)arg;
+	uint8_t buf[8192];
+	size_t n;
+	while ((n = net_tcp_read(c, buf, sizeof(buf))) > 0) {
+		if (!sink_bytes)
+			sink_first = dn_time_ns();
+		sink_bytes += n;
+		sink_last = dn_time_ns();
+	}
+	if (events & (NET_TCP_PEER_CLOSED | NET_TCP_CLOSED)) {
+		net_tcp_close(c);
+		printf("tcp-sink: %llu bytes in %llu us\n", (unsigned long long)sink_bytes,
+		       (unsigned long long)((sink_last - sink_first) / 1000));
+		finish(0);
+	}
+}
+
+static void on_sink_accept(struct net_tcp *listener, struct net_tcp *c, void *arg)
+{
+	(void)listener, (void)arg;
+	net_tcp_set_callbacks(c, on_sink_conn, NULL);
+}
+
 /* ---- UDP flood ---- */
 static uint64_t flood_end, flood_sent;
 static uint64_t flood_poller(void *arg)
@@ -360,6 +389,10 @@ int main(int argc, char **argv)
 			return 1;
 		net_tcp_set_callbacks(conn, on_tcp, NULL);
 		dn_loop_add_poller(send_done_poller, NULL);
+		give_up += 120000 * MS;
+	} else if (strcmp(cmd, "tcp-sink") == 0) {
+		if (!net_tcp_listen(st, (uint16_t)atoi(argv[3]), on_sink_accept, NULL))
+			return 1;
 		give_up += 120000 * MS;
 	} else if (strcmp(cmd, "fuzz") == 0) {
 		fuzz_ip = ip;

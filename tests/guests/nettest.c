@@ -1,6 +1,9 @@
 /* nettest: raw-frame tests of the virtual NIC and the switch, one behaviour per argument:
- *   send N PERIOD_MS     broadcast N test frames, one every PERIOD_MS, then exit 0
- *   recv N TIMEOUT_MS    wait for N test frames; print who sent them; exit 0, or 1 on timeout
+ *   send N PERIOD_MS [kick-each]  broadcast N test frames, one every PERIOD_MS (0: as fast
+ *                        as the ring takes them, then print the time and kicks; kick-each:
+ *                        kick the NIC after every frame instead of letting frames batch)
+ *   recv N TIMEOUT_MS [timed]  wait for N test frames; print who sent them (and the time from
+ *                        the first to the last); exit 0, or 1 on timeout
  *   spoof N PERIOD_MS    like send, but with a source MAC that is not ours
  *   bad-desc             publish TX descriptors outside the buffers until stopped
  *   bad-index            publish an avail counter far ahead of used until stopped
@@ -36,16 +39,30 @@ static int cmd_send(int argc, char **argv, int spoof)
 {
 	unsigned n = argc > 2 ? (unsigned)atoi(argv[2]) : 1;
 	uint64_t period = (argc > 3 ? (uint64_t)atoi(argv[3]) : 20) * MS;
+	int kick_each = argc > 4 && strcmp(argv[4], "kick-each") == 0;
 	uint8_t src[6];
 	memcpy(src, dn_nic_mac(), 6);
 	if (spoof)
 		src[5] ^= 0x55;
 	uint8_t frame[128];
+	if (!period)
+		sleep_until(dn_time_ns() + 500 * MS); /* let the receivers connect first */
+	uint64_t start = dn_time_ns();
 	for (unsigned i = 0; i < n; i++) {
 		size_t len = build(frame, src, i);
 		while (dn_nic_send(frame, len) == DN_E_AGAIN)
-			dn_idle(dn_time_ns() + MS);
-		sleep_until(dn_time_ns() + period); /* the idle sends it */
+			dn_idle(period ? dn_time_ns() + MS : 0);
+		if (kick_each)
+			dn_nic_kick(); /* the unbatched ablation: one kick per frame */
+		if (period)
+			sleep_until(dn_time_ns() + period); /* the idle sends it */
+	}
+	if (!period) {
+		dn_nic_flush();
+		printf("sent %u frames in %llu us, %llu kicks\n", n,
+		       (unsigned long long)((dn_time_ns() - start) / 1000),
+		       (unsigned long long)dn_nic_stats()->kicks);
+		return 0;
 	}
 	printf("sent %u frames%s\n", n, spoof ? " with a spoofed source" : "");
 	return 0;
@@ -53,6 +70,7 @@ static int cmd_send(int argc, char **argv, int spoof)
 
 struct recv_state {
 	unsigned got;
+	uint64_t first_ns, last_ns;
 	char last[100];
 };
 
@@ -68,6 +86,9 @@ static void on_frame(const void *frame, size_t len, void *arg)
 	char *hash = strchr(st->last, ' ');
 	if (hash)
 		*hash = '\0';
+	if (!st->got)
+		st->first_ns = dn_time_ns();
+	st->last_ns = dn_time_ns();
 	st->got++;
 }
 
@@ -82,6 +103,9 @@ static int cmd_recv(int argc, char **argv)
 			dn_idle(deadline);
 	}
 	printf("received %u test frames, the last from %s\n", st.got, st.got ? st.last : "nobody");
+	if (argc > 4 && strcmp(argv[4], "timed") == 0)
+		printf("received %u frames in %llu us\n", st.got,
+		       (unsigned long long)((st.last_ns - st.first_ns) / 1000));
 	return st.got >= n ? 0 : 1;
 }
 

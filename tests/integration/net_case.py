@@ -63,7 +63,8 @@ class Env:
                 fail("never saw %r\nstdout: %r\nstderr: %r" % (want, out, b"".join(err_chunks)))
             out += line
         proc.send_signal(signal.SIGTERM)
-        rest, _ = proc.communicate(timeout=60)
+        rest = proc.stdout.read()  # to end of file; stderr is the reader thread's alone
+        proc.wait(timeout=60)
         reader.join()
         return proc.returncode, out + rest.decode("utf-8", "replace"), b"".join(err_chunks).decode()
 
