@@ -30,12 +30,12 @@ def service(tmp, name, image, args, net):
     return path
 
 
-def run(denali_run, tmp, files):
+def run(denali_run, tmp, files, may_fail=False):
     stats = os.path.join(tmp, "stats.json")
     p = subprocess.run([denali_run, "--quiet", "--state-dir", os.path.join(tmp, "s"), "--stats", stats] + files,
                        capture_output=True, timeout=600)
     out = p.stdout.decode()
-    if p.returncode != 0:
+    if p.returncode != 0 and not may_fail:
         raise SystemExit("denali-run failed (%d):\n%s\n%s" % (p.returncode, out, p.stderr.decode()))
     with open(stats) as f:
         return out, {s["name"]: s for s in json.load(f)["services"]}
@@ -45,7 +45,7 @@ def frames(a, tmp, mode):
     extra = ["kick-each"] if mode == "unbatched" else []
     files = [service(tmp, "tx", a.nettest, ["send", str(a.frames), "0"] + extra, {"uplink": "none"}),
              service(tmp, "rx", a.nettest, ["recv", str(a.frames), "60000", "timed"], {"uplink": "none"})]
-    out, st = run(a.denali_run, tmp, files)
+    out, st = run(a.denali_run, tmp, files, may_fail=True)  # the receiver may drop some (counted)
     got, us = map(int, re.search(r"\[rx\] received (\d+) frames in (\d+) us", out).groups())
     kicks = int(re.search(r"\[tx\] sent \d+ frames in \d+ us, (\d+) kicks", out).group(1))
     exits = sum(sum(st[n]["exits"].values()) for n in ("tx", "rx"))
