@@ -130,6 +130,11 @@ static int parse_ip_key(const char *path, json_t *v, struct vmm_net_config *net,
 	net->prefix = (uint8_t)prefix; /* 0: the uplink's default */
 	if (net->ip == 0)
 		return fail(err, errlen, path, "ip", "0.0.0.0 is not a service address");
+	/* Every uplink shares one LAN, so no service may take the NAT's addresses. */
+	if ((net->ip & ~0xfu) == VMM_LAN_NET)
+		return fail(err, errlen, path, "ip",
+			    "10.0.0.0 to 10.0.0.15 are reserved (the gateway is 10.0.0.1, DNS "
+			    "10.0.0.3)");
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -303,6 +304,12 @@ int main(int argc, char **argv)
 {
 	static struct options opt;
 	signal(SIGPIPE, SIG_IGN); /* a closed stdout must not kill the monitor */
+	/* A fleet holds several descriptors per service (RAM file, VM, vcpu, NIC eventfds). */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 	int status = DENALI_EXIT_USAGE;
 	if (parse_options(argc, argv, &opt) != 0 || build_plan(&opt) != 0)
 		goto out;

@@ -78,7 +78,9 @@ static int assign_addresses(struct vmm_plan *plan, struct keyed *keys, char *err
 			taken++;
 		}
 		if (next > VMM_LAN_LAST) {
-			snprintf(err, errlen, "%s: the virtual LAN has no address left for \"%s\"",
+			snprintf(err, errlen,
+				 "%s: key \"net.ip\": the virtual LAN has no address left for "
+				 "\"%s\"",
 				 cfg->source, cfg->name);
 			return -1;
 		}
@@ -114,7 +116,8 @@ int vmm_plan_net_finish(struct vmm_plan *plan, char *err, size_t errlen)
 	}
 	unsigned a, b;
 	if (find_duplicate(keys, nmac, &a, &b)) {
-		snprintf(err, errlen, "%s and %s: services \"%s\" and \"%s\" have the same MAC",
+		snprintf(err, errlen,
+			 "%s and %s: key \"net.mac\": services \"%s\" and \"%s\" have the same MAC",
 			 plan->services[a].cfg.source, plan->services[b].cfg.source,
 			 plan->services[a].cfg.name, plan->services[b].cfg.name);
 		goto out;
@@ -124,10 +127,12 @@ int vmm_plan_net_finish(struct vmm_plan *plan, char *err, size_t errlen)
 			keys[nip++] = (struct keyed){plan->services[i].cfg.net.ip, i};
 	if (find_duplicate(keys, nip, &a, &b)) {
 		char ip[16];
-		snprintf(err, errlen, "%s and %s: services \"%s\" and \"%s\" both use address %s",
-			 plan->services[a].cfg.source, plan->services[b].cfg.source,
-			 plan->services[a].cfg.name, plan->services[b].cfg.name,
-			 vmm_ip_str(plan->services[a].cfg.net.ip, ip));
+		snprintf(
+			err, errlen,
+			"%s and %s: key \"net.ip\": services \"%s\" and \"%s\" both use address %s",
+			plan->services[a].cfg.source, plan->services[b].cfg.source,
+			plan->services[a].cfg.name, plan->services[b].cfg.name,
+			vmm_ip_str(plan->services[a].cfg.net.ip, ip));
 		goto out;
 	}
 	for (unsigned i = 0; i < plan->count; i++) {
@@ -142,7 +147,8 @@ int vmm_plan_net_finish(struct vmm_plan *plan, char *err, size_t errlen)
 	}
 	if (find_duplicate(keys, nfwd, &a, &b)) {
 		snprintf(err, errlen,
-			 "%s and %s: services \"%s\" and \"%s\" forward the same host port",
+			 "%s and %s: key \"net.forward\": services \"%s\" and \"%s\" forward the "
+			 "same host port",
 			 plan->services[a].cfg.source, plan->services[b].cfg.source,
 			 plan->services[a].cfg.name, plan->services[b].cfg.name);
 		goto out;

@@ -3,6 +3,7 @@
 #include "service.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -72,6 +73,14 @@ static void load_ram(void *arg)
 static int nic_create(struct vmm_service *svc, char *err, size_t errlen)
 {
 	svc->nic = (struct dn_nic *)(svc->mem.host + DN_GPA_IOWIN + DN_IOWIN_NIC);
+	/* The switch writes the NIC page from the supervisor: back it now, so that a full
+	 * filesystem is this service's start-up error and never a SIGBUS there. */
+	int rc = fallocate(svc->mem.fd, 0, DN_GPA_IOWIN + DN_IOWIN_NIC, DN_PAGE_SIZE);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot reserve the NIC's page in %s: %s", svc->mem.path,
+			 strerror(errno));
+		return -1;
+	}
 	svc->nic_kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	svc->nic_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (svc->nic_kick_fd < 0 || svc->nic_wake_fd < 0) {

@@ -137,6 +137,11 @@ static void attach_nic(struct supervisor *s, const struct sup_cell *c, const str
 		close(fds[0]);
 		return;
 	}
+	if (i < s->plan->count && s->outcomes[i].kind == VMM_OUTCOME_NONE)
+		fprintf(stderr,
+			"denali-run: %s: its NIC arrived with %u of 3 descriptors (out of file "
+			"descriptors?); it runs without a network\n",
+			s->plan->services[i].cfg.name, nfds);
 	for (unsigned f = 0; f < nfds; f++)
 		close(fds[f]);
 }
@@ -271,8 +276,11 @@ static void on_network_faults(struct supervisor *s)
 		struct sup_cell *c = &s->cells[i / s->plan->cell_size];
 		msg.type = CELL_MSG_HALT;
 		msg.service = i;
-		if (c->sock >= 0)
-			cell_msg_send(c->sock, &msg, NULL, 0, MSG_DONTWAIT);
+		/* Blocking: the cell's main thread reads its socket at once, and a HALT lost
+		 * would leave a guest running with a dead NIC. */
+		if (c->sock >= 0 && cell_msg_send(c->sock, &msg, NULL, 0, 0) != 0)
+			fprintf(stderr, "denali-run: %s: cannot ask its cell to stop it: %s\n",
+				s->plan->services[i].cfg.name, strerror(errno));
 	}
 }
 
@@ -372,6 +380,7 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 	s.timeout_fd = arm_timer(plan->timeout_s);
 	s.grace_fd = arm_timer(0);
 	int status = DENALI_EXIT_HOST;
+	guestmem_sigbus_install(); /* the switch copies into guests' windows */
 	if (vmm_plan_has_net(plan)) {
 		char err[512];
 		s.vnet = vnet_create(plan, err, sizeof(err));

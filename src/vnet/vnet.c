@@ -20,9 +20,8 @@
 
 #define TX_BUDGET 32u /* frames per port per turn */
 #define EPOLL_BATCH 256
-#define POLL_MAX 512u /* slirp's sockets, the taps, epoll and the control fd */
+#define POLL_MIN 64u /* slirp's sockets, the taps, epoll and the control fd: grows */
 #define TAPS_MAX 16u
-#define FAULTS_MAX 64u
 
 struct vnet_guest {
 	int port; /* -1: not attached */
@@ -30,6 +29,7 @@ struct vnet_guest {
 	uint8_t *win;
 	int queued;  /* in the run queue */
 	int faulted; /* stopped for ring errors: no more processing */
+	int fault_unreported;
 };
 
 struct vnet_tap_uplink {
@@ -54,9 +54,7 @@ struct vnet {
 	int slirp_port;
 	struct vnet_tap_uplink taps[TAPS_MAX];
 	unsigned ntaps;
-	unsigned faults[FAULTS_MAX];
-	char fault_reason[FAULTS_MAX][200];
-	unsigned nfaults;
+	unsigned nfaults; /* guests with fault_unreported set */
 };
 
 static void runq_push(struct vnet *vn, unsigned service)
@@ -84,15 +82,9 @@ static void fault(struct vnet *vn, unsigned service)
 {
 	struct vnet_guest *g = &vn->guests[service];
 	g->faulted = 1;
-	epoll_ctl(vn->epfd, EPOLL_CTL_DEL, g->kick_fd, NULL);
-	if (vn->nfaults == FAULTS_MAX)
-		return;
-	const struct vnet_ring *r = &vn->sw.ports[g->port].ring;
-	vn->faults[vn->nfaults] = service;
-	snprintf(vn->fault_reason[vn->nfaults], sizeof(vn->fault_reason[0]),
-		 "virtual NIC: %llu ring errors (the last: %s)", (unsigned long long)r->errors,
-		 r->last_error);
+	g->fault_unreported = 1;
 	vn->nfaults++;
+	epoll_ctl(vn->epfd, EPOLL_CTL_DEL, g->kick_fd, NULL);
 	uint64_t one = 1;
 	if (write(vn->fault_fd, &one, sizeof(one)) < 0)
 		perror("denali-run: network: eventfd");
@@ -139,8 +131,8 @@ static void flush_slirp(struct vnet *vn)
 	uint8_t buf[DN_NIC_FRAME_MAX];
 	size_t len;
 	while ((len = vnet_slirp_take_frame(vn->slirp, buf, sizeof(buf))) != 0) {
-		struct vnet_frame f = {.data = buf, .len = (uint16_t)len};
-		memcpy(f.hdr, buf, sizeof(f.hdr));
+		struct vnet_frame f;
+		vnet_frame_init(&f, buf, (uint16_t)len);
 		vnet_switch_forward(&vn->sw, (unsigned)vn->slirp_port, &f);
 	}
 }
@@ -154,8 +146,8 @@ static void read_tap(struct vnet *vn, struct vnet_tap_uplink *t)
 			return;
 		if (len < (ssize_t)DN_NIC_FRAME_MIN || len > (ssize_t)DN_NIC_FRAME_MAX)
 			continue; /* too big for the LAN's MTU */
-		struct vnet_frame f = {.data = buf, .len = (uint16_t)len};
-		memcpy(f.hdr, buf, sizeof(f.hdr));
+		struct vnet_frame f;
+		vnet_frame_init(&f, buf, (uint16_t)len);
 		vnet_switch_forward(&vn->sw, (unsigned)t->port, &f);
 	}
 }
@@ -164,8 +156,14 @@ static void wake_receivers(struct vnet *vn)
 {
 	unsigned n = vnet_switch_take_dirty(&vn->sw, vn->dirty);
 	for (unsigned i = 0; i < n; i++) {
-		unsigned service = vn->sw.ports[vn->dirty[i]].service;
-		raise_net(&vn->guests[service]);
+		const struct vnet_port *port = &vn->sw.ports[vn->dirty[i]];
+		struct vnet_guest *g = &vn->guests[port->service];
+		if (g->faulted)
+			continue;
+		if (port->ring.errors >= DN_NIC_ERRORS_MAX)
+			fault(vn, port->service); /* broke its RX ring too often */
+		else
+			raise_net(g);
 	}
 }
 
@@ -186,7 +184,8 @@ static void take_kicks(struct vnet *vn)
 static void *vnet_thread(void *arg)
 {
 	struct vnet *vn = arg;
-	struct pollfd *fds = calloc(POLL_MAX, sizeof(*fds));
+	unsigned cap = POLL_MIN;
+	struct pollfd *fds = calloc(cap, sizeof(*fds));
 	if (!fds) {
 		perror("denali-run: network");
 		return NULL;
@@ -203,8 +202,15 @@ static void *vnet_thread(void *arg)
 			break;
 		}
 		int timeout = vn->runq_len ? 0 : -1;
-		if (vn->slirp)
-			vnet_slirp_fill(vn->slirp, fds, &n, POLL_MAX, &timeout);
+		if (vn->slirp && vnet_slirp_fill(vn->slirp, fds, &n, cap, &timeout) != 0) {
+			/* More NAT sockets than room: grow, and poll them all next turn. */
+			struct pollfd *bigger = realloc(fds, 2 * cap * sizeof(*fds));
+			if (bigger) {
+				fds = bigger;
+				cap *= 2;
+			}
+			timeout = 0;
+		}
 		pthread_mutex_unlock(&vn->lock);
 		int rc = poll(fds, n, timeout);
 		pthread_mutex_lock(&vn->lock);
@@ -288,6 +294,8 @@ struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen)
 	vn->epfd = vn->ctl_fd = vn->fault_fd = -1;
 	pthread_mutex_init(&vn->lock, NULL);
 	vn->guests = calloc(plan->count, sizeof(*vn->guests));
+	for (unsigned i = 0; vn->guests && i < plan->count; i++)
+		vn->guests[i] = (struct vnet_guest){.port = -1, .kick_fd = -1, .wake_fd = -1};
 	vn->runq = calloc(plan->count, sizeof(*vn->runq));
 	vn->epfd = epoll_create1(EPOLL_CLOEXEC);
 	vn->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -298,8 +306,6 @@ struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen)
 		vnet_destroy(vn);
 		return NULL;
 	}
-	for (unsigned i = 0; i < plan->count; i++)
-		vn->guests[i] = (struct vnet_guest){.port = -1, .kick_fd = -1, .wake_fd = -1};
 	if (open_uplinks(vn, err, errlen) != 0) {
 		vnet_destroy(vn);
 		return NULL;
@@ -307,6 +313,8 @@ struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen)
 	/* The thread must not take the signals the supervisor reads from its signalfd. */
 	sigset_t all, old;
 	sigfillset(&all);
+	sigdelset(&all, SIGBUS); /* its copies into guest windows recover from SIGBUS */
+	sigdelset(&all, SIGSEGV);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	int rc = pthread_create(&vn->thread, NULL, vnet_thread, vn);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -424,6 +432,8 @@ void vnet_detach(struct vnet *vn, unsigned service, struct vnet_port_counters *o
 	munmap(g->win, DN_IOWIN_SIZE);
 	close(g->kick_fd);
 	close(g->wake_fd);
+	if (g->fault_unreported)
+		vn->nfaults--;
 	*g = (struct vnet_guest){.port = -1, .kick_fd = -1, .wake_fd = -1};
 	pthread_mutex_unlock(&vn->lock);
 }
@@ -439,11 +449,18 @@ int vnet_take_fault(struct vnet *vn, unsigned *service, char *reason, size_t rea
 	if (read(vn->fault_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		perror("denali-run: network: fault");
 	pthread_mutex_lock(&vn->lock);
-	int got = vn->nfaults > 0;
-	if (got) {
+	int got = 0;
+	for (unsigned i = 0; vn->nfaults && i < vn->plan->count && !got; i++) {
+		struct vnet_guest *g = &vn->guests[i];
+		if (!g->fault_unreported || g->port < 0)
+			continue;
+		const struct vnet_ring *r = &vn->sw.ports[g->port].ring;
+		snprintf(reason, reasonlen, "virtual NIC: %llu ring errors (the last: %s)",
+			 (unsigned long long)r->errors, r->last_error);
+		g->fault_unreported = 0;
 		vn->nfaults--;
-		*service = vn->faults[vn->nfaults];
-		snprintf(reason, reasonlen, "%s", vn->fault_reason[vn->nfaults]);
+		*service = i;
+		got = 1;
 	}
 	pthread_mutex_unlock(&vn->lock);
 	return got;

@@ -4,6 +4,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "guestmem.h"
+
+void vnet_frame_init(struct vnet_frame *f, const uint8_t *data, uint16_t len)
+{
+	f->data = data;
+	f->len = len;
+	f->hdr_len = len < VNET_HDR_SNAPSHOT ? len : VNET_HDR_SNAPSHOT;
+	memcpy(f->hdr, data, f->hdr_len);
+}
+
 void vnet_ring_init(struct vnet_ring *r, uint8_t *win)
 {
 	memset(r, 0, sizeof(*r));
@@ -19,9 +29,9 @@ static void ring_error(struct vnet_ring *r, const char *what, uint32_t index, ui
 {
 	r->errors++;
 	__atomic_store_n(&r->nic->errors, r->errors, __ATOMIC_RELAXED);
-	snprintf(r->last_error, sizeof(r->last_error),
-		 "%s descriptor %u: offset 0x%x length %u outside the frame buffers", what,
-		 index % DN_NIC_RING_SIZE, offset, len);
+	snprintf(r->last_error, sizeof(r->last_error), "%s descriptor %u: offset 0x%x length %u %s",
+		 what, index % DN_NIC_RING_SIZE, offset, len,
+		 strchr(what, '(') ? "could not be copied" : "outside the frame buffers");
 }
 
 static void counter_error(struct vnet_ring *r, const char *what, uint32_t avail, uint32_t used)
@@ -80,7 +90,12 @@ int vnet_ring_tx_take(struct vnet_ring *r, struct vnet_frame *f)
 	}
 	f->data = r->win + d.offset;
 	f->len = d.len;
-	memcpy(f->hdr, f->data, sizeof(f->hdr));
+	f->hdr_len = d.len < VNET_HDR_SNAPSHOT ? d.len : VNET_HDR_SNAPSHOT;
+	if (guestmem_copy(f->hdr, f->data, f->hdr_len) != 0) {
+		ring_error(r, "TX (unreadable buffer)", r->tx_used, d.offset, d.len);
+		vnet_ring_tx_finish(r, DN_NIC_BAD_DESC);
+		return 0;
+	}
 	return 1;
 }
 
@@ -113,8 +128,13 @@ int vnet_ring_rx_put(struct vnet_ring *r, const struct vnet_frame *f)
 			/* One copy of the payload; the header from our checked copy, so that what
 			 * the sender changes meanwhile cannot alter where the frame claims to be
 			 * from. */
-			memcpy(r->win + offset, f->data, f->len);
-			memcpy(r->win + offset, f->hdr, sizeof(f->hdr));
+			if (guestmem_copy(r->win + offset, f->data, f->len) != 0 ||
+			    guestmem_copy(r->win + offset, f->hdr, f->hdr_len) != 0) {
+				/* Either window's file could not back a page: drop, count. */
+				ring_error(r, "RX (unwritable buffer)", r->rx_used, offset, cap);
+				r->nic->rx_dropped++;
+				return 0;
+			}
 			slot->len = f->len;
 			slot->status = DN_NIC_OK;
 		}

@@ -17,13 +17,23 @@ struct vnet_ring {
 	char last_error[160];	   /* the latest one, for the stop message */
 };
 
+/* The bytes of a frame the switch decides on: the Ethernet header and the ARP sender (MAC
+ * and IPv4 address, through byte 41) or the IPv4 source. */
+#define VNET_HDR_SNAPSHOT 42u
+
 /* A frame taken from a TX ring: data points into the sender's window (the guest may still
- * change those bytes), hdr is our checked copy of its Ethernet header. */
+ * change those bytes), hdr is our copy of its first hdr_len bytes: every check is made on it,
+ * and every delivery lays it over what was copied, so a sender that changes its buffer
+ * meanwhile cannot change what it was checked for. */
 struct vnet_frame {
 	const uint8_t *data;
 	uint16_t len;
-	uint8_t hdr[14];
+	uint16_t hdr_len; /* min(len, VNET_HDR_SNAPSHOT) */
+	uint8_t hdr[VNET_HDR_SNAPSHOT];
 };
+
+/* Fills f for a frame in stable memory (an uplink's buffer). */
+void vnet_frame_init(struct vnet_frame *f, const uint8_t *data, uint16_t len);
 
 void vnet_ring_init(struct vnet_ring *r, uint8_t *win);
 
@@ -31,9 +41,9 @@ void vnet_ring_init(struct vnet_ring *r, uint8_t *win);
  * resynchronised: those descriptors are skipped). */
 uint32_t vnet_ring_tx_pending(struct vnet_ring *r);
 
-/* Takes the next TX descriptor. Returns 1 with *f filled; 0 if the descriptor was bad (it is
- * finished with DN_NIC_BAD_DESC and counted); -1 if none is waiting. A frame taken must be
- * finished with vnet_ring_tx_finish. */
+/* Takes the next TX descriptor. Returns 1 with *f filled; 0 if the descriptor was bad or its
+ * buffer unreadable (it is finished with DN_NIC_BAD_DESC and counted); -1 if none is waiting.
+ * A frame taken must be finished with vnet_ring_tx_finish. */
 int vnet_ring_tx_take(struct vnet_ring *r, struct vnet_frame *f);
 void vnet_ring_tx_finish(struct vnet_ring *r, enum dn_nic_status status);
 
@@ -42,7 +52,8 @@ int vnet_ring_tx_full(const struct vnet_ring *r);
 
 /* Copies f into the next RX buffer and publishes it. Returns 1 if delivered, 0 if dropped
  * (no buffer published, counted in rx_dropped). Bad RX descriptors are finished with
- * DN_NIC_BAD_DESC, counted, and the next one is tried. */
+ * DN_NIC_BAD_DESC, counted, and the next one is tried. Copies survive a window whose file
+ * cannot back a page (SIGBUS): the frame is dropped and counted as a ring error. */
 int vnet_ring_rx_put(struct vnet_ring *r, const struct vnet_frame *f);
 
 #endif

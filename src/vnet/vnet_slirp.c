@@ -37,6 +37,7 @@ struct vnet_slirp {
 	/* During fill/dispatch: where slirp's fds went. */
 	struct pollfd *fds;
 	unsigned first, n, max;
+	int overflow;
 };
 
 static int64_t clock_ms(void)
@@ -211,8 +212,10 @@ uint64_t vnet_slirp_dropped(const struct vnet_slirp *s)
 static int add_poll(int fd, int events, void *opaque)
 {
 	struct vnet_slirp *s = opaque;
-	if (s->first + s->n >= s->max)
+	if (s->first + s->n >= s->max) {
+		s->overflow = 1;
 		return -1; /* out of room: polled next turn */
+	}
 	short ev = 0;
 	if (events & SLIRP_POLL_IN)
 		ev |= POLLIN;
@@ -244,9 +247,10 @@ static int get_revents(int idx, void *opaque)
 	return out;
 }
 
-void vnet_slirp_fill(struct vnet_slirp *s, struct pollfd *fds, unsigned *n, unsigned max,
-		     int *timeout_ms)
+int vnet_slirp_fill(struct vnet_slirp *s, struct pollfd *fds, unsigned *n, unsigned max,
+		    int *timeout_ms)
 {
+	s->overflow = 0;
 	s->fds = fds;
 	s->first = *n;
 	s->n = 0;
@@ -264,6 +268,7 @@ void vnet_slirp_fill(struct vnet_slirp *s, struct pollfd *fds, unsigned *n, unsi
 	}
 	*timeout_ms = t == UINT32_MAX ? -1 : (int)(t > 1000000 ? 1000000 : t);
 	*n += s->n;
+	return s->overflow ? -1 : 0;
 }
 
 void vnet_slirp_dispatch(struct vnet_slirp *s, const struct pollfd *fds, int poll_failed)

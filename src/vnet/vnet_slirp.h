@@ -27,9 +27,10 @@ int vnet_slirp_input(void *ctx, const uint8_t *frame, size_t len);
 size_t vnet_slirp_take_frame(struct vnet_slirp *s, uint8_t *buf, size_t cap);
 
 /* Poll integration: adds slirp's fds to fds[*n..max) and lowers *timeout_ms to its next
- * timer; then, after poll, handles what became ready and the timers that are due. */
-void vnet_slirp_fill(struct vnet_slirp *s, struct pollfd *fds, unsigned *n, unsigned max,
-		     int *timeout_ms);
+ * timer; then, after poll, handles what became ready and the timers that are due. Returns -1
+ * if some fds did not fit (they are not polled this turn: give it more room), else 0. */
+int vnet_slirp_fill(struct vnet_slirp *s, struct pollfd *fds, unsigned *n, unsigned max,
+		    int *timeout_ms);
 void vnet_slirp_dispatch(struct vnet_slirp *s, const struct pollfd *fds, int poll_failed);
 
 /* Frames dropped because the queue toward the LAN was full. */

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guestmem.h"
+
 #define TABLE_MIN 64u
-#define LEARNED_MAX 4096u /* MACs learned from uplinks; beyond that, unknown ones flood */
+#define LEARNED_MAX 4096u /* MACs learned from uplinks; beyond that, frames to new ones drop */
 
 static uint64_t mac_key(const uint8_t *mac)
 {
@@ -87,6 +89,8 @@ int vnet_switch_init(struct vnet_switch *sw)
 	if (!sw->table)
 		return -1;
 	sw->table_mask = TABLE_MIN - 1;
+	for (int u = 0; u < VNET_UPLINKS_MAX; u++)
+		sw->uplink_port[u] = -1;
 	return 0;
 }
 
@@ -115,6 +119,7 @@ static int new_port(struct vnet_switch *sw)
 		sw->dirty = d;
 		sw->cap = cap;
 	}
+	memset(&sw->ports[sw->nports], 0, sizeof(sw->ports[0]));
 	return (int)sw->nports++;
 }
 
@@ -128,8 +133,10 @@ int vnet_switch_add_guest(struct vnet_switch *sw, unsigned service, const uint8_
 	int p = new_port(sw);
 	if (p < 0)
 		return -1;
-	if (table_put(sw, key, (uint32_t)p, 1) != 0)
+	if (table_put(sw, key, (uint32_t)p, 1) != 0) {
+		sw->ports[p].in_use = 0; /* the slot stays free for the next port */
 		return -1;
+	}
 	struct vnet_port *port = &sw->ports[p];
 	memset(port, 0, sizeof(*port));
 	port->in_use = 1;
@@ -143,6 +150,8 @@ int vnet_switch_add_guest(struct vnet_switch *sw, unsigned service, const uint8_
 
 int vnet_switch_add_uplink(struct vnet_switch *sw, int uplink, vnet_uplink_send_fn send, void *ctx)
 {
+	if (uplink < 0 || uplink >= VNET_UPLINKS_MAX)
+		return -1;
 	int p = new_port(sw);
 	if (p < 0)
 		return -1;
@@ -153,6 +162,7 @@ int vnet_switch_add_uplink(struct vnet_switch *sw, int uplink, vnet_uplink_send_
 	port->uplink = uplink;
 	port->send = send;
 	port->send_ctx = ctx;
+	sw->uplink_port[uplink] = p;
 	return p;
 }
 
@@ -170,11 +180,16 @@ void vnet_switch_remove(struct vnet_switch *sw, unsigned port)
 			table_delete(sw, e);
 		return;
 	}
+	if (sw->ports[port].uplink >= 0 && sw->ports[port].uplink < VNET_UPLINKS_MAX &&
+	    sw->uplink_port[sw->ports[port].uplink] == (int)port)
+		sw->uplink_port[sw->ports[port].uplink] = -1;
 	for (uint32_t i = 0; i <= sw->table_mask;) {
-		if (sw->table[i].mac && sw->table[i].port == port)
+		if (sw->table[i].mac && sw->table[i].port == port) {
 			table_delete(sw, &sw->table[i]); /* shifted entries land at i: look again */
-		else
+			sw->learned--;
+		} else {
 			i++;
+		}
 	}
 }
 
@@ -191,12 +206,6 @@ unsigned vnet_switch_take_dirty(struct vnet_switch *sw, unsigned *out)
 	return n;
 }
 
-int vnet_switch_lookup(const struct vnet_switch *sw, const uint8_t mac[6])
-{
-	const struct vnet_mac_entry *e = table_find(sw, mac_key(mac));
-	return e->mac ? (int)e->port : -1;
-}
-
 /* Guests reach each other; a guest and an uplink reach each other only if the guest chose it;
  * uplinks are never bridged to each other. */
 static int reachable(const struct vnet_port *a, const struct vnet_port *b)
@@ -208,6 +217,16 @@ static int reachable(const struct vnet_port *a, const struct vnet_port *b)
 	return a->uplink == b->uplink;
 }
 
+/* A port got a frame or a ring error since the network thread last looked at it. */
+static void mark(struct vnet_switch *sw, unsigned port)
+{
+	struct vnet_port *p = &sw->ports[port];
+	if (!p->rx_dirty) {
+		p->rx_dirty = 1;
+		sw->dirty[sw->ndirty++] = port;
+	}
+}
+
 static int deliver(struct vnet_switch *sw, unsigned port, const struct vnet_frame *f)
 {
 	struct vnet_port *dst = &sw->ports[port];
@@ -215,8 +234,11 @@ static int deliver(struct vnet_switch *sw, unsigned port, const struct vnet_fram
 		/* One copy into a stable buffer with the checked header: the uplink parses it,
 		 * and the sender must not change it underneath. */
 		uint8_t buf[DN_NIC_FRAME_MAX];
-		memcpy(buf, f->data, f->len);
-		memcpy(buf, f->hdr, sizeof(f->hdr));
+		if (guestmem_copy(buf, f->data, f->len) != 0) {
+			dst->count.rx_dropped++;
+			return 0;
+		}
+		memcpy(buf, f->hdr, f->hdr_len);
 		if (dst->send(dst->send_ctx, buf, f->len) != 0) {
 			dst->count.rx_dropped++;
 			return 0;
@@ -224,28 +246,33 @@ static int deliver(struct vnet_switch *sw, unsigned port, const struct vnet_fram
 		dst->count.rx_frames++;
 		return 1;
 	}
-	if (!vnet_ring_rx_put(&dst->ring, f)) {
+	uint64_t errors = dst->ring.errors;
+	int ok = vnet_ring_rx_put(&dst->ring, f);
+	if (ok)
+		dst->count.rx_frames++;
+	else
 		dst->count.rx_dropped++;
-		return 0;
-	}
-	dst->count.rx_frames++;
-	if (!dst->rx_dirty) {
-		dst->rx_dirty = 1;
-		sw->dirty[sw->ndirty++] = port;
-	}
-	return 1;
+	if (ok || dst->ring.errors != errors)
+		mark(sw, port); /* to be woken, or checked against the error limit */
+	return ok;
 }
 
-static void learn(struct vnet_switch *sw, unsigned src, const uint8_t *mac)
+/* Learned MACs live behind one uplink each: the key carries the uplink, so what one uplink
+ * claims never hides a MAC from the guests of another. */
+static uint64_t learned_key(uint64_t mac, int uplink)
 {
-	uint64_t key = mac_key(mac);
+	return mac | (uint64_t)(uplink + 1) << 48;
+}
+
+static void learn(struct vnet_switch *sw, const struct vnet_port *in, unsigned src, uint64_t mac)
+{
+	uint64_t key = learned_key(mac, in->uplink);
 	struct vnet_mac_entry *e = table_find(sw, key);
-	if (e->mac && e->is_static) {
-		sw->learn_refused++;
-		return;
-	}
-	if (e->mac || sw->table_used < LEARNED_MAX + sw->nports)
+	if (e->mac || sw->learned < LEARNED_MAX) {
+		if (!e->mac)
+			sw->learned++;
 		table_put(sw, key, src, 0);
+	}
 }
 
 static uint32_t be32_at(const uint8_t *p)
@@ -253,22 +280,34 @@ static uint32_t be32_at(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* The sender address an ARP or IPv4 frame claims, read from the sender's buffer once; 1 if it
- * is the port's own (or the frame is neither). Frames too short to say are let through: the
- * receivers' own checks drop them. */
-static int source_ip_ok(const struct vnet_port *in, const struct vnet_frame *f)
+static unsigned ethertype(const struct vnet_frame *f)
 {
-	if (!in->ip)
-		return 1;
-	unsigned type = (unsigned)f->hdr[12] << 8 | f->hdr[13];
-	uint8_t addr[4];
-	if (type == 0x0806 && f->len >= 14 + 18)
-		memcpy(addr, f->data + 14 + 14, 4); /* ARP sender protocol address */
-	else if (type == 0x0800 && f->len >= 14 + 16)
-		memcpy(addr, f->data + 14 + 12, 4); /* IPv4 source */
-	else
-		return 1;
-	return be32_at(addr) == in->ip;
+	return (unsigned)f->hdr[12] << 8 | f->hdr[13];
+}
+
+/* An ARP or IPv4 frame must claim the port's own addresses: ARP's sender MAC and IPv4
+ * address, IPv4's source. Checked on the snapshot. Frames too short to say are let through:
+ * the receivers' own checks drop them. */
+static int sources_ok(const struct vnet_port *in, const struct vnet_frame *f)
+{
+	unsigned type = ethertype(f);
+	if (type == 0x0806 && f->hdr_len >= 42)
+		return memcmp(f->hdr + 22, in->mac, 6) == 0 &&
+		       (!in->ip || be32_at(f->hdr + 28) == in->ip);
+	if (type == 0x0800 && f->hdr_len >= 30)
+		return !in->ip || be32_at(f->hdr + 26) == in->ip;
+	return 1;
+}
+
+/* Only ARP and IPv4 leave the LAN: what the source checks cover. */
+static int may_leave(const struct vnet_frame *f)
+{
+	return ethertype(f) == 0x0800 || ethertype(f) == 0x0806;
+}
+
+static int uplink_port(const struct vnet_switch *sw, int uplink)
+{
+	return uplink >= 0 && uplink < VNET_UPLINKS_MAX ? sw->uplink_port[uplink] : -1;
 }
 
 enum dn_nic_status vnet_switch_forward(struct vnet_switch *sw, unsigned src,
@@ -276,27 +315,46 @@ enum dn_nic_status vnet_switch_forward(struct vnet_switch *sw, unsigned src,
 {
 	struct vnet_port *in = &sw->ports[src];
 	const uint8_t *dst_mac = f->hdr, *src_mac = f->hdr + 6;
-	if (!in->is_uplink && (memcmp(src_mac, in->mac, 6) != 0 || !source_ip_ok(in, f))) {
-		in->count.tx_spoofed++;
-		return DN_NIC_DROPPED;
-	}
-	if (in->is_uplink && !(src_mac[0] & 1))
-		learn(sw, src, src_mac);
+	uint64_t dst = mac_key(dst_mac), from = mac_key(src_mac);
 	unsigned delivered = 0;
-	if (!(dst_mac[0] & 1)) {
-		const struct vnet_mac_entry *e = table_find(sw, mac_key(dst_mac));
-		if (e->mac) {
-			unsigned to = e->port;
-			if (to != src && reachable(in, &sw->ports[to]))
-				delivered = (unsigned)deliver(sw, to, f);
-			goto done;
+	if (!in->is_uplink) {
+		if (from != mac_key(in->mac) || !sources_ok(in, f)) {
+			in->count.tx_spoofed++;
+			return DN_NIC_DROPPED;
 		}
+	} else {
+		/* A frame from outside that claims a guest's MAC is a lie: never deliver it. */
+		const struct vnet_mac_entry *own = table_find(sw, from);
+		if (own->mac && own->is_static) {
+			sw->learn_refused++;
+			in->count.tx_spoofed++;
+			return DN_NIC_DROPPED;
+		}
+		if (from && !(src_mac[0] & 1))
+			learn(sw, in, src, from);
 	}
-	/* Broadcast, multicast or unknown unicast: every reachable port but the sender. */
+	if (!(dst_mac[0] & 1)) {
+		/* Unicast: a guest's MAC, else one learned behind the sender's uplink. A guest's
+		 * unknown unicast can only be for the outside: it goes to its uplink alone. */
+		int to = -1;
+		const struct vnet_mac_entry *e = table_find(sw, dst);
+		if (e->mac) {
+			to = (int)e->port;
+		} else if (!in->is_uplink) {
+			e = table_find(sw, learned_key(dst, in->uplink));
+			to = e->mac ? (int)e->port : uplink_port(sw, in->uplink);
+		}
+		if (to >= 0 && (unsigned)to != src && sw->ports[to].in_use &&
+		    reachable(in, &sw->ports[to]) && (!sw->ports[to].is_uplink || may_leave(f)))
+			delivered = (unsigned)deliver(sw, (unsigned)to, f);
+		goto done;
+	}
+	/* Broadcast or multicast: every reachable port but the sender. */
 	sw->flooded++;
 	for (unsigned p = 0; p < sw->nports; p++) {
 		struct vnet_port *out = &sw->ports[p];
-		if (p != src && out->in_use && reachable(in, out))
+		if (p != src && out->in_use && reachable(in, out) &&
+		    (!out->is_uplink || may_leave(f)))
 			delivered += (unsigned)deliver(sw, p, f);
 	}
 done:
@@ -325,4 +383,12 @@ unsigned vnet_switch_drain_tx(struct vnet_switch *sw, unsigned p, unsigned budge
 	}
 	*more = vnet_ring_tx_pending(&port->ring) != 0;
 	return done;
+}
+
+int vnet_switch_lookup(const struct vnet_switch *sw, const uint8_t mac[6])
+{
+	const struct vnet_mac_entry *e = table_find(sw, mac_key(mac));
+	for (int u = 0; !e->mac && u < VNET_UPLINKS_MAX; u++)
+		e = table_find(sw, learned_key(mac_key(mac), u));
+	return e->mac ? (int)e->port : -1;
 }

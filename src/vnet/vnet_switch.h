@@ -11,6 +11,7 @@
 #include "vnet_ring.h"
 
 #define VNET_NO_UPLINK (-1)
+#define VNET_UPLINKS_MAX 17 /* user, and up to 16 TAP devices */
 
 /* How an uplink takes a frame: one contiguous, stable buffer. Returns 0 or -1 (dropped). */
 typedef int (*vnet_uplink_send_fn)(void *ctx, const uint8_t *frame, size_t len);
@@ -33,7 +34,7 @@ struct vnet_port {
 	/* guest ports */
 	struct vnet_ring ring;
 	unsigned service;
-	int rx_dirty; /* frames were delivered since the guest was last told */
+	int rx_dirty; /* frames delivered (or ring errors) since the network thread looked */
 	/* uplink ports */
 	vnet_uplink_send_fn send;
 	void *send_ctx;
@@ -55,8 +56,10 @@ struct vnet_switch {
 	uint32_t table_used;
 	unsigned *dirty; /* guest ports with rx_dirty set, in the order they got it */
 	unsigned ndirty;
-	uint64_t flooded;	/* frames sent to every reachable port */
-	uint64_t learn_refused; /* uplink frames claiming a guest's MAC */
+	int uplink_port[VNET_UPLINKS_MAX]; /* by uplink id: its port, -1 if none */
+	unsigned learned;		   /* table entries learned from uplinks */
+	uint64_t flooded;		   /* frames sent to every reachable port */
+	uint64_t learn_refused;		   /* uplink frames claiming a guest's MAC */
 };
 
 int vnet_switch_init(struct vnet_switch *sw);
@@ -81,11 +84,11 @@ enum dn_nic_status vnet_switch_forward(struct vnet_switch *sw, unsigned src,
  * finished; *more is set when some are still waiting. */
 unsigned vnet_switch_drain_tx(struct vnet_switch *sw, unsigned p, unsigned budget, int *more);
 
-/* Takes the list of guest ports that received frames since the last call (rx_dirty is
- * cleared); returns how many were written to out (room for every port). */
+/* Takes the list of guest ports that received frames or made RX ring errors since the last
+ * call (rx_dirty is cleared); returns how many were written to out (room for every port). */
 unsigned vnet_switch_take_dirty(struct vnet_switch *sw, unsigned *out);
 
-/* The port a MAC is known at, or -1. */
+/* The port a MAC is known at (a guest's, or learned behind any uplink), or -1. */
 int vnet_switch_lookup(const struct vnet_switch *sw, const uint8_t mac[6]);
 
 #endif

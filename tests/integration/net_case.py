@@ -159,6 +159,7 @@ def case_config(e):
     refused(e, {"forward": ["tcp:0:80"]}, '"net.forward"', "element 0: expected")
     refused(e, {"forward": ["tcp:8080:80", "tcp:8080:81"]}, '"net.forward"', "forwarded twice")
     refused(e, {"colour": "blue"}, '"net.colour"', "unknown key")
+    refused(e, {"uplink": "none", "ip": "10.0.0.1"}, '"net.ip"', "10.0.0.0 to 10.0.0.15 are reserved")
     refused(e, [], '"net"', "expected an object")
     refused(e, {"mac": "02:00:00:00:00:09"}, "same MAC", r'"svc" and "twin" have the same MAC',
             [("twin", {"mac": "02:00:00:00:00:09"})])
@@ -322,8 +323,8 @@ def case_tap(e):
     tap = "dntest%d" % (os.getpid() % 1000)
     f = e.service("tapper", ["ping", "10.99.0.1", "40", "100", "50"],
                   {"uplink": "tap:" + tap, "ip": "10.99.0.2/24"}, e.netclient)
-    proc = subprocess.Popen([e.denali_run, "--state-dir", e.state, f], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen([e.denali_run, "--timeout", "90", "--state-dir", e.state, f],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 30
     while subprocess.run(["ip", "link", "show", tap], capture_output=True).returncode != 0:
         if time.time() > deadline or proc.poll() is not None:
@@ -332,7 +333,7 @@ def case_tap(e):
         time.sleep(0.05)
     subprocess.run(["ip", "addr", "add", "10.99.0.1/24", "dev", tap], check=True)
     subprocess.run(["ip", "link", "set", tap, "up"], check=True)
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=150)
     out, err = out.decode(), err.decode()
     expect(proc.returncode == 0 and re.search(r"ping: \d+/40 replies", out), "the host answered through TAP",
            proc.returncode, out, err)
