@@ -55,31 +55,42 @@ def frames(a, tmp, mode):
     return rate
 
 
-def loopback_mbps(nbytes):
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
-    got = {}
+class HostSink:
+    """A host socket that counts the bytes of one connection, timed from the first byte."""
 
-    def sink():
-        c, _ = srv.accept()
-        n = 0
+    def __init__(self):
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(1)
+        self.port = self.srv.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve)
+        self.thread.start()
+
+    def _serve(self):
+        c, _ = self.srv.accept()
+        self.bytes, first = 0, None
         while True:
             d = c.recv(1 << 16)
             if not d:
                 break
-            n += len(d)
-        got["n"] = n
-    th = threading.Thread(target=sink)
-    th.start()
-    c = socket.create_connection(srv.getsockname())
+            first = first or time.time()
+            self.bytes += len(d)
+        self.seconds = time.time() - first
+
+    def mbps(self):
+        self.thread.join()
+        self.srv.close()
+        return self.bytes / self.seconds / 1e6
+
+
+def loopback_mbps(nbytes):
+    sink = HostSink()
+    c = socket.create_connection(("127.0.0.1", sink.port))
     chunk = b"x" * 4096
-    t = time.time()
     for _ in range(nbytes // len(chunk)):
         c.sendall(chunk)
     c.close()
-    th.join()
-    return nbytes / (time.time() - t) / 1e6
+    return sink.mbps()
 
 
 def tcp(a, tmp):
@@ -88,27 +99,10 @@ def tcp(a, tmp):
     out, _ = run(a.denali_run, tmp, files)
     n, us = map(int, re.search(r"tcp-sink: (\d+) bytes in (\d+) us", out).groups())
     g2g = n / (us / 1e6) / 1e6
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
-    got = {}
-
-    def sink():
-        c, _ = srv.accept()
-        total, t0 = 0, None
-        while True:
-            d = c.recv(1 << 16)
-            if not d:
-                break
-            t0 = t0 or time.time()
-            total += len(d)
-        got.update(n=total, s=time.time() - t0)
-    th = threading.Thread(target=sink)
-    th.start()
-    run(a.denali_run, tmp, [service(tmp, "up", a.netclient,
-                                    ["tcp-send", "10.0.0.1", str(srv.getsockname()[1]), str(a.bytes)], {})])
-    th.join()
-    g2h = got["n"] / got["s"] / 1e6
+    sink = HostSink()
+    run(a.denali_run, tmp, [service(tmp, "up", a.netclient, ["tcp-send", "10.0.0.1", str(sink.port), str(a.bytes)],
+                                    {})])
+    g2h = sink.mbps()
     base = loopback_mbps(a.bytes)
     print("TCP guest -> guest: %.1f MB/s; guest -> host (NAT): %.1f MB/s; host loopback (baseline): "
           "%.1f MB/s; ratios %.3f and %.3f" % (g2g, g2h, base, g2g / base, g2h / base))

@@ -365,6 +365,65 @@ def case_tap_unprivileged(e):
            "refused with the reason", p.returncode, p.stdout.decode(), err)
 
 
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
+
+
+def port_free(port):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def case_examples(e):
+    """The README's examples, as written: hello's output, httpd on 8080, echo on 7007."""
+    status, out, err = e.run([os.path.join(EXAMPLES, "hello.json")])
+    expect(status == 0 and out == "Hello from hello on Denali!\narg 1: world\narg 2: from service.json\n",
+           "examples/hello.json prints what the README shows", status, out, err)
+    if not port_free(8080) or not port_free(7007):
+        print("SKIP: port 8080 or 7007 is taken on this host")
+        sys.exit(SKIP)
+    proc = subprocess.Popen([e.denali_run, "--state-dir", e.state, os.path.join(EXAMPLES, "httpd.json"),
+                             os.path.join(EXAMPLES, "echo.json")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        seen = ""
+        while "[httpd] httpd: listening" not in seen or "[echo] echo: listening" not in seen:
+            line = proc.stdout.readline().decode()
+            if not line:
+                fail("the examples did not start: %r %r" % (seen, proc.stderr.read()))
+            seen += line
+        rc, body, cerr = curl("http://127.0.0.1:8080/")
+        if rc != 0 or b"<h1>Hello from httpd on Denali</h1>" not in body:
+            fail("curl http://127.0.0.1:8080/ (the README's command): %d %r %s" % (rc, body[:200], cerr))
+        t = socket.create_connection(("127.0.0.1", 7007), timeout=30)
+        t.sendall(b"hello, echo\n")
+        got = b""
+        while len(got) < 12:
+            got += t.recv(100)
+        t.close()
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(2)
+        for _ in range(10):  # the first datagram may wait for ARP
+            u.sendto(b"ping", ("127.0.0.1", 7007))
+            try:
+                if u.recvfrom(100)[0] == b"ping":
+                    break
+            except socket.timeout:
+                continue
+        else:
+            fail("no UDP echo from examples/echo.json")
+        if got != b"hello, echo\n":
+            fail("TCP echo returned %r" % got)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    expect(proc.returncode == 143, "both stop on SIGTERM (status 128+15)", proc.returncode, out.decode(), err.decode())
+
+
 CASES = {
     "net-frames": case_frames,
     "net-spoof": case_spoof,
@@ -381,6 +440,7 @@ CASES = {
     "net-fuzz": case_fuzz,
     "net-tap": case_tap,
     "net-tap-unprivileged": case_tap_unprivileged,
+    "net-examples": case_examples,
 }
 NO_KVM = {"net-config"}
 
