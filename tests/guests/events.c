@@ -180,26 +180,48 @@ static int cmd_cpu(int argc, char **argv)
 
 /* A unit of timer-driven work every argv[2] ms, argv[3] times; between units it either idles
  * until the next deadline (argv[4] = "idle") or busy-yields (dn_idle(0) in a loop, "busy"). */
+/* work PERIOD_MS COUNT [idle|busy|unbatched] [SPIN] [STREAMS]: STREAMS timer-driven streams
+ * of work (phases spread over the period), COUNT units each, SPIN loop iterations per unit.
+ * idle: with nothing due, idle until the next deadline, and handle every unit that is due at
+ * each wake-up (the Denali way: events batch). busy: a busy-yield loop instead of idling.
+ * unbatched: idle too, but go back to the monitor (a yield) after every unit, as if each
+ * event needed its own delivery. */
 static int cmd_work(int argc, char **argv)
 {
 	uint64_t period = (argc > 2 ? strtoul(argv[2], NULL, 10) : 10) * MS;
 	unsigned long count = argc > 3 ? strtoul(argv[3], NULL, 10) : 50;
-	int busy = argc > 4 && strcmp(argv[4], "busy") == 0;
+	const char *mode = argc > 4 ? argv[4] : "idle";
+	int busy = strcmp(mode, "busy") == 0, unbatched = strcmp(mode, "unbatched") == 0;
 	unsigned long spin = argc > 5 ? strtoul(argv[5], NULL, 10) : 20000;
-	uint64_t start = dn_time_ns(), next = start + period;
+	unsigned streams = argc > 6 ? (unsigned)strtoul(argv[6], NULL, 10) : 1;
+	if (streams < 1 || streams > 64)
+		return 2;
+	uint64_t start = dn_time_ns(), next[64];
+	unsigned long done[64] = {0}, total = 0;
+	for (unsigned s = 0; s < streams; s++)
+		next[s] = start + period + s * period / streams;
 	volatile uint64_t sink = 0;
-	for (unsigned long done = 0; done < count;) {
-		uint64_t now = dn_time_ns();
-		if (now < next) {
-			dn_idle(busy ? 0 : next);
-			continue;
+	while (total < count * streams) {
+		uint64_t now = dn_time_ns(), earliest = UINT64_MAX;
+		int ran = 0;
+		for (unsigned s = 0; s < streams; s++) {
+			if (done[s] < count && next[s] <= now && !(unbatched && ran)) {
+				for (unsigned long i = 0; i < spin; i++)
+					sink += i;
+				done[s]++;
+				total++;
+				next[s] += period;
+				ran = 1;
+			}
+			if (done[s] < count && next[s] < earliest)
+				earliest = next[s];
 		}
-		for (unsigned long i = 0; i < spin; i++)
-			sink += i;
-		done++;
-		next += period;
+		if (unbatched && ran)
+			dn_idle(0); /* one transition per event */
+		else if (!ran)
+			dn_idle(busy ? 0 : earliest);
 	}
-	printf("work: %lu units in %llu us\n", count,
+	printf("work: %lu units in %llu us\n", count * streams,
 	       (unsigned long long)((dn_time_ns() - start) / 1000));
 	return 0;
 }
