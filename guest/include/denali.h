@@ -94,7 +94,6 @@ typedef void (*dn_frame_fn)(const void *frame, size_t len, void *arg);
 
 /* Sets up the NIC and publishes every RX buffer. DN_E_INVAL if the service has none. */
 int dn_nic_init(void);
-int dn_nic_present(void);
 /* The NIC's MAC address (the only source address the switch lets through). */
 const uint8_t *dn_nic_mac(void);
 /* Queues one Ethernet frame (14 to DN_NIC_FRAME_MAX bytes). DN_E_AGAIN if the TX ring is full.

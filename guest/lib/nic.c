@@ -36,11 +36,6 @@ int dn_nic_init(void)
 	return DN_OK;
 }
 
-int dn_nic_present(void)
-{
-	return nic != NULL;
-}
-
 const uint8_t *dn_nic_mac(void)
 {
 	return dn_boot_info()->mac;

@@ -21,7 +21,7 @@
 #define TX_BUDGET 32u /* frames per port per turn */
 #define EPOLL_BATCH 256
 #define POLL_MIN 64u /* slirp's sockets, the taps, epoll and the control fd: grows */
-#define TAPS_MAX 16u
+#define TAPS_MAX (VNET_UPLINKS_MAX - 1u) /* uplink 0 is the user NAT */
 
 struct vnet_guest {
 	int port; /* -1: not attached */

@@ -32,8 +32,6 @@ struct vnet_slirp {
 	struct slirp_timer timers[TIMERS_MAX];
 	struct queued_frame *queue; /* ring of QUEUE_FRAMES */
 	unsigned head, count;
-	uint64_t dropped;
-	uint64_t refused; /* frames the sanitizer kept from libslirp */
 	/* During fill/dispatch: where slirp's fds went. */
 	struct pollfd *fds;
 	unsigned first, n, max;
@@ -58,10 +56,8 @@ static int64_t cb_clock_ns(void *opaque)
 static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 {
 	struct vnet_slirp *s = opaque;
-	if (len < DN_NIC_FRAME_MIN || len > DN_NIC_FRAME_MAX || s->count == QUEUE_FRAMES) {
-		s->dropped++;
-		return (ssize_t)len; /* TCP will send it again */
-	}
+	if (len < DN_NIC_FRAME_MIN || len > DN_NIC_FRAME_MAX || s->count == QUEUE_FRAMES)
+		return (ssize_t)len; /* dropped: TCP will send it again */
 	struct queued_frame *q = &s->queue[(s->head + s->count) % QUEUE_FRAMES];
 	q->len = (uint16_t)len;
 	memcpy(q->data, buf, len);
@@ -184,10 +180,8 @@ int vnet_slirp_add_forward(struct vnet_slirp *s, const struct vmm_forward *f, ui
 int vnet_slirp_input(void *ctx, const uint8_t *frame, size_t len)
 {
 	struct vnet_slirp *s = ctx;
-	if (vnet_sanitize_for_nat(frame, len) != VNET_PASS) {
-		s->refused++;
-		return -1;
-	}
+	if (vnet_sanitize_for_nat(frame, len) != VNET_PASS)
+		return -1; /* counted as dropped at the uplink port by the switch */
 	slirp_input(s->slirp, frame, (int)len);
 	return 0;
 }
@@ -202,11 +196,6 @@ size_t vnet_slirp_take_frame(struct vnet_slirp *s, uint8_t *buf, size_t cap)
 	size_t len = q->len < cap ? q->len : cap;
 	memcpy(buf, q->data, len);
 	return len;
-}
-
-uint64_t vnet_slirp_dropped(const struct vnet_slirp *s)
-{
-	return s->dropped;
 }
 
 static int add_poll(int fd, int events, void *opaque)

@@ -33,7 +33,4 @@ int vnet_slirp_fill(struct vnet_slirp *s, struct pollfd *fds, unsigned *n, unsig
 		    int *timeout_ms);
 void vnet_slirp_dispatch(struct vnet_slirp *s, const struct pollfd *fds, int poll_failed);
 
-/* Frames dropped because the queue toward the LAN was full. */
-uint64_t vnet_slirp_dropped(const struct vnet_slirp *s);
-
 #endif

@@ -297,6 +297,19 @@ START_TEST(test_many_ports)
 }
 END_TEST
 
+/* Sets the IPv4 header checksum of the frame f. */
+static void ipv4_fix_checksum(uint8_t *f)
+{
+	f[24] = 0, f[25] = 0;
+	uint32_t sum = 0;
+	for (int i = 14; i < 34; i += 2)
+		sum += (uint32_t)(f[i] << 8 | f[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	f[24] = (uint8_t)(~sum >> 8);
+	f[25] = (uint8_t)~sum;
+}
+
 /* A valid Ethernet + IPv4 + payload frame of protocol proto with l4len bytes after the IP
  * header; the header checksum is right. */
 static size_t ipv4_frame(uint8_t *f, uint8_t proto, size_t l4len)
@@ -310,13 +323,7 @@ static size_t ipv4_frame(uint8_t *f, uint8_t proto, size_t l4len)
 	f[22] = 64;
 	f[23] = proto;
 	f[26] = 10, f[29] = 16, f[30] = 10, f[33] = 1;
-	uint32_t sum = 0;
-	for (int i = 14; i < 34; i += 2)
-		sum += (uint32_t)(f[i] << 8 | f[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	f[24] = (uint8_t)(~sum >> 8);
-	f[25] = (uint8_t)~sum;
+	ipv4_fix_checksum(f);
 	return 14 + total;
 }
 
@@ -453,14 +460,8 @@ START_TEST(test_nat_sanitizer)
 	n = ipv4_frame(f, 47, 8); /* GRE */
 	ck_assert_int_eq(vnet_sanitize_for_nat(f, n), VNET_DROP_L4);
 	n = ipv4_frame(f, 1, 8);
-	f[20] = 0x20; /* more fragments: checksum no longer matches, fix it */
-	f[24] = 0, f[25] = 0;
-	uint32_t sum = 0;
-	for (int i = 14; i < 34; i += 2)
-		sum += (uint32_t)(f[i] << 8 | f[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	f[24] = (uint8_t)(~sum >> 8), f[25] = (uint8_t)~sum;
+	f[20] = 0x20; /* more fragments, with a checksum that matches */
+	ipv4_fix_checksum(f);
 	ck_assert_int_eq(vnet_sanitize_for_nat(f, n), VNET_DROP_FRAGMENT);
 	/* ARP: request and reply pass, anything else not. */
 	uint8_t arp[42] = {0};
