@@ -1,8 +1,12 @@
 /* The switch and the device side of the NIC rings, on windows in plain memory: hostile
  * descriptors, source-MAC enforcement, learning, flooding, reachability, bounded queues. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "guestmem.h"
 #include "unit.h"
 #include "vnet/vnet_sanitize.h"
 #include "vnet/vnet_switch.h"
@@ -489,6 +493,50 @@ START_TEST(test_nat_sanitizer)
 }
 END_TEST
 
+START_TEST(test_unbacked_window)
+{
+	/* A receiver whose window file cannot back its buffers (here: they lie past the end of
+	 * the file, as on a full filesystem) costs it the frame and a ring error; the switch
+	 * takes SIGBUS and goes on. */
+	guestmem_sigbus_install();
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/short-window", unit_tmpdir());
+	FILE *file = fopen(path, "w+");
+	ck_assert_ptr_nonnull(file);
+	ck_assert_int_eq(ftruncate(fileno(file), DN_IOWIN_BUFS), 0); /* vregs and NIC pages only */
+	uint8_t *short_win =
+		mmap(NULL, DN_IOWIN_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fileno(file), 0);
+	ck_assert(short_win != MAP_FAILED);
+	struct vnet_switch sw;
+	vnet_switch_init(&sw);
+	struct guest a, b;
+	guest_init(&a, 1);
+	b.win = short_win;
+	b.nic = (struct dn_nic *)(short_win + DN_IOWIN_NIC);
+	b.mac[0] = 0x02, b.mac[1] = b.mac[2] = b.mac[3] = b.mac[4] = 0, b.mac[5] = 2;
+	b.rx_seen = 0;
+	int pa = vnet_switch_add_guest(&sw, 0, a.mac, 0, VNET_NO_UPLINK, a.win);
+	int pb = vnet_switch_add_guest(&sw, 1, b.mac, 0, VNET_NO_UPLINK, b.win);
+	post_rx(&b, 2, 2048);
+	put_frame(&a, b.mac, a.mac, "into the void");
+	drain(&sw, pa);
+	ck_assert_uint_eq(sw.ports[pb].ring.errors, 1);
+	ck_assert_uint_eq(sw.ports[pb].count.rx_dropped, 1);
+	ck_assert_uint_eq(b.nic->rx.used, 0);
+	ck_assert_ptr_nonnull(strstr(sw.ports[pb].ring.last_error, "could not be copied"));
+	/* And a sender whose TX buffer is past the end: a bad descriptor, not a crash. */
+	uint32_t n = b.nic->tx.avail;
+	b.nic->tx.desc[n % DN_NIC_RING_SIZE] = (struct dn_nic_desc){DN_IOWIN_BUFS + 4096, 64, 0};
+	b.nic->tx.avail = n + 1;
+	ck_assert_uint_eq(drain(&sw, pb), 1);
+	ck_assert_uint_eq(b.nic->tx.desc[n % DN_NIC_RING_SIZE].status, DN_NIC_BAD_DESC);
+	vnet_switch_free(&sw);
+	munmap(short_win, DN_IOWIN_SIZE);
+	fclose(file);
+	free(a.win);
+}
+END_TEST
+
 Suite *vnet_suite(void)
 {
 	Suite *s = suite_create("vnet");
@@ -501,6 +549,7 @@ Suite *vnet_suite(void)
 	tcase_add_test(tc, test_nat_sanitizer);
 	tcase_add_test(tc, test_ip_spoofing);
 	tcase_add_test(tc, test_unknown_unicast_and_snapshot);
+	tcase_add_test(tc, test_unbacked_window);
 	suite_add_tcase(s, tc);
 	return s;
 }
