@@ -33,14 +33,18 @@ __attribute__((noreturn)) void dn_abort(const char *msg);
 uint64_t dn_time_ns(void);
 
 /* Blocks until deadline_ns (dn_time_ns scale) or an event; returns the pending events.
- * A deadline in the past is a yield. */
+ * A deadline in the past is a yield; deferred events (dn_events_defer) return at once. */
 uint64_t dn_idle(uint64_t deadline_ns);
 
 /* The virtual-register page: pending events, virtual interrupt state, time base. */
 struct dn_vregs *dn_vregs(void);
 
-/* Takes every pending event (DN_EV_* bits) without an exit. */
+/* Takes every pending event (DN_EV_* bits) without an exit, deferred ones included. */
 uint64_t dn_events_take(void);
+
+/* Keeps events taken but not handled (a blocking call waited for another one) for the next
+ * dn_events_take or dn_idle, which then returns at once. */
+void dn_events_defer(uint64_t events);
 
 /* Arms the one-shot timer: DN_EV_TIMER at deadline_ns; 0 disarms. Returns DN_OK or < 0. */
 int dn_timer_set(uint64_t deadline_ns);
@@ -108,6 +112,47 @@ void dn_nic_kick(void);
 /* Internal: an idle hypercall has flushed the TX ring. */
 void dn_nic_idle_flushes(void);
 const struct dn_nic_stats *dn_nic_stats(void);
+
+/* ---- The virtual disk (abi.h describes the rings) ----
+ * Requests are asynchronous: dn_disk_submit queues one, the device is kicked at the next idle,
+ * loop turn or dn_disk_kick, and done(status, arg) runs from dn_disk_poll, which the event loop
+ * calls on DN_EV_DISK. The blocking helpers wait for their own request (idling; other events
+ * are kept for the loop) and may be called from anywhere, event callbacks included. */
+typedef void (*dn_disk_done_fn)(int status, void *arg); /* status: enum dn_disk_status */
+struct dn_disk_stats {
+	uint64_t submitted, completed, failed; /* requests; completed with an error */
+	uint64_t kicks;			       /* kicks of the disk (in-kernel exits) */
+	uint64_t ring_full;		       /* submits refused: DN_DISK_RING_SIZE outstanding */
+};
+
+/* Sets up the disk and hooks it into the event loop. DN_E_INVAL if the service has none. */
+int dn_disk_init(void);
+/* The disk's size in blocks (0 without one), and whether it refuses writes. */
+uint64_t dn_disk_blocks(void);
+int dn_disk_readonly(void);
+/* Queues a request: DN_DISK_READ or DN_DISK_WRITE of count blocks at block to or from buf
+ * (count * DN_DISK_BLOCK bytes, left alone until done runs), or DN_DISK_FLUSH (block 0,
+ * count 0, buf NULL): done once every write completed before it is durable. Returns DN_OK,
+ * DN_E_AGAIN when DN_DISK_RING_SIZE requests are outstanding, DN_E_INVAL without a disk. */
+int dn_disk_submit(unsigned op, uint64_t block, uint32_t count, void *buf, dn_disk_done_fn done,
+		   void *arg);
+/* Kicks the disk if requests were queued since the last kick or idle. */
+void dn_disk_kick(void);
+/* Runs done for every completion that arrived; returns how many. */
+unsigned dn_disk_poll(void);
+/* Blocking: returns the request's enum dn_disk_status (or DN_E_INVAL without a disk). */
+int dn_disk_read(uint64_t block, uint32_t count, void *buf);
+int dn_disk_write(uint64_t block, uint32_t count, const void *buf);
+int dn_disk_flush(void);
+/* Blocks until no request is outstanding. */
+void dn_disk_drain(void);
+/* Requests outstanding (submitted, done not yet run). */
+unsigned dn_disk_outstanding(void);
+const struct dn_disk_stats *dn_disk_stats(void);
+/* Internal: dn_idle without looking at deferred events (blocking helpers wait with it). */
+uint64_t dn_idle_hypercall(uint64_t deadline_ns);
+/* Internal: an idle hypercall has kicked the disk. */
+void dn_disk_idle_kicks(void);
 
 /* Starts the network: the NIC and the TCP/IP stack of net.h, configured from the boot info
  * and driven by the event loop (dn_loop_run). NULL if the service has no NIC. */

@@ -45,9 +45,18 @@ uint64_t dn_time_ns(void)
 	return (uint64_t)(((unsigned __int128)ticks * vr->tsc_mul) >> 32);
 }
 
+static uint64_t deferred; /* events taken by a blocking call and kept for the loop */
+
+void dn_events_defer(uint64_t events)
+{
+	deferred |= events;
+}
+
 uint64_t dn_events_take(void)
 {
-	return __atomic_exchange_n(&dn_vregs()->pending, 0, __ATOMIC_SEQ_CST);
+	uint64_t ev = deferred;
+	deferred = 0;
+	return ev | __atomic_exchange_n(&dn_vregs()->pending, 0, __ATOMIC_SEQ_CST);
 }
 
 int dn_timer_set(uint64_t deadline_ns)
@@ -57,10 +66,19 @@ int dn_timer_set(uint64_t deadline_ns)
 	return hc.status;
 }
 
-uint64_t dn_idle(uint64_t deadline_ns)
+uint64_t dn_idle_hypercall(uint64_t deadline_ns)
 {
 	struct dn_hc_idle hc = {.deadline_ns = deadline_ns};
-	dn_nic_idle_flushes(); /* the monitor kicks the NIC for frames queued before an idle */
+	/* The monitor kicks the NIC and the disk for what was queued before an idle. */
+	dn_nic_idle_flushes();
+	dn_disk_idle_kicks();
 	dn_hypercall(DN_HC_IDLE, &hc);
 	return hc.events;
+}
+
+uint64_t dn_idle(uint64_t deadline_ns)
+{
+	if (deferred)
+		return dn_events_take();
+	return dn_idle_hypercall(deadline_ns);
 }

@@ -121,7 +121,9 @@ void dn_loop_run(void)
 			break;
 		if (ev || ran || deadline <= dn_time_ns()) {
 			ev = 0;
-			dn_nic_flush(); /* going round without an idle: send what was queued */
+			/* Going round without an idle: send what was queued. */
+			dn_nic_flush();
+			dn_disk_kick();
 			continue;
 		}
 		ev = dn_idle(deadline);

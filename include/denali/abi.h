@@ -15,7 +15,7 @@
 
 /* Bumped on any incompatible change. A guest image carries the version it was built for in an
  * ELF note (struct dn_abi_note); the monitor refuses images built for another version. */
-#define DN_ABI_VERSION 3
+#define DN_ABI_VERSION 4
 
 #define DN_PAGE_SIZE 4096u
 
@@ -56,7 +56,7 @@ struct dn_boot_info {
 	uint64_t stack_top;   /* OUT: initial RSP (== ram_size) */
 	uint64_t vregs;	      /* OUT: GPA of the struct dn_vregs page */
 	uint64_t nic;	      /* OUT: GPA of the struct dn_nic, 0 if the service has no NIC */
-	uint64_t reserved;
+	uint64_t disk;	      /* OUT: GPA of the struct dn_disk, 0 if the service has no disk */
 	uint32_t argc;		     /* OUT: number of strings in args */
 	uint32_t args_len;	     /* OUT: bytes of args used, NULs included */
 	char name[DN_NAME_MAX];	     /* OUT: the service name, NUL-terminated */
@@ -80,6 +80,7 @@ _Static_assert(offsetof(struct dn_boot_info, args_len) == 60, "boot info layout"
 _Static_assert(offsetof(struct dn_boot_info, name) == 64, "boot info layout");
 _Static_assert(offsetof(struct dn_boot_info, args) == 128, "boot info layout");
 _Static_assert(offsetof(struct dn_boot_info, nic) == 40, "boot info layout");
+_Static_assert(offsetof(struct dn_boot_info, disk) == 48, "boot info layout");
 _Static_assert(offsetof(struct dn_boot_info, mac) == 3200, "boot info layout");
 _Static_assert(offsetof(struct dn_boot_info, prefix) == 3207, "boot info layout");
 _Static_assert(offsetof(struct dn_boot_info, ip) == 3208, "boot info layout");
@@ -95,6 +96,7 @@ _Static_assert(sizeof(struct dn_boot_info) <= DN_PAGE_SIZE, "boot info fits one 
 #define DN_EV_TIMER (1ull << 0) /* the one-shot timer set with DN_HC_TIMER_SET expired */
 #define DN_EV_STOP (1ull << 1)	/* the service is asked to stop: exit soon, or be stopped */
 #define DN_EV_NET (1ull << 2)	/* the NIC's RX ring has new frames (or TX buffers came back) */
+#define DN_EV_DISK (1ull << 3)	/* the disk's completion ring has new completions */
 
 /* ---- Virtual registers ----
  * One page shared by the guest and the monitor, read and written with no exit. The monitor
@@ -162,6 +164,7 @@ _Static_assert(sizeof(struct dn_abi_note) == 24, "note size");
  * field once, validate it, and act on their copy. */
 #define DN_IOWIN_VREGS 0x0000u /* struct dn_vregs */
 #define DN_IOWIN_NIC 0x1000u   /* struct dn_nic */
+#define DN_IOWIN_DISK 0x2000u  /* struct dn_disk (two pages) */
 #define DN_IOWIN_BUFS 0x8000u  /* frame buffers: [DN_IOWIN_BUFS, DN_IOWIN_SIZE), guest-managed */
 
 /* ---- Virtual NIC ----
@@ -230,6 +233,105 @@ _Static_assert(sizeof(struct dn_nic) == 2 * sizeof(struct dn_nic_ring) + 40, "ni
 _Static_assert(DN_IOWIN_NIC + sizeof(struct dn_nic) <= DN_IOWIN_BUFS, "nic fits its slot");
 _Static_assert(sizeof(struct dn_vregs) <= DN_IOWIN_NIC - DN_IOWIN_VREGS, "vregs fit");
 _Static_assert(DN_GPA_IOWIN + DN_IOWIN_SIZE <= DN_GPA_IMAGE_BASE, "window below the image");
+#endif
+
+/* ---- Virtual disk ----
+ * A disk of DN_DISK_BLOCK-byte blocks, blocks of them in all (struct dn_disk says how many).
+ * Two rings, as NVMe: the guest publishes requests in sq, the device publishes one completion
+ * per request in cq, in the order requests finish (not the order they were made); a
+ * completion carries the request's id. Each ring has two free-running counters; entry i
+ * lives in ring[i % DN_DISK_RING_SIZE].
+ * Requests: the guest fills sq[sq_avail % SIZE] and increments sq_avail (release). The
+ * device copies each request once, increments sq_used (the slot is the guest's again), and
+ * acts on its copy. READ and WRITE move count blocks between the disk at block and the
+ * buffer at GPA buf, which must lie wholly in the guest's own RAM ([DN_GPA_IMAGE_BASE,
+ * ram_size), as hypercall buffers); the device reads or writes guest memory in place.
+ * FLUSH (count, block and buf 0) completes only once every write completed before it was
+ * made is durable on the host's disk; requests made after a FLUSH start after it finishes.
+ * Completions: the device writes cq[cq_avail % SIZE], increments cq_avail and raises
+ * DN_EV_DISK. The guest reads completions and increments cq_used. The device keeps at most
+ * DN_DISK_RING_SIZE requests taken and not yet consumed, so cq never overflows; a guest that
+ * does not consume completions stops the device taking requests, nothing else.
+ * Kick: after publishing requests the guest writes any 32-bit value to DN_DISK_KICK_PORT with
+ * `outl` (an in-kernel exit, as the NIC's). DN_HC_IDLE kicks on the guest's behalf.
+ * Hostile input: a bad request completes with an error status and touches nothing; a bad
+ * counter is skipped. Each counts as an error, and after DN_DISK_ERRORS_MAX of them the
+ * service is stopped. A failure of the host's own I/O is DN_DISK_E_IO (not a guest error). */
+#define DN_DISK_BLOCK 4096u
+#define DN_DISK_RING_SIZE 128u
+#define DN_DISK_REQ_BLOCKS_MAX 256u /* blocks per READ or WRITE: 1 MiB */
+#define DN_DISK_KICK_PORT 0x601u
+#define DN_DISK_ERRORS_MAX 64u
+
+#ifndef __ASSEMBLER__
+enum dn_disk_op {
+	DN_DISK_READ = 1,
+	DN_DISK_WRITE = 2,
+	DN_DISK_FLUSH = 3,
+};
+
+enum dn_disk_status {
+	DN_DISK_OK = 0,
+	DN_DISK_E_INVAL = 1,	/* unknown op, count 0 or too large, reserved fields not 0 */
+	DN_DISK_E_RANGE = 2,	/* [block, block + count) is not inside the disk */
+	DN_DISK_E_FAULT = 3,	/* the buffer is not wholly inside the guest's RAM */
+	DN_DISK_E_READONLY = 4, /* WRITE to a read-only disk (FLUSH there is a no-op) */
+	DN_DISK_E_IO = 5,	/* the host's I/O failed (its disk is full, or broken) */
+};
+
+#define DN_DISK_F_READONLY 1u /* dn_disk.flags: the disk refuses WRITE */
+
+struct dn_disk_req {
+	uint64_t id;	   /* IN: any value; the completion carries it back */
+	uint64_t block;	   /* IN: first block */
+	uint64_t buf;	   /* IN: GPA of count * DN_DISK_BLOCK bytes in guest RAM */
+	uint32_t count;	   /* IN: blocks, 1..DN_DISK_REQ_BLOCKS_MAX (FLUSH: 0) */
+	uint16_t op;	   /* IN: enum dn_disk_op */
+	uint16_t reserved; /* IN: must be 0 */
+};
+_Static_assert(offsetof(struct dn_disk_req, block) == 8, "disk req layout");
+_Static_assert(offsetof(struct dn_disk_req, buf) == 16, "disk req layout");
+_Static_assert(offsetof(struct dn_disk_req, count) == 24, "disk req layout");
+_Static_assert(offsetof(struct dn_disk_req, op) == 28, "disk req layout");
+_Static_assert(sizeof(struct dn_disk_req) == 32, "disk req size");
+
+struct dn_disk_cpl {
+	uint64_t id;	/* OUT: the request's id */
+	int32_t status; /* OUT: enum dn_disk_status */
+	uint32_t reserved;
+};
+_Static_assert(offsetof(struct dn_disk_cpl, status) == 8, "disk cpl layout");
+_Static_assert(sizeof(struct dn_disk_cpl) == 16, "disk cpl size");
+
+struct dn_disk {
+	uint64_t blocks; /* OUT: the disk's size in blocks */
+	uint32_t flags;	 /* OUT: DN_DISK_F_* */
+	uint32_t reserved0[13];
+	uint32_t sq_avail; /* IN: requests published, free-running (own cache line) */
+	uint32_t reserved1[15];
+	uint32_t sq_used; /* OUT: requests taken by the device */
+	uint32_t reserved2[15];
+	uint32_t cq_avail; /* OUT: completions published */
+	uint32_t reserved3[15];
+	uint32_t cq_used; /* IN: completions consumed by the guest */
+	uint32_t reserved4[15];
+	uint64_t reads, writes, flushes; /* OUT: requests completed with DN_DISK_OK, by op */
+	uint64_t failed;		 /* OUT: requests completed with an error */
+	uint64_t errors;		 /* OUT: guest errors (bad requests and counters) */
+	uint64_t reserved5[3];
+	struct dn_disk_req sq[DN_DISK_RING_SIZE];
+	struct dn_disk_cpl cq[DN_DISK_RING_SIZE];
+};
+_Static_assert(offsetof(struct dn_disk, sq_avail) == 64, "disk layout");
+_Static_assert(offsetof(struct dn_disk, sq_used) == 128, "disk layout");
+_Static_assert(offsetof(struct dn_disk, cq_avail) == 192, "disk layout");
+_Static_assert(offsetof(struct dn_disk, cq_used) == 256, "disk layout");
+_Static_assert(offsetof(struct dn_disk, reads) == 320, "disk layout");
+_Static_assert(offsetof(struct dn_disk, sq) == 384, "disk layout");
+_Static_assert(offsetof(struct dn_disk, cq) == 384 + 32 * DN_DISK_RING_SIZE, "disk layout");
+_Static_assert(sizeof(struct dn_disk) == 384 + 48 * DN_DISK_RING_SIZE, "disk size");
+_Static_assert(DN_IOWIN_DISK + sizeof(struct dn_disk) <= DN_IOWIN_BUFS, "disk fits its slot");
+_Static_assert(DN_IOWIN_NIC + sizeof(struct dn_nic) <= DN_IOWIN_DISK, "nic below the disk");
 #endif
 
 /* ---- Hypercalls ----

@@ -16,6 +16,9 @@ import tempfile
 import time
 
 SKIP = 77
+ABI_H = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "include", "denali", "abi.h")
+with open(ABI_H) as abi_h:
+    ABI = int(re.search(r"#define DN_ABI_VERSION (\d+)", abi_h.read()).group(1))
 RIP = r" at rip=0x[0-9a-f]+\n"
 
 
@@ -86,7 +89,7 @@ CASES = {
     "image-truncated": dict(kvm=False, image="@truncated", status=2,
                             stderr=r"^denali-run: image-truncated: \S+: program headers .* outside the file\n$"),
     "image-abi": dict(kvm=False, image="@abi-mismatch", status=2,
-                      stderr=r"^denali-run: image-abi: \S+: built for Denali ABI v2, but this monitor speaks v3\n$"),
+                      stderr=r"^denali-run: image-abi: \S+: built for Denali ABI v%d, but this monitor speaks v%d\n$" % (ABI - 1, ABI)),
     "image-host": dict(kvm=False, image="/bin/true", status=2,
                        stderr=r"^denali-run: image-host: /bin/true: not a static executable .*\n$"),
     "usage-none": dict(kvm=False, argv=[], status=2,
@@ -96,7 +99,7 @@ CASES = {
     "usage-timeout": dict(kvm=False, opts=["--timeout", "soon"], status=2,
                           stderr=r'^denali-run: --timeout: "soon" is not a number of seconds'),
     "help": dict(kvm=False, argv=["--help"], status=0, stdout=None, stdout_regex=r"^usage: denali-run \[OPTIONS\] SERVICE\.json\.\.\.\n", stderr="^$"),
-    "version": dict(kvm=False, argv=["--version"], status=0, stdout=None, stdout_regex=r"^denali-run \S+ \(Denali ABI v3\)\n$", stderr="^$"),
+    "version": dict(kvm=False, argv=["--version"], status=0, stdout=None, stdout_regex=r"^denali-run \S+ \(Denali ABI v\d+\)\n$", stderr="^$"),
 }
 
 
@@ -113,9 +116,9 @@ def make_image(kind, hello, tmp):
     elif kind == "@truncated":
         data = data[:100]
     elif kind == "@abi-mismatch":
-        note = b"Denali\x00\x00" + (3).to_bytes(4, "little")
+        note = b"Denali\x00\x00" + ABI.to_bytes(4, "little")
         assert data.count(note) == 1, "ABI note not found in hello"
-        data = data.replace(note, b"Denali\x00\x00" + (2).to_bytes(4, "little"))
+        data = data.replace(note, b"Denali\x00\x00" + (ABI - 1).to_bytes(4, "little"))
     path = os.path.join(tmp, kind[1:])
     with open(path, "wb") as f:
         f.write(data)
