@@ -47,8 +47,8 @@ int main(int argc, char **argv)
 		bench_raw_vm_destroy(&vm);
 
 		t0 = vcpu_clock_ns();
-		if (vmm_service_start(&svc, &cfg, &img, &kvm, state_dir, NULL, err, sizeof(err)) !=
-		    0) {
+		if (vmm_service_start(&svc, &cfg, &img, &kvm, state_dir, NULL, NULL, err,
+				      sizeof(err)) != 0) {
 			fprintf(stderr, "boot: %s\n", err);
 			return 1;
 		}

@@ -29,7 +29,7 @@ static int64_t denali_run_calls(const struct vcpu_kvm *kvm, const struct vmm_ima
 	snprintf(cfg.name, sizeof(cfg.name), "bench-hypercall");
 	char err[1024];
 	int64_t t0 = vcpu_clock_ns();
-	if (vmm_service_start(&svc, &cfg, img, kvm, state_dir, NULL, err, sizeof(err)) != 0) {
+	if (vmm_service_start(&svc, &cfg, img, kvm, state_dir, NULL, NULL, err, sizeof(err)) != 0) {
 		fprintf(stderr, "hypercall: %s\n", err);
 		exit(1);
 	}

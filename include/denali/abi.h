@@ -57,8 +57,8 @@ struct dn_boot_info {
 	uint64_t vregs;	      /* OUT: GPA of the struct dn_vregs page */
 	uint64_t nic;	      /* OUT: GPA of the struct dn_nic, 0 if the service has no NIC */
 	uint64_t disk;	      /* OUT: GPA of the struct dn_disk, 0 if the service has no disk */
-	uint32_t argc;		     /* OUT: number of strings in args */
-	uint32_t args_len;	     /* OUT: bytes of args used, NULs included */
+	uint32_t argc;	      /* OUT: number of strings in args */
+	uint32_t args_len;    /* OUT: bytes of args used, NULs included */
 	char name[DN_NAME_MAX];	     /* OUT: the service name, NUL-terminated */
 	char args[DN_BOOT_ARGS_MAX]; /* OUT: argc NUL-terminated strings, back to back */
 	/* The network configuration (all 0 without a NIC). IPv4 addresses are numbers:

@@ -63,6 +63,11 @@ int vdisk_file_open(struct vdisk_file *d, const char *path, uint64_t size, int r
 		snprintf(err, errlen, "disk %s is not a regular file", path);
 		goto fail;
 	}
+	/* O_NONBLOCK only kept the open from hanging on a FIFO; io_uring would answer EAGAIN. */
+	if (fcntl(d->fd, F_SETFL, 0) != 0) {
+		snprintf(err, errlen, "disk %s: fcntl: %s", path, strerror(errno));
+		goto fail;
+	}
 	if (flock(d->fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
 		snprintf(err, errlen, "disk %s is in use: %s", path,
 			 readonly ? "another service or run has it open for writing"

@@ -38,6 +38,8 @@ struct cell {
 	pthread_mutex_t lock;
 	struct cell_slot *slots;
 	unsigned count;
+	struct vdisk_worker disks;	  /* serves the virtual disks, if any service has one */
+	struct vdisk_worker *disk_worker; /* &disks once started, else NULL */
 };
 
 static void send_ended(struct cell *cell, struct cell_slot *slot)
@@ -77,7 +79,7 @@ static void *service_thread(void *arg)
 	char err[512];
 	struct vmm_service *svc = &slot->svc;
 	int started = vmm_service_start(svc, &ps->cfg, &ps->img, cell->kvm, cell->plan->state_dir,
-					prefix, err, sizeof(err)) == 0;
+					prefix, cell->disk_worker, err, sizeof(err)) == 0;
 	if (started && svc->nic && send_nic(cell, slot) != 0) {
 		snprintf(err, sizeof(err), "cannot hand its NIC to the switch: %s",
 			 strerror(errno));
@@ -156,6 +158,22 @@ static void cell_signals(void)
 	pthread_sigmask(SIG_SETMASK, &all, NULL);
 }
 
+/* Starts the disk worker if a service of the cell has a disk; if it cannot start, those
+ * services fail to start and say why. */
+static void start_disk_worker(struct cell *cell, unsigned first, unsigned count)
+{
+	int needed = 0;
+	for (unsigned i = 0; i < count; i++)
+		needed |= cell->plan->services[first + i].cfg.disk.enabled;
+	char err[256];
+	if (!needed)
+		return;
+	if (vdisk_worker_start(&cell->disks, err, sizeof(err)) == 0)
+		cell->disk_worker = &cell->disks;
+	else
+		fprintf(stderr, "denali-run: cell: %s\n", err);
+}
+
 int cell_run(const struct vmm_plan *plan, const struct vcpu_kvm *kvm, int sock, unsigned first,
 	     unsigned count)
 {
@@ -168,6 +186,7 @@ int cell_run(const struct vmm_plan *plan, const struct vcpu_kvm *kvm, int sock, 
 		perror("denali-run: cell");
 		return 1;
 	}
+	start_disk_worker(&cell, first, count);
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 1u << 20);
@@ -226,6 +245,8 @@ int cell_run(const struct vmm_plan *plan, const struct vcpu_kvm *kvm, int sock, 
 		if (cell.slots[i].thread_started)
 			pthread_join(cell.slots[i].thread, NULL);
 	pthread_attr_destroy(&attr);
+	if (cell.disk_worker)
+		vdisk_worker_stop(cell.disk_worker);
 	free(cell.slots);
 	close(cell.done_fd);
 	return 0;

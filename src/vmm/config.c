@@ -30,7 +30,7 @@ static int fail(char *err, size_t errlen, const char *path, const char *key, con
 	return -1;
 }
 
-static const char *json_type_name(const json_t *v)
+const char *vmm_json_type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: return "an object";
@@ -74,7 +74,7 @@ static void name_from_path(const char *path, char *out, size_t outlen)
 	out[len] = '\0';
 }
 
-static char *resolve_relative(const char *json_path, const char *rel)
+char *vmm_config_resolve(const char *json_path, const char *rel)
 {
 	if (rel[0] == '/')
 		return strdup(rel);
@@ -105,7 +105,7 @@ static int parse_name(const char *path, json_t *v, struct vmm_service_config *cf
 	}
 	if (!json_is_string(v))
 		return fail(err, errlen, path, "name", "expected a string, got %s",
-			    json_type_name(v));
+			    vmm_json_type_name(v));
 	const char *name = json_string_value(v);
 	if (!vmm_config_name_valid(name))
 		return fail(err, errlen, path, "name",
@@ -124,11 +124,11 @@ static int parse_image(const char *path, json_t *v, struct vmm_service_config *c
 			    "missing (the path of the guest ELF image)");
 	if (!json_is_string(v))
 		return fail(err, errlen, path, "image", "expected a string, got %s",
-			    json_type_name(v));
+			    vmm_json_type_name(v));
 	const char *rel = json_string_value(v);
 	if (rel[0] == '\0')
 		return fail(err, errlen, path, "image", "is empty");
-	cfg->image = resolve_relative(path, rel);
+	cfg->image = vmm_config_resolve(path, rel);
 	if (!cfg->image)
 		return fail(err, errlen, path, "image", "out of memory");
 	return 0;
@@ -152,7 +152,7 @@ static int parse_memory(const char *path, json_t *v, const struct vmm_config_lim
 	} else if (v) {
 		return fail(err, errlen, path, "memory",
 			    "expected a size string like \"16M\" or an integer, got %s",
-			    json_type_name(v));
+			    vmm_json_type_name(v));
 	}
 	if (bytes < DN_RAM_MIN)
 		return fail(err, errlen, path, "memory",
@@ -176,7 +176,7 @@ static int parse_args(const char *path, json_t *v, struct vmm_service_config *cf
 		return 0;
 	if (!json_is_array(v))
 		return fail(err, errlen, path, "args", "expected an array of strings, got %s",
-			    json_type_name(v));
+			    vmm_json_type_name(v));
 	size_t n = json_array_size(v);
 	if (n > DN_BOOT_ARGC_MAX)
 		return fail(err, errlen, path, "args", "%zu arguments, at most %u are allowed", n,
@@ -186,7 +186,7 @@ static int parse_args(const char *path, json_t *v, struct vmm_service_config *cf
 		json_t *a = json_array_get(v, i);
 		if (!json_is_string(a))
 			return fail(err, errlen, path, "args",
-				    "element %zu: expected a string, got %s", i, json_type_name(a));
+				    "element %zu: expected a string, got %s", i, vmm_json_type_name(a));
 		total += json_string_length(a) + 1;
 	}
 	/* The service name travels as argv[0] in its own field; args must fit the boot page. */
@@ -205,7 +205,7 @@ static int parse_args(const char *path, json_t *v, struct vmm_service_config *cf
 	return 0;
 }
 
-static const char *const known_keys[] = {"name", "image", "memory", "args", "net"};
+static const char *const known_keys[] = {"name", "image", "memory", "args", "net", "disk"};
 
 static int check_unknown_keys(const char *path, json_t *root, char *err, size_t errlen)
 {
@@ -216,8 +216,9 @@ static int check_unknown_keys(const char *path, json_t *root, char *err, size_t 
 		for (size_t i = 0; i < sizeof(known_keys) / sizeof(known_keys[0]); i++)
 			known |= strcmp(key, known_keys[i]) == 0;
 		if (!known)
-			return fail(err, errlen, path, key,
-				    "unknown key (known keys: name, image, memory, args, net)");
+			return fail(
+				err, errlen, path, key,
+				"unknown key (known keys: name, image, memory, args, net, disk)");
 	}
 	return 0;
 }
@@ -238,7 +239,7 @@ int vmm_config_load(const char *path, const struct vmm_config_limits *limits,
 	int rc = -1;
 	if (!json_is_object(root)) {
 		fail(err, errlen, path, NULL, "expected a JSON object at the top level, got %s",
-		     json_type_name(root));
+		     vmm_json_type_name(root));
 		goto out;
 	}
 	cfg->source = strdup(path);
@@ -251,7 +252,8 @@ int vmm_config_load(const char *path, const struct vmm_config_limits *limits,
 	    parse_image(path, json_object_get(root, "image"), cfg, err, errlen) ||
 	    parse_memory(path, json_object_get(root, "memory"), limits, cfg, err, errlen) ||
 	    parse_args(path, json_object_get(root, "args"), cfg, err, errlen) ||
-	    vmm_config_net_parse(path, json_object_get(root, "net"), &cfg->net, err, errlen))
+	    vmm_config_net_parse(path, json_object_get(root, "net"), &cfg->net, err, errlen) ||
+	    vmm_config_disk_parse(path, json_object_get(root, "disk"), &cfg->disk, err, errlen))
 		goto out;
 	rc = 0;
 out:
@@ -268,6 +270,7 @@ void vmm_config_free(struct vmm_service_config *cfg)
 			free(cfg->args[i]);
 		free(cfg->args);
 	}
+	vmm_config_disk_free(&cfg->disk);
 	free(cfg->image);
 	free(cfg->source);
 	memset(cfg, 0, sizeof(*cfg));

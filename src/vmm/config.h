@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config_disk.h"
 #include "config_net.h"
 #include "denali/abi.h"
 
@@ -21,6 +22,7 @@ struct vmm_service_config {
 	uint32_t argc;		/* strings in args */
 	char **args;		/* argc strings (argv[1..] of the guest) */
 	struct vmm_net_config net;
+	struct vmm_disk_config disk;
 };
 
 #define VMM_CONFIG_DEFAULT_RAM (16u * 1024 * 1024)
@@ -33,6 +35,13 @@ int vmm_config_load(const char *path, const struct vmm_config_limits *limits,
 
 /* Frees what vmm_config_load allocated; safe on a zeroed or already freed config. */
 void vmm_config_free(struct vmm_service_config *cfg);
+
+/* "an object", "a string", ...: a JSON value's type, for messages. */
+const char *vmm_json_type_name(const json_t *v);
+
+/* rel resolved against the folder of the service file json_path (absolute paths stay);
+ * malloc'd, NULL when out of memory. */
+char *vmm_config_resolve(const char *json_path, const char *rel);
 
 /* The limits of this host: RAM no larger than DN_RAM_MAX nor the machine's physical memory. */
 struct vmm_config_limits vmm_config_host_limits(void);

@@ -150,7 +150,9 @@ static enum vcpu_action hc_idle(struct vmm_service *svc, void *args)
 		return VCPU_CONTINUE;
 	}
 	a->status = DN_OK;
-	vmm_service_nic_flush(svc); /* frames queued before an idle need no kick of their own */
+	/* Frames and disk requests queued before an idle need no kick of their own. */
+	vmm_service_nic_flush(svc);
+	vmm_service_disk_flush(svc);
 	int64_t deadline = vmm_service_host_time(svc, a->deadline_ns);
 	if (deadline <= vcpu_clock_ns()) {
 		vmm_service_timer_poll(svc); /* idle_wait polls it itself */

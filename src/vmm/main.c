@@ -280,7 +280,8 @@ static int build_plan(struct options *o)
 		}
 		ps->owns_image = 1;
 	}
-	if (vmm_plan_net_finish(p, err, sizeof(err)) != 0) {
+	if (vmm_plan_net_finish(p, err, sizeof(err)) != 0 ||
+	    vmm_plan_disk_check(p->services, p->count, err, sizeof(err)) != 0) {
 		fprintf(stderr, "denali-run: %s\n", err);
 		return -1;
 	}

@@ -7,6 +7,7 @@
 #include <linux/kvm.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -33,6 +34,8 @@ static void fill_boot_info(struct vmm_service *svc, const struct vmm_image *img)
 		bi.gateway = net->gateway;
 		bi.dns = net->uplink == VMM_UPLINK_USER ? VMM_LAN_DNS : 0;
 	}
+	if (svc->disk)
+		bi.disk = DN_GPA_IOWIN + DN_IOWIN_DISK;
 	snprintf(bi.name, sizeof(bi.name), "%s", svc->cfg->name);
 	/* The config bounded argc and the total length, so this cannot overflow args. */
 	size_t off = 0;
@@ -68,6 +71,8 @@ static void load_ram(void *arg)
 	vmm_image_copy(l->img, l->svc->mem.host);
 }
 
+static int port_eventfd(struct vmm_service *svc, uint16_t port, int *fd, char *err, size_t errlen);
+
 /* The NIC's two eventfds; the kick is signalled by KVM itself when the guest writes the kick
  * port, with no exit to the monitor. */
 static int nic_create(struct vmm_service *svc, char *err, size_t errlen)
@@ -81,16 +86,36 @@ static int nic_create(struct vmm_service *svc, char *err, size_t errlen)
 			 strerror(errno));
 		return -1;
 	}
-	svc->nic_kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	svc->nic_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (svc->nic_kick_fd < 0 || svc->nic_wake_fd < 0) {
+	if (svc->nic_wake_fd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		return -1;
+	}
+	return port_eventfd(svc, DN_NIC_KICK_PORT, &svc->nic_kick_fd, err, errlen);
+}
+
+static void disk_raise(void *ctx)
+{
+	vmm_service_raise(ctx, DN_EV_DISK);
+}
+
+static void disk_halt(void *ctx, const char *reason)
+{
+	vmm_service_request_halt(ctx, reason);
+}
+
+/* Registers an eventfd that KVM signals when the guest writes the 32-bit port. */
+static int port_eventfd(struct vmm_service *svc, uint16_t port, int *fd, char *err, size_t errlen)
+{
+	*fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (*fd < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		return -1;
 	}
 	struct kvm_ioeventfd io = {
-		.addr = DN_NIC_KICK_PORT,
+		.addr = port,
 		.len = 4,
-		.fd = svc->nic_kick_fd,
+		.fd = *fd,
 		.flags = KVM_IOEVENTFD_FLAG_PIO,
 	};
 	if (ioctl(svc->vcpu.vm_fd, KVM_IOEVENTFD, &io) != 0) {
@@ -100,14 +125,55 @@ static int nic_create(struct vmm_service *svc, char *err, size_t errlen)
 	return 0;
 }
 
+/* The disk: its rings in the I/O window, its kick port, its image and io_uring, handed to the
+ * cell's disk worker. */
+static int disk_create(struct vmm_service *svc, struct vdisk_worker *worker, char *err,
+		       size_t errlen)
+{
+	const struct vmm_disk_config *dc = &svc->cfg->disk;
+	if (!worker) {
+		snprintf(err, errlen, "its cell has no disk worker");
+		return -1;
+	}
+	/* The worker writes the ring pages: back them now, so that a full filesystem is this
+	 * service's start-up error and never a SIGBUS there. */
+	off_t ring_bytes =
+		(off_t)((sizeof(struct dn_disk) + DN_PAGE_SIZE - 1) & ~(DN_PAGE_SIZE - 1));
+	if (fallocate(svc->mem.fd, 0, DN_GPA_IOWIN + DN_IOWIN_DISK, ring_bytes) != 0) {
+		snprintf(err, errlen, "cannot reserve the disk's pages in %s: %s", svc->mem.path,
+			 strerror(errno));
+		return -1;
+	}
+	if (port_eventfd(svc, DN_DISK_KICK_PORT, &svc->disk_kick_fd, err, errlen) != 0)
+		return -1;
+	svc->disk = calloc(1, sizeof(*svc->disk));
+	if (!svc->disk) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	struct vdisk_dev_hooks hooks = {
+		.ctx = svc, .raise = disk_raise, .halt = disk_halt, .name = svc->cfg->name};
+	struct dn_disk *shared = (struct dn_disk *)(svc->mem.host + DN_GPA_IOWIN + DN_IOWIN_DISK);
+	if (vdisk_dev_open(svc->disk, dc->path, dc->size, dc->readonly, shared, svc->mem.host,
+			   svc->mem.size, svc->disk_kick_fd, &hooks, err, errlen) != 0) {
+		free(svc->disk);
+		svc->disk = NULL;
+		return -1;
+	}
+	svc->stats.disk_present = 1;
+	svc->disk_port = vdisk_worker_attach(worker, svc->disk, err, errlen);
+	return svc->disk_port ? 0 : -1;
+}
+
 int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *cfg,
 		      const struct vmm_image *img, const struct vcpu_kvm *kvm,
-		      const char *state_dir, const char *console_prefix, char *err, size_t errlen)
+		      const char *state_dir, const char *console_prefix,
+		      struct vdisk_worker *disk_worker, char *err, size_t errlen)
 {
 	memset(svc, 0, sizeof(*svc));
 	svc->cfg = cfg;
 	svc->vcpu.fd = svc->vcpu.vm_fd = -1;
-	svc->nic_kick_fd = svc->nic_wake_fd = -1;
+	svc->nic_kick_fd = svc->nic_wake_fd = svc->disk_kick_fd = -1;
 	vmm_console_init(&svc->console, 1, console_prefix);
 	svc->console.cancel = &svc->vcpu.stop_requested;
 	if (guestmem_open(&svc->mem, state_dir, cfg->name, cfg->ram_size, err, errlen) != 0)
@@ -122,7 +188,8 @@ int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *
 	if (vcpu_create(&svc->vcpu, kvm, svc->mem.host, svc->mem.size, err, errlen) != 0 ||
 	    vcpu_boot(&svc->vcpu, img->entry, svc->mem.size, vcpu_sysarea_boot_info_gpa(), err,
 		      errlen) != 0 ||
-	    (cfg->net.enabled && nic_create(svc, err, errlen) != 0)) {
+	    (cfg->net.enabled && nic_create(svc, err, errlen) != 0) ||
+	    (cfg->disk.enabled && disk_create(svc, disk_worker, err, errlen) != 0)) {
 		vmm_service_destroy(svc, 0);
 		return -1;
 	}
@@ -141,12 +208,14 @@ int64_t vmm_service_host_time(const struct vmm_service *svc, uint64_t guest_ns)
 
 void vmm_service_raise(struct vmm_service *svc, uint64_t events)
 {
-	__atomic_fetch_or(&svc->vregs->pending, events, __ATOMIC_SEQ_CST);
+	uint64_t was = __atomic_fetch_or(&svc->vregs->pending, events, __ATOMIC_SEQ_CST);
 	/* Every occurrence counts, also of an event already pending: the guest then takes several
 	 * in one delivery (batching). */
 	__atomic_fetch_add(&svc->stats.events_raised, (uint64_t)__builtin_popcountll(events),
 			   __ATOMIC_RELAXED);
-	if (!pthread_equal(svc->vcpu.thread, pthread_self()))
+	/* An event already pending was kicked for when it was raised, and the guest has not
+	 * taken it yet: it will see this one with it. */
+	if ((events & ~was) && !pthread_equal(svc->vcpu.thread, pthread_self()))
 		vcpu_kick(&svc->vcpu);
 }
 
@@ -274,6 +343,12 @@ void vmm_service_run(struct vmm_service *svc)
 	}
 	struct vcpu_stop stop;
 	vcpu_run(&svc->vcpu, &service_vcpu_ops, svc, &stop);
+	/* The guest is still: let its last disk requests finish, so the counters are final. */
+	if (svc->disk_port) {
+		vdisk_worker_detach(svc->disk_port);
+		svc->disk_port = NULL;
+		svc->stats.disk = svc->disk->stats;
+	}
 	struct vmm_outcome *o = &svc->outcome;
 	switch (stop.kind) {
 	case VCPU_STOP_HANDLER: break; /* the handler filled the outcome */
@@ -343,8 +418,33 @@ void vmm_service_nic_flush(struct vmm_service *svc)
 		perror("denali-run: nic kick");
 }
 
+void vmm_service_disk_flush(struct vmm_service *svc)
+{
+	if (!svc->disk)
+		return;
+	struct dn_disk *shared = svc->disk->shared;
+	if (__atomic_load_n(&shared->sq_avail, __ATOMIC_ACQUIRE) ==
+	    __atomic_load_n(&shared->sq_used, __ATOMIC_ACQUIRE))
+		return;
+	uint64_t one = 1;
+	if (write(svc->disk_kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		perror("denali-run: disk kick");
+}
+
 void vmm_service_destroy(struct vmm_service *svc, int keep_state)
 {
+	/* In-flight disk requests write guest RAM: they finish before it is unmapped. */
+	if (svc->disk_port)
+		vdisk_worker_detach(svc->disk_port);
+	svc->disk_port = NULL;
+	if (svc->disk) {
+		vdisk_dev_close(svc->disk);
+		free(svc->disk);
+		svc->disk = NULL;
+	}
+	if (svc->disk_kick_fd >= 0)
+		close(svc->disk_kick_fd);
+	svc->disk_kick_fd = -1;
 	if (svc->nic_kick_fd >= 0)
 		close(svc->nic_kick_fd);
 	if (svc->nic_wake_fd >= 0)

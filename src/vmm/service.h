@@ -14,6 +14,7 @@
 #include "guestmem.h"
 #include "loader.h"
 #include "vcpu/vcpu.h"
+#include "vdisk/vdisk_worker.h"
 
 enum vmm_outcome_kind {
 	VMM_OUTCOME_NONE = 0,	/* still running */
@@ -48,6 +49,8 @@ struct vmm_service_stats {
 		int present;
 		uint64_t tx_frames, tx_spoofed, tx_dropped, rx_frames, rx_dropped, ring_errors;
 	} nic;
+	int disk_present;
+	struct vdisk_dev_stats disk; /* its virtual disk's counters, final once it ended */
 };
 
 struct vmm_service {
@@ -65,6 +68,11 @@ struct vmm_service {
 	 * arrive for an idle guest. Both also go to the supervisor's switch. */
 	struct dn_nic *nic;
 	int nic_kick_fd, nic_wake_fd;
+	/* The virtual disk, if the service has one: served by the cell's disk worker, which the
+	 * guest's `outl` to DN_DISK_KICK_PORT wakes through disk_kick_fd (KVM_IOEVENTFD). */
+	struct vdisk_dev *disk;
+	struct vdisk_port *disk_port;
+	int disk_kick_fd;
 	timer_t timer; /* the guest's one-shot timer; kicks the vcpu thread when it fires */
 	int timer_created;
 	uint64_t timer_deadline_ns; /* guest time; 0 = disarmed */
@@ -73,11 +81,13 @@ struct vmm_service {
 	int64_t first_console_ns; /* host clock of the first console output, 0 if none */
 };
 
-/* Creates the service's RAM file and VM, loads the image, boot info and vregs, and leaves the
- * vcpu ready at the entry point. On failure everything is undone and err says why. */
+/* Creates the service's RAM file and VM, loads the image, boot info and vregs, opens its disk
+ * (served by disk_worker, which a service with a disk needs), and leaves the vcpu ready at the
+ * entry point. On failure everything is undone and err says why. */
 int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *cfg,
 		      const struct vmm_image *img, const struct vcpu_kvm *kvm,
-		      const char *state_dir, const char *console_prefix, char *err, size_t errlen);
+		      const char *state_dir, const char *console_prefix,
+		      struct vdisk_worker *disk_worker, char *err, size_t errlen);
 
 /* Runs the service on the calling thread until it exits or is stopped; svc->outcome says how
  * it ended and svc->stats what it did. */
@@ -96,6 +106,9 @@ void vmm_service_request_halt(struct vmm_service *svc, const char *reason);
 /* Tells the switch that the guest's TX ring has frames (the guest queued them and idles
  * instead of kicking). */
 void vmm_service_nic_flush(struct vmm_service *svc);
+
+/* Tells the disk worker that the guest's request ring has requests (the same, for the disk). */
+void vmm_service_disk_flush(struct vmm_service *svc);
 
 /* Records how the service ended and returns VCPU_HALT, for hypercall handlers. The RIP of the
  * guest is added to the record. */

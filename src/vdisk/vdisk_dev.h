@@ -1,0 +1,71 @@
+/* One service's virtual disk device: the guest's request and completion rings in its I/O
+ * window, its disk image, and an io_uring that reads and writes guest RAM in place. Every call
+ * but open and close comes from one thread, the cell's disk worker (vdisk_worker.h). */
+#ifndef VDISK_DEV_H
+#define VDISK_DEV_H
+
+#include <liburing.h>
+#include <stdint.h>
+
+#include "denali/abi.h"
+#include "vdisk_file.h"
+#include "vdisk_req.h"
+
+/* How the device reaches its service, from the worker thread. */
+struct vdisk_dev_hooks {
+	void *ctx;
+	void (*raise)(void *ctx);		     /* raise DN_EV_DISK */
+	void (*halt)(void *ctx, const char *reason); /* stop the service: its ring is hostile */
+	const char *name;			     /* the service, for log lines */
+};
+
+/* Counters, also read by the cell when the service ends. */
+struct vdisk_dev_stats {
+	uint64_t reads, writes, flushes; /* completed with DN_DISK_OK */
+	uint64_t bytes_read, bytes_written;
+	uint64_t failed;    /* requests completed with an error status */
+	uint64_t io_errors; /* of which the host's I/O failed (DN_DISK_E_IO) */
+	uint64_t errors;    /* guest errors: bad requests and counters */
+	uint64_t passes;    /* passes over the request ring (kicks and reaps) */
+	uint64_t batches;   /* io_uring submissions */
+};
+
+struct vdisk_dev {
+	struct vdisk_file file;
+	struct io_uring ring;
+	int ring_ready;
+	int kick_fd;		/* the guest's kick (KVM_IOEVENTFD on DN_DISK_KICK_PORT) */
+	int cq_fd;		/* io_uring signals completions here */
+	struct dn_disk *shared; /* in the guest's I/O window: every guest field is read once */
+	uint8_t *ram;
+	uint64_t ram_size;
+	struct vdisk_dev_hooks hooks;
+	uint32_t sq_used;			/* requests taken */
+	uint32_t cq_avail;			/* completions published */
+	unsigned inflight;			/* requests in the io_uring */
+	struct vdisk_io ops[DN_DISK_RING_SIZE]; /* in flight, by slot (the io_uring user data) */
+	int op_busy[DN_DISK_RING_SIZE];
+	struct dn_disk_cpl backlog[DN_DISK_RING_SIZE]; /* finished, waiting for room in cq */
+	unsigned backlog_len;
+	int halted; /* too many guest errors: take no more requests */
+	unsigned io_errors_logged;
+	struct vdisk_dev_stats stats;
+};
+
+/* Opens the disk image (vdisk_file_open's rules) and the io_uring, and fills the shared
+ * struct's size and flags. shared lies in guest RAM (ram, ram_size), in pages the caller has
+ * backed. kick_fd stays the caller's. Returns 0, or -1 with err. */
+int vdisk_dev_open(struct vdisk_dev *dev, const char *path, uint64_t size, int readonly,
+		   struct dn_disk *shared, uint8_t *ram, uint64_t ram_size, int kick_fd,
+		   const struct vdisk_dev_hooks *hooks, char *err, size_t errlen);
+
+/* Takes the requests the guest published and submits them in one batch. */
+void vdisk_dev_kick(struct vdisk_dev *dev);
+
+/* Publishes every completion io_uring has (one DN_EV_DISK for the lot). */
+void vdisk_dev_reap(struct vdisk_dev *dev);
+
+/* Waits for the requests in flight (they write guest RAM) and closes everything. */
+void vdisk_dev_close(struct vdisk_dev *dev);
+
+#endif

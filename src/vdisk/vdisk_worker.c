@@ -1,0 +1,192 @@
+/* A cell's disk worker thread. */
+#include "vdisk_worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+enum source_kind { SOURCE_KICK, SOURCE_COMPLETIONS };
+
+struct source {
+	struct vdisk_port *port;
+	enum source_kind kind;
+};
+
+struct vdisk_port {
+	struct vdisk_worker *worker;
+	struct vdisk_dev *dev;
+	struct source kick, completions;
+	int closing;  /* a detach is waiting */
+	int detached; /* the worker let go of it */
+	struct vdisk_port *next;
+};
+
+static int watch(struct vdisk_worker *w, int fd, void *ptr)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = ptr};
+	return epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void unwatch(struct vdisk_worker *w, int fd)
+{
+	epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static void serve(struct source *src)
+{
+	struct vdisk_dev *dev = src->port->dev;
+	if (__atomic_load_n(&src->port->closing, __ATOMIC_ACQUIRE))
+		dev->halted = 1; /* its guest has stopped: finish what is in flight, take nothing */
+	if (src->kind == SOURCE_COMPLETIONS) {
+		vdisk_dev_reap(dev);
+		return;
+	}
+	uint64_t count;
+	if (read(dev->kick_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		perror("denali-run: disk kick eventfd");
+	vdisk_dev_kick(dev);
+}
+
+/* Lets go of closing ports whose requests have all finished. Runs after a batch of events
+ * is served, so that no event of the batch can name a port that is gone. */
+static void release_closed(struct vdisk_worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	for (struct vdisk_port **p = &w->ports; *p;) {
+		struct vdisk_port *port = *p;
+		if (port->closing && port->dev->inflight == 0) {
+			unwatch(w, port->dev->kick_fd);
+			unwatch(w, port->dev->cq_fd);
+			*p = port->next;
+			port->detached = 1;
+			pthread_cond_broadcast(&w->detached);
+		} else {
+			p = &port->next;
+		}
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void *worker_main(void *arg)
+{
+	struct vdisk_worker *w = arg;
+	struct epoll_event events[64];
+	for (;;) {
+		int n = epoll_wait(w->epoll_fd, events, 64, -1);
+		if (n < 0 && errno != EINTR) {
+			perror("denali-run: disk worker: epoll_wait");
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			if (events[i].data.ptr == NULL) {
+				uint64_t count;
+				if (read(w->ctl_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+					perror("denali-run: disk worker eventfd");
+				continue;
+			}
+			serve(events[i].data.ptr);
+		}
+		release_closed(w);
+		pthread_mutex_lock(&w->lock);
+		int stop = w->stopping && !w->ports;
+		pthread_mutex_unlock(&w->lock);
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+int vdisk_worker_start(struct vdisk_worker *w, char *err, size_t errlen)
+{
+	memset(w, 0, sizeof(*w));
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->detached, NULL);
+	w->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	w->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->epoll_fd < 0 || w->ctl_fd < 0 || watch(w, w->ctl_fd, NULL) != 0) {
+		snprintf(err, errlen, "disk worker: %s", strerror(errno));
+		goto fail;
+	}
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256u << 10);
+	int rc = pthread_create(&w->thread, &attr, worker_main, w);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		snprintf(err, errlen, "disk worker: cannot create its thread: %s", strerror(rc));
+		goto fail;
+	}
+	w->started = 1;
+	return 0;
+fail:
+	if (w->epoll_fd >= 0)
+		close(w->epoll_fd);
+	if (w->ctl_fd >= 0)
+		close(w->ctl_fd);
+	w->epoll_fd = w->ctl_fd = -1;
+	return -1;
+}
+
+static void poke(struct vdisk_worker *w)
+{
+	uint64_t one = 1;
+	if (write(w->ctl_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		perror("denali-run: disk worker eventfd");
+}
+
+void vdisk_worker_stop(struct vdisk_worker *w)
+{
+	if (!w->started)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stopping = 1;
+	pthread_mutex_unlock(&w->lock);
+	poke(w);
+	pthread_join(w->thread, NULL);
+	w->started = 0;
+	close(w->epoll_fd);
+	close(w->ctl_fd);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->detached);
+}
+
+struct vdisk_port *vdisk_worker_attach(struct vdisk_worker *w, struct vdisk_dev *dev, char *err,
+				       size_t errlen)
+{
+	struct vdisk_port *port = calloc(1, sizeof(*port));
+	if (!port) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	port->worker = w;
+	port->dev = dev;
+	port->kick = (struct source){port, SOURCE_KICK};
+	port->completions = (struct source){port, SOURCE_COMPLETIONS};
+	pthread_mutex_lock(&w->lock);
+	port->next = w->ports;
+	w->ports = port;
+	pthread_mutex_unlock(&w->lock);
+	if (watch(w, dev->kick_fd, &port->kick) != 0 ||
+	    watch(w, dev->cq_fd, &port->completions) != 0) {
+		snprintf(err, errlen, "disk worker: epoll_ctl: %s", strerror(errno));
+		vdisk_worker_detach(port);
+		return NULL;
+	}
+	return port;
+}
+
+void vdisk_worker_detach(struct vdisk_port *port)
+{
+	struct vdisk_worker *w = port->worker;
+	pthread_mutex_lock(&w->lock);
+	__atomic_store_n(&port->closing, 1, __ATOMIC_RELEASE);
+	poke(w);
+	while (!port->detached)
+		pthread_cond_wait(&w->detached, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+	free(port);
+}
