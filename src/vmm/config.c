@@ -186,7 +186,8 @@ static int parse_args(const char *path, json_t *v, struct vmm_service_config *cf
 		json_t *a = json_array_get(v, i);
 		if (!json_is_string(a))
 			return fail(err, errlen, path, "args",
-				    "element %zu: expected a string, got %s", i, vmm_json_type_name(a));
+				    "element %zu: expected a string, got %s", i,
+				    vmm_json_type_name(a));
 		total += json_string_length(a) + 1;
 	}
 	/* The service name travels as argv[0] in its own field; args must fit the boot page. */

@@ -73,13 +73,13 @@ static json_t *service_json(const struct vmm_plan_service *ps, const struct vmm_
 	}
 	if (st->disk_present) {
 		const struct vdisk_dev_stats *d = &st->disk;
-		json_t *disk = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "reads",
-					 (json_int_t)d->reads, "writes", (json_int_t)d->writes,
-					 "flushes", (json_int_t)d->flushes, "bytes_read",
-					 (json_int_t)d->bytes_read, "bytes_written",
-					 (json_int_t)d->bytes_written, "failed", (json_int_t)d->failed,
-					 "io_errors", (json_int_t)d->io_errors, "ring_errors",
-					 (json_int_t)d->errors, "batches", (json_int_t)d->batches);
+		json_t *disk = json_pack(
+			"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "reads",
+			(json_int_t)d->reads, "writes", (json_int_t)d->writes, "flushes",
+			(json_int_t)d->flushes, "bytes_read", (json_int_t)d->bytes_read,
+			"bytes_written", (json_int_t)d->bytes_written, "failed",
+			(json_int_t)d->failed, "io_errors", (json_int_t)d->io_errors, "ring_errors",
+			(json_int_t)d->errors, "batches", (json_int_t)d->batches);
 		json_object_set_new(svc, "disk", disk);
 	}
 	json_object_set_new(svc, "resident_peak_bytes",

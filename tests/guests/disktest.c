@@ -2,8 +2,8 @@
  *   write FIRST COUNT SEED   write a pattern to blocks [FIRST, FIRST+COUNT) in batches, FLUSH,
  *                            print "flushed"
  *   verify FIRST COUNT SEED  read those blocks back and check the pattern
- *   write-hold FIRST COUNT SEED  write and FLUSH as write, then idle until stopped (a test
- *                            kills the cell)
+ *   write-hold FIRST COUNT SEED  write and FLUSH as write, then idle until DN_EV_STOP (or
+ *                            until a test kills the cell)
  *   hostile                  every kind of bad request, by hand on the raw ring: each must
  *                            complete with its error status; then a good READ still works
  *   readonly SEED            on a read-only disk: verify blocks 0-15, WRITE is refused, FLUSH
@@ -335,8 +335,9 @@ int main(int argc, char **argv)
 		if (rc || strcmp(cmd, "write-hold"))
 			return rc;
 		fflush(stdout);
-		for (;;)
-			dn_idle(UINT64_MAX);
+		while (!(dn_idle(UINT64_MAX) & DN_EV_STOP))
+			continue;
+		return 0;
 	}
 	if (!strcmp(cmd, "hostile"))
 		return cmd_hostile();

@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""Virtual disk integration tests: guests reading and writing their disks under KVM, checked
+from their consoles, exit statuses, --stats counters and the disk images themselves.
+
+Usage: disk_case.py DENALI_RUN DISKTEST CASE   (--list prints the cases)
+Guest-booting cases exit 77 (skip) only when /dev/kvm does not exist.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def expect(cond, what, status, out, err):
+    if not cond:
+        fail("%s\nstatus %s\nstdout: %r\nstderr: %r" % (what, status, out, err))
+
+
+class Env:
+    def __init__(self, binaries, tmp):
+        self.denali_run, self.disktest = (os.path.abspath(b) for b in binaries)
+        self.tmp = tmp
+        self.state = os.path.join(tmp, "state")
+
+    def service(self, name, args, disk, image=None, **extra):
+        """Writes NAME.json for a disktest (or image) service with the given disk object."""
+        spec = {"name": name, "image": image or self.disktest, "args": args, "disk": disk}
+        spec.update(extra)
+        path = os.path.join(self.tmp, name + ".json")
+        with open(path, "w") as f:
+            json.dump(spec, f)
+        return path
+
+    def run(self, files, opts=(), timeout=180):
+        cmd = [self.denali_run, "--state-dir", self.state] + list(opts) + files
+        try:
+            p = subprocess.run(cmd, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            fail("denali-run did not finish in %d s\nstdout: %r\nstderr: %r" % (timeout, e.stdout, e.stderr))
+        return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+    def start(self, files, opts=()):
+        return subprocess.Popen([self.denali_run, "--state-dir", self.state] + list(opts) + files,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for_line(proc, want, timeout=120):
+    seen = ""
+    deadline = time.time() + timeout
+    while want not in seen:
+        if time.time() > deadline:
+            proc.kill()
+            fail("never saw %r; got %r" % (want, seen))
+        line = proc.stdout.readline().decode("utf-8", "replace")
+        if not line:
+            proc.wait()
+            fail("denali-run ended (status %s) before %r; got %r\nstderr: %r" %
+                 (proc.returncode, want, seen, proc.stderr.read()))
+        seen += line
+    return seen
+
+
+def children(pid):
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(p) for p in f.read().split()]
+
+
+def pattern_block(block, seed):
+    """disktest's pattern, computed here to check the image from the host."""
+    words = []
+    for word in range(1024):
+        x = ((block * 2654435761) & 0xffffffff) ^ (word * 40503) ^ seed
+        x &= 0xffffffff
+        x ^= x >> 15
+        x = (x * 2246822519) & 0xffffffff
+        words.append(x ^ (x >> 13))
+    return b"".join(w.to_bytes(4, "little") for w in words)
+
+
+def case_disk_persist(env):
+    """Write and flush, stop denali-run (SIGTERM), start it again: the data is there, on the
+    image as on the guest's disk."""
+    disk = {"path": "persist.img", "size": "16M"}
+    f = env.service("writer", ["write-hold", "10", "600", "77"], disk)
+    proc = env.start([f])
+    wait_for_line(proc, "flushed 600 blocks")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    err = err.decode()
+    expect(proc.returncode == 0, "the writer exited on DN_EV_STOP", proc.returncode, out, err)
+    img = os.path.join(env.tmp, "persist.img")
+    expect(os.path.getsize(img) == 16 << 20, "the image was created with its size", 0, "", "")
+    expect(os.stat(img).st_blocks * 512 < 8 << 20, "the image is sparse", 0, "", "")
+    with open(img, "rb") as fimg:
+        fimg.seek(10 * 4096)
+        expect(fimg.read(4096) == pattern_block(10, 77) and
+               fimg.seek(609 * 4096) and fimg.read(4096) == pattern_block(609, 77),
+               "the image holds the pattern", 0, "", "")
+    f = env.service("reader", ["verify", "10", "600", "77"], disk)
+    status, out, err = env.run([f])
+    expect(status == 0 and "verified 600 blocks" in out, "the data is there after a restart", status, out, err)
+
+
+def case_disk_kill(env):
+    """SIGKILL of the cell right after a flushed write: the data is there after a restart."""
+    disk = {"path": "kill.img", "size": "8M"}
+    f = env.service("victim", ["write-hold", "0", "256", "5"], disk)
+    proc = env.start([f])
+    seen = wait_for_line(proc, "flushed 256 blocks")
+    cells = children(proc.pid)
+    expect(len(cells) == 1, "one cell", -1, seen, "")
+    os.kill(cells[0], signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    err = err.decode()
+    expect("its services are lost: victim" in err, "the killed cell was reported", proc.returncode, seen, err)
+    f = env.service("after", ["verify", "0", "256", "5"], disk)
+    status, out, err = env.run([f])
+    expect(status == 0 and "verified 256 blocks" in out, "the flushed data survived the kill", status, out, err)
+
+
+def case_disk_hostile(env):
+    """Every kind of bad request completes with its error status; the monitor goes on and the
+    same ring still serves good requests; nothing outside the disk was touched."""
+    img = os.path.join(env.tmp, "hostile.img")
+    neighbour = os.path.join(env.tmp, "neighbour")
+    with open(neighbour, "wb") as fn:
+        fn.write(b"untouched" * 1000)
+    f = env.service("hostile", ["hostile"], {"path": img, "size": "1M"})
+    stats = os.path.join(env.tmp, "stats.json")
+    status, out, err = env.run([f], opts=["--stats", stats])
+    expect(status == 0 and "WRONG" not in out, "every bad request got its status", status, out, err)
+    expect("errors counted: 14, failed: 14" in out, "the device counted 14 guest errors", status, out, err)
+    expect(err == "denali-run: hostile: exited with status 0\n" or err == "",
+           "nothing on stderr but the exit", status, out, err)
+    with open(stats) as fs:
+        d = json.load(fs)["services"][0]["disk"]
+    expect(d["ring_errors"] == 14 and d["failed"] == 14 and d["writes"] == 1 and d["reads"] == 1 and
+           d["flushes"] == 1 and d["io_errors"] == 0, "the --stats disk counters: %r" % d, status, out, err)
+    with open(neighbour, "rb") as fn:
+        expect(fn.read() == b"untouched" * 1000, "the neighbouring file is untouched", status, out, err)
+    expect(os.path.getsize(img) == 1 << 20, "the image kept its size", status, out, err)
+
+
+def case_disk_corrupt(env):
+    """A guest that keeps corrupting its ring is stopped with a reason; another service in the
+    same cell goes on."""
+    bad = env.service("corrupter", ["corrupt"], {"path": "corrupt.img", "size": "1M"})
+    good = env.service("bystander", ["write", "0", "64", "3"], {"path": "bystander.img", "size": "1M"})
+    status, out, err = env.run([bad, good], opts=["--cell-size", "2"])
+    expect(re.search(r"denali-run: corrupter: stopped: virtual disk: 64 ring errors, the last: "
+                     r"request counter sq_avail out of range at rip=0x[0-9a-f]+\n", err),
+           "the corrupter was stopped with the reason", status, out, err)
+    expect("[bystander] flushed 64 blocks" in out and "bystander: exited with status 0" in err,
+           "the bystander finished its work", status, out, err)
+
+
+def case_disk_readonly_shared(env):
+    """One image, ten read-only services at once: all read it, none may write it."""
+    img = os.path.join(env.tmp, "shared.img")
+    f = env.service("seed", ["write", "0", "16", "99"], {"path": img, "size": "4M"})
+    status, out, err = env.run([f])
+    expect(status == 0, "the image was written", status, out, err)
+    files = [env.service("ro%d" % i, ["readonly", "99"], {"path": img, "readonly": True}) for i in range(10)]
+    status, out, err = env.run(files, opts=["--cell-size", "5"])
+    expect(status == 0, "all ten readers passed", status, out, err)
+    for i in range(10):
+        expect("[ro%d] verified 16 blocks" % i in out and "[ro%d] WRITE: status 4\n" % i in out,
+               "reader %d read the image and was refused a write" % i, status, out, err)
+
+
+def case_disk_second_writer(env):
+    """A writable disk belongs to one service: a second one in the same run is refused before
+    anything starts, and so is a second run while the first holds it."""
+    img = os.path.join(env.tmp, "owned.img")
+    a = env.service("first", ["write-hold", "0", "1", "1"], {"path": img, "size": "1M"})
+    b = env.service("second", ["verify", "0", "1", "1"], {"path": "owned.img"})
+    status, out, err = env.run([a, b])
+    expect(status == 2 and re.search(r"first and second: both use the disk \S+owned\.img, and a writable "
+                                     r"disk belongs to one service only", err),
+           "two writers in one run are refused at plan time", status, out, err)
+    c = env.service("reader", ["readonly", "1"], {"path": img, "readonly": True})
+    status, out, err = env.run([a, c])
+    expect(status == 2 and "first and reader: both use the disk" in err,
+           "a writer and a reader of one image in one run are refused", status, out, err)
+    proc = env.start([a])
+    wait_for_line(proc, "flushed 1 blocks")
+    status, out, err = env.run([b], opts=["--state-dir", os.path.join(env.tmp, "state2")])
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    expect(status != 0 and re.search(r"second: .*disk \S+owned\.img is in use: a writable disk belongs to one "
+                                      r"service, and another service or run has it open", err),
+           "a second run is refused the image the first one holds", status, out, err)
+
+
+def case_disk_config(env):
+    """Bad disk keys are refused with the key and the problem named, before KVM is touched."""
+    cases = [
+        ({"size": "1M"}, r'key "disk.path": missing'),
+        ({"path": "x.img", "size": "1000"}, r'key "disk.size": 1000 bytes is not a positive multiple of 4K'),
+        ({"path": "x.img", "size": "lots"}, r'key "disk.size": invalid size "lots"'),
+        ({"path": "x.img", "readonly": "yes"}, r'key "disk.readonly": expected true or false, got a string'),
+        ({"path": "x.img", "sizes": 4096}, r'key "disk.sizes": unknown key'),
+        ("x.img", r'key "disk": expected an object, got a string'),
+    ]
+    for disk, msg in cases:
+        f = env.service("cfg", ["verify", "0", "1", "1"], disk)
+        status, out, err = env.run([f])
+        expect(status == 2 and re.search(msg, err), "refused: %s" % msg, status, out, err)
+    # Problems with the image itself are the service's start-up error.
+    for disk, msg in [({"path": "missing.img", "readonly": True}, r"disk \S+missing\.img does not exist \(a read-only disk must exist\)"),
+                      ({"path": "nosize.img"}, r"disk \S+nosize\.img does not exist \(give a size to create it\)"),
+                      ({"path": env.tmp}, r"cannot open disk \S+: Is a directory"),
+                      ({"path": "/dev/null"}, r"disk /dev/null is not a regular file")]:
+        f = env.service("img", ["verify", "0", "1", "1"], disk)
+        status, out, err = env.run([f])
+        expect(status != 0 and re.search(msg, err), "refused: %s" % msg, status, out, err)
+    expect(not os.path.exists(os.path.join(env.tmp, "missing.img")), "no image was created for a reader", 0, "", "")
+
+
+def case_disk_full(env):
+    """A full host filesystem fails the write with DN_DISK_E_IO, denali-run logs it, and the
+    service and the monitor go on."""
+    if os.geteuid() != 0:
+        print("SKIP: needs root to mount a small tmpfs")
+        sys.exit(SKIP)
+    mnt = os.path.join(env.tmp, "small")
+    os.mkdir(mnt)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", mnt]).returncode != 0:
+        print("SKIP: cannot mount a tmpfs here")
+        sys.exit(SKIP)
+    try:
+        f = env.service("filler", ["fill"], {"path": os.path.join(mnt, "full.img"), "size": "16M"})
+        status, out, err = env.run([f])
+    finally:
+        subprocess.run(["umount", mnt])
+    expect(status == 0 and re.search(r"WRITE at block \d+: status 5\n", out), "the write failed with E_IO", status, out, err)
+    expect("FLUSH: status" in out and "READ: status 0" in out, "the device still answers", status, out, err)
+    expect(re.search(r"denali-run: filler: disk \S+full\.img: WRITE of \d+ bytes at offset \d+ failed: "
+                     r"No space left on device", err), "denali-run logged the failure", status, out, err)
+
+
+def case_disk_no_disk(env):
+    """A service without a disk sees none."""
+    f = os.path.join(env.tmp, "nodisk.json")
+    with open(f, "w") as fj:
+        json.dump({"name": "nodisk", "image": env.disktest, "args": ["hostile"]}, fj)
+    status, out, err = env.run([f])
+    expect(status == 2 and "disktest: no disk" in out, "no disk in the boot info", status, out, err)
+
+
+CASES = {
+    "disk-persist": (case_disk_persist, True),
+    "disk-kill": (case_disk_kill, True),
+    "disk-hostile": (case_disk_hostile, True),
+    "disk-corrupt": (case_disk_corrupt, True),
+    "disk-readonly-shared": (case_disk_readonly_shared, True),
+    "disk-second-writer": (case_disk_second_writer, True),
+    "disk-config": (case_disk_config, False),
+    "disk-full": (case_disk_full, True),
+    "disk-no-disk": (case_disk_no_disk, True),
+}
+
+
+def main():
+    if sys.argv[1:] == ["--list"]:
+        print("\n".join(CASES))
+        return
+    if len(sys.argv) != 4 or sys.argv[3] not in CASES:
+        sys.exit("usage: disk_case.py DENALI_RUN DISKTEST CASE")
+    fn, needs_kvm = CASES[sys.argv[3]]
+    if needs_kvm and not os.path.exists("/dev/kvm"):
+        print("SKIP: /dev/kvm is absent")
+        sys.exit(SKIP)
+    with tempfile.TemporaryDirectory(prefix="denali-disk-") as tmp:
+        fn(Env(sys.argv[1:3], tmp))
+    print("PASS")
+
+
+if __name__ == "__main__":
+    main()
