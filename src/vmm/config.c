@@ -12,23 +12,23 @@
 
 #include "size.h"
 
-/* Every error names the file and, where there is one, the key. */
-static int fail(char *err, size_t errlen, const char *path, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-
-static int fail(char *err, size_t errlen, const char *path, const char *key, const char *fmt, ...)
+int vmm_config_fail(char *err, size_t errlen, const char *path, const char *section,
+		    const char *key, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (key)
-		snprintf(err, errlen, "%s: key \"%s\": %s", path, key, msg);
+	if (section || key)
+		snprintf(err, errlen, "%s: key \"%s%s%s\": %s", path, section ? section : "",
+			 section && key ? "." : "", key ? key : "", msg);
 	else
 		snprintf(err, errlen, "%s: %s", path, msg);
 	return -1;
 }
+
+#define fail(err, errlen, path, key, ...) vmm_config_fail(err, errlen, path, NULL, key, __VA_ARGS__)
 
 const char *vmm_json_type_name(const json_t *v)
 {

@@ -36,6 +36,12 @@ int vmm_config_load(const char *path, const struct vmm_config_limits *limits,
 /* Frees what vmm_config_load allocated; safe on a zeroed or already freed config. */
 void vmm_config_free(struct vmm_service_config *cfg);
 
+/* Writes "<path>: key \"<section>.<key>\": <problem>" into err (section and key may each be
+ * NULL; with neither, "<path>: <problem>") and returns -1: every config error names the file
+ * and the key. */
+int vmm_config_fail(char *err, size_t errlen, const char *path, const char *section,
+		    const char *key, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
 /* "an object", "a string", ...: a JSON value's type, for messages. */
 const char *vmm_json_type_name(const json_t *v);
 

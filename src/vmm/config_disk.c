@@ -5,7 +5,6 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,20 +16,9 @@
 
 #define DISK_SIZE_MAX (1ull << 44) /* 16 TiB: ext4's largest file */
 
-static int fail(char *err, size_t errlen, const char *path, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-
-static int fail(char *err, size_t errlen, const char *path, const char *key, const char *fmt, ...)
-{
-	char msg[384];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(err, errlen, "%s: key \"disk%s%s\": %s", path, key ? "." : "", key ? key : "",
-		 msg);
-	return -1;
-}
+/* Errors name the key as "disk.<key>". */
+#define fail(err, errlen, path, key, ...)                                                          \
+	vmm_config_fail(err, errlen, path, "disk", key, __VA_ARGS__)
 
 static int parse_size(const char *path, json_t *v, uint64_t *size, char *err, size_t errlen)
 {

@@ -1,24 +1,15 @@
 /* service.json "net": the strict parser of one service's virtual NIC. */
 #include "config_net.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, const char *path, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+#include "config.h"
 
-static int fail(char *err, size_t errlen, const char *path, const char *key, const char *fmt, ...)
-{
-	char msg[384];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(err, errlen, "%s: key \"net%s%s\": %s", path, key ? "." : "", key ? key : "", msg);
-	return -1;
-}
+/* Errors name the key as "net.<key>". */
+#define fail(err, errlen, path, key, ...)                                                          \
+	vmm_config_fail(err, errlen, path, "net", key, __VA_ARGS__)
 
 const char *vmm_ip_str(uint32_t ip, char out[16])
 {

@@ -217,7 +217,10 @@ def case_disk_config(env):
         f = env.service("cfg", ["verify", "0", "1", "1"], disk)
         status, out, err = env.run([f])
         expect(status == 2 and re.search(msg, err), "refused: %s" % msg, status, out, err)
-    # Problems with the image itself are the service's start-up error.
+
+
+def case_disk_image_errors(env):
+    """Problems with the image itself are the service's start-up error, said clearly."""
     for disk, msg in [({"path": "missing.img", "readonly": True}, r"disk \S+missing\.img does not exist \(a read-only disk must exist\)"),
                       ({"path": "nosize.img"}, r"disk \S+nosize\.img does not exist \(give a size to create it\)"),
                       ({"path": env.tmp}, r"cannot open disk \S+: Is a directory"),
@@ -267,6 +270,7 @@ CASES = {
     "disk-readonly-shared": (case_disk_readonly_shared, True),
     "disk-second-writer": (case_disk_second_writer, True),
     "disk-config": (case_disk_config, False),
+    "disk-image-errors": (case_disk_image_errors, True),
     "disk-full": (case_disk_full, True),
     "disk-no-disk": (case_disk_no_disk, True),
 }
