@@ -13,6 +13,8 @@
  *                            stopped
  *   bench MODE BATCH SECONDS MODE randread|randwrite|seqread|seqwrite: keep BATCH requests of
  *                            4K (seq: 128K) in flight; print ops and bytes per second
+ *   bench-flush COUNT        COUNT times: WRITE one block, FLUSH, each waited for; print the
+ *                            mean time of a write+flush
  * Exit status 0 when every check held. */
 #include <denali.h>
 #include <stdio.h>
@@ -313,6 +315,24 @@ static int cmd_bench(const char *mode, unsigned batch, unsigned seconds)
 	return bench.errors != 0;
 }
 
+static int cmd_bench_flush(uint64_t count)
+{
+	need_disk();
+	memset(buf, 0x3c, DN_DISK_BLOCK);
+	uint64_t blocks = dn_disk_blocks(), errors = 0, start = dn_time_ns();
+	for (uint64_t i = 0; i < count; i++) {
+		errors += dn_disk_write(i % blocks, 1, buf) != DN_DISK_OK;
+		errors += dn_disk_flush() != DN_DISK_OK;
+	}
+	uint64_t ns = dn_time_ns() - start, per = count ? ns / count : 0;
+	printf("bench-flush: %llu write+flush in %llu ms: %llu.%03llu us each, %llu errors, "
+	       "%llu kicks\n",
+	       (unsigned long long)count, (unsigned long long)(ns / 1000000),
+	       (unsigned long long)(per / 1000), (unsigned long long)(per % 1000),
+	       (unsigned long long)errors, (unsigned long long)dn_disk_stats()->kicks);
+	return errors != 0;
+}
+
 static uint64_t arg_u64(int argc, char **argv, int i)
 {
 	if (i >= argc) {
@@ -350,6 +370,8 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "bench"))
 		return cmd_bench(argc > 2 ? argv[2] : "randread", (unsigned)arg_u64(argc, argv, 3),
 				 (unsigned)arg_u64(argc, argv, 4));
+	if (!strcmp(cmd, "bench-flush"))
+		return cmd_bench_flush(arg_u64(argc, argv, 2));
 	printf("disktest: unknown command \"%s\"\n", cmd);
 	return 2;
 }
