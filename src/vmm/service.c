@@ -71,7 +71,41 @@ static void load_ram(void *arg)
 	vmm_image_copy(l->img, l->svc->mem.host);
 }
 
-static int port_eventfd(struct vmm_service *svc, uint16_t port, int *fd, char *err, size_t errlen);
+/* Registers an eventfd that KVM signals when the guest writes the 32-bit port. */
+static int port_eventfd(struct vmm_service *svc, uint16_t port, int *fd, char *err, size_t errlen)
+{
+	*fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (*fd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		return -1;
+	}
+	struct kvm_ioeventfd io = {
+		.addr = port,
+		.len = 4,
+		.fd = *fd,
+		.flags = KVM_IOEVENTFD_FLAG_PIO,
+	};
+	if (ioctl(svc->vcpu.vm_fd, KVM_IOEVENTFD, &io) != 0) {
+		snprintf(err, errlen, "KVM_IOEVENTFD: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Backs guest RAM pages that another thread or process writes: fallocate, or zeros written
+ * where the filesystem has no fallocate (9p). 0, or -1 with errno. */
+static int reserve_pages(struct vmm_service *svc, off_t offset, off_t len)
+{
+	if (fallocate(svc->mem.fd, 0, offset, len) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP)
+		return -1;
+	static const uint8_t zeros[DN_PAGE_SIZE];
+	for (off_t done = 0; done < len; done += DN_PAGE_SIZE)
+		if (pwrite(svc->mem.fd, zeros, DN_PAGE_SIZE, offset + done) != DN_PAGE_SIZE)
+			return -1;
+	return 0;
+}
 
 /* The NIC's two eventfds; the kick is signalled by KVM itself when the guest writes the kick
  * port, with no exit to the monitor. */
@@ -80,8 +114,7 @@ static int nic_create(struct vmm_service *svc, char *err, size_t errlen)
 	svc->nic = (struct dn_nic *)(svc->mem.host + DN_GPA_IOWIN + DN_IOWIN_NIC);
 	/* The switch writes the NIC page from the supervisor: back it now, so that a full
 	 * filesystem is this service's start-up error and never a SIGBUS there. */
-	int rc = fallocate(svc->mem.fd, 0, DN_GPA_IOWIN + DN_IOWIN_NIC, DN_PAGE_SIZE);
-	if (rc != 0) {
+	if (reserve_pages(svc, DN_GPA_IOWIN + DN_IOWIN_NIC, DN_PAGE_SIZE) != 0) {
 		snprintf(err, errlen, "cannot reserve the NIC's page in %s: %s", svc->mem.path,
 			 strerror(errno));
 		return -1;
@@ -104,27 +137,6 @@ static void disk_halt(void *ctx, const char *reason)
 	vmm_service_request_halt(ctx, reason);
 }
 
-/* Registers an eventfd that KVM signals when the guest writes the 32-bit port. */
-static int port_eventfd(struct vmm_service *svc, uint16_t port, int *fd, char *err, size_t errlen)
-{
-	*fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (*fd < 0) {
-		snprintf(err, errlen, "eventfd: %s", strerror(errno));
-		return -1;
-	}
-	struct kvm_ioeventfd io = {
-		.addr = port,
-		.len = 4,
-		.fd = *fd,
-		.flags = KVM_IOEVENTFD_FLAG_PIO,
-	};
-	if (ioctl(svc->vcpu.vm_fd, KVM_IOEVENTFD, &io) != 0) {
-		snprintf(err, errlen, "KVM_IOEVENTFD: %s", strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 /* The disk: its rings in the I/O window, its kick port, its image and io_uring, handed to the
  * cell's disk worker. */
 static int disk_create(struct vmm_service *svc, struct vdisk_worker *worker, char *err,
@@ -139,7 +151,7 @@ static int disk_create(struct vmm_service *svc, struct vdisk_worker *worker, cha
 	 * service's start-up error and never a SIGBUS there. */
 	off_t ring_bytes =
 		(off_t)((sizeof(struct dn_disk) + DN_PAGE_SIZE - 1) & ~(DN_PAGE_SIZE - 1));
-	if (fallocate(svc->mem.fd, 0, DN_GPA_IOWIN + DN_IOWIN_DISK, ring_bytes) != 0) {
+	if (reserve_pages(svc, DN_GPA_IOWIN + DN_IOWIN_DISK, ring_bytes) != 0) {
 		snprintf(err, errlen, "cannot reserve the disk's pages in %s: %s", svc->mem.path,
 			 strerror(errno));
 		return -1;
