@@ -220,7 +220,8 @@ void vcpu_run(struct vcpu *v, const struct vcpu_ops *ops, void *ctx, struct vcpu
 		if (r != 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				/* A kick: take it (stop requests have their own flag), look again.
-				 * It is an exit like any other, counted as KVM's own signal exits. */
+				 * It is an exit like any other, counted as KVM's own signal exits.
+				 */
 				v->exits[KVM_EXIT_INTR]++;
 				v->run->immediate_exit = 0;
 				continue;
