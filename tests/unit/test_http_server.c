@@ -7,61 +7,13 @@
 
 #include "content.h"
 #include "denali.h"
+#include "fake_timers.h"
 #include "http_parse.h"
 #include "http_server.h"
 #include "net_wire.h"
 #include "unit.h"
 
 #define SEC 1000000000ull
-
-/* ---- the event loop's timers, faked on the wire's clock ---- */
-static struct wire *clock_wire;
-static struct dn_timer *fake_timers;
-
-uint64_t dn_time_ns(void)
-{
-	return clock_wire->now;
-}
-
-void dn_timer_cancel(struct dn_timer *t)
-{
-	for (struct dn_timer **p = &fake_timers; *p; p = &(*p)->next)
-		if (*p == t) {
-			*p = t->next;
-			break;
-		}
-	t->armed = 0;
-}
-
-void dn_timer_start(struct dn_timer *t, uint64_t deadline_ns, dn_timer_fn fn, void *arg)
-{
-	if (t->armed)
-		dn_timer_cancel(t);
-	t->deadline_ns = deadline_ns;
-	t->fn = fn;
-	t->arg = arg;
-	t->armed = 1;
-	t->next = fake_timers;
-	fake_timers = t;
-}
-
-/* Runs the due timers; returns how many ran. */
-static int fire_timers(void)
-{
-	int ran = 0;
-	for (int again = 1; again;) {
-		again = 0;
-		for (struct dn_timer *t = fake_timers; t; t = t->next)
-			if (t->deadline_ns <= clock_wire->now) {
-				dn_timer_cancel(t);
-				t->fn(t->arg);
-				ran++;
-				again = 1;
-				break;
-			}
-	}
-	return ran;
-}
 
 /* ---- a client on side 0 ---- */
 struct client {
@@ -105,8 +57,7 @@ static int client_done(void *arg)
 static struct wire *server_new(uint64_t seed)
 {
 	struct wire *w = wire_new(seed);
-	clock_wire = w;
-	fake_timers = NULL;
+	fake_timers_use(w);
 	content_init("test");
 	ck_assert_int_eq(http_server_start(w->st[1], 80), 0);
 	return w;
@@ -195,9 +146,9 @@ START_TEST(test_server_get_keep_alive)
 
 	/* idle for 30 s: the server closes */
 	wire_settle(w, HTTP_SERVER_IDLE_NS - 3 * SEC);
-	ck_assert_int_eq(fire_timers(), 0);
+	ck_assert_int_eq(fake_timers_fire(), 0);
 	wire_settle(w, 3 * SEC);
-	ck_assert_int_eq(fire_timers(), 1);
+	ck_assert_int_eq(fake_timers_fire(), 1);
 	wire_settle(w, SEC);
 	ck_assert(c->peer_closed);
 	client_free(c);
