@@ -2,13 +2,14 @@
 """Virtual disk integration tests: guests reading and writing their disks under KVM, checked
 from their consoles, exit statuses, --stats counters and the disk images themselves.
 
-Usage: disk_case.py DENALI_RUN DISKTEST CASE   (--list prints the cases)
+Usage: disk_case.py DENALI_RUN DISKTEST KV CASE   (--list prints the cases)
 Guest-booting cases exit 77 (skip) only when /dev/kvm does not exist.
 """
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,7 @@ def expect(cond, what, status, out, err):
 
 class Env:
     def __init__(self, binaries, tmp):
-        self.denali_run, self.disktest = (os.path.abspath(b) for b in binaries)
+        self.denali_run, self.disktest, self.kv = (os.path.abspath(b) for b in binaries)
         self.tmp = tmp
         self.state = os.path.join(tmp, "state")
 
@@ -262,6 +263,191 @@ def case_disk_no_disk(env):
     expect(status == 2 and "disktest: no disk" in out, "no disk in the boot info", status, out, err)
 
 
+# ---- kv: the persistent key-value service over TCP ----
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class KvClient:
+    """The kv line protocol: PUT/GET/DEL/STATS, answers read strictly."""
+
+    def __init__(self, port):
+        deadline = time.time() + 60
+        while True:
+            try:
+                self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("kv closed the connection (buffered %r)" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.rstrip(b"\r").decode("utf-8", "replace")
+
+    def exact(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("kv closed the connection")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def put(self, key, value):
+        self.send(b"PUT %s %d\r\n%s\r\n" % (key.encode(), len(value), value))
+        return self.line()
+
+    def get(self, key):
+        self.send(b"GET %s\r\n" % key.encode())
+        head = self.line()
+        if head == "NOTFOUND":
+            return None
+        m = re.match(r"VALUE (\d+)$", head)
+        if not m:
+            fail("GET %s: unexpected answer %r" % (key, head))
+        value = self.exact(int(m.group(1)))
+        if self.exact(2) != b"\r\n":
+            fail("GET %s: value not followed by CRLF" % key)
+        return value
+
+    def delete(self, key):
+        self.send(b"DEL %s\r\n" % key.encode())
+        return self.line()
+
+    def close(self):
+        self.sock.close()
+
+
+def kv_value(i, size=None):
+    size = size if size is not None else 10 + (i * 37) % 3000
+    return bytes((i * 131 + j * 7) & 0xff for j in range(size))
+
+
+def kv_start(env, name, disk, port):
+    f = env.service(name, [], disk, image=env.kv, net={"forward": ["tcp:%d:6000" % port]})
+    proc = env.start([f])
+    seen = wait_for_line(proc, "kv: listening")
+    return proc, seen
+
+
+def kv_stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def case_kv_persist(env):
+    """PUT, GET, DEL over TCP; stop denali-run; start it again: every acknowledged write is
+    there, the deleted key is not."""
+    disk = {"path": "kv.img", "size": "16M"}
+    port = free_port()
+    proc, seen = kv_start(env, "kv", disk, port)
+    try:
+        c = KvClient(port)
+        for i in range(40):
+            expect(c.put("key%d" % i, kv_value(i)) == "OK", "PUT key%d" % i, "", seen, "")
+        expect(c.put("big", kv_value(7, 65536)) == "OK", "PUT of a 64 KiB value", "", seen, "")
+        expect(c.put("empty", b"") == "OK", "PUT of an empty value", "", seen, "")
+        expect(c.put("key3", b"overwritten") == "OK", "PUT over a key", "", seen, "")
+        expect(c.delete("key5") == "OK", "DEL key5", "", seen, "")
+        expect(c.delete("key5") == "NOTFOUND", "DEL of a missing key", "", seen, "")
+        expect(c.get("key7") == kv_value(7), "GET before the restart", "", seen, "")
+        expect(c.get("nope") is None, "GET of a missing key", "", seen, "")
+        c.send(b"FROB x\r\n")
+        expect(c.line().startswith("ERR "), "an unknown command is an ERR", "", seen, "")
+        c.close()
+    finally:
+        status, out, err = kv_stop(proc)
+    expect(status == 0, "kv exits 0 on SIGTERM", status, seen + out, err)
+    proc, seen = kv_start(env, "kv", disk, port)
+    try:
+        expect(re.search(r"kv: recovered 41 keys", seen), "recovery found 41 live keys", "", seen, "")
+        c = KvClient(port)
+        for i in range(40):
+            want = None if i == 5 else b"overwritten" if i == 3 else kv_value(i)
+            got = c.get("key%d" % i)
+            expect(got == want, "key%d after the restart: %r" % (i, (got or b"")[:20]), "", seen, "")
+        expect(c.get("big") == kv_value(7, 65536), "the 64 KiB value after the restart", "", seen, "")
+        expect(c.get("empty") == b"", "the empty value after the restart", "", seen, "")
+        c.send(b"STATS\r\n")
+        expect(re.match(r"STATS keys=41\b", c.line()), "STATS counts 41 keys", "", seen, "")
+        c.close()
+    finally:
+        kv_stop(proc)
+
+
+def case_kv_kill(env):
+    """SIGKILL of the cell right after flushed writes: they are there after a restart; writes
+    still in flight may be lost, but every key holds a value it was given, or none."""
+    disk = {"path": "kvkill.img", "size": "16M"}
+    port = free_port()
+    proc, seen = kv_start(env, "kv", disk, port)
+    c = KvClient(port)
+    for i in range(10):
+        expect(c.put("acked%d" % i, kv_value(i)) == "OK", "PUT acked%d" % i, "", seen, "")
+    # Fifty more, pipelined; the cell dies after the first ten answers.
+    c.send(b"".join(b"PUT maybe%d %d\r\n%s\r\n" % (i, len(kv_value(100 + i)), kv_value(100 + i))
+                    for i in range(50)))
+    for i in range(10):
+        expect(c.line() == "OK", "pipelined PUT %d" % i, "", seen, "")
+    os.kill(children(proc.pid)[0], signal.SIGKILL)
+    proc.communicate(timeout=60)
+    c.close()
+    proc, seen = kv_start(env, "kv", disk, port)
+    try:
+        c = KvClient(port)
+        for i in range(10):
+            expect(c.get("acked%d" % i) == kv_value(i), "acked%d survived the kill" % i, "", seen, "")
+        for i in range(10):
+            expect(c.get("maybe%d" % i) == kv_value(100 + i), "acknowledged maybe%d survived" % i, "", seen, "")
+        kept = 0
+        for i in range(10, 50):
+            got = c.get("maybe%d" % i)
+            expect(got is None or got == kv_value(100 + i), "maybe%d is whole or absent" % i, "", seen, "")
+            kept += got is not None
+        print("unacknowledged writes kept after the kill: %d of 40" % kept)
+        expect(c.put("after", b"x") == "OK", "the recovered store takes writes", "", seen, "")
+        c.close()
+    finally:
+        kv_stop(proc)
+
+
+def case_kv_readonly(env):
+    """kv on a read-only disk serves GET and refuses PUT and DEL."""
+    disk = {"path": "kvro.img", "size": "16M"}
+    port = free_port()
+    proc, seen = kv_start(env, "kv", disk, port)
+    c = KvClient(port)
+    expect(c.put("k", b"v") == "OK", "PUT", "", seen, "")
+    c.close()
+    kv_stop(proc)
+    proc, seen = kv_start(env, "kv", {"path": "kvro.img", "readonly": True}, port)
+    try:
+        c = KvClient(port)
+        expect(c.get("k") == b"v", "GET on a read-only disk", "", seen, "")
+        expect(c.put("k", b"w").startswith("ERR "), "PUT is refused", "", seen, "")
+        expect(c.delete("k").startswith("ERR "), "DEL is refused", "", seen, "")
+        expect(c.get("k") == b"v", "the value is unchanged", "", seen, "")
+        c.close()
+    finally:
+        kv_stop(proc)
+
+
 CASES = {
     "disk-persist": (case_disk_persist, True),
     "disk-kill": (case_disk_kill, True),
@@ -273,6 +459,9 @@ CASES = {
     "disk-image-errors": (case_disk_image_errors, True),
     "disk-full": (case_disk_full, True),
     "disk-no-disk": (case_disk_no_disk, True),
+    "kv-persist": (case_kv_persist, True),
+    "kv-kill": (case_kv_kill, True),
+    "kv-readonly": (case_kv_readonly, True),
 }
 
 
@@ -280,14 +469,14 @@ def main():
     if sys.argv[1:] == ["--list"]:
         print("\n".join(CASES))
         return
-    if len(sys.argv) != 4 or sys.argv[3] not in CASES:
-        sys.exit("usage: disk_case.py DENALI_RUN DISKTEST CASE")
-    fn, needs_kvm = CASES[sys.argv[3]]
+    if len(sys.argv) != 5 or sys.argv[4] not in CASES:
+        sys.exit("usage: disk_case.py DENALI_RUN DISKTEST KV CASE")
+    fn, needs_kvm = CASES[sys.argv[4]]
     if needs_kvm and not os.path.exists("/dev/kvm"):
         print("SKIP: /dev/kvm is absent")
         sys.exit(SKIP)
     with tempfile.TemporaryDirectory(prefix="denali-disk-") as tmp:
-        fn(Env(sys.argv[1:3], tmp))
+        fn(Env(sys.argv[1:4], tmp))
     print("PASS")
 
 
