@@ -103,8 +103,8 @@ unsigned dn_disk_poll(void)
 	if (!disk)
 		return 0;
 	unsigned n = 0;
-	uint32_t avail = __atomic_load_n(&disk->cq_avail, __ATOMIC_ACQUIRE);
-	while (cq_seen != avail) {
+	/* cq_avail is read again each time: a callback may poll too (a blocking call). */
+	while (cq_seen != __atomic_load_n(&disk->cq_avail, __ATOMIC_ACQUIRE)) {
 		struct dn_disk_cpl c = disk->cq[cq_seen % DN_DISK_RING_SIZE];
 		cq_seen++;
 		/* Hand the slot back before running the callback, which may submit again. */
@@ -166,10 +166,12 @@ static int blocking(unsigned op, uint64_t block, uint32_t count, void *buf)
 	struct blocking b = {0, 0};
 	int rc;
 	while ((rc = dn_disk_submit(op, block, count, buf, blocking_done, &b)) == DN_E_AGAIN) {
+		/* Completions may be waiting whose DN_EV_DISK the loop has already taken. */
+		if (dn_disk_poll())
+			continue;
 		uint64_t ev = dn_idle_hypercall(UINT64_MAX) & ~DN_EV_DISK;
 		if (ev)
 			dn_events_defer(ev);
-		dn_disk_poll();
 	}
 	if (rc != DN_OK)
 		return rc;

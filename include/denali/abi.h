@@ -255,8 +255,10 @@ _Static_assert(DN_GPA_IOWIN + DN_IOWIN_SIZE <= DN_GPA_IMAGE_BASE, "window below 
  * Kick: after publishing requests the guest writes any 32-bit value to DN_DISK_KICK_PORT with
  * `outl` (an in-kernel exit, as the NIC's). DN_HC_IDLE kicks on the guest's behalf.
  * Hostile input: a bad request completes with an error status and touches nothing; a bad
- * counter is skipped. Each counts as an error, and after DN_DISK_ERRORS_MAX of them the
- * service is stopped. A failure of the host's own I/O is DN_DISK_E_IO (not a guest error). */
+ * counter is ignored. A malformed request (DN_DISK_E_INVAL) and a bad counter are ring
+ * errors, and after DN_DISK_ERRORS_MAX of them the service is stopped. A well-formed request
+ * that only asks for what it may not have (E_RANGE, E_FAULT, E_READONLY) just fails, and a
+ * failure of the host's own I/O is DN_DISK_E_IO: neither is a ring error. */
 #define DN_DISK_BLOCK 4096u
 #define DN_DISK_RING_SIZE 128u
 #define DN_DISK_REQ_BLOCKS_MAX 256u /* blocks per READ or WRITE: 1 MiB */
@@ -317,7 +319,7 @@ struct dn_disk {
 	uint32_t reserved4[15];
 	uint64_t reads, writes, flushes; /* OUT: requests completed with DN_DISK_OK, by op */
 	uint64_t failed;		 /* OUT: requests completed with an error */
-	uint64_t errors;		 /* OUT: guest errors (bad requests and counters) */
+	uint64_t errors;		 /* OUT: ring errors (malformed requests, bad counters) */
 	uint64_t reserved5[3];
 	struct dn_disk_req sq[DN_DISK_RING_SIZE];
 	struct dn_disk_cpl cq[DN_DISK_RING_SIZE];

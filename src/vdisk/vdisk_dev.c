@@ -46,7 +46,8 @@ int vdisk_dev_open(struct vdisk_dev *dev, const char *path, uint64_t size, int r
 	return 0;
 }
 
-/* Counts a guest error; enough of them stop the service (once). */
+/* Counts a guest error (a malformed request or a counter out of range); enough of them stop
+ * the service (once). */
 static void guest_error(struct vdisk_dev *dev, const char *what)
 {
 	dev->stats.errors++;
@@ -141,6 +142,25 @@ static void log_io_error(struct vdisk_dev *dev, const struct vdisk_io *io, const
 			: "");
 }
 
+/* Hands the kernel every prepared SQE. A transient failure (EAGAIN, ENOMEM) leaves them in the
+ * ring: the next pass, or the worker's retry, submits them again. */
+static void submit(struct vdisk_dev *dev)
+{
+	if (!io_uring_sq_ready(&dev->ring))
+		return;
+	dev->stats.batches++;
+	int rc = io_uring_submit(&dev->ring);
+	if (rc < 0 && rc != -EAGAIN && rc != -EBUSY && rc != -ENOMEM && rc != -EINTR)
+		fprintf(stderr, "denali-run: %s: disk %s: io_uring_submit: %s\n", dev->hooks.name,
+			dev->file.path, strerror(-rc));
+}
+
+int vdisk_dev_unsubmitted(struct vdisk_dev *dev)
+{
+	submit(dev);
+	return io_uring_sq_ready(&dev->ring) > 0;
+}
+
 static int free_slot(const struct vdisk_dev *dev)
 {
 	for (unsigned i = 0; i < DN_DISK_RING_SIZE; i++)
@@ -152,13 +172,16 @@ static int free_slot(const struct vdisk_dev *dev)
 /* Starts io on the io_uring; 0, or -1 if no SQE could be had (the request fails). */
 static int start_io(struct vdisk_dev *dev, const struct vdisk_io *io)
 {
+	/* The slot first: an SQE taken and left unfilled would still be submitted. */
+	int slot = free_slot(dev);
+	if (slot < 0)
+		return -1;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&dev->ring);
 	if (!sqe) {
-		io_uring_submit(&dev->ring);
+		submit(dev);
 		sqe = io_uring_get_sqe(&dev->ring);
 	}
-	int slot = free_slot(dev);
-	if (!sqe || slot < 0)
+	if (!sqe)
 		return -1;
 	void *host = dev->ram + io->gpa; /* checked against ram_size by vdisk_req_check */
 	switch (io->op) {
@@ -189,39 +212,38 @@ void vdisk_dev_kick(struct vdisk_dev *dev)
 		avail = dev->sq_used;
 	}
 	int64_t cq_used = guest_cq_used(dev);
-	unsigned started = 0;
 	while (!dev->halted && cq_used >= 0 && dev->sq_used != avail &&
 	       dev->sq_used - (uint32_t)cq_used < DN_DISK_RING_SIZE &&
 	       dev->inflight + dev->backlog_len < DN_DISK_RING_SIZE) {
-		struct dn_disk_req req = dev->shared->sq[dev->sq_used % DN_DISK_RING_SIZE];
+		/* One copy of the guest's request; the barrier keeps the compiler from reading the
+		 * shared slot again where the copy is used. */
+		struct dn_disk_req req;
+		memcpy(&req, &dev->shared->sq[dev->sq_used % DN_DISK_RING_SIZE], sizeof(req));
+		__asm__ volatile("" ::: "memory");
 		dev->sq_used++;
 		struct vdisk_io io;
 		const char *why;
 		int status = vdisk_req_check(&req, dev->file.blocks, dev->file.readonly,
 					     dev->ram_size, &io, &why);
 		if (status != DN_DISK_OK) {
-			char msg[160], opbuf[16];
-			snprintf(msg, sizeof(msg), "request %u (%s): %s", dev->sq_used - 1,
-				 vdisk_op_name(req.op, opbuf, sizeof(opbuf)), why);
-			guest_error(dev, msg);
+			/* A malformed request is ring corruption; a well-formed one that asks for
+			 * what it may not have (range, buffer, read-only) only fails. */
+			if (status == DN_DISK_E_INVAL) {
+				char msg[160], opbuf[16];
+				snprintf(msg, sizeof(msg), "request %u (%s): %s", dev->sq_used - 1,
+					 vdisk_op_name(req.op, opbuf, sizeof(opbuf)), why);
+				guest_error(dev, msg);
+			}
 			complete(dev, &io, status);
 		} else if (io.op == DN_DISK_FLUSH && dev->file.readonly) {
 			complete(dev, &io, DN_DISK_OK); /* nothing was ever written */
 		} else if (start_io(dev, &io) != 0) {
 			log_io_error(dev, &io, "no io_uring entry free");
 			complete(dev, &io, DN_DISK_E_IO);
-		} else {
-			started++;
 		}
 	}
 	__atomic_store_n(&dev->shared->sq_used, dev->sq_used, __ATOMIC_RELEASE);
-	if (started) {
-		dev->stats.batches++;
-		int rc = io_uring_submit(&dev->ring);
-		if (rc < 0)
-			fprintf(stderr, "denali-run: %s: disk %s: io_uring_submit: %s\n",
-				dev->hooks.name, dev->file.path, strerror(-rc));
-	}
+	submit(dev); /* the batch, and anything a failed submit left behind */
 	published += publish_backlog(dev);
 	if (published)
 		dev->hooks.raise(dev->hooks.ctx);
@@ -235,9 +257,13 @@ static int io_status(struct vdisk_dev *dev, const struct vdisk_io *io, int res)
 		return DN_DISK_E_IO;
 	}
 	if ((uint32_t)res != io->len) {
-		/* Only an error cuts a regular file's read or write short (the image is never
-		 * shorter than the disk unless someone truncated it). */
-		log_io_error(dev, io, "short transfer (was the image truncated?)");
+		/* Only an error cuts a regular file's read or write short: a full filesystem, or
+		 * an image someone truncated. */
+		char what[96];
+		snprintf(what, sizeof(what),
+			 "only %d bytes moved (is the filesystem full, or the image truncated?)",
+			 res);
+		log_io_error(dev, io, what);
 		return DN_DISK_E_IO;
 	}
 	return DN_DISK_OK;
@@ -272,7 +298,8 @@ void vdisk_dev_close(struct vdisk_dev *dev)
 		/* In-flight requests write guest RAM: wait for them before it goes away. */
 		while (dev->inflight > 0) {
 			struct io_uring_cqe *cqe;
-			if (io_uring_wait_cqe(&dev->ring, &cqe) != 0)
+			if (io_uring_submit_and_wait(&dev->ring, 1) < 0 ||
+			    io_uring_peek_cqe(&dev->ring, &cqe) != 0)
 				break;
 			uint64_t slot = io_uring_cqe_get_data64(cqe);
 			if (slot < DN_DISK_RING_SIZE && dev->op_busy[slot]) {

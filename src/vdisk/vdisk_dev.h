@@ -25,7 +25,7 @@ struct vdisk_dev_stats {
 	uint64_t bytes_read, bytes_written;
 	uint64_t failed;    /* requests completed with an error status */
 	uint64_t io_errors; /* of which the host's I/O failed (DN_DISK_E_IO) */
-	uint64_t errors;    /* guest errors: bad requests and counters */
+	uint64_t errors;    /* guest errors: malformed requests (DN_DISK_E_INVAL) and counters */
 	uint64_t passes;    /* passes over the request ring (kicks and reaps) */
 	uint64_t batches;   /* io_uring submissions */
 };
@@ -64,6 +64,10 @@ void vdisk_dev_kick(struct vdisk_dev *dev);
 
 /* Publishes every completion io_uring has (one DN_EV_DISK for the lot). */
 void vdisk_dev_reap(struct vdisk_dev *dev);
+
+/* Submits what a failed io_uring_submit left prepared; 1 if some is still waiting (the
+ * worker then tries again soon). */
+int vdisk_dev_unsubmitted(struct vdisk_dev *dev);
 
 /* Waits for the requests in flight (they write guest RAM) and closes everything. */
 void vdisk_dev_close(struct vdisk_dev *dev);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -30,6 +31,22 @@ static int create(struct vdisk_file *d, uint64_t size, int *created, char *err, 
 	d->fd = fd;
 	*created = 1;
 	return 0;
+}
+
+/* Makes a new image and its name durable, so that a FLUSH of its data never outlives the
+ * file itself across a host crash. */
+static int sync_new_file(const struct vdisk_file *d)
+{
+	if (fsync(d->fd) != 0)
+		return -1;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", d->path);
+	int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	int rc = fsync(dfd);
+	close(dfd);
+	return rc;
 }
 
 int vdisk_file_open(struct vdisk_file *d, const char *path, uint64_t size, int readonly, char *err,
@@ -75,7 +92,7 @@ int vdisk_file_open(struct vdisk_file *d, const char *path, uint64_t size, int r
 				    "or run has it open");
 		goto fail;
 	}
-	if (created && ftruncate(d->fd, (off_t)size) != 0) {
+	if (created && (ftruncate(d->fd, (off_t)size) != 0 || sync_new_file(d) != 0)) {
 		snprintf(err, errlen, "cannot size disk %s: %s", path, strerror(errno));
 		goto fail;
 	}

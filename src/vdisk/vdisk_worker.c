@@ -36,19 +36,32 @@ static void unwatch(struct vdisk_worker *w, int fd)
 	epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
 }
 
-static void serve(struct source *src)
+/* Serves one event; returns 1 if the device still has requests the kernel has not taken. */
+static int serve(struct source *src)
 {
 	struct vdisk_dev *dev = src->port->dev;
 	if (__atomic_load_n(&src->port->closing, __ATOMIC_ACQUIRE))
 		dev->halted = 1; /* its guest has stopped: finish what is in flight, take nothing */
 	if (src->kind == SOURCE_COMPLETIONS) {
 		vdisk_dev_reap(dev);
-		return;
+	} else {
+		uint64_t count;
+		if (read(dev->kick_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+			perror("denali-run: disk kick eventfd");
+		vdisk_dev_kick(dev);
 	}
-	uint64_t count;
-	if (read(dev->kick_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		perror("denali-run: disk kick eventfd");
-	vdisk_dev_kick(dev);
+	return io_uring_sq_ready(&dev->ring) > 0;
+}
+
+/* Submits again what a failed submit left behind, on every device; 1 if some still waits. */
+static int retry_submits(struct vdisk_worker *w)
+{
+	int waiting = 0;
+	pthread_mutex_lock(&w->lock);
+	for (struct vdisk_port *p = w->ports; p; p = p->next)
+		waiting |= vdisk_dev_unsubmitted(p->dev);
+	pthread_mutex_unlock(&w->lock);
+	return waiting;
 }
 
 /* Lets go of closing ports whose requests have all finished. Runs after a batch of events
@@ -75,11 +88,14 @@ static void *worker_main(void *arg)
 {
 	struct vdisk_worker *w = arg;
 	struct epoll_event events[64];
+	int retry = 0; /* some device has requests a failed submit left behind */
 	for (;;) {
-		int n = epoll_wait(w->epoll_fd, events, 64, -1);
+		int n = epoll_wait(w->epoll_fd, events, 64, retry ? 10 : -1);
 		if (n < 0 && errno != EINTR) {
+			/* Without the worker, detaches would wait forever: end the cell, whose
+			 * services the supervisor then reports as lost. */
 			perror("denali-run: disk worker: epoll_wait");
-			break;
+			abort();
 		}
 		for (int i = 0; i < n; i++) {
 			if (events[i].data.ptr == NULL) {
@@ -88,8 +104,10 @@ static void *worker_main(void *arg)
 					perror("denali-run: disk worker eventfd");
 				continue;
 			}
-			serve(events[i].data.ptr);
+			retry |= serve(events[i].data.ptr);
 		}
+		if (retry)
+			retry = retry_submits(w);
 		release_closed(w);
 		pthread_mutex_lock(&w->lock);
 		int stop = w->stopping && !w->ports;

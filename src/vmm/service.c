@@ -173,8 +173,7 @@ static int disk_create(struct vmm_service *svc, struct vdisk_worker *worker, cha
 		return -1;
 	}
 	svc->stats.disk_present = 1;
-	svc->disk_port = vdisk_worker_attach(worker, svc->disk, err, errlen);
-	return svc->disk_port ? 0 : -1;
+	return 0;
 }
 
 int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *cfg,
@@ -207,6 +206,14 @@ int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *
 	}
 	fill_boot_info(svc, img);
 	fill_vregs(svc);
+	/* Last: from here on the disk worker may raise events in the vregs. */
+	if (svc->disk) {
+		svc->disk_port = vdisk_worker_attach(disk_worker, svc->disk, err, errlen);
+		if (!svc->disk_port) {
+			vmm_service_destroy(svc, 0);
+			return -1;
+		}
+	}
 	svc->started_ns = vcpu_clock_ns();
 	return 0;
 }
@@ -226,8 +233,10 @@ void vmm_service_raise(struct vmm_service *svc, uint64_t events)
 	__atomic_fetch_add(&svc->stats.events_raised, (uint64_t)__builtin_popcountll(events),
 			   __ATOMIC_RELAXED);
 	/* An event already pending was kicked for when it was raised, and the guest has not
-	 * taken it yet: it will see this one with it. */
-	if ((events & ~was) && !pthread_equal(svc->vcpu.thread, pthread_self()))
+	 * taken it yet: it will see this one with it. Unless it has virtual interrupts on: then
+	 * the kick that came while its handler ran (vif 0) delivered nothing, and this one must. */
+	int fresh = (events & ~was) || __atomic_load_n(&svc->vregs->vif, __ATOMIC_RELAXED);
+	if (fresh && !pthread_equal(svc->vcpu.thread, pthread_self()))
 		vcpu_kick(&svc->vcpu);
 }
 
@@ -388,12 +397,21 @@ void vmm_service_run(struct vmm_service *svc)
 	svc->stats.resident_peak_bytes = resident_bytes(&svc->mem);
 }
 
+/* Records why the service stops, if nothing has yet: the first request wins, whichever thread
+ * (or signal handler) makes it. Returns 1 for the winner. */
+static int claim_stop(struct vmm_service *svc, enum vmm_outcome_kind kind, int signo)
+{
+	sig_atomic_t none = VMM_OUTCOME_NONE;
+	if (!__atomic_compare_exchange_n(&svc->stop_kind, &none, (sig_atomic_t)kind, 0,
+					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		return 0;
+	svc->stop_signal = signo;
+	return 1;
+}
+
 void vmm_service_request_stop(struct vmm_service *svc, enum vmm_outcome_kind kind, int signo)
 {
-	if (svc->stop_kind == VMM_OUTCOME_NONE) {
-		svc->stop_kind = kind;
-		svc->stop_signal = signo;
-	}
+	claim_stop(svc, kind, signo);
 	vcpu_request_stop(&svc->vcpu);
 }
 
@@ -414,8 +432,10 @@ enum vcpu_action vmm_service_halt(struct vmm_service *svc, enum vmm_outcome_kind
 
 void vmm_service_request_halt(struct vmm_service *svc, const char *reason)
 {
-	snprintf(svc->stop_reason, sizeof(svc->stop_reason), "%s", reason);
-	vmm_service_request_stop(svc, VMM_OUTCOME_STOPPED, 0);
+	/* The reason is written only by the request that won, before the vcpu is told. */
+	if (claim_stop(svc, VMM_OUTCOME_STOPPED, 0))
+		snprintf(svc->stop_reason, sizeof(svc->stop_reason), "%s", reason);
+	vcpu_request_stop(&svc->vcpu);
 }
 
 void vmm_service_nic_flush(struct vmm_service *svc)

@@ -179,13 +179,23 @@ START_TEST(test_dev_bad_requests_and_halt)
 {
 	struct fake_guest g;
 	guest_open(&g, "bad.img", 0);
-	/* Each bad request completes with its status and counts; the 64th stops the guest. */
+	/* A well-formed request outside the disk, its buffer or its rights fails, and no more:
+	 * many of them never stop the guest. */
+	for (unsigned i = 0; i < 2 * DN_DISK_ERRORS_MAX; i++) {
+		submit(&g, i, i % 2 ? DN_DISK_READ : DN_DISK_WRITE, BLOCKS, 1, DN_GPA_IMAGE_BASE);
+		serve_until(&g, 1);
+		ck_assert_int_eq(take(&g).status, DN_DISK_E_RANGE);
+	}
+	ck_assert_uint_eq(g.shared->errors, 0);
+	ck_assert_uint_eq(g.shared->failed, 2 * DN_DISK_ERRORS_MAX);
+	/* Each malformed request completes with its status and counts; the 64th stops the
+	 * guest. */
 	for (unsigned i = 0; i < DN_DISK_ERRORS_MAX - 1; i++) {
-		submit(&g, i, DN_DISK_READ, BLOCKS, 1, DN_GPA_IMAGE_BASE);
+		submit(&g, i, DN_DISK_READ, 0, 0, DN_GPA_IMAGE_BASE);
 		serve_until(&g, 1);
 		struct dn_disk_cpl c = take(&g);
 		ck_assert_uint_eq(c.id, i);
-		ck_assert_int_eq(c.status, DN_DISK_E_RANGE);
+		ck_assert_int_eq(c.status, DN_DISK_E_INVAL);
 	}
 	ck_assert_uint_eq(g.halted, 0);
 	ck_assert_uint_eq(g.shared->errors, DN_DISK_ERRORS_MAX - 1);
@@ -193,12 +203,12 @@ START_TEST(test_dev_bad_requests_and_halt)
 	serve_until(&g, 1);
 	ck_assert_int_eq(take(&g).status, DN_DISK_E_INVAL);
 	ck_assert_uint_eq(g.halted, 1);
-	ck_assert_str_eq(g.reason, "virtual disk: 64 ring errors, the last: request 63 (op 7): "
+	ck_assert_str_eq(g.reason, "virtual disk: 64 ring errors, the last: request 191 (op 7): "
 				   "unknown op");
 	/* Halted: nothing more is taken, and it is not stopped twice. */
 	submit(&g, 100, DN_DISK_READ, 0, 1, DN_GPA_IMAGE_BASE);
 	serve_until(&g, 1);
-	ck_assert_uint_eq(g.shared->sq_used, DN_DISK_ERRORS_MAX);
+	ck_assert_uint_eq(g.shared->sq_used, 3 * DN_DISK_ERRORS_MAX);
 	ck_assert_uint_eq(g.halted, 1);
 	guest_close(&g);
 }
