@@ -22,6 +22,8 @@
 /* The fault stub's report port. Outside the hypercall range, and only honoured from the stub. */
 #define SYS_FAULT_PORT 0x4f0u
 
+#define MSR_IA32_TSC 0x10u /* the guest clock is its TSC: read at boot, moved on at unpark */
+
 #define SYS_SEL_KCODE 0x08u
 #define SYS_SEL_KDATA 0x10u
 #define SYS_SEL_UCODE 0x1bu /* 0x18 | RPL 3 */

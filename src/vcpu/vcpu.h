@@ -3,6 +3,7 @@
 #ifndef VCPU_H
 #define VCPU_H
 
+#include <linux/kvm.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -40,6 +41,7 @@ struct vcpu {
 	pthread_t thread; /* the thread that runs it, once vcpu_bind_thread was called */
 	int thread_bound;
 	int io_pending; /* the last exit was I/O that the next KVM_RUN completes */
+	int parked;	/* its VM is gone (vcpu_park): only its state is kept */
 	uint64_t exits[VCPU_EXIT_REASONS]; /* KVM exits to userspace, by KVM_EXIT_* reason */
 };
 
@@ -117,6 +119,29 @@ void vcpu_kick(struct vcpu *v);
  * current one, returning the old RIP, RSP and RFLAGS. Returns 0 or -1 (ioctl failed). */
 int vcpu_divert(struct vcpu *v, uint64_t new_rip, uint64_t *old_rip, uint64_t *old_rsp,
 		uint64_t *old_rflags);
+
+/* Finishes an I/O exit (RIP past the `out`) without running guest code, so that the
+ * registers can be read or changed. 0, or -1 with errno. */
+int vcpu_complete_io(struct vcpu *v);
+
+/* What a parked vcpu keeps: its registers, SSE state and clock. The guest runs in ring 3 with
+ * CR4.OSXSAVE clear, so kvm_fpu holds all of its FPU and SSE state. */
+struct vcpu_state {
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_fpu fpu;
+	uint64_t tsc;	 /* the guest's TSC when parked */
+	int64_t host_ns; /* the host clock then */
+};
+
+/* Saves the vcpu's state into st and destroys its VM and vcpu (the guest RAM mapping stays).
+ * On the vcpu's own thread, between runs. 0, or -1 with err (the vcpu is then untouched). */
+int vcpu_park(struct vcpu *v, struct vcpu_state *st, char *err, size_t errlen);
+
+/* Creates a new VM over the same RAM and restores st into its vcpu; the guest's TSC is moved
+ * on by the time it was parked, so its clock never notices. 0, or -1 with err. */
+int vcpu_unpark(struct vcpu *v, const struct vcpu_kvm *kvm, const struct vcpu_state *st, char *err,
+		size_t errlen);
 
 /* The guest's current RIP (one ioctl), or 0 if it cannot be read. */
 uint64_t vcpu_rip(const struct vcpu *v);

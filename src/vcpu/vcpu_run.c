@@ -63,7 +63,7 @@ void vcpu_request_stop(struct vcpu *v)
 
 /* An I/O exit is complete (RIP past the `out`) only after the next KVM_RUN. Before the
  * registers are read or changed, finish it without running guest code. */
-static int complete_pending_io(struct vcpu *v)
+int vcpu_complete_io(struct vcpu *v)
 {
 	if (!v->io_pending)
 		return 0;
@@ -80,7 +80,7 @@ int vcpu_divert(struct vcpu *v, uint64_t new_rip, uint64_t *old_rip, uint64_t *o
 		uint64_t *old_rflags)
 {
 	struct kvm_regs regs;
-	if (complete_pending_io(v) != 0 || ioctl(v->fd, KVM_GET_REGS, &regs) != 0)
+	if (vcpu_complete_io(v) != 0 || ioctl(v->fd, KVM_GET_REGS, &regs) != 0)
 		return -1;
 	*old_rip = regs.rip;
 	*old_rsp = regs.rsp;

@@ -26,8 +26,6 @@
 #define RFLAGS_RESERVED 0x2ull
 #define RFLAGS_IOPL3 0x3000ull /* `out` from ring 3 must exit, not raise #GP, on real hardware */
 
-#define MSR_IA32_TSC 0x10u
-
 static void put64(uint8_t *ram, uint64_t gpa, uint64_t value)
 {
 	memcpy(ram + gpa, &value, sizeof(value));

@@ -206,7 +206,34 @@ static int parse_args(const char *path, json_t *v, struct vmm_service_config *cf
 	return 0;
 }
 
-static const char *const known_keys[] = {"name", "image", "memory", "args", "net", "disk"};
+static int parse_swap(const char *path, json_t *v, struct vmm_service_config *cfg, char *err,
+		      size_t errlen)
+{
+	if (!v)
+		return 0;
+	if (!json_is_object(v))
+		return vmm_config_fail(err, errlen, path, "swap", NULL,
+				       "expected an object, got %s", vmm_json_type_name(v));
+	const char *key;
+	json_t *value;
+	json_object_foreach (v, key, value) {
+		if (strcmp(key, "idle_after") != 0)
+			return vmm_config_fail(err, errlen, path, "swap", key,
+					       "unknown key (known keys: idle_after)");
+	}
+	json_t *idle = json_object_get(v, "idle_after");
+	if (!idle)
+		return vmm_config_fail(err, errlen, path, "swap", "idle_after",
+				       "missing (seconds of idling before a swap-out)");
+	if (!json_is_number(idle) || json_number_value(idle) < 0 || json_number_value(idle) > 1e6)
+		return vmm_config_fail(err, errlen, path, "swap", "idle_after",
+				       "expected seconds from 0 to 1000000");
+	cfg->swap.enabled = 1;
+	cfg->swap.idle_after_ns = (uint64_t)(json_number_value(idle) * 1e9);
+	return 0;
+}
+
+static const char *const known_keys[] = {"name", "image", "memory", "args", "net", "disk", "swap"};
 
 static int check_unknown_keys(const char *path, json_t *root, char *err, size_t errlen)
 {
@@ -217,9 +244,9 @@ static int check_unknown_keys(const char *path, json_t *root, char *err, size_t 
 		for (size_t i = 0; i < sizeof(known_keys) / sizeof(known_keys[0]); i++)
 			known |= strcmp(key, known_keys[i]) == 0;
 		if (!known)
-			return fail(
-				err, errlen, path, key,
-				"unknown key (known keys: name, image, memory, args, net, disk)");
+			return fail(err, errlen, path, key,
+				    "unknown key (known keys: name, image, memory, args, net, "
+				    "disk, swap)");
 	}
 	return 0;
 }
@@ -254,7 +281,8 @@ int vmm_config_load(const char *path, const struct vmm_config_limits *limits,
 	    parse_memory(path, json_object_get(root, "memory"), limits, cfg, err, errlen) ||
 	    parse_args(path, json_object_get(root, "args"), cfg, err, errlen) ||
 	    vmm_config_net_parse(path, json_object_get(root, "net"), &cfg->net, err, errlen) ||
-	    vmm_config_disk_parse(path, json_object_get(root, "disk"), &cfg->disk, err, errlen))
+	    vmm_config_disk_parse(path, json_object_get(root, "disk"), &cfg->disk, err, errlen) ||
+	    parse_swap(path, json_object_get(root, "swap"), cfg, err, errlen))
 		goto out;
 	rc = 0;
 out:

@@ -23,6 +23,10 @@ struct vmm_service_config {
 	char **args;		/* argc strings (argv[1..] of the guest) */
 	struct vmm_net_config net;
 	struct vmm_disk_config disk;
+	struct {
+		int enabled;		/* "swap" is present */
+		uint64_t idle_after_ns; /* swapped out after idling this long */
+	} swap;
 };
 
 #define VMM_CONFIG_DEFAULT_RAM (16u * 1024 * 1024)

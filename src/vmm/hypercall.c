@@ -106,8 +106,10 @@ static uint64_t take_events(struct vmm_service *svc)
 }
 
 /* Waits for an event, a stop request or the deadline. The kick signal stays blocked except
- * inside ppoll, so a kick between the last check and the wait cannot be lost. */
-static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline)
+ * inside ppoll, so a kick between the last check and the wait cannot be lost. A service that
+ * swaps is swapped out once it has idled for its idle_after, and back in when it wakes; if it
+ * cannot come back, err says why and it must stop. */
+static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, char *err, size_t errlen)
 {
 	sigset_t kick, unblocked;
 	sigemptyset(&kick);
@@ -116,6 +118,9 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline)
 	sigdelset(&unblocked, VCPU_KICK_SIGNAL);
 	uint64_t ev = 0;
 	svc->stats.idles++;
+	int64_t swap_at = svc->cfg->swap.enabled
+				  ? vcpu_clock_ns() + (int64_t)svc->cfg->swap.idle_after_ns
+				  : INT64_MAX;
 	for (;;) {
 		int64_t timer = vmm_service_timer_poll(svc);
 		ev = take_events(svc);
@@ -124,7 +129,17 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline)
 		int64_t now = vcpu_clock_ns();
 		if (now >= deadline)
 			break;
+		if (now >= swap_at && !svc->swap.out) {
+			char why[256];
+			if (vmm_service_swap_out(svc, why, sizeof(why)) != 0) {
+				fprintf(stderr, "denali-run: %s: %s\n", svc->cfg->name, why);
+				swap_at = INT64_MAX; /* it runs on in memory */
+			}
+			continue;
+		}
 		int64_t wake = timer < deadline ? timer : deadline;
+		if (!svc->swap.out && swap_at < wake)
+			wake = swap_at;
 		struct timespec ts = {.tv_sec = (wake - now) / 1000000000,
 				      .tv_nsec = (wake - now) % 1000000000};
 		/* The switch writes the wake eventfd when it raises DN_EV_NET. */
@@ -135,6 +150,9 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline)
 				break;
 		}
 	}
+	/* Back in before the guest sees its events (kicks stay blocked while its VM is built). */
+	if (svc->swap.out && vmm_service_swap_in(svc, err, errlen) != 0)
+		ev = 0;
 	pthread_sigmask(SIG_SETMASK, &unblocked, NULL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 	vcpu_take_kicks(&svc->vcpu); /* the kicks that woke us are handled */
@@ -161,7 +179,11 @@ static enum vcpu_action hc_idle(struct vmm_service *svc, void *args)
 			sched_yield();
 		return VCPU_CONTINUE;
 	}
-	a->events = idle_wait(svc, deadline);
+	char err[256] = "";
+	a->events = idle_wait(svc, deadline, err, sizeof(err));
+	if (err[0])
+		return vmm_service_halt(svc, VMM_OUTCOME_HOST_ERROR, 0, "cannot swap back in: %s",
+					err);
 	return VCPU_CONTINUE;
 }
 

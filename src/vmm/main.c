@@ -20,6 +20,7 @@
 #include "plan.h"
 #include "plan_net.h"
 #include "supervisor.h"
+#include "swap/swap.h"
 #include "vcpu/vcpu.h"
 
 #ifndef DENALI_VERSION
@@ -280,8 +281,12 @@ static int build_plan(struct options *o)
 		}
 		ps->owns_image = 1;
 	}
+	int swaps = 0;
+	for (unsigned i = 0; i < p->count; i++)
+		swaps |= p->services[i].cfg.swap.enabled;
 	if (vmm_plan_net_finish(p, err, sizeof(err)) != 0 ||
-	    vmm_plan_disk_check(p->services, p->count, err, sizeof(err)) != 0) {
+	    vmm_plan_disk_check(p->services, p->count, err, sizeof(err)) != 0 ||
+	    (swaps && swap_check_state_dir(p->state_dir, err, sizeof(err)) != 0)) {
 		fprintf(stderr, "denali-run: %s\n", err);
 		return -1;
 	}

@@ -71,18 +71,13 @@ static void load_ram(void *arg)
 	vmm_image_copy(l->img, l->svc->mem.host);
 }
 
-/* Registers an eventfd that KVM signals when the guest writes the 32-bit port. */
-static int port_eventfd(struct vmm_service *svc, uint16_t port, int *fd, char *err, size_t errlen)
+/* Has KVM signal fd when the guest writes the 32-bit port (again for each new VM). */
+static int port_register(struct vmm_service *svc, uint16_t port, int fd, char *err, size_t errlen)
 {
-	*fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (*fd < 0) {
-		snprintf(err, errlen, "eventfd: %s", strerror(errno));
-		return -1;
-	}
 	struct kvm_ioeventfd io = {
 		.addr = port,
 		.len = 4,
-		.fd = *fd,
+		.fd = fd,
 		.flags = KVM_IOEVENTFD_FLAG_PIO,
 	};
 	if (ioctl(svc->vcpu.vm_fd, KVM_IOEVENTFD, &io) != 0) {
@@ -90,6 +85,17 @@ static int port_eventfd(struct vmm_service *svc, uint16_t port, int *fd, char *e
 		return -1;
 	}
 	return 0;
+}
+
+/* Registers a new eventfd that KVM signals when the guest writes the 32-bit port. */
+static int port_eventfd(struct vmm_service *svc, uint16_t port, int *fd, char *err, size_t errlen)
+{
+	*fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (*fd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		return -1;
+	}
+	return port_register(svc, port, *fd, err, errlen);
 }
 
 /* Backs guest RAM pages that another thread or process writes: fallocate, or zeros written
@@ -183,6 +189,7 @@ int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *
 {
 	memset(svc, 0, sizeof(*svc));
 	svc->cfg = cfg;
+	svc->kvm = kvm;
 	svc->vcpu.fd = svc->vcpu.vm_fd = -1;
 	svc->nic_kick_fd = svc->nic_wake_fd = svc->disk_kick_fd = -1;
 	vmm_console_init(&svc->console, 1, console_prefix);
@@ -395,6 +402,7 @@ void vmm_service_run(struct vmm_service *svc)
 	svc->stats.cpu_ns = thread_cpu_ns() - cpu0;
 	svc->stats.wall_ns = (uint64_t)(vcpu_clock_ns() - svc->started_ns);
 	svc->stats.resident_peak_bytes = resident_bytes(&svc->mem);
+	svc->stats.swap = svc->swap.stats;
 }
 
 /* Records why the service stops, if nothing has yet: the first request wins, whichever thread
@@ -450,6 +458,24 @@ void vmm_service_nic_flush(struct vmm_service *svc)
 		perror("denali-run: nic kick");
 }
 
+int vmm_service_swap_out(struct vmm_service *svc, char *err, size_t errlen)
+{
+	return swap_out(&svc->swap, &svc->mem, &svc->vcpu, err, errlen);
+}
+
+int vmm_service_swap_in(struct vmm_service *svc, char *err, size_t errlen)
+{
+	if (swap_in(&svc->swap, &svc->mem, &svc->vcpu, svc->kvm, err, errlen) != 0)
+		return -1;
+	/* The kick ports belong to the VM: the new one needs them again. */
+	if ((svc->nic &&
+	     port_register(svc, DN_NIC_KICK_PORT, svc->nic_kick_fd, err, errlen) != 0) ||
+	    (svc->disk &&
+	     port_register(svc, DN_DISK_KICK_PORT, svc->disk_kick_fd, err, errlen) != 0))
+		return -1;
+	return 0;
+}
+
 void vmm_service_disk_flush(struct vmm_service *svc)
 {
 	if (!svc->disk)
@@ -487,5 +513,6 @@ void vmm_service_destroy(struct vmm_service *svc, int keep_state)
 		timer_delete(svc->timer);
 	svc->timer_created = 0;
 	vcpu_destroy(&svc->vcpu);
+	swap_free(&svc->swap);
 	guestmem_close(&svc->mem, keep_state);
 }

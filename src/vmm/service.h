@@ -13,6 +13,7 @@
 #include "denali/abi.h"
 #include "guestmem.h"
 #include "loader.h"
+#include "swap/swap.h"
 #include "vcpu/vcpu.h"
 #include "vdisk/vdisk_worker.h"
 
@@ -49,6 +50,7 @@ struct vmm_service_stats {
 		int present;
 		uint64_t tx_frames, tx_spoofed, tx_dropped, rx_frames, rx_dropped, ring_errors;
 	} nic;
+	struct swap_stats swap; /* swap-outs and swap-ins while it ran */
 	int disk_present;
 	struct vdisk_dev_stats disk; /* its virtual disk's counters, final once it ended */
 };
@@ -77,6 +79,8 @@ struct vmm_service {
 	int timer_created;
 	uint64_t timer_deadline_ns; /* guest time; 0 = disarmed */
 	struct vmm_service_stats stats;
+	const struct vcpu_kvm *kvm; /* to build its VM again after a swap-out */
+	struct swap_state swap;
 	int64_t started_ns;	  /* host clock when the vcpu was ready */
 	int64_t first_console_ns; /* host clock of the first console output, 0 if none */
 };
@@ -124,6 +128,11 @@ int64_t vmm_service_timer_poll(struct vmm_service *svc);
 
 /* Host CLOCK_MONOTONIC time of guest time ns, saturating. */
 int64_t vmm_service_host_time(const struct vmm_service *svc, uint64_t guest_ns);
+
+/* Swaps the idle service out of memory (swap.h), or back in; on its vcpu thread, inside an
+ * idle. 0, or -1 with err. */
+int vmm_service_swap_out(struct vmm_service *svc, char *err, size_t errlen);
+int vmm_service_swap_in(struct vmm_service *svc, char *err, size_t errlen);
 
 /* Releases the VM, timer and RAM; the memory file stays only if keep_state. */
 void vmm_service_destroy(struct vmm_service *svc, int keep_state);

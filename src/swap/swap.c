@@ -1,0 +1,163 @@
+/* Swapping one service out of memory and back in. */
+#include "swap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/vfs.h>
+
+#include "denali/abi.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+/* Calls fn for each run of pages whose bit is set in map. */
+static void for_each_run(const uint8_t *map, size_t pages,
+			 void (*fn)(size_t first, size_t n, void *), void *arg)
+{
+	for (size_t i = 0; i < pages;) {
+		if (!(map[i / 8] & (1u << (i % 8)))) {
+			i++;
+			continue;
+		}
+		size_t first = i;
+		while (i < pages && (map[i / 8] & (1u << (i % 8))))
+			i++;
+		fn(first, i - first, arg);
+	}
+}
+
+/* Notes which pages are resident into map; returns how many. */
+static uint64_t record_resident(const struct guestmem *mem, uint8_t *map)
+{
+	size_t pages = mem->size / DN_PAGE_SIZE;
+	unsigned char vec[4096];
+	uint64_t n = 0;
+	memset(map, 0, (pages + 7) / 8);
+	for (size_t first = 0; first < pages; first += sizeof(vec)) {
+		size_t count = pages - first < sizeof(vec) ? pages - first : sizeof(vec);
+		if (mincore(mem->host + first * DN_PAGE_SIZE, count * DN_PAGE_SIZE, vec) != 0)
+			return 0;
+		for (size_t i = 0; i < count; i++)
+			if (vec[i] & 1) {
+				map[(first + i) / 8] |= (uint8_t)(1u << ((first + i) % 8));
+				n++;
+			}
+	}
+	return n;
+}
+
+uint64_t swap_resident_pages(const struct guestmem *mem)
+{
+	size_t pages = mem->size / DN_PAGE_SIZE;
+	uint8_t *map = malloc((pages + 7) / 8);
+	uint64_t n = map ? record_resident(mem, map) : 0;
+	free(map);
+	return n;
+}
+
+static int64_t now_ns(void)
+{
+	return vcpu_clock_ns();
+}
+
+int swap_out(struct swap_state *s, struct guestmem *mem, struct vcpu *v, char *err, size_t errlen)
+{
+	int64_t t0 = now_ns();
+	size_t pages = mem->size / DN_PAGE_SIZE;
+	if (!s->working_set) {
+		s->working_set = calloc((pages + 7) / 8, 1);
+		if (!s->working_set) {
+			snprintf(err, errlen, "swap-out: out of memory");
+			return -1;
+		}
+		s->pages = pages;
+	}
+	s->stats.working_set_pages = record_resident(mem, s->working_set);
+	/* Dirty pages go to the file first: once they are clean the page cache can let go. */
+	if (msync(mem->host, mem->size, MS_SYNC) != 0) {
+		snprintf(err, errlen, "swap-out: cannot write guest memory back to %s: %s",
+			 mem->path, strerror(errno));
+		return -1;
+	}
+	if (vcpu_park(v, &s->vcpu, err, errlen) != 0)
+		return -1;
+	/* The VM is gone; now the pages: out of this mapping, then out of the page cache. */
+	madvise(mem->host, mem->size, MADV_DONTNEED);
+	posix_fadvise(mem->fd, 0, (off_t)mem->size, POSIX_FADV_DONTNEED);
+	s->out = 1;
+	s->stats.outs++;
+	s->stats.out_ns += (uint64_t)(now_ns() - t0);
+	uint64_t left = swap_resident_pages(mem);
+	if (left > s->stats.resident_after_out_max)
+		s->stats.resident_after_out_max = left;
+	return 0;
+}
+
+struct prefetch {
+	const struct guestmem *mem;
+	uint64_t pages;
+};
+
+static void prefetch_run(size_t first, size_t n, void *arg)
+{
+	struct prefetch *p = arg;
+	uint8_t *addr = p->mem->host + first * DN_PAGE_SIZE;
+	/* One call per run populates the page tables too; older kernels only read ahead. */
+	if (madvise(addr, n * DN_PAGE_SIZE, MADV_POPULATE_WRITE) != 0)
+		madvise(addr, n * DN_PAGE_SIZE, MADV_WILLNEED);
+	p->pages += n;
+}
+
+int swap_in(struct swap_state *s, struct guestmem *mem, struct vcpu *v, const struct vcpu_kvm *kvm,
+	    char *err, size_t errlen)
+{
+	int64_t t0 = now_ns();
+	struct prefetch p = {mem, 0};
+	for_each_run(s->working_set, s->pages, prefetch_run, &p);
+	if (vcpu_unpark(v, kvm, &s->vcpu, err, errlen) != 0)
+		return -1;
+	s->out = 0;
+	s->stats.ins++;
+	s->stats.prefetched_pages += p.pages;
+	s->stats.in_ns += (uint64_t)(now_ns() - t0);
+	return 0;
+}
+
+int swap_check_state_dir(const char *dir, char *err, size_t errlen)
+{
+	/* The folder may not exist yet: it will be made on the filesystem of its nearest
+	 * existing parent. */
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s", dir);
+	struct statfs fs;
+	while (statfs(path, &fs) != 0) {
+		char *slash = strrchr(path, '/');
+		if (errno != ENOENT || !slash)
+			return 0; /* guestmem_open says what is wrong with it */
+		if (slash == path)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	if (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC) {
+		snprintf(err, errlen,
+			 "the state directory %s is on tmpfs: a service swapped out there would "
+			 "still be in RAM. Give --state-dir a folder on a disk-backed filesystem",
+			 dir);
+		return -1;
+	}
+	return 0;
+}
+
+void swap_free(struct swap_state *s)
+{
+	free(s->working_set);
+	s->working_set = NULL;
+}

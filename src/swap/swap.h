@@ -1,0 +1,47 @@
+/* Swapping one service out of memory and back in. Out: note its working set (the guest pages
+ * resident now), write its dirty pages back to its memory file, save its vcpu and destroy its
+ * VM, and drop its pages from the mapping and the page cache. In: a new VM over the same file,
+ * the vcpu restored, the working set prefetched in one pass. Both run on the service's own
+ * vcpu thread while the guest is idle. */
+#ifndef SWAP_H
+#define SWAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "guestmem.h"
+#include "vcpu/vcpu.h"
+
+struct swap_stats {
+	uint64_t outs, ins;
+	uint64_t out_ns, in_ns;		 /* time spent swapping, in all */
+	uint64_t prefetched_pages;	 /* pages brought back by prefetch, in all */
+	uint64_t working_set_pages;	 /* at the last swap-out */
+	uint64_t resident_after_out_max; /* pages still resident right after a swap-out */
+};
+
+struct swap_state {
+	struct vcpu_state vcpu;
+	uint8_t *working_set; /* one bit per guest page: resident at the last swap-out */
+	size_t pages;
+	int out; /* swapped out now */
+	struct swap_stats stats;
+};
+
+/* Swaps the service out. 0, or -1 with err (the service then still runs as it was). */
+int swap_out(struct swap_state *s, struct guestmem *mem, struct vcpu *v, char *err, size_t errlen);
+
+/* Swaps it back in. 0, or -1 with err (the service cannot run on). */
+int swap_in(struct swap_state *s, struct guestmem *mem, struct vcpu *v, const struct vcpu_kvm *kvm,
+	    char *err, size_t errlen);
+
+/* Guest pages resident in memory now (mincore over the mapping). */
+uint64_t swap_resident_pages(const struct guestmem *mem);
+
+/* Refuses a state directory on tmpfs for services that swap: their memory would stay in RAM.
+ * 0, or -1 with err. */
+int swap_check_state_dir(const char *dir, char *err, size_t errlen);
+
+void swap_free(struct swap_state *s);
+
+#endif

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Swap integration tests: services swapped out of memory when idle and back in when woken,
+checked from their consoles, exit statuses and --stats counters.
+
+Usage: swap_case.py DENALI_RUN SWAPTEST CASE   (--list prints the cases)
+Guest-booting cases exit 77 (skip) only when /dev/kvm does not exist. Swapping needs a state
+directory on a disk-backed filesystem: DENALI_SWAP_DIR, else /var/tmp.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+SKIP = 77
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def expect(cond, what, status, out, err):
+    if not cond:
+        fail("%s\nstatus %s\nstdout: %r\nstderr: %r" % (what, status, out, err))
+
+
+class Env:
+    def __init__(self, binaries, tmp, state):
+        self.denali_run, self.swaptest = (os.path.abspath(b) for b in binaries)
+        self.tmp = tmp
+        self.state = state
+
+    def service(self, name, args, idle_after, memory="32M"):
+        path = os.path.join(self.tmp, name + ".json")
+        with open(path, "w") as f:
+            json.dump({"name": name, "image": self.swaptest, "memory": memory, "args": args,
+                       "swap": {"idle_after": idle_after}}, f)
+        return path
+
+    def run(self, files, opts=(), state=None, timeout=240):
+        stats = os.path.join(self.tmp, "stats.json")
+        cmd = [self.denali_run, "--state-dir", state or self.state, "--stats", stats] + list(opts) + files
+        try:
+            p = subprocess.run(cmd, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            fail("denali-run did not finish in %d s\nstdout: %r\nstderr: %r" % (timeout, e.stdout, e.stderr))
+        out, err = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+        st = {}
+        if os.path.exists(stats):
+            with open(stats) as f:
+                st = {s["name"]: s for s in json.load(f)["services"]}
+            os.unlink(stats)
+        return p.returncode, out, err, st
+
+
+def case_swap_pattern(env):
+    """A guest fills 8 MiB, is swapped out and in 20 times, and finds every byte each time;
+    its pages really leave memory and its working set comes back in one prefetch."""
+    f = env.service("filler", ["pattern", "8", "20", "150"], 0.02)
+    status, out, err, st = env.run([f])
+    expect(status == 0 and out.count("MiB intact") == 20, "20 rounds intact", status, out, err)
+    sw = st["filler"]["swap"]
+    print("swap: %r" % sw)
+    expect(sw["outs"] >= 20 and sw["ins"] >= 20, "swapped out and in at least 20 times", status, out, err)
+    expect(sw["working_set_pages"] >= 2048, "the working set holds the 8 MiB", status, out, repr(sw))
+    expect(sw["resident_after_out_max"] < sw["working_set_pages"] // 4,
+           "swapped out, most pages left memory", status, out, repr(sw))
+    expect(sw["prefetched_pages"] >= 20 * 2048, "the working set was prefetched", status, out, repr(sw))
+
+
+def case_swap_timer(env):
+    """A timer that fires while its service is swapped out wakes it, swapped in, on time."""
+    f = env.service("sleeper", ["timer", "10", "200"], 0.02)
+    status, out, err, st = env.run([f])
+    expect(status == 0 and out.count("timer fired") == 10, "ten timers fired", status, out, err)
+    lates = [int(x) for x in re.findall(r"fired (\d+) us late", out)]
+    expect(max(lates) < 2000000, "each within 2 s (emulated host): %r" % lates, status, out, err)
+    expect(st["sleeper"]["swap"]["outs"] >= 10, "it was swapped out while waiting", status, out, err)
+
+
+def case_swap_tmpfs(env):
+    """A state directory on tmpfs is refused for swapping services, before anything starts."""
+    if not os.path.isdir("/dev/shm"):
+        print("SKIP: no /dev/shm here")
+        sys.exit(SKIP)
+    shm = tempfile.mkdtemp(dir="/dev/shm")
+    try:
+        f = env.service("swapper", ["timer", "1", "10"], 1)
+        status, out, err, st = env.run([f], state=os.path.join(shm, "state"))
+    finally:
+        os.rmdir(shm)
+    expect(status == 2 and re.search(r"the state directory \S+ is on tmpfs: a service swapped out there "
+                                     r"would still be in RAM", err), "tmpfs refused", status, out, err)
+
+
+def case_swap_config(env):
+    """Bad swap keys are refused with the key named."""
+    for swap, msg in [("x", r'key "swap": expected an object'),
+                      ({}, r'key "swap.idle_after": missing'),
+                      ({"idle_after": -1}, r'key "swap.idle_after": expected seconds'),
+                      ({"idle_after": 1, "budget": 2}, r'key "swap.budget": unknown key')]:
+        path = os.path.join(env.tmp, "bad.json")
+        with open(path, "w") as fj:
+            json.dump({"name": "bad", "image": env.swaptest, "swap": swap}, fj)
+        status, out, err, st = env.run([path])
+        expect(status == 2 and re.search(msg, err), "refused: " + msg, status, out, err)
+
+
+CASES = {
+    "swap-pattern": (case_swap_pattern, True),
+    "swap-timer": (case_swap_timer, True),
+    "swap-tmpfs": (case_swap_tmpfs, False),
+    "swap-config": (case_swap_config, False),
+}
+
+
+def main():
+    if sys.argv[1:] == ["--list"]:
+        print("\n".join(CASES))
+        return
+    if len(sys.argv) != 4 or sys.argv[3] not in CASES:
+        sys.exit("usage: swap_case.py DENALI_RUN SWAPTEST CASE")
+    fn, needs_kvm = CASES[sys.argv[3]]
+    if needs_kvm and not os.path.exists("/dev/kvm"):
+        print("SKIP: /dev/kvm is absent")
+        sys.exit(SKIP)
+    base = os.environ.get("DENALI_SWAP_DIR", "/var/tmp")
+    with tempfile.TemporaryDirectory(prefix="denali-swap-") as tmp, \
+            tempfile.TemporaryDirectory(prefix="denali-swap-state-", dir=base) as state:
+        fn(Env(sys.argv[1:3], tmp, state))
+    print("PASS")
+
+
+if __name__ == "__main__":
+    main()
