@@ -35,6 +35,7 @@ struct options {
 	struct vmm_plan plan;
 	char **files;
 	unsigned nfiles;
+	int state_dir_given; /* --state-dir, else the default */
 };
 
 static void usage(FILE *out)
@@ -177,6 +178,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	while ((c = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_STATE_DIR:
+			o->state_dir_given = 1;
 			if (snprintf(p->state_dir, sizeof(p->state_dir), "%s", optarg) >=
 			    (int)sizeof(p->state_dir)) {
 				fprintf(stderr, "denali-run: --state-dir: path too long\n");
@@ -284,6 +286,10 @@ static int build_plan(struct options *o)
 	int swaps = 0;
 	for (unsigned i = 0; i < p->count; i++)
 		swaps |= p->services[i].cfg.swap.enabled;
+	/* The default folder is often on tmpfs ($XDG_RUNTIME_DIR), where swapping frees nothing:
+	 * services that swap get one on disk instead. */
+	if (swaps && !o->state_dir_given && swap_check_state_dir(p->state_dir, err, sizeof(err)))
+		snprintf(p->state_dir, sizeof(p->state_dir), "/var/tmp/denali-%u", (unsigned)getuid());
 	if (vmm_plan_net_finish(p, err, sizeof(err)) != 0 ||
 	    vmm_plan_disk_check(p->services, p->count, err, sizeof(err)) != 0 ||
 	    (swaps && swap_check_state_dir(p->state_dir, err, sizeof(err)) != 0)) {
