@@ -12,47 +12,11 @@
 #include "http_server.h"
 #include "net_wire.h"
 #include "unit.h"
+#include "wire_client.h"
 
 #define SEC 1000000000ull
 
-/* ---- a client on side 0 ---- */
-struct client {
-	struct net_tcp *tcp;
-	const char *tx;
-	size_t tx_len, tx_off;
-	uint8_t *rx;
-	size_t rx_len, rx_cap, want;
-	int peer_closed, closed;
-};
-
-static void client_write(struct client *c)
-{
-	if (c->tx_off < c->tx_len)
-		c->tx_off += net_tcp_write(c->tcp, c->tx + c->tx_off, c->tx_len - c->tx_off);
-}
-
-static void client_event(struct net_tcp *tcp, unsigned events, void *arg)
-{
-	struct client *c = arg;
-	if (events & (NET_TCP_CONNECTED | NET_TCP_WRITABLE))
-		client_write(c);
-	if (events & (NET_TCP_READABLE | NET_TCP_PEER_CLOSED)) {
-		size_t n;
-		while (c->rx_len < c->rx_cap &&
-		       (n = net_tcp_read(tcp, c->rx + c->rx_len, c->rx_cap - c->rx_len)) > 0)
-			c->rx_len += n;
-	}
-	if (events & NET_TCP_PEER_CLOSED)
-		c->peer_closed = 1;
-	if (events & NET_TCP_CLOSED)
-		c->closed = 1;
-}
-
-static int client_done(void *arg)
-{
-	struct client *c = arg;
-	return c->peer_closed || c->closed || (c->want && c->rx_len >= c->want);
-}
+/* ---- a client on side 0 (wire_client.h) ---- */
 
 static struct wire *server_new(uint64_t seed)
 {
@@ -64,9 +28,9 @@ static struct wire *server_new(uint64_t seed)
 }
 
 /* Connects, sends request, and runs until want bytes came back or the server closed. */
-static struct client *client_run(struct wire *w, const char *request, size_t len, size_t want)
+static struct wire_client *client_run(struct wire *w, const char *request, size_t len, size_t want)
 {
-	struct client *c = calloc(1, sizeof(*c));
+	struct wire_client *c = calloc(1, sizeof(*c));
 	ck_assert_ptr_nonnull(c);
 	c->rx_cap = 3 << 20;
 	c->rx = malloc(c->rx_cap);
@@ -76,12 +40,12 @@ static struct client *client_run(struct wire *w, const char *request, size_t len
 	c->want = want;
 	c->tcp = net_tcp_connect(w->st[0], WIRE_IP_B, 80);
 	ck_assert_ptr_nonnull(c->tcp);
-	net_tcp_set_callbacks(c->tcp, client_event, c);
-	wire_run(w, client_done, c, 10 * SEC);
+	net_tcp_set_callbacks(c->tcp, wire_client_event, c);
+	wire_run(w, wire_client_done, c, 10 * SEC);
 	return c;
 }
 
-static void client_free(struct client *c)
+static void client_free(struct wire_client *c)
 {
 	if (!c->closed)
 		net_tcp_abort(c->tcp);
@@ -98,9 +62,9 @@ struct resp {
 };
 
 /* Takes the response at *off (HEAD: no body). Fails the test if there is none. */
-static void next_response(struct client *c, size_t *off, int head_only, struct resp *r)
+static void next_response(struct wire_client *c, size_t *off, int head_only, struct resp *r)
 {
-	const uint8_t *p = c->rx + *off;
+	const uint8_t *p = (const uint8_t *)c->rx + *off;
 	size_t left = c->rx_len - *off, h = 0;
 	while (h + 4 <= left && memcmp(p + h, "\r\n\r\n", 4) != 0)
 		h++;
@@ -132,7 +96,7 @@ START_TEST(test_server_get_keep_alive)
 {
 	struct wire *w = server_new(1);
 	const char *req = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
-	struct client *c = client_run(w, req, strlen(req), 1);
+	struct wire_client *c = client_run(w, req, strlen(req), 1);
 	wire_settle(w, SEC);
 	size_t off = 0;
 	struct resp r;
@@ -166,7 +130,7 @@ START_TEST(test_server_pipelined)
 			  "GET /big HTTP/1.1\r\nHost: t\r\n\r\n"
 			  "GET /hello.txt HTTP/1.1\r\nConnection: close\r\n\r\n"
 			  "GET / HTTP/1.1\r\n\r\n"; /* after the close: never answered */
-	struct client *c = client_run(w, req, strlen(req), 0);
+	struct wire_client *c = client_run(w, req, strlen(req), 0);
 	ck_assert(c->peer_closed);
 	size_t off = 0;
 	struct resp r;
@@ -207,7 +171,7 @@ START_TEST(test_server_http10)
 	struct wire *w = server_new(3);
 	const char *req = "GET /hello.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
 			  "GET /big HTTP/1.0\r\n\r\n";
-	struct client *c = client_run(w, req, strlen(req), 0);
+	struct wire_client *c = client_run(w, req, strlen(req), 0);
 	ck_assert(c->peer_closed);
 	size_t off = 0;
 	struct resp r;
@@ -227,7 +191,7 @@ END_TEST
 static void expect_error(uint64_t seed, const char *req, size_t len, int status)
 {
 	struct wire *w = server_new(seed);
-	struct client *c = client_run(w, req, len, 0);
+	struct wire_client *c = client_run(w, req, len, 0);
 	ck_assert(c->peer_closed);
 	size_t off = 0;
 	struct resp r;
@@ -263,7 +227,7 @@ START_TEST(test_server_peer_close)
 	 * FIN gets nothing but a close. */
 	struct wire *w = server_new(9);
 	const char *req = "GET /hello.txt HTTP/1.1\r\n\r\n";
-	struct client *c = client_run(w, req, strlen(req), 1);
+	struct wire_client *c = client_run(w, req, strlen(req), 1);
 	net_tcp_close(c->tcp);
 	c->closed = 1; /* no more callbacks */
 	wire_settle(w, 5 * SEC);

@@ -15,6 +15,7 @@
 #include "kv_util.h"
 #include "net_wire.h"
 #include "unit.h"
+#include "wire_client.h"
 
 #define SEC 1000000000ull
 #define PORT 6000
@@ -52,49 +53,12 @@ static int disk_busy(void *arg)
 	return disk->nq > 0;
 }
 
-/* ---- a client on side 0 ---- */
-struct client {
-	struct net_tcp *tcp;
-	const char *tx;
-	size_t tx_len, tx_off;
-	char *rx;
-	size_t rx_len, rx_cap, want;
-	int peer_closed, closed;
-};
-
-static void client_write(struct client *c)
-{
-	if (c->tx_off < c->tx_len)
-		c->tx_off += net_tcp_write(c->tcp, c->tx + c->tx_off, c->tx_len - c->tx_off);
-}
-
-static void client_event(struct net_tcp *tcp, unsigned events, void *arg)
-{
-	struct client *c = arg;
-	if (events & (NET_TCP_CONNECTED | NET_TCP_WRITABLE))
-		client_write(c);
-	if (events & (NET_TCP_READABLE | NET_TCP_PEER_CLOSED)) {
-		size_t n;
-		while (c->rx_len < c->rx_cap &&
-		       (n = net_tcp_read(tcp, c->rx + c->rx_len, c->rx_cap - c->rx_len)) > 0)
-			c->rx_len += n;
-	}
-	if (events & NET_TCP_PEER_CLOSED)
-		c->peer_closed = 1;
-	if (events & NET_TCP_CLOSED)
-		c->closed = 1;
-}
-
-static int client_done(void *arg)
-{
-	struct client *c = arg;
-	return c->peer_closed || c->closed || (c->want && c->rx_len >= c->want);
-}
+/* ---- a client on side 0 (wire_client.h) ---- */
 
 /* A connected client that will send tx[0, len) and is done once want bytes came back. */
-static struct client *client_new(struct wire *w, const char *tx, size_t len, size_t want)
+static struct wire_client *client_new(struct wire *w, const char *tx, size_t len, size_t want)
 {
-	struct client *c = calloc(1, sizeof(*c));
+	struct wire_client *c = calloc(1, sizeof(*c));
 	ck_assert_ptr_nonnull(c);
 	c->rx_cap = 1 << 20;
 	c->rx = malloc(c->rx_cap);
@@ -104,19 +68,19 @@ static struct client *client_new(struct wire *w, const char *tx, size_t len, siz
 	c->want = want;
 	c->tcp = net_tcp_connect(w->st[0], WIRE_IP_B, PORT);
 	ck_assert_ptr_nonnull(c->tcp);
-	net_tcp_set_callbacks(c->tcp, client_event, c);
+	net_tcp_set_callbacks(c->tcp, wire_client_event, c);
 	return c;
 }
 
 /* Sends tx and runs until want bytes came back (0: until the server closes). */
-static struct client *client_run(struct wire *w, const char *tx, size_t len, size_t want)
+static struct wire_client *client_run(struct wire *w, const char *tx, size_t len, size_t want)
 {
-	struct client *c = client_new(w, tx, len, want);
-	run_until(w, client_done, c, 10 * SEC);
+	struct wire_client *c = client_new(w, tx, len, want);
+	run_until(w, wire_client_done, c, 10 * SEC);
 	return c;
 }
 
-static void client_free(struct client *c)
+static void client_free(struct wire_client *c)
 {
 	if (!c->closed)
 		net_tcp_abort(c->tcp);
@@ -147,7 +111,7 @@ static void server_free(struct wire *w)
 }
 
 /* The client received exactly want (its first len bytes). */
-static void expect_rx(const struct client *c, const char *want, size_t len)
+static void expect_rx(const struct wire_client *c, const char *want, size_t len)
 {
 	ck_assert_msg(c->rx_len == len && memcmp(c->rx, want, len) == 0,
 		      "got %zu bytes: '%.*s'\nwant %zu bytes: '%.*s'", c->rx_len, (int)c->rx_len,
@@ -174,7 +138,7 @@ START_TEST(test_kv_server_pipelined)
 			   "STATS\r\n";
 	const char want[] = "OK\r\nVALUE 5\r\nhello\r\nNOTFOUND\r\nOK\r\nVALUE 0\r\n\r\n"
 			    "OK\r\nNOTFOUND\r\nNOTFOUND\r\n";
-	struct client *c = client_run(w, req, sizeof(req) - 1, sizeof(want) - 1 + 50);
+	struct wire_client *c = client_run(w, req, sizeof(req) - 1, sizeof(want) - 1 + 50);
 	ck_assert_uint_gt(c->rx_len, sizeof(want) - 1);
 	ck_assert_int_eq(memcmp(c->rx, want, sizeof(want) - 1), 0);
 	const char *stats = c->rx + sizeof(want) - 1;
@@ -207,7 +171,7 @@ START_TEST(test_kv_server_values)
 	memcpy(want + m, big, sizeof(big));
 	m += sizeof(big);
 	APPEND(want, m, "\r\n");
-	struct client *c = client_run(w, req, n, m);
+	struct wire_client *c = client_run(w, req, n, m);
 	expect_rx(c, want, m);
 	client_free(c);
 	server_free(w);
@@ -230,7 +194,7 @@ START_TEST(test_kv_server_errors)
 	/* refused requests: the connection goes on */
 	const char req[] = "FOO\r\nget a\r\nGET\r\nPUT bad\x01key 3\r\nabc\r\nGET bad\x01key\r\n"
 			   "STATS x\r\nGET ok\r\n";
-	struct client *c = client_run(w, req, sizeof(req) - 1, 0);
+	struct wire_client *c = client_run(w, req, sizeof(req) - 1, 0);
 	ck_assert(!c->peer_closed);
 	EXPECT_RX(c, "ERR unknown command\r\nERR unknown command\r\nERR usage: GET <key>\r\n"
 		     "ERR bad character in key\r\nERR bad character in key\r\nERR usage: STATS\r\n"
@@ -272,7 +236,7 @@ START_TEST(test_kv_server_errors)
 END_TEST
 
 struct many {
-	struct client *c[KV_SERVER_CONNS];
+	struct wire_client *c[KV_SERVER_CONNS];
 	int n;
 };
 
@@ -280,7 +244,7 @@ static int many_done(void *arg)
 {
 	struct many *m = arg;
 	for (int i = 0; i < m->n; i++)
-		if (!client_done(m->c[i]))
+		if (!wire_client_done(m->c[i]))
 			return 0;
 	return 1;
 }
@@ -318,7 +282,7 @@ START_TEST(test_kv_server_many_clients)
 	for (int i = 0; i < m.n; i++)
 		m.c[i] = client_new(w, "", 0, 0);
 	wire_settle(w, SEC);
-	struct client *extra = client_run(w, "", 0, 0);
+	struct wire_client *extra = client_run(w, "", 0, 0);
 	ck_assert(extra->peer_closed);
 	EXPECT_RX(extra, "ERR too many connections\r\n");
 	client_free(extra);
@@ -326,7 +290,7 @@ START_TEST(test_kv_server_many_clients)
 		client_free(m.c[i]); /* resets: the server frees their slots */
 	wire_settle(w, SEC);
 	const char get[] = "GET key-3\r\n";
-	struct client *c = client_run(w, get, sizeof(get) - 1, 17);
+	struct wire_client *c = client_run(w, get, sizeof(get) - 1, 17);
 	EXPECT_RX(c, "VALUE 4\r\nv3-4\r\n");
 	client_free(c);
 	server_free(w);
@@ -340,7 +304,7 @@ START_TEST(test_kv_server_readonly)
 	disk = NULL;
 	struct wire *w = server_new(6, 0);
 	const char put[] = "PUT a 1\r\nx\r\n";
-	struct client *c = client_run(w, put, sizeof(put) - 1, 4);
+	struct wire_client *c = client_run(w, put, sizeof(put) - 1, 4);
 	EXPECT_RX(c, "OK\r\n");
 	client_free(c);
 	server_free(w);
@@ -363,7 +327,7 @@ START_TEST(test_kv_server_closes)
 	struct wire *w = server_new(8, 0);
 	/* idle for the limit: the server closes */
 	const char get[] = "GET a\r\n";
-	struct client *c = client_run(w, get, sizeof(get) - 1, 10);
+	struct wire_client *c = client_run(w, get, sizeof(get) - 1, 10);
 	EXPECT_RX(c, "NOTFOUND\r\n");
 	wire_settle(w, KV_SERVER_IDLE_NS - 3 * SEC);
 	ck_assert_int_eq(fake_timers_fire(), 0);

@@ -1,0 +1,31 @@
+/* A TCP client on side 0 of the in-memory wire. */
+#include "wire_client.h"
+
+void wire_client_write(struct wire_client *c)
+{
+	if (c->tx_off < c->tx_len)
+		c->tx_off += net_tcp_write(c->tcp, c->tx + c->tx_off, c->tx_len - c->tx_off);
+}
+
+void wire_client_event(struct net_tcp *tcp, unsigned events, void *arg)
+{
+	struct wire_client *c = arg;
+	if (events & (NET_TCP_CONNECTED | NET_TCP_WRITABLE))
+		wire_client_write(c);
+	if (events & (NET_TCP_READABLE | NET_TCP_PEER_CLOSED)) {
+		size_t n;
+		while (c->rx_len < c->rx_cap &&
+		       (n = net_tcp_read(tcp, c->rx + c->rx_len, c->rx_cap - c->rx_len)) > 0)
+			c->rx_len += n;
+	}
+	if (events & NET_TCP_PEER_CLOSED)
+		c->peer_closed = 1;
+	if (events & NET_TCP_CLOSED)
+		c->closed = 1;
+}
+
+int wire_client_done(void *arg)
+{
+	struct wire_client *c = arg;
+	return c->peer_closed || c->closed || (c->want && c->rx_len >= c->want);
+}

@@ -1,0 +1,28 @@
+/* A TCP client on side 0 of the in-memory wire (net_wire.h), for server tests: it sends its
+ * bytes as the connection takes them and keeps what comes back. */
+#ifndef WIRE_CLIENT_H
+#define WIRE_CLIENT_H
+
+#include <stddef.h>
+
+#include "net.h"
+
+struct wire_client {
+	struct net_tcp *tcp;
+	const char *tx; /* sends tx[tx_off, tx_len) */
+	size_t tx_len, tx_off;
+	char *rx; /* received: rx[0, rx_len) of rx_cap */
+	size_t rx_len, rx_cap, want;
+	int peer_closed, closed;
+};
+
+/* Sends what the connection takes of what is left of tx. */
+void wire_client_write(struct wire_client *c);
+
+/* The TCP callback: arg is the client. */
+void wire_client_event(struct net_tcp *tcp, unsigned events, void *arg);
+
+/* 1 once the peer closed, the connection closed, or want bytes came back (for wire_run). */
+int wire_client_done(void *arg);
+
+#endif
