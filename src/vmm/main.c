@@ -289,7 +289,8 @@ static int build_plan(struct options *o)
 	/* The default folder is often on tmpfs ($XDG_RUNTIME_DIR), where swapping frees nothing:
 	 * services that swap get one on disk instead. */
 	if (swaps && !o->state_dir_given && swap_check_state_dir(p->state_dir, err, sizeof(err)))
-		snprintf(p->state_dir, sizeof(p->state_dir), "/var/tmp/denali-%u", (unsigned)getuid());
+		snprintf(p->state_dir, sizeof(p->state_dir), "/var/tmp/denali-%u",
+			 (unsigned)getuid());
 	if (vmm_plan_net_finish(p, err, sizeof(err)) != 0 ||
 	    vmm_plan_disk_check(p->services, p->count, err, sizeof(err)) != 0 ||
 	    (swaps && swap_check_state_dir(p->state_dir, err, sizeof(err)) != 0)) {
