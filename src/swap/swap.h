@@ -24,7 +24,8 @@ struct swap_state {
 	struct vcpu_state vcpu;
 	uint8_t *working_set; /* one bit per guest page: resident at the last swap-out */
 	size_t pages;
-	int out; /* swapped out now */
+	int out;      /* swapped out now */
+	int disabled; /* a swap-out failed: the service stays in memory */
 	struct swap_stats stats;
 };
 

@@ -118,7 +118,7 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, char *err, 
 	sigdelset(&unblocked, VCPU_KICK_SIGNAL);
 	uint64_t ev = 0;
 	svc->stats.idles++;
-	int64_t swap_at = svc->cfg->swap.enabled
+	int64_t swap_at = svc->cfg->swap.enabled && !svc->swap.disabled
 				  ? vcpu_clock_ns() + (int64_t)svc->cfg->swap.idle_after_ns
 				  : INT64_MAX;
 	for (;;) {
@@ -132,8 +132,11 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, char *err, 
 		if (now >= swap_at && !svc->swap.out) {
 			char why[256];
 			if (vmm_service_swap_out(svc, why, sizeof(why)) != 0) {
-				fprintf(stderr, "denali-run: %s: %s\n", svc->cfg->name, why);
-				swap_at = INT64_MAX; /* it runs on in memory */
+				/* It runs on in memory, and is not swapped again (one message). */
+				fprintf(stderr, "denali-run: %s: %s; it stays in memory\n",
+					svc->cfg->name, why);
+				svc->swap.disabled = 1;
+				swap_at = INT64_MAX;
 			}
 			continue;
 		}
