@@ -47,6 +47,7 @@ int main(int argc, char **argv)
 	srunner_add_suite(sr, vnet_suite());
 	srunner_add_suite(sr, vdisk_suite());
 	srunner_add_suite(sr, vdisk_dev_suite());
+	srunner_add_suite(sr, swap_suite());
 	srunner_add_suite(sr, net_ip_suite());
 	srunner_add_suite(sr, net_tcp_suite());
 	srunner_add_suite(sr, net_fuzz_suite());
