@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/vfs.h>
 
 #include "denali/abi.h"
@@ -67,6 +68,22 @@ static int64_t now_ns(void)
 	return vcpu_clock_ns();
 }
 
+/* Minor and major page faults of the calling thread: KVM faults guest pages in on the vcpu's
+ * thread, so after a swap-in these are the guest's pages coming back on demand. */
+static uint64_t thread_faults(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_THREAD, &ru) != 0)
+		return 0;
+	return (uint64_t)ru.ru_minflt + (uint64_t)ru.ru_majflt;
+}
+
+void swap_count_faults(struct swap_state *s)
+{
+	if (s->stats.ins && !s->out)
+		s->stats.faults_after_in += thread_faults() - s->faults_at_in;
+}
+
 int swap_out(struct swap_state *s, struct guestmem *mem, struct vcpu *v, char *err, size_t errlen)
 {
 	int64_t t0 = now_ns();
@@ -79,6 +96,7 @@ int swap_out(struct swap_state *s, struct guestmem *mem, struct vcpu *v, char *e
 		}
 		s->pages = pages;
 	}
+	swap_count_faults(s);
 	s->stats.working_set_pages = record_resident(mem, s->working_set);
 	/* Dirty pages go to the file first: once they are clean the page cache can let go. */
 	if (msync(mem->host, mem->size, MS_SYNC) != 0) {
@@ -120,13 +138,15 @@ int swap_in(struct swap_state *s, struct guestmem *mem, struct vcpu *v, const st
 {
 	int64_t t0 = now_ns();
 	struct prefetch p = {mem, 0};
-	for_each_run(s->working_set, s->pages, prefetch_run, &p);
+	if (s->prefetch)
+		for_each_run(s->working_set, s->pages, prefetch_run, &p);
 	if (vcpu_unpark(v, kvm, &s->vcpu, err, errlen) != 0)
 		return -1;
 	s->out = 0;
 	s->stats.ins++;
 	s->stats.prefetched_pages += p.pages;
 	s->stats.in_ns += (uint64_t)(now_ns() - t0);
+	s->faults_at_in = thread_faults();
 	return 0;
 }
 

@@ -18,14 +18,17 @@ struct swap_stats {
 	uint64_t prefetched_pages;	 /* pages brought back by prefetch, in all */
 	uint64_t working_set_pages;	 /* at the last swap-out */
 	uint64_t resident_after_out_max; /* pages still resident right after a swap-out */
+	uint64_t faults_after_in;	 /* page faults of the vcpu thread while swapped in */
 };
 
 struct swap_state {
 	struct vcpu_state vcpu;
 	uint8_t *working_set; /* one bit per guest page: resident at the last swap-out */
 	size_t pages;
-	int out;      /* swapped out now */
-	int disabled; /* a swap-out failed: the service stays in memory */
+	int prefetch;	       /* bring the working set back at swap-in */
+	uint64_t faults_at_in; /* the vcpu thread's page faults at the last swap-in */
+	int out;	       /* swapped out now */
+	int disabled;	       /* a swap-out failed: the service stays in memory */
 	struct swap_stats stats;
 };
 
@@ -35,6 +38,9 @@ int swap_out(struct swap_state *s, struct guestmem *mem, struct vcpu *v, char *e
 /* Swaps it back in. 0, or -1 with err (the service cannot run on). */
 int swap_in(struct swap_state *s, struct guestmem *mem, struct vcpu *v, const struct vcpu_kvm *kvm,
 	    char *err, size_t errlen);
+
+/* Adds the page faults since the last swap-in to the stats (at swap-out, and at the end). */
+void swap_count_faults(struct swap_state *s);
 
 /* Guest pages resident in memory now (mincore over the mapping). */
 uint64_t swap_resident_pages(const struct guestmem *mem);

@@ -217,9 +217,9 @@ static int parse_swap(const char *path, json_t *v, struct vmm_service_config *cf
 	const char *key;
 	json_t *value;
 	json_object_foreach (v, key, value) {
-		if (strcmp(key, "idle_after") != 0)
+		if (strcmp(key, "idle_after") != 0 && strcmp(key, "prefetch") != 0)
 			return vmm_config_fail(err, errlen, path, "swap", key,
-					       "unknown key (known keys: idle_after)");
+					       "unknown key (known keys: idle_after, prefetch)");
 	}
 	json_t *idle = json_object_get(v, "idle_after");
 	if (!idle)
@@ -228,6 +228,12 @@ static int parse_swap(const char *path, json_t *v, struct vmm_service_config *cf
 	if (!json_is_number(idle) || json_number_value(idle) < 0 || json_number_value(idle) > 1e6)
 		return vmm_config_fail(err, errlen, path, "swap", "idle_after",
 				       "expected seconds from 0 to 1000000");
+	json_t *prefetch = json_object_get(v, "prefetch");
+	if (prefetch && !json_is_boolean(prefetch))
+		return vmm_config_fail(err, errlen, path, "swap", "prefetch",
+				       "expected true or false, got %s",
+				       vmm_json_type_name(prefetch));
+	cfg->swap.prefetch = !prefetch || json_is_true(prefetch);
 	cfg->swap.enabled = 1;
 	cfg->swap.idle_after_ns = (uint64_t)(json_number_value(idle) * 1e9);
 	return 0;

@@ -26,6 +26,7 @@ struct vmm_service_config {
 	struct {
 		int enabled;		/* "swap" is present */
 		uint64_t idle_after_ns; /* swapped out after idling this long */
+		int prefetch;		/* bring the working set back at swap-in (default) */
 	} swap;
 };
 

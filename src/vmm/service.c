@@ -190,6 +190,7 @@ int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *
 	memset(svc, 0, sizeof(*svc));
 	svc->cfg = cfg;
 	svc->kvm = kvm;
+	svc->swap.prefetch = cfg->swap.prefetch;
 	svc->vcpu.fd = svc->vcpu.vm_fd = -1;
 	svc->nic_kick_fd = svc->nic_wake_fd = svc->disk_kick_fd = -1;
 	vmm_console_init(&svc->console, 1, console_prefix);
@@ -402,6 +403,7 @@ void vmm_service_run(struct vmm_service *svc)
 	svc->stats.cpu_ns = thread_cpu_ns() - cpu0;
 	svc->stats.wall_ns = (uint64_t)(vcpu_clock_ns() - svc->started_ns);
 	svc->stats.resident_peak_bytes = resident_bytes(&svc->mem);
+	swap_count_faults(&svc->swap);
 	svc->stats.swap = svc->swap.stats;
 }
 
