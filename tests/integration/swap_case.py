@@ -2,16 +2,19 @@
 """Swap integration tests: services swapped out of memory when idle and back in when woken,
 checked from their consoles, exit statuses and --stats counters.
 
-Usage: swap_case.py DENALI_RUN SWAPTEST CASE   (--list prints the cases)
+Usage: swap_case.py DENALI_RUN SWAPTEST HTTPD CASE   (--list prints the cases)
 Guest-booting cases exit 77 (skip) only when /dev/kvm does not exist. Swapping needs a state
 directory on a disk-backed filesystem: DENALI_SWAP_DIR, else /var/tmp.
 """
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 SKIP = 77
 
@@ -28,7 +31,7 @@ def expect(cond, what, status, out, err):
 
 class Env:
     def __init__(self, binaries, tmp, state):
-        self.denali_run, self.swaptest = (os.path.abspath(b) for b in binaries)
+        self.denali_run, self.swaptest, self.httpd = (os.path.abspath(b) for b in binaries)
         self.tmp = tmp
         self.state = state
 
@@ -80,6 +83,58 @@ def case_swap_timer(env):
     expect(st["sleeper"]["swap"]["outs"] >= 10, "it was swapped out while waiting", status, out, err)
 
 
+def http_get(port, path):
+    """One HTTP/1.1 GET; returns the status line and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path.encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0].decode(), body
+
+
+def case_swap_httpd(env):
+    """An httpd swapped out while idle answers its next request, which swaps it back in, with
+    the right content; three times over."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    path = os.path.join(env.tmp, "web.json")
+    with open(path, "w") as f:
+        json.dump({"name": "web", "image": env.httpd, "memory": "16M",
+                   "net": {"forward": ["tcp:%d:80" % port]}, "swap": {"idle_after": 0.05}}, f)
+    stats = os.path.join(env.tmp, "web-stats.json")
+    proc = subprocess.Popen([env.denali_run, "--state-dir", env.state, "--stats", stats, path],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = proc.stdout.readline().decode()
+        if "listening" not in line:
+            fail("httpd did not start: %r %r" % (line, proc.stderr.read()))
+        for i in range(3):
+            status, body = http_get(port, "/")
+            expect(status == "HTTP/1.1 200 OK" and b"Hello from web on Denali" in body,
+                   "request %d answered" % i, status, body[:200], "")
+            time.sleep(1.5)  # idle far past idle_after: swapped out before the next one
+        status, body = http_get(port, "/big")
+        expect(status == "HTTP/1.1 200 OK" and len(body) == 1 << 20 and
+               all(body[i] == (i * 31 + 7) & 0xff for i in range(0, 1 << 20, 4099)),
+               "/big after a swap-in", status, len(body), "")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    expect(proc.returncode == 0, "httpd exits 0 on SIGTERM", proc.returncode, out.decode(), err.decode())
+    with open(stats) as f:
+        sw = json.load(f)["services"][0]["swap"]
+    print("swap: %r" % sw)
+    expect(sw["outs"] >= 3 and sw["ins"] >= 3, "swapped out and back in for the requests", proc.returncode,
+           repr(sw), err.decode())
+
+
 def case_swap_tmpfs(env):
     """A state directory on tmpfs is refused for swapping services, before anything starts."""
     if not os.path.isdir("/dev/shm"):
@@ -111,6 +166,7 @@ def case_swap_config(env):
 CASES = {
     "swap-pattern": (case_swap_pattern, True),
     "swap-timer": (case_swap_timer, True),
+    "swap-httpd": (case_swap_httpd, True),
     "swap-tmpfs": (case_swap_tmpfs, False),
     "swap-config": (case_swap_config, False),
 }
@@ -120,16 +176,16 @@ def main():
     if sys.argv[1:] == ["--list"]:
         print("\n".join(CASES))
         return
-    if len(sys.argv) != 4 or sys.argv[3] not in CASES:
-        sys.exit("usage: swap_case.py DENALI_RUN SWAPTEST CASE")
-    fn, needs_kvm = CASES[sys.argv[3]]
+    if len(sys.argv) != 5 or sys.argv[4] not in CASES:
+        sys.exit("usage: swap_case.py DENALI_RUN SWAPTEST HTTPD CASE")
+    fn, needs_kvm = CASES[sys.argv[4]]
     if needs_kvm and not os.path.exists("/dev/kvm"):
         print("SKIP: /dev/kvm is absent")
         sys.exit(SKIP)
     base = os.environ.get("DENALI_SWAP_DIR", "/var/tmp")
     with tempfile.TemporaryDirectory(prefix="denali-swap-") as tmp, \
             tempfile.TemporaryDirectory(prefix="denali-swap-state-", dir=base) as state:
-        fn(Env(sys.argv[1:3], tmp, state))
+        fn(Env(sys.argv[1:4], tmp, state))
     print("PASS")
 
 
