@@ -41,7 +41,6 @@ struct vcpu {
 	pthread_t thread; /* the thread that runs it, once vcpu_bind_thread was called */
 	int thread_bound;
 	int io_pending; /* the last exit was I/O that the next KVM_RUN completes */
-	int parked;	/* its VM is gone (vcpu_park): only its state is kept */
 	uint64_t exits[VCPU_EXIT_REASONS]; /* KVM exits to userspace, by KVM_EXIT_* reason */
 };
 

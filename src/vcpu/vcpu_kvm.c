@@ -109,7 +109,7 @@ fail:
 
 void vcpu_destroy(struct vcpu *v)
 {
-	if (v->run && !v->parked) /* a parked vcpu's run is a placeholder */
+	if (v->run) /* a parked vcpu's is anonymous memory of the same size */
 		munmap(v->run, v->run_size);
 	if (v->fd >= 0)
 		close(v->fd);
@@ -117,7 +117,6 @@ void vcpu_destroy(struct vcpu *v)
 		close(v->vm_fd);
 	v->run = NULL;
 	v->fd = v->vm_fd = -1;
-	v->parked = 0;
 }
 
 uint64_t vcpu_rip(const struct vcpu *v)

@@ -10,9 +10,6 @@
 #include "sysarea.h"
 #include "vcpu.h"
 
-/* Where a parked vcpu's kvm_run points: other threads may still set immediate_exit on it. */
-static struct kvm_run parked_run;
-
 static int tsc_msr(struct vcpu *v, int set, uint64_t *tsc)
 {
 	union {
@@ -55,15 +52,17 @@ int vcpu_park(struct vcpu *v, struct vcpu_state *st, char *err, size_t errlen)
 		return -1;
 	}
 	st->host_ns = vcpu_clock_ns();
-	/* Point run at a harmless page before unmapping the real one: a kick from another thread
-	 * may be writing immediate_exit right now. */
-	struct kvm_run *run = v->run;
-	__atomic_store_n(&v->run, &parked_run, __ATOMIC_SEQ_CST);
-	munmap(run, v->run_size);
+	/* Another thread may be setting immediate_exit through v->run at any moment, so the
+	 * address stays valid throughout: anonymous memory replaces the kvm_run mapping in one
+	 * step, and unpark maps the new vcpu's over it the same way. */
+	if (mmap(v->run, v->run_size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+		snprintf(err, errlen, "cannot park the vcpu's run area: %s", strerror(errno));
+		return -1;
+	}
 	close(v->fd);
 	close(v->vm_fd);
 	v->fd = v->vm_fd = -1;
-	v->parked = 1;
 	return 0;
 }
 
@@ -87,11 +86,16 @@ int vcpu_unpark(struct vcpu *v, const struct vcpu_kvm *kvm, const struct vcpu_st
 		vcpu_destroy(&fresh);
 		return -1;
 	}
+	if (mmap(v->run, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fresh.fd,
+		 0) == MAP_FAILED) {
+		snprintf(err, errlen, "cannot map the vcpu's run area: %s", strerror(errno));
+		vcpu_destroy(&fresh);
+		return -1;
+	}
+	munmap(fresh.run, fresh.run_size); /* the second mapping, at the address v->run keeps */
 	v->vm_fd = fresh.vm_fd;
 	v->fd = fresh.fd;
-	fresh.run->immediate_exit = v->stop_requested;
-	__atomic_store_n(&v->run, fresh.run, __ATOMIC_SEQ_CST);
+	v->run->immediate_exit = v->stop_requested;
 	v->io_pending = 0;
-	v->parked = 0;
 	return 0;
 }
