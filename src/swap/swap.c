@@ -11,12 +11,9 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 
 #include "denali/abi.h"
-
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
-#endif
 
 /* Calls fn for each run of pages whose bit is set in map. */
 static void for_each_run(const uint8_t *map, size_t pages,
@@ -54,6 +51,37 @@ static uint64_t record_resident(const struct guestmem *mem, uint8_t *map)
 	return n;
 }
 
+/* Notes into map the pages the guest really used: those mapped in this process's page tables
+ * (pagemap bit 63), not every page readahead left in the cache. Returns how many, or -1 if
+ * pagemap cannot be read (then mincore's view is taken). */
+static int64_t record_mapped(const struct guestmem *mem, uint8_t *map)
+{
+	size_t pages = mem->size / DN_PAGE_SIZE;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	memset(map, 0, (pages + 7) / 8);
+	uint64_t entries[512];
+	int64_t n = 0;
+	uint64_t base = (uint64_t)(uintptr_t)mem->host / DN_PAGE_SIZE;
+	for (size_t first = 0; first < pages; first += 512) {
+		size_t count = pages - first < 512 ? pages - first : 512;
+		ssize_t want = (ssize_t)(count * sizeof(entries[0]));
+		if (pread(fd, entries, (size_t)want,
+			  (off_t)((base + first) * sizeof(entries[0]))) != want) {
+			close(fd);
+			return -1;
+		}
+		for (size_t i = 0; i < count; i++)
+			if (entries[i] >> 63) {
+				map[(first + i) / 8] |= (uint8_t)(1u << ((first + i) % 8));
+				n++;
+			}
+	}
+	close(fd);
+	return n;
+}
+
 uint64_t swap_resident_pages(const struct guestmem *mem)
 {
 	size_t pages = mem->size / DN_PAGE_SIZE;
@@ -80,8 +108,11 @@ static uint64_t thread_faults(void)
 
 void swap_count_faults(struct swap_state *s)
 {
-	if (s->stats.ins && !s->out)
-		s->stats.faults_after_in += thread_faults() - s->faults_at_in;
+	if (!s->stats.ins || s->out)
+		return;
+	uint64_t now = thread_faults();
+	s->stats.faults_after_in += now - s->faults_at_in;
+	s->faults_at_in = now; /* counted: not again */
 }
 
 int swap_out(struct swap_state *s, struct guestmem *mem, struct vcpu *v, char *err, size_t errlen)
@@ -96,8 +127,6 @@ int swap_out(struct swap_state *s, struct guestmem *mem, struct vcpu *v, char *e
 		}
 		s->pages = pages;
 	}
-	swap_count_faults(s);
-	s->stats.working_set_pages = record_resident(mem, s->working_set);
 	/* Dirty pages go to the file first: once they are clean the page cache can let go. */
 	if (msync(mem->host, mem->size, MS_SYNC) != 0) {
 		snprintf(err, errlen, "swap-out: cannot write guest memory back to %s: %s",
@@ -106,6 +135,10 @@ int swap_out(struct swap_state *s, struct guestmem *mem, struct vcpu *v, char *e
 	}
 	if (vcpu_park(v, &s->vcpu, err, errlen) != 0)
 		return -1;
+	swap_count_faults(s);
+	int64_t mapped = record_mapped(mem, s->working_set);
+	s->stats.working_set_pages =
+		mapped >= 0 ? (uint64_t)mapped : record_resident(mem, s->working_set);
 	/* The VM is gone; now the pages: out of this mapping, then out of the page cache. */
 	madvise(mem->host, mem->size, MADV_DONTNEED);
 	posix_fadvise(mem->fd, 0, (off_t)mem->size, POSIX_FADV_DONTNEED);
@@ -127,9 +160,11 @@ static void prefetch_run(size_t first, size_t n, void *arg)
 {
 	struct prefetch *p = arg;
 	uint8_t *addr = p->mem->host + first * DN_PAGE_SIZE;
-	/* One call per run populates the page tables too; older kernels only read ahead. */
-	if (madvise(addr, n * DN_PAGE_SIZE, MADV_POPULATE_WRITE) != 0)
-		madvise(addr, n * DN_PAGE_SIZE, MADV_WILLNEED);
+	/* Read ahead into the page cache, one call per run, without mapping the pages: a page
+	 * the guest then touches costs a minor fault, and the pages it maps are exactly the
+	 * working set the next swap-out notes (MADV_POPULATE_* would map them all, and dirty
+	 * them for writing). */
+	madvise(addr, n * DN_PAGE_SIZE, MADV_WILLNEED);
 	p->pages += n;
 }
 
@@ -158,10 +193,12 @@ int swap_check_state_dir(const char *dir, char *err, size_t errlen)
 	snprintf(path, sizeof(path), "%s", dir);
 	struct statfs fs;
 	while (statfs(path, &fs) != 0) {
-		char *slash = strrchr(path, '/');
-		if (errno != ENOENT || !slash)
+		if (errno != ENOENT || strcmp(path, ".") == 0)
 			return 0; /* guestmem_open says what is wrong with it */
-		if (slash == path)
+		char *slash = strrchr(path, '/');
+		if (!slash)
+			snprintf(path, sizeof(path), "."); /* a relative name: the current folder */
+		else if (slash == path)
 			slash[1] = '\0';
 		else
 			*slash = '\0';

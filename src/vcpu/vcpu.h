@@ -40,7 +40,8 @@ struct vcpu {
 	volatile sig_atomic_t stop_requested;
 	pthread_t thread; /* the thread that runs it, once vcpu_bind_thread was called */
 	int thread_bound;
-	int io_pending; /* the last exit was I/O that the next KVM_RUN completes */
+	int io_pending;	     /* the last exit was I/O that the next KVM_RUN completes */
+	uint64_t parked_rip; /* while parked (fd -1): where the guest is */
 	uint64_t exits[VCPU_EXIT_REASONS]; /* KVM exits to userspace, by KVM_EXIT_* reason */
 };
 
@@ -129,16 +130,20 @@ struct vcpu_state {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	struct kvm_fpu fpu;
-	uint64_t tsc;	 /* the guest's TSC when parked */
-	int64_t host_ns; /* the host clock then */
+	struct kvm_vcpu_events events; /* exceptions KVM holds pending (a single-step trap) */
+	uint64_t tsc;		       /* the guest's TSC when parked */
+	int64_t host_ns;	       /* the host clock then */
+	uint64_t tsc_offset;	       /* guest TSC - host TSC, if has_offset */
+	int has_offset;
 };
 
-/* Saves the vcpu's state into st and destroys its VM and vcpu (the guest RAM mapping stays).
- * On the vcpu's own thread, between runs. 0, or -1 with err (the vcpu is then untouched). */
+/* Saves the vcpu's state into st and destroys its VM and vcpu (the guest RAM mapping stays;
+ * run becomes NULL). On the vcpu's own thread, between runs, with its kick signal blocked.
+ * 0, or -1 with err (the vcpu is then untouched). */
 int vcpu_park(struct vcpu *v, struct vcpu_state *st, char *err, size_t errlen);
 
-/* Creates a new VM over the same RAM and restores st into its vcpu; the guest's TSC is moved
- * on by the time it was parked, so its clock never notices. 0, or -1 with err. */
+/* Creates a new VM over the same RAM and restores st into its vcpu; the guest's TSC keeps its
+ * offset from the host's, so its clock never notices. 0, or -1 with err (it stays parked). */
 int vcpu_unpark(struct vcpu *v, const struct vcpu_kvm *kvm, const struct vcpu_state *st, char *err,
 		size_t errlen);
 

@@ -109,7 +109,7 @@ fail:
 
 void vcpu_destroy(struct vcpu *v)
 {
-	if (v->run) /* a parked vcpu's is anonymous memory of the same size */
+	if (v->run)
 		munmap(v->run, v->run_size);
 	if (v->fd >= 0)
 		close(v->fd);
@@ -121,6 +121,8 @@ void vcpu_destroy(struct vcpu *v)
 
 uint64_t vcpu_rip(const struct vcpu *v)
 {
+	if (v->fd < 0)
+		return v->parked_rip;
 	struct kvm_regs regs;
 	if (ioctl(v->fd, KVM_GET_REGS, &regs) != 0)
 		return 0;

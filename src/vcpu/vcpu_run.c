@@ -55,10 +55,12 @@ void vcpu_kick(struct vcpu *v)
 void vcpu_request_stop(struct vcpu *v)
 {
 	v->stop_requested = 1;
-	if (v->run)
-		v->run->immediate_exit = 1;
+	/* Another thread never writes run (a parked vcpu has none): the kick's handler sets
+	 * immediate_exit on the vcpu's own thread. */
 	if (v->thread_bound && !pthread_equal(v->thread, pthread_self()))
 		vcpu_kick(v);
+	else if (v->run)
+		v->run->immediate_exit = 1;
 }
 
 /* An I/O exit is complete (RIP past the `out`) only after the next KVM_RUN. Before the

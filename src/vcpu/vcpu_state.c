@@ -26,43 +26,39 @@ static int tsc_msr(struct vcpu *v, int set, uint64_t *tsc)
 	return 0;
 }
 
-/* Sets the guest's TSC. Writing the MSR is not enough: KVM takes a write within a second of
- * what it expects for a new VM as "keep in sync with the other vcpus" and ignores the value.
- * The offset attribute (Linux 5.16) is exact: guest TSC = host TSC + offset. */
-static int set_tsc(struct vcpu *v, uint64_t want)
+/* The TSC offset attribute (Linux 5.16): guest TSC = host TSC + offset. */
+static int tsc_offset(struct vcpu *v, int set, uint64_t *offset)
 {
-	uint64_t offset = 0, now = 0;
 	struct kvm_device_attr attr = {
 		.group = KVM_VCPU_TSC_CTRL,
 		.attr = KVM_VCPU_TSC_OFFSET,
-		.addr = (uint64_t)(uintptr_t)&offset,
+		.addr = (uint64_t)(uintptr_t)offset,
 	};
-	if (ioctl(v->fd, KVM_GET_DEVICE_ATTR, &attr) != 0 || tsc_msr(v, 0, &now) != 0)
-		return tsc_msr(v, 1, &want); /* an older kernel: the best it offers */
-	offset += want - now;
-	return ioctl(v->fd, KVM_SET_DEVICE_ATTR, &attr);
+	return ioctl(v->fd, set ? KVM_SET_DEVICE_ATTR : KVM_GET_DEVICE_ATTR, &attr);
 }
 
 int vcpu_park(struct vcpu *v, struct vcpu_state *st, char *err, size_t errlen)
 {
 	if (vcpu_complete_io(v) != 0 || ioctl(v->fd, KVM_GET_REGS, &st->regs) != 0 ||
 	    ioctl(v->fd, KVM_GET_SREGS, &st->sregs) != 0 ||
-	    ioctl(v->fd, KVM_GET_FPU, &st->fpu) != 0 || tsc_msr(v, 0, &st->tsc) != 0) {
+	    ioctl(v->fd, KVM_GET_FPU, &st->fpu) != 0 ||
+	    ioctl(v->fd, KVM_GET_VCPU_EVENTS, &st->events) != 0 || tsc_msr(v, 0, &st->tsc) != 0) {
 		snprintf(err, errlen, "cannot save the vcpu's state: %s", strerror(errno));
 		return -1;
 	}
+	/* The offset makes the guest's TSC follow the host's exactly across the swap; without
+	 * the attribute, the TSC is moved on by the time away at unpark. */
+	st->has_offset = tsc_offset(v, 0, &st->tsc_offset) == 0;
 	st->host_ns = vcpu_clock_ns();
-	/* Another thread may be setting immediate_exit through v->run at any moment, so the
-	 * address stays valid throughout: anonymous memory replaces the kvm_run mapping in one
-	 * step, and unpark maps the new vcpu's over it the same way. */
-	if (mmap(v->run, v->run_size, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
-		snprintf(err, errlen, "cannot park the vcpu's run area: %s", strerror(errno));
-		return -1;
-	}
+	/* Only this thread touches run (other threads kick it instead), and its kick handler
+	 * checks for NULL. */
+	struct kvm_run *run = v->run;
+	v->run = NULL;
+	munmap(run, v->run_size);
 	close(v->fd);
 	close(v->vm_fd);
 	v->fd = v->vm_fd = -1;
+	v->parked_rip = st->regs.rip;
 	return 0;
 }
 
@@ -72,30 +68,28 @@ int vcpu_unpark(struct vcpu *v, const struct vcpu_kvm *kvm, const struct vcpu_st
 	struct vcpu fresh;
 	if (vcpu_create(&fresh, kvm, v->ram, v->ram_size, err, errlen) != 0)
 		return -1;
-	/* The guest's clock went on while it was away: its TSC too. */
-	int64_t away = vcpu_clock_ns() - st->host_ns;
-	uint64_t tsc = st->tsc + (uint64_t)((unsigned __int128)(away > 0 ? away : 0) * v->tsc_hz /
-					    1000000000u);
-	struct kvm_regs regs = st->regs;
-	struct kvm_sregs sregs = st->sregs;
-	struct kvm_fpu fpu = st->fpu;
-	if (ioctl(fresh.fd, KVM_SET_SREGS, &sregs) != 0 ||
-	    ioctl(fresh.fd, KVM_SET_REGS, &regs) != 0 || ioctl(fresh.fd, KVM_SET_FPU, &fpu) != 0 ||
-	    set_tsc(&fresh, tsc) != 0) {
+	struct vcpu_state copy = *st; /* the ioctls take non-const arguments */
+	int tsc_ok;
+	if (copy.has_offset) {
+		tsc_ok = tsc_offset(&fresh, 1, &copy.tsc_offset) == 0;
+	} else {
+		int64_t away = vcpu_clock_ns() - st->host_ns;
+		uint64_t tsc = st->tsc + (uint64_t)((unsigned __int128)(away > 0 ? away : 0) *
+						    v->tsc_hz / 1000000000u);
+		tsc_ok = tsc_msr(&fresh, 1, &tsc) == 0;
+	}
+	if (ioctl(fresh.fd, KVM_SET_SREGS, &copy.sregs) != 0 ||
+	    ioctl(fresh.fd, KVM_SET_REGS, &copy.regs) != 0 ||
+	    ioctl(fresh.fd, KVM_SET_FPU, &copy.fpu) != 0 ||
+	    ioctl(fresh.fd, KVM_SET_VCPU_EVENTS, &copy.events) != 0 || !tsc_ok) {
 		snprintf(err, errlen, "cannot restore the vcpu's state: %s", strerror(errno));
 		vcpu_destroy(&fresh);
 		return -1;
 	}
-	if (mmap(v->run, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fresh.fd,
-		 0) == MAP_FAILED) {
-		snprintf(err, errlen, "cannot map the vcpu's run area: %s", strerror(errno));
-		vcpu_destroy(&fresh);
-		return -1;
-	}
-	munmap(fresh.run, fresh.run_size); /* the second mapping, at the address v->run keeps */
+	fresh.run->immediate_exit = v->stop_requested;
 	v->vm_fd = fresh.vm_fd;
 	v->fd = fresh.fd;
-	v->run->immediate_exit = v->stop_requested;
+	v->run = fresh.run;
 	v->io_pending = 0;
 	return 0;
 }

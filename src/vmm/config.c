@@ -225,9 +225,12 @@ static int parse_swap(const char *path, json_t *v, struct vmm_service_config *cf
 	if (!idle)
 		return vmm_config_fail(err, errlen, path, "swap", "idle_after",
 				       "missing (seconds of idling before a swap-out)");
-	if (!json_is_number(idle) || json_number_value(idle) < 0 || json_number_value(idle) > 1e6)
+	/* A floor: each swap-out and swap-in rebuilds a VM and writes memory back, and a guest
+	 * must not be able to ask for that thousands of times a second. */
+	if (!json_is_number(idle) || json_number_value(idle) < 0.01 ||
+	    json_number_value(idle) > 1e6)
 		return vmm_config_fail(err, errlen, path, "swap", "idle_after",
-				       "expected seconds from 0 to 1000000");
+				       "expected seconds from 0.01 to 1000000");
 	json_t *prefetch = json_object_get(v, "prefetch");
 	if (prefetch && !json_is_boolean(prefetch))
 		return vmm_config_fail(err, errlen, path, "swap", "prefetch",

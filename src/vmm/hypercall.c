@@ -129,7 +129,12 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, char *err, 
 		int64_t now = vcpu_clock_ns();
 		if (now >= deadline)
 			break;
-		if (now >= swap_at && !svc->swap.out) {
+		int64_t next = timer < deadline ? timer : deadline;
+		if (now >= swap_at && !svc->swap.out &&
+		    next - now < (int64_t)svc->cfg->swap.idle_after_ns) {
+			/* It wakes again soon: a swap now would be undone at once. */
+			swap_at = INT64_MAX;
+		} else if (now >= swap_at && !svc->swap.out) {
 			char why[256];
 			if (vmm_service_swap_out(svc, why, sizeof(why)) != 0) {
 				/* It runs on in memory, and is not swapped again (one message). */
@@ -140,7 +145,7 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, char *err, 
 			}
 			continue;
 		}
-		int64_t wake = timer < deadline ? timer : deadline;
+		int64_t wake = next;
 		if (!svc->swap.out && swap_at < wake)
 			wake = swap_at;
 		struct timespec ts = {.tv_sec = (wake - now) / 1000000000,
@@ -153,8 +158,10 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, char *err, 
 				break;
 		}
 	}
-	/* Back in before the guest sees its events (kicks stay blocked while its VM is built). */
-	if (svc->swap.out && vmm_service_swap_in(svc, err, errlen) != 0)
+	/* Back in before the guest sees its events (kicks stay blocked while its VM is built);
+	 * not if it is being stopped: it will never run again. */
+	if (svc->swap.out && !svc->vcpu.stop_requested &&
+	    vmm_service_swap_in(svc, err, errlen) != 0)
 		ev = 0;
 	pthread_sigmask(SIG_SETMASK, &unblocked, NULL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
@@ -184,7 +191,8 @@ static enum vcpu_action hc_idle(struct vmm_service *svc, void *args)
 	}
 	char err[256] = "";
 	a->events = idle_wait(svc, deadline, err, sizeof(err));
-	if (err[0])
+	/* A stop already asked for keeps its reason; the run loop ends the service. */
+	if (err[0] && svc->stop_kind == VMM_OUTCOME_NONE)
 		return vmm_service_halt(svc, VMM_OUTCOME_HOST_ERROR, 0, "cannot swap back in: %s",
 					err);
 	return VCPU_CONTINUE;

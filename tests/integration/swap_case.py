@@ -135,6 +135,27 @@ def case_swap_httpd(env):
            repr(sw), err.decode())
 
 
+def case_swap_stop(env):
+    """A service stopped while swapped out is not brought back in to be stopped: its stop
+    event swaps it in (it must see it), a forced stop while it is out does not."""
+    f = env.service("napper", ["timer", "1", "600000"], 0.02)
+    stats = os.path.join(env.tmp, "napper-stats.json")
+    proc = subprocess.Popen([env.denali_run, "--state-dir", env.state, "--stats", stats, "--grace", "600", f],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(3)  # long swapped out by now
+    proc.send_signal(signal.SIGINT)  # DN_EV_STOP: in, and (ignored) out again
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)  # the second stops it at once, while it is out
+    out, err = proc.communicate(timeout=60)
+    out, err = out.decode(), err.decode()
+    expect(proc.returncode == 130 and "napper: stopped: Interrupt at rip=0x" in err,
+           "stopped by the second SIGINT, with the guest's RIP", proc.returncode, out, err)
+    with open(stats) as fs:
+        sw = json.load(fs)["services"][0]["swap"]
+    expect(sw["outs"] == 2 and sw["ins"] == 1, "out, in for the stop event, out, and not in again: %r" % sw,
+           proc.returncode, out, err)
+
+
 def case_swap_tmpfs(env):
     """A state directory on tmpfs is refused for swapping services, before anything starts."""
     if not os.path.isdir("/dev/shm"):
@@ -155,6 +176,7 @@ def case_swap_config(env):
     for swap, msg in [("x", r'key "swap": expected an object'),
                       ({}, r'key "swap.idle_after": missing'),
                       ({"idle_after": -1}, r'key "swap.idle_after": expected seconds'),
+                      ({"idle_after": 0.001}, r'key "swap.idle_after": expected seconds from 0\.01'),
                       ({"idle_after": 1, "budget": 2}, r'key "swap.budget": unknown key')]:
         path = os.path.join(env.tmp, "bad.json")
         with open(path, "w") as fj:
@@ -167,6 +189,7 @@ CASES = {
     "swap-pattern": (case_swap_pattern, True),
     "swap-timer": (case_swap_timer, True),
     "swap-httpd": (case_swap_httpd, True),
+    "swap-stop": (case_swap_stop, True),
     "swap-tmpfs": (case_swap_tmpfs, False),
     "swap-config": (case_swap_config, False),
 }
