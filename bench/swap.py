@@ -105,8 +105,8 @@ def main():
               "times in us, mean per operation" %
               (workdir, fs, ", the outer host's disk over 9p" if fs == "9p" else "", a.rounds,
                a.idle_ms), flush=True)
-        print("%-13s %4s %4s %-21s %-9s %-9s %-7s %-8s %-21s %s" %
-              ("", "", "", "guest", "per in", "", "", "", "native", "guest/native"))
+        print("%24s%-60s%-22s%s" % ("", "guest (per swap-in: prefetch, faults)", "native",
+                                     "guest/native"))
         print("%4s %-8s %4s %4s %10s %10s %9s %9s %7s %8s %10s %10s %8s %8s" %
               ("MiB", "mode", "outs", "ins", "swap-out", "swap-in", "prefetch", "faults",
                "wset", "left", "drop", "pop/dem", "out", "in"), flush=True)
