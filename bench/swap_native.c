@@ -1,16 +1,14 @@
 /* bench/swap_native: the baseline for bench/swap, the bare memory work of a swap-out and a
  * swap-in done by a host process on a file, with no VM. Usage:
  *   swap_native DIR MIB ROUNDS
- * Makes a file of MIB MiB in DIR (removed at the end), maps it MAP_SHARED and, ROUNDS times:
- * writes every page (the working set), then times
- *   drop:     msync(MS_SYNC) + madvise(MADV_DONTNEED) + posix_fadvise(POSIX_FADV_DONTNEED)
- *   populate: madvise(MADV_POPULATE_WRITE) over the range (MADV_WILLNEED where the kernel
- *             has no POPULATE_WRITE), as the monitor's prefetch does
- *   demand:   after writing every page again and dropping them, one byte written per page
- * Prints one line:
- *   swap_native: MIB MiB, PAGES pages, ROUNDS rounds: drop D us, populate P us, demand T us
- *   (populate by madvise|willneed)
- * with the mean of each operation (drop is timed twice per round). */
+ * Makes a file of MIB MiB in DIR (removed at the end; left behind on an error), maps it MAP_SHARED
+ * and, ROUNDS times: writes every page (the working set), then times drop:     msync(MS_SYNC) +
+ * madvise(MADV_DONTNEED) + posix_fadvise(POSIX_FADV_DONTNEED) populate:
+ * madvise(MADV_POPULATE_WRITE) over the range (MADV_WILLNEED where the kernel has no
+ * POPULATE_WRITE), as the monitor's prefetch does demand:   after writing every page again and
+ * dropping them, one byte written per page Prints one line: swap_native: MIB MiB, PAGES pages,
+ * ROUNDS rounds: drop D us, populate P us, demand T us (populate by madvise|willneed) with the mean
+ * of each operation (drop is timed twice per round). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -106,7 +104,7 @@ int main(int argc, char **argv)
 	int fd = mkstemp(path);
 	if (fd < 0)
 		die(path);
-	unlink(path);
+	/* Removed at the end, not now: on 9p an unlinked file cannot be resized. */
 	if (ftruncate(fd, (off_t)len) != 0)
 		die("ftruncate");
 	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -127,6 +125,7 @@ int main(int argc, char **argv)
 	}
 	munmap(p, len);
 	close(fd);
+	unlink(path);
 	printf("swap_native: %u MiB, %zu pages, %u rounds: drop %.1f us, populate %.1f us, "
 	       "demand %.1f us (populate by %s)\n",
 	       mib, len / PAGE, rounds, (double)t_drop / (2.0 * rounds) / 1000.0,
