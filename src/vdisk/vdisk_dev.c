@@ -204,7 +204,6 @@ static int start_io(struct vdisk_dev *dev, const struct vdisk_io *io)
 
 void vdisk_dev_kick(struct vdisk_dev *dev)
 {
-	dev->stats.passes++;
 	unsigned published = publish_backlog(dev);
 	uint32_t avail = __atomic_load_n(&dev->shared->sq_avail, __ATOMIC_ACQUIRE);
 	if (avail - dev->sq_used > DN_DISK_RING_SIZE) {

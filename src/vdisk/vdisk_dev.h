@@ -26,7 +26,6 @@ struct vdisk_dev_stats {
 	uint64_t failed;    /* requests completed with an error status */
 	uint64_t io_errors; /* of which the host's I/O failed (DN_DISK_E_IO) */
 	uint64_t errors;    /* guest errors: malformed requests (DN_DISK_E_INVAL) and counters */
-	uint64_t passes;    /* passes over the request ring (kicks and reaps) */
 	uint64_t batches;   /* io_uring submissions */
 };
 

@@ -344,22 +344,6 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Guest pages resident now, from mincore over the RAM mapping. */
-static uint64_t resident_bytes(const struct guestmem *gm)
-{
-	size_t pages = gm->size / DN_PAGE_SIZE;
-	unsigned char vec[4096];
-	uint64_t resident = 0;
-	for (size_t first = 0; first < pages; first += sizeof(vec)) {
-		size_t n = pages - first < sizeof(vec) ? pages - first : sizeof(vec);
-		if (mincore(gm->host + first * DN_PAGE_SIZE, n * DN_PAGE_SIZE, vec) != 0)
-			return 0;
-		for (size_t i = 0; i < n; i++)
-			resident += vec[i] & 1;
-	}
-	return resident * DN_PAGE_SIZE;
-}
-
 void vmm_service_run(struct vmm_service *svc)
 {
 	vcpu_bind_thread(&svc->vcpu);
@@ -402,7 +386,7 @@ void vmm_service_run(struct vmm_service *svc)
 	memcpy(svc->stats.exits, svc->vcpu.exits, sizeof(svc->stats.exits));
 	svc->stats.cpu_ns = thread_cpu_ns() - cpu0;
 	svc->stats.wall_ns = (uint64_t)(vcpu_clock_ns() - svc->started_ns);
-	svc->stats.resident_peak_bytes = resident_bytes(&svc->mem);
+	svc->stats.resident_peak_bytes = swap_resident_pages(&svc->mem) * DN_PAGE_SIZE;
 	swap_count_faults(&svc->swap);
 	svc->stats.swap = svc->swap.stats;
 }
