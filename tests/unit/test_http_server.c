@@ -30,27 +30,9 @@ static struct wire *server_new(uint64_t seed)
 /* Connects, sends request, and runs until want bytes came back or the server closed. */
 static struct wire_client *client_run(struct wire *w, const char *request, size_t len, size_t want)
 {
-	struct wire_client *c = calloc(1, sizeof(*c));
-	ck_assert_ptr_nonnull(c);
-	c->rx_cap = 3 << 20;
-	c->rx = malloc(c->rx_cap);
-	ck_assert_ptr_nonnull(c->rx);
-	c->tx = request;
-	c->tx_len = len;
-	c->want = want;
-	c->tcp = net_tcp_connect(w->st[0], WIRE_IP_B, 80);
-	ck_assert_ptr_nonnull(c->tcp);
-	net_tcp_set_callbacks(c->tcp, wire_client_event, c);
+	struct wire_client *c = wire_client_connect(w, 80, request, len, want, 3 << 20);
 	wire_run(w, wire_client_done, c, 10 * SEC);
 	return c;
-}
-
-static void client_free(struct wire_client *c)
-{
-	if (!c->closed)
-		net_tcp_abort(c->tcp);
-	free(c->rx);
-	free(c);
 }
 
 /* One response of the stream: its status, headers and body. */
@@ -115,7 +97,7 @@ START_TEST(test_server_get_keep_alive)
 	ck_assert_int_eq(fake_timers_fire(), 1);
 	wire_settle(w, SEC);
 	ck_assert(c->peer_closed);
-	client_free(c);
+	wire_client_free(c);
 	wire_free(w);
 }
 END_TEST
@@ -161,7 +143,7 @@ START_TEST(test_server_pipelined)
 	ck_assert_int_eq(r.status, 200);
 	ck_assert(closes(&r));
 	ck_assert_uint_eq(off, c->rx_len);
-	client_free(c);
+	wire_client_free(c);
 	wire_free(w);
 }
 END_TEST
@@ -183,7 +165,7 @@ START_TEST(test_server_http10)
 	ck_assert(closes(&r));
 	ck_assert_uint_eq(r.length, CONTENT_BIG_SIZE);
 	ck_assert_uint_eq(off, c->rx_len);
-	client_free(c);
+	wire_client_free(c);
 	wire_free(w);
 }
 END_TEST
@@ -199,7 +181,7 @@ static void expect_error(uint64_t seed, const char *req, size_t len, int status)
 	ck_assert_int_eq(r.status, status);
 	ck_assert(closes(&r));
 	ck_assert_uint_eq(off, c->rx_len);
-	client_free(c);
+	wire_client_free(c);
 	wire_free(w);
 }
 
@@ -232,7 +214,7 @@ START_TEST(test_server_peer_close)
 	c->closed = 1; /* no more callbacks */
 	wire_settle(w, 5 * SEC);
 	ck_assert_uint_eq(net_tcp_active(w->st[1]), 1); /* only the listener */
-	client_free(c);
+	wire_client_free(c);
 
 	const char *half = "GET /hello.txt HTTP/1.1\r\nHo";
 	c = client_run(w, half, strlen(half), 0);
@@ -242,7 +224,7 @@ START_TEST(test_server_peer_close)
 	wire_settle(w, 5 * SEC);
 	ck_assert_uint_eq(c->rx_len, 0);
 	ck_assert_uint_eq(net_tcp_active(w->st[1]), 1);
-	client_free(c);
+	wire_client_free(c);
 	wire_free(w);
 }
 END_TEST

@@ -58,18 +58,7 @@ static int disk_busy(void *arg)
 /* A connected client that will send tx[0, len) and is done once want bytes came back. */
 static struct wire_client *client_new(struct wire *w, const char *tx, size_t len, size_t want)
 {
-	struct wire_client *c = calloc(1, sizeof(*c));
-	ck_assert_ptr_nonnull(c);
-	c->rx_cap = 1 << 20;
-	c->rx = malloc(c->rx_cap);
-	ck_assert_ptr_nonnull(c->rx);
-	c->tx = tx;
-	c->tx_len = len;
-	c->want = want;
-	c->tcp = net_tcp_connect(w->st[0], WIRE_IP_B, PORT);
-	ck_assert_ptr_nonnull(c->tcp);
-	net_tcp_set_callbacks(c->tcp, wire_client_event, c);
-	return c;
+	return wire_client_connect(w, PORT, tx, len, want, 1 << 20);
 }
 
 /* Sends tx and runs until want bytes came back (0: until the server closes). */
@@ -78,14 +67,6 @@ static struct wire_client *client_run(struct wire *w, const char *tx, size_t len
 	struct wire_client *c = client_new(w, tx, len, want);
 	run_until(w, wire_client_done, c, 10 * SEC);
 	return c;
-}
-
-static void client_free(struct wire_client *c)
-{
-	if (!c->closed)
-		net_tcp_abort(c->tcp);
-	free(c->rx);
-	free(c);
 }
 
 static struct kv_store *server_store;
@@ -146,7 +127,7 @@ START_TEST(test_kv_server_pipelined)
 	ck_assert_ptr_nonnull(strstr(stats, " compactions=0 "));
 	ck_assert_ptr_nonnull(strstr(stats, " connections=1\r\n"));
 	ck_assert(!c->peer_closed); /* kept open */
-	client_free(c);
+	wire_client_free(c);
 	server_free(w);
 	kv_disk_free(disk);
 	disk = NULL;
@@ -173,14 +154,14 @@ START_TEST(test_kv_server_values)
 	APPEND(want, m, "\r\n");
 	struct wire_client *c = client_run(w, req, n, m);
 	expect_rx(c, want, m);
-	client_free(c);
+	wire_client_free(c);
 	server_free(w);
 
 	w = server_new(3, 0); /* the same disk, mounted again */
 	const char get[] = "GET bin\r\n";
 	c = client_run(w, get, sizeof(get) - 1, 20);
 	EXPECT_RX(c, "VALUE 6\r\na\r\n\0\nb\r\n");
-	client_free(c);
+	wire_client_free(c);
 	server_free(w);
 	kv_disk_free(disk);
 	disk = NULL;
@@ -199,7 +180,7 @@ START_TEST(test_kv_server_errors)
 	EXPECT_RX(c, "ERR unknown command\r\nERR unknown command\r\nERR usage: GET <key>\r\n"
 		     "ERR bad character in key\r\nERR bad character in key\r\nERR usage: STATS\r\n"
 		     "NOTFOUND\r\n");
-	client_free(c);
+	wire_client_free(c);
 
 	/* broken framing: an answer, then the close; what follows is never answered */
 	static const struct {
@@ -214,21 +195,21 @@ START_TEST(test_kv_server_errors)
 		c = client_run(w, fatal[i].req, strlen(fatal[i].req), 0);
 		ck_assert(c->peer_closed);
 		expect_rx(c, fatal[i].want, strlen(fatal[i].want));
-		client_free(c);
+		wire_client_free(c);
 	}
 	static char longline[4 * KV_LINE_MAX];
 	memset(longline, 'x', sizeof(longline));
 	c = client_run(w, longline, sizeof(longline), 0);
 	ck_assert(c->peer_closed);
 	EXPECT_RX(c, "ERR line too long\r\n");
-	client_free(c);
+	wire_client_free(c);
 	wire_settle(w, SEC);
 	ck_assert_uint_eq(net_tcp_active(w->st[1]), 1); /* only the listener */
 	/* a PUT that never happened */
 	const char get[] = "GET a\r\n";
 	c = client_run(w, get, sizeof(get) - 1, 10);
 	EXPECT_RX(c, "NOTFOUND\r\n");
-	client_free(c);
+	wire_client_free(c);
 	server_free(w);
 	kv_disk_free(disk);
 	disk = NULL;
@@ -270,7 +251,7 @@ START_TEST(test_kv_server_many_clients)
 	ck_assert(run_until(w, many_done, &m, 10 * SEC));
 	for (int i = 0; i < m.n; i++) {
 		expect_rx(m.c[i], want[i], strlen(want[i]));
-		client_free(m.c[i]);
+		wire_client_free(m.c[i]);
 	}
 	/* 80 puts from 16 clients at once: group commit wrote far fewer batches */
 	uint64_t used = kv_stats(server_store)->batches - batches;
@@ -285,14 +266,14 @@ START_TEST(test_kv_server_many_clients)
 	struct wire_client *extra = client_run(w, "", 0, 0);
 	ck_assert(extra->peer_closed);
 	EXPECT_RX(extra, "ERR too many connections\r\n");
-	client_free(extra);
+	wire_client_free(extra);
 	for (int i = 0; i < m.n; i++)
-		client_free(m.c[i]); /* resets: the server frees their slots */
+		wire_client_free(m.c[i]); /* resets: the server frees their slots */
 	wire_settle(w, SEC);
 	const char get[] = "GET key-3\r\n";
 	struct wire_client *c = client_run(w, get, sizeof(get) - 1, 17);
 	EXPECT_RX(c, "VALUE 4\r\nv3-4\r\n");
-	client_free(c);
+	wire_client_free(c);
 	server_free(w);
 	kv_disk_free(disk);
 	disk = NULL;
@@ -306,7 +287,7 @@ START_TEST(test_kv_server_readonly)
 	const char put[] = "PUT a 1\r\nx\r\n";
 	struct wire_client *c = client_run(w, put, sizeof(put) - 1, 4);
 	EXPECT_RX(c, "OK\r\n");
-	client_free(c);
+	wire_client_free(c);
 	server_free(w);
 	w = server_new(7, 1);
 	const char req[] = "GET a\r\nPUT a 1\r\ny\r\nDEL a\r\nGET a\r\n";
@@ -314,7 +295,7 @@ START_TEST(test_kv_server_readonly)
 			    "VALUE 1\r\nx\r\n";
 	c = client_run(w, req, sizeof(req) - 1, sizeof(want) - 1);
 	EXPECT_RX(c, want);
-	client_free(c);
+	wire_client_free(c);
 	server_free(w);
 	kv_disk_free(disk);
 	disk = NULL;
@@ -335,7 +316,7 @@ START_TEST(test_kv_server_closes)
 	ck_assert_int_eq(fake_timers_fire(), 1);
 	wire_settle(w, SEC);
 	ck_assert(c->peer_closed);
-	client_free(c);
+	wire_client_free(c);
 
 	/* requests then FIN: answered, then closed */
 	const char put[] = "PUT a 3\r\nabc\r\nGET a\r\n";
@@ -345,17 +326,17 @@ START_TEST(test_kv_server_closes)
 	c->closed = 1; /* no more callbacks */
 	run_until(w, NULL, NULL, 5 * SEC);
 	ck_assert_uint_eq(net_tcp_active(w->st[1]), 1);
-	client_free(c);
+	wire_client_free(c);
 	c = client_run(w, "GET a\r\n", 7, 14);
 	EXPECT_RX(c, "VALUE 3\r\nabc\r\n");
-	client_free(c);
+	wire_client_free(c);
 
 	/* a reset while the store works for the connection: the store finishes, the slot
 	 * comes back */
 	for (int i = 0; i < 2 * KV_SERVER_CONNS; i++) {
 		c = client_new(w, put, sizeof(put) - 1, 0);
 		ck_assert(wire_run(w, disk_busy, NULL, SEC)); /* the store has the PUT */
-		client_free(c);
+		wire_client_free(c);
 		wire_settle(w, SEC); /* the reset arrives first */
 		kv_disk_run(disk);
 		run_until(w, NULL, NULL, SEC);
@@ -363,7 +344,7 @@ START_TEST(test_kv_server_closes)
 	ck_assert_uint_eq(net_tcp_active(w->st[1]), 1);
 	c = client_run(w, "GET a\r\n", 7, 14);
 	EXPECT_RX(c, "VALUE 3\r\nabc\r\n");
-	client_free(c);
+	wire_client_free(c);
 	server_free(w);
 	kv_disk_free(disk);
 	disk = NULL;

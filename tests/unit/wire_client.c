@@ -1,6 +1,9 @@
 /* A TCP client on side 0 of the in-memory wire. */
 #include "wire_client.h"
 
+#include <check.h>
+#include <stdlib.h>
+
 void wire_client_write(struct wire_client *c)
 {
 	if (c->tx_off < c->tx_len)
@@ -28,4 +31,29 @@ int wire_client_done(void *arg)
 {
 	struct wire_client *c = arg;
 	return c->peer_closed || c->closed || (c->want && c->rx_len >= c->want);
+}
+
+struct wire_client *wire_client_connect(struct wire *w, uint16_t port, const char *tx, size_t len,
+					size_t want, size_t rx_cap)
+{
+	struct wire_client *c = calloc(1, sizeof(*c));
+	ck_assert_ptr_nonnull(c);
+	c->rx_cap = rx_cap;
+	c->rx = malloc(c->rx_cap);
+	ck_assert_ptr_nonnull(c->rx);
+	c->tx = tx;
+	c->tx_len = len;
+	c->want = want;
+	c->tcp = net_tcp_connect(w->st[0], WIRE_IP_B, port);
+	ck_assert_ptr_nonnull(c->tcp);
+	net_tcp_set_callbacks(c->tcp, wire_client_event, c);
+	return c;
+}
+
+void wire_client_free(struct wire_client *c)
+{
+	if (!c->closed)
+		net_tcp_abort(c->tcp);
+	free(c->rx);
+	free(c);
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "net.h"
+#include "net_wire.h"
 
 struct wire_client {
 	struct net_tcp *tcp;
@@ -15,6 +16,14 @@ struct wire_client {
 	size_t rx_len, rx_cap, want;
 	int peer_closed, closed;
 };
+
+/* A client connected from side 0 to side 1's port: it will send tx[0, len), keeps up to
+ * rx_cap bytes of what comes back, and is done once want bytes came (0: once closed). */
+struct wire_client *wire_client_connect(struct wire *w, uint16_t port, const char *tx, size_t len,
+					size_t want, size_t rx_cap);
+
+/* Aborts the connection if still open and frees the client. */
+void wire_client_free(struct wire_client *c);
 
 /* Sends what the connection takes of what is left of tx. */
 void wire_client_write(struct wire_client *c);
