@@ -28,6 +28,8 @@ import shutil
 import subprocess
 import tempfile
 
+from hostfs import filesystem
+
 MODES = ("randread", "randwrite", "seqread", "seqwrite")
 LINE = re.compile(r"bench (\S+) batch (\d+): (\d+) ops in (\d+) ms: (\d+) ops/s, (\d+) KB/s, "
                   r"(\d+) errors, (\d+) kicks")
@@ -53,19 +55,6 @@ def make_image(path, size):
             left -= n
         f.flush()
         os.fsync(f.fileno())
-
-
-def filesystem(path):
-    """The type of the filesystem that holds path (the longest mount point above it)."""
-    best, kind = "", "?"
-    real = os.path.realpath(path)
-    with open("/proc/mounts") as f:
-        for line in f:
-            mnt, fstype = line.split()[1:3]
-            mnt = mnt.replace("\\040", " ")
-            if (real == mnt or real.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
-                best, kind = mnt, fstype
-    return kind
 
 
 def resident(path):
