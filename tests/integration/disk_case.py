@@ -15,17 +15,7 @@ import sys
 import tempfile
 import time
 
-SKIP = 77
-
-
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def expect(cond, what, status, out, err):
-    if not cond:
-        fail("%s\nstatus %s\nstdout: %r\nstderr: %r" % (what, status, out, err))
+from caselib import SKIP, children, expect, fail, free_port
 
 
 class Env:
@@ -70,11 +60,6 @@ def wait_for_line(proc, want, timeout=120):
                  (proc.returncode, want, seen, proc.stderr.read()))
         seen += line
     return seen
-
-
-def children(pid):
-    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-        return [int(p) for p in f.read().split()]
 
 
 def pattern_block(block, seed):
@@ -265,14 +250,6 @@ def case_disk_no_disk(env):
 
 
 # ---- kv: the persistent key-value service over TCP ----
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class KvClient:
     """The kv line protocol: PUT/GET/DEL/STATS, answers read strictly."""
 

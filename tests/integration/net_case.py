@@ -17,17 +17,7 @@ import tempfile
 import threading
 import time
 
-SKIP = 77
-
-
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def expect(cond, what, status, out, err):
-    if not cond:
-        fail("%s\nstatus %d\nstdout: %r\nstderr: %r" % (what, status, out, err))
+from caselib import SKIP, expect, fail, free_port
 
 
 def run(cmd, timeout=120):
@@ -241,14 +231,6 @@ def case_host_send(e):
 def curl(*args):
     p = subprocess.run(["curl", "-sS", "-m", "60"] + list(args), capture_output=True)
     return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def case_httpd(e):

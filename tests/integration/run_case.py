@@ -15,7 +15,8 @@ import sys
 import tempfile
 import time
 
-SKIP = 77
+from caselib import SKIP, children, expect, fail
+
 ABI_H = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "include", "denali", "abi.h")
 with open(ABI_H) as abi_h:
     ABI = int(re.search(r"#define DN_ABI_VERSION (\d+)", abi_h.read()).group(1))
@@ -101,11 +102,6 @@ CASES = {
     "help": dict(kvm=False, argv=["--help"], status=0, stdout=None, stdout_regex=r"^usage: denali-run \[OPTIONS\] SERVICE\.json\.\.\.\n", stderr="^$"),
     "version": dict(kvm=False, argv=["--version"], status=0, stdout=None, stdout_regex=r"^denali-run \S+ \(Denali ABI v\d+\)\n$", stderr="^$"),
 }
-
-
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
 
 
 def make_image(kind, hello, tmp):
@@ -286,11 +282,6 @@ def services(tmp, specs):
     return [write_service(tmp, n, img, args) for n, img, args in specs]
 
 
-def expect(cond, what, status, out, err):
-    if not cond:
-        fail("%s\nstatus %d\nstdout: %r\nstderr: %r" % (what, status, out, err))
-
-
 def fleet_of(n, binaries, tmp, state, cell_size):
     denali_run, hello = binaries[0], binaries[1]
     files = services(tmp, [("svc-%03d" % i, hello, [str(i)]) for i in range(n)])
@@ -408,11 +399,6 @@ def case_stop_twice(binaries, tmp, state):
     err = err.decode()
     expect(proc.returncode == 130 and "denali-run: stubborn: stopped: Interrupt at rip=" in err,
            "stopped by the second SIGINT", proc.returncode, out.decode(), err)
-
-
-def children(pid):
-    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-        return [int(p) for p in f.read().split()]
 
 
 def case_cell_killed(binaries, tmp, state):

@@ -16,17 +16,7 @@ import sys
 import tempfile
 import time
 
-SKIP = 77
-
-
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
-
-
-def expect(cond, what, status, out, err):
-    if not cond:
-        fail("%s\nstatus %s\nstdout: %r\nstderr: %r" % (what, status, out, err))
+from caselib import SKIP, expect, fail, free_port
 
 
 class Env:
@@ -100,10 +90,7 @@ def http_get(port, path):
 def case_swap_httpd(env):
     """An httpd swapped out while idle answers its next request, which swaps it back in, with
     the right content; three times over."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = free_port()
     path = os.path.join(env.tmp, "web.json")
     with open(path, "w") as f:
         json.dump({"name": "web", "image": env.httpd, "memory": "16M",
