@@ -315,7 +315,16 @@ def case_tap(e):
         time.sleep(0.05)
     subprocess.run(["ip", "addr", "add", "10.99.0.1/24", "dev", tap], check=True)
     subprocess.run(["ip", "link", "set", tap, "up"], check=True)
-    out, err = proc.communicate(timeout=150)
+    try:
+        out, err = proc.communicate(timeout=150)
+    except subprocess.TimeoutExpired:
+        # --timeout 90 should have ended it: keep what it said, and where its threads were.
+        threads = subprocess.run(["sh", "-c", "grep -H . /proc/%d/task/*/wchan /proc/%d/task/*/children" %
+                                  (proc.pid, proc.pid)], capture_output=True).stdout.decode()
+        proc.kill()
+        out, err = proc.communicate()
+        fail("denali-run --timeout 90 still ran after 150 s\nthreads:\n%s\nstdout: %r\nstderr: %r" %
+             (threads, out, err))
     out, err = out.decode(), err.decode()
     expect(proc.returncode == 0 and re.search(r"ping: \d+/40 replies", out), "the host answered through TAP",
            proc.returncode, out, err)
