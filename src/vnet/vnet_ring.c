@@ -24,6 +24,12 @@ void vnet_ring_init(struct vnet_ring *r, uint8_t *win)
 	r->rx_used = __atomic_load_n(&r->nic->rx.used, __ATOMIC_ACQUIRE);
 }
 
+void vnet_ring_rebind(struct vnet_ring *r, uint8_t *win)
+{
+	r->win = win;
+	r->nic = win ? (struct dn_nic *)(win + DN_IOWIN_NIC) : NULL;
+}
+
 static void ring_error(struct vnet_ring *r, const char *what, uint32_t index, uint32_t offset,
 		       uint32_t len)
 {

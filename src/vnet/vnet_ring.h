@@ -37,6 +37,10 @@ void vnet_frame_init(struct vnet_frame *f, const uint8_t *data, uint16_t len);
 
 void vnet_ring_init(struct vnet_ring *r, uint8_t *win);
 
+/* Points the ring at its window mapped again (NULL: none, while the port sleeps). The cursors
+ * and error count are ours and stay: nothing is read back from shared memory. */
+void vnet_ring_rebind(struct vnet_ring *r, uint8_t *win);
+
 /* The number of TX descriptors waiting, or 0 (a bad avail counter counts an error and is
  * resynchronised: those descriptors are skipped). */
 uint32_t vnet_ring_tx_pending(struct vnet_ring *r);
