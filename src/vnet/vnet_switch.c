@@ -1,5 +1,5 @@
 /* The learning Ethernet switch: MAC table, reachability between guests and uplinks, flooding,
- * source-MAC enforcement, and the per-port counters. */
+ * source-MAC enforcement, frames held for sleeping ports, and the per-port counters. */
 #include "vnet_switch.h"
 
 #include <stdlib.h>
@@ -94,10 +94,25 @@ int vnet_switch_init(struct vnet_switch *sw)
 	return 0;
 }
 
+static void free_held(struct vnet_switch *sw, struct vnet_port *port)
+{
+	while (port->held) {
+		struct vnet_held *h = port->held;
+		port->held = h->next;
+		sw->held_bytes -= h->len;
+		free(h);
+	}
+	port->held_tail = NULL;
+	port->nheld = 0;
+}
+
 void vnet_switch_free(struct vnet_switch *sw)
 {
+	for (unsigned i = 0; i < sw->nports; i++)
+		free_held(sw, &sw->ports[i]);
 	free(sw->ports);
 	free(sw->dirty);
+	free(sw->wakes);
 	free(sw->table);
 	memset(sw, 0, sizeof(*sw));
 }
@@ -117,6 +132,10 @@ static int new_port(struct vnet_switch *sw)
 		if (!d)
 			return -1;
 		sw->dirty = d;
+		d = realloc(sw->wakes, cap * sizeof(*d));
+		if (!d)
+			return -1;
+		sw->wakes = d;
 		sw->cap = cap;
 	}
 	memset(&sw->ports[sw->nports], 0, sizeof(sw->ports[0]));
@@ -166,13 +185,26 @@ int vnet_switch_add_uplink(struct vnet_switch *sw, int uplink, vnet_uplink_send_
 	return p;
 }
 
+/* Takes port out of a list of ports (dirty, wakes). Each list holds a port at most once and
+ * never a free slot, so that it never needs more than cap entries. */
+static void list_drop(unsigned *list, unsigned *n, unsigned port)
+{
+	for (unsigned i = 0; i < *n; i++)
+		if (list[i] == port) {
+			memmove(&list[i], &list[i + 1], (*n - i - 1) * sizeof(*list));
+			(*n)--;
+			return;
+		}
+}
+
 void vnet_switch_remove(struct vnet_switch *sw, unsigned port)
 {
 	if (port >= sw->nports || !sw->ports[port].in_use)
 		return;
 	sw->ports[port].in_use = 0;
-	/* Its entry in the dirty list, if any, stays and is skipped (rx_dirty keeps it
-	 * unique, so the list never holds more than cap entries). */
+	free_held(sw, &sw->ports[port]);
+	list_drop(sw->dirty, &sw->ndirty, port);
+	list_drop(sw->wakes, &sw->nwakes, port);
 	if (!sw->ports[port].is_uplink) {
 		/* A guest port has one entry, its own MAC: nothing is learned behind a guest. */
 		struct vnet_mac_entry *e = table_find(sw, mac_key(sw->ports[port].mac));
@@ -198,7 +230,7 @@ unsigned vnet_switch_take_dirty(struct vnet_switch *sw, unsigned *out)
 	unsigned n = 0;
 	for (unsigned i = 0; i < sw->ndirty; i++) {
 		struct vnet_port *p = &sw->ports[sw->dirty[i]];
-		if (p->in_use && p->rx_dirty)
+		if (p->in_use && p->rx_dirty && !p->asleep)
 			out[n++] = sw->dirty[i];
 		p->rx_dirty = 0;
 	}
@@ -227,9 +259,76 @@ static void mark(struct vnet_switch *sw, unsigned port)
 	}
 }
 
+static uint32_t be32_at(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static unsigned ethertype(const struct vnet_frame *f)
+{
+	return (unsigned)f->hdr[12] << 8 | f->hdr[13];
+}
+
+/* An ARP request (Ethernet/IPv4) whose target is port's own address: someone wants to reach
+ * it. Read on the snapshot, which holds the ARP target through byte 41. */
+static int arp_asks_for(const struct vnet_port *port, const struct vnet_frame *f)
+{
+	const uint8_t *h = f->hdr;
+	return port->ip && ethertype(f) == 0x0806 && f->hdr_len >= 42 && h[16] == 0x08 &&
+	       h[17] == 0x00 && h[20] == 0 && h[21] == 1 && be32_at(h + 38) == port->ip;
+}
+
+/* Lists a sleeping port for a wake-up, once per sleep. */
+static void ask_wake(struct vnet_switch *sw, unsigned port)
+{
+	struct vnet_port *p = &sw->ports[port];
+	if (!p->wake_asked) {
+		p->wake_asked = 1;
+		sw->wakes[sw->nwakes++] = port;
+	}
+}
+
+/* Keeps a copy of f for a sleeping port, within the bounds. Returns 1 if held. */
+static int hold(struct vnet_switch *sw, unsigned port, const struct vnet_frame *f)
+{
+	struct vnet_port *dst = &sw->ports[port];
+	if ((f->hdr[0] & 1) && !arp_asks_for(dst, f)) {
+		dst->count.asleep_ignored++; /* a broadcast it need not wake for: not a drop */
+		return 0;
+	}
+	/* Even a frame dropped for room asks: its sender will try again once it is up. */
+	ask_wake(sw, port);
+	if (dst->nheld >= VNET_HELD_FRAMES || f->len > VNET_HELD_BYTES_MAX - sw->held_bytes) {
+		dst->count.held_dropped++;
+		return 0;
+	}
+	struct vnet_held *h = malloc(sizeof(*h) + f->len);
+	/* The sender's buffer may be unbacked (SIGBUS): then its frame is lost, as for an
+	 * uplink. The checked header goes over the copy, as in every delivery. */
+	if (!h || guestmem_copy(h->data, f->data, f->len) != 0) {
+		free(h);
+		dst->count.held_dropped++;
+		return 0;
+	}
+	memcpy(h->data, f->hdr, f->hdr_len);
+	h->next = NULL;
+	h->len = f->len;
+	if (dst->held_tail)
+		dst->held_tail->next = h;
+	else
+		dst->held = h;
+	dst->held_tail = h;
+	dst->nheld++;
+	sw->held_bytes += f->len;
+	dst->count.held++;
+	return 1;
+}
+
 static int deliver(struct vnet_switch *sw, unsigned port, const struct vnet_frame *f)
 {
 	struct vnet_port *dst = &sw->ports[port];
+	if (dst->asleep)
+		return hold(sw, port, f);
 	if (dst->is_uplink) {
 		/* One copy into a stable buffer with the checked header: the uplink parses it,
 		 * and the sender must not change it underneath. */
@@ -273,16 +372,6 @@ static void learn(struct vnet_switch *sw, const struct vnet_port *in, unsigned s
 			sw->learned++;
 		table_put(sw, key, src, 0);
 	}
-}
-
-static uint32_t be32_at(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static unsigned ethertype(const struct vnet_frame *f)
-{
-	return (unsigned)f->hdr[12] << 8 | f->hdr[13];
 }
 
 /* An ARP or IPv4 frame must claim the port's own addresses: ARP's sender MAC and IPv4
@@ -371,6 +460,8 @@ unsigned vnet_switch_drain_tx(struct vnet_switch *sw, unsigned p, unsigned budge
 	struct vnet_port *port = &sw->ports[p];
 	unsigned done = 0;
 	*more = 0;
+	if (port->asleep)
+		return 0; /* no window to read */
 	while (done < budget) {
 		struct vnet_frame f;
 		int got = vnet_ring_tx_take(&port->ring, &f);
@@ -391,4 +482,50 @@ int vnet_switch_lookup(const struct vnet_switch *sw, const uint8_t mac[6])
 	for (int u = 0; !e->mac && u < VNET_UPLINKS_MAX; u++)
 		e = table_find(sw, learned_key(mac_key(mac), u));
 	return e->mac ? (int)e->port : -1;
+}
+
+void vnet_switch_sleep(struct vnet_switch *sw, unsigned p)
+{
+	if (p >= sw->nports || !sw->ports[p].in_use || sw->ports[p].is_uplink ||
+	    sw->ports[p].asleep)
+		return;
+	struct vnet_port *port = &sw->ports[p];
+	port->asleep = 1;
+	port->wake_asked = 0;
+	port->rx_dirty = 0; /* nothing left to tell it: its window is going */
+	list_drop(sw->dirty, &sw->ndirty, p);
+	vnet_ring_rebind(&port->ring, NULL);
+}
+
+unsigned vnet_switch_wake(struct vnet_switch *sw, unsigned p, uint8_t *win)
+{
+	if (p >= sw->nports || !sw->ports[p].in_use || !sw->ports[p].asleep)
+		return 0;
+	struct vnet_port *port = &sw->ports[p];
+	vnet_ring_rebind(&port->ring, win);
+	port->asleep = 0;
+	port->wake_asked = 0;
+	list_drop(sw->wakes, &sw->nwakes, p); /* up already: nobody need wake it */
+	unsigned delivered = 0;
+	while (port->held) {
+		struct vnet_held *h = port->held;
+		port->held = h->next;
+		port->nheld--;
+		sw->held_bytes -= h->len;
+		struct vnet_frame f;
+		vnet_frame_init(&f, h->data, h->len);
+		delivered += (unsigned)deliver(sw, p, &f);
+		free(h);
+	}
+	port->held_tail = NULL;
+	return delivered;
+}
+
+unsigned vnet_switch_take_wakes(struct vnet_switch *sw, unsigned *out)
+{
+	unsigned n = sw->nwakes;
+	if (n)
+		memcpy(out, sw->wakes, n * sizeof(*out));
+	sw->nwakes = 0;
+	return n;
 }

@@ -1,7 +1,8 @@
 /* The learning Ethernet switch that connects every service's NIC and the host uplinks. Pure
  * frame logic: no threads, no fds. Guest ports send only from their own MAC; uplink ports are
  * reachable only from the guests that chose them; every queue is bounded and every drop is
- * counted. */
+ * counted. A guest port may sleep (its service swapped out, its window unmapped): frames for
+ * it are then held, bounded, until it wakes. */
 #ifndef VNET_SWITCH_H
 #define VNET_SWITCH_H
 
@@ -13,16 +14,30 @@
 #define VNET_NO_UPLINK (-1)
 #define VNET_UPLINKS_MAX 17 /* user, and up to 16 TAP devices */
 
+/* What is held for sleeping ports: frames per port, and frame bytes in the whole switch. */
+#define VNET_HELD_FRAMES 64u
+#define VNET_HELD_BYTES_MAX (8u * 1024 * 1024)
+
 /* How an uplink takes a frame: one contiguous, stable buffer. Returns 0 or -1 (dropped). */
 typedef int (*vnet_uplink_send_fn)(void *ctx, const uint8_t *frame, size_t len);
 
 struct vnet_port_counters {
-	uint64_t tx_frames;   /* frames this port sent that were delivered somewhere */
-	uint64_t tx_spoofed;  /* sent with a source MAC or IPv4 address not its own: dropped */
-	uint64_t tx_dropped;  /* sent but delivered nowhere (no reachable destination) */
-	uint64_t rx_frames;   /* frames delivered to this port */
-	uint64_t rx_dropped;  /* frames for this port dropped: its queue was full */
-	uint64_t ring_errors; /* bad descriptors and counters (filled in by vnet_detach) */
+	uint64_t tx_frames;    /* frames this port sent that were delivered somewhere */
+	uint64_t tx_spoofed;   /* sent with a source MAC or IPv4 address not its own: dropped */
+	uint64_t tx_dropped;   /* sent but delivered nowhere (no reachable destination) */
+	uint64_t rx_frames;    /* frames delivered to this port */
+	uint64_t rx_dropped;   /* frames for this port dropped: its queue was full */
+	uint64_t ring_errors;  /* bad descriptors and counters (filled in by vnet_detach) */
+	uint64_t held;	       /* frames kept for it while it slept (delivered as rx at its wake) */
+	uint64_t held_dropped; /* frames for it while it slept that found no room: dropped */
+	uint64_t asleep_ignored; /* broadcasts and multicasts not given to it while it slept */
+};
+
+/* A frame kept for a sleeping port, in a stable copy with the checked header laid over. */
+struct vnet_held {
+	struct vnet_held *next;
+	uint16_t len;
+	uint8_t data[];
 };
 
 struct vnet_port {
@@ -34,7 +49,11 @@ struct vnet_port {
 	/* guest ports */
 	struct vnet_ring ring;
 	unsigned service;
-	int rx_dirty; /* frames delivered (or ring errors) since the network thread looked */
+	int rx_dirty;	/* frames delivered (or ring errors) since the network thread looked */
+	int asleep;	/* no window (ring.win is NULL): frames for it are held */
+	int wake_asked; /* asleep: a frame came for it since it went to sleep */
+	struct vnet_held *held, *held_tail; /* asleep: oldest first; NULL when nothing is held */
+	unsigned nheld;
 	/* uplink ports */
 	vnet_uplink_send_fn send;
 	void *send_ctx;
@@ -56,6 +75,9 @@ struct vnet_switch {
 	uint32_t table_used;
 	unsigned *dirty; /* guest ports with rx_dirty set, in the order they got it */
 	unsigned ndirty;
+	unsigned *wakes; /* sleeping ports a frame came for, in the order it came, each once */
+	unsigned nwakes;
+	size_t held_bytes;		   /* frame bytes held for every sleeping port */
 	int uplink_port[VNET_UPLINKS_MAX]; /* by uplink id: its port, -1 if none */
 	unsigned learned;		   /* table entries learned from uplinks */
 	uint64_t flooded;		   /* frames sent to every reachable port */
@@ -72,8 +94,25 @@ int vnet_switch_add_guest(struct vnet_switch *sw, unsigned service, const uint8_
 			  uint32_t ip, int uplink, uint8_t *win);
 /* Adds an uplink port; returns its port number or -1. */
 int vnet_switch_add_uplink(struct vnet_switch *sw, int uplink, vnet_uplink_send_fn send, void *ctx);
-/* Removes a port and every MAC that points at it. */
+/* Removes a port and every MAC that points at it, and frees what was held for it. */
 void vnet_switch_remove(struct vnet_switch *sw, unsigned port);
+
+/* Puts guest port p to sleep: the ring forgets its window (the caller unmaps it after) and
+ * keeps its cursors and errors; the port keeps its MAC and counters, and leaves the dirty
+ * list. From now on unicast frames for it are held, and of the flooded frames only an ARP
+ * request for its own IPv4 address (when it has one): a fleet must not wake for every
+ * broadcast. The first frame for it (held, or dropped for room) puts it on the wake list.
+ * Its TX ring must have been drained before: a sleeping port sends nothing. */
+void vnet_switch_sleep(struct vnet_switch *sw, unsigned p);
+
+/* Wakes sleeping port p over its window mapped again, and delivers what was held for it in
+ * the order it came (frames that do not fit its RX ring are dropped, counted in rx_dropped).
+ * Returns how many were delivered. */
+unsigned vnet_switch_wake(struct vnet_switch *sw, unsigned p, uint8_t *win);
+
+/* Takes the list of sleeping ports that a frame came for since the last call (each port is
+ * listed once per sleep); returns how many were written to out (room for every port). */
+unsigned vnet_switch_take_wakes(struct vnet_switch *sw, unsigned *out);
 
 /* Forwards one frame that arrived on port src. Returns the TX status for the sender: OK when
  * delivered to at least one port, else DN_NIC_DROPPED. */
@@ -81,7 +120,7 @@ enum dn_nic_status vnet_switch_forward(struct vnet_switch *sw, unsigned src,
 				       const struct vnet_frame *f);
 
 /* Sends up to budget frames from guest port p's TX ring. Returns how many descriptors were
- * finished; *more is set when some are still waiting. */
+ * finished; *more is set when some are still waiting. A sleeping port sends nothing. */
 unsigned vnet_switch_drain_tx(struct vnet_switch *sw, unsigned p, unsigned budget, int *more);
 
 /* Takes the list of guest ports that received frames or made RX ring errors since the last

@@ -1,5 +1,6 @@
 /* The switch and the device side of the NIC rings, on windows in plain memory: hostile
- * descriptors, source-MAC enforcement, learning, flooding, reachability, bounded queues. */
+ * descriptors, source-MAC enforcement, learning, flooding, reachability, bounded queues; and
+ * sleeping ports. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@ struct guest {
 	struct dn_nic *nic;
 	uint8_t mac[6];
 	uint32_t rx_seen;
+	int fd; /* the file behind win (guest_init_file), else -1 */
 };
 
 static void guest_init(struct guest *g, uint8_t last)
@@ -26,6 +28,45 @@ static void guest_init(struct guest *g, uint8_t last)
 	uint8_t mac[6] = {0x02, 0, 0, 0, 0, last};
 	memcpy(g->mac, mac, 6);
 	g->rx_seen = 0;
+	g->fd = -1;
+}
+
+/* Maps g's window (again) from its file, as the switch would after a swap-in. */
+static void guest_map(struct guest *g)
+{
+	g->win = mmap(NULL, DN_IOWIN_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, g->fd, 0);
+	ck_assert(g->win != MAP_FAILED);
+	g->nic = (struct dn_nic *)(g->win + DN_IOWIN_NIC);
+}
+
+/* A guest whose window is a file mapping, so that it can go away while the port sleeps:
+ * then any access to it would fault. */
+static void guest_init_file(struct guest *g, uint8_t last)
+{
+	guest_init(g, last);
+	free(g->win);
+	g->fd = memfd_create("vnet-window", MFD_CLOEXEC);
+	ck_assert_int_ge(g->fd, 0);
+	ck_assert_int_eq(ftruncate(g->fd, DN_IOWIN_SIZE), 0);
+	guest_map(g);
+}
+
+static void guest_unmap(struct guest *g)
+{
+	ck_assert_int_eq(munmap(g->win, DN_IOWIN_SIZE), 0);
+	g->win = NULL;
+	g->nic = NULL;
+}
+
+static void guest_free(struct guest *g)
+{
+	if (g->fd < 0) {
+		free(g->win);
+		return;
+	}
+	if (g->win)
+		guest_unmap(g);
+	close(g->fd);
 }
 
 /* Publishes n RX buffers of cap bytes each. */
@@ -52,6 +93,33 @@ static void put_frame(struct guest *g, const uint8_t *dst, const uint8_t *src, c
 	memcpy(f + 14, text, n);
 	g->nic->tx.desc[a % DN_NIC_RING_SIZE] = (struct dn_nic_desc){off, (uint16_t)(14 + n), 0};
 	g->nic->tx.avail = a + 1;
+}
+
+/* The frame put last in g's TX ring. */
+static uint8_t *last_tx(struct guest *g)
+{
+	return g->win + g->nic->tx.desc[(g->nic->tx.avail - 1) % DN_NIC_RING_SIZE].offset;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* Queues an ARP packet (oper 1: request, 2: reply) from g, about target_ip, to dst. */
+static void put_arp(struct guest *g, const uint8_t *dst, unsigned oper, uint32_t target_ip)
+{
+	put_frame(g, dst, g->mac, "arp, padded to more than 42 bytes");
+	uint8_t *f = last_tx(g);
+	static const uint8_t head[8] = {0, 1, 0x08, 0x00, 6, 4, 0, 0};
+	f[12] = 0x08, f[13] = 0x06;
+	memcpy(f + 14, head, 8);
+	f[21] = (uint8_t)oper;
+	memcpy(f + 22, g->mac, 6);
+	put_be32(f + 28, 0); /* the senders here have no address to check */
+	memset(f + 32, 0, 6);
+	put_be32(f + 38, target_ip);
 }
 
 /* The text of the next received frame, or NULL. */
@@ -537,6 +605,229 @@ START_TEST(test_unbacked_window)
 }
 END_TEST
 
+START_TEST(test_sleep_holds_in_order)
+{
+	/* A sleeping port has no window (here unmapped: any access would fault); what comes
+	 * for it is held and given to it in order when it wakes, into the ring where it
+	 * stopped, whatever its shared counters say meanwhile. */
+	struct vnet_switch sw;
+	vnet_switch_init(&sw);
+	struct guest a, b;
+	guest_init(&a, 1);
+	guest_init_file(&b, 2);
+	int pa = vnet_switch_add_guest(&sw, 0, a.mac, 0, VNET_NO_UPLINK, a.win);
+	int pb = vnet_switch_add_guest(&sw, 1, b.mac, 0, VNET_NO_UPLINK, b.win);
+	post_rx(&b, 4, 2048);
+	put_frame(&a, b.mac, a.mac, "awake");
+	drain(&sw, pa);
+	ck_assert_str_eq(take_rx(&b), "awake");
+	unsigned dirty[8];
+	vnet_switch_take_dirty(&sw, dirty);
+	vnet_switch_sleep(&sw, (unsigned)pb);
+	ck_assert_ptr_null(sw.ports[pb].ring.win);
+	guest_unmap(&b);
+	const char *texts[] = {"one", "two", "three", "four"};
+	for (unsigned i = 0; i < 4; i++)
+		put_frame(&a, b.mac, a.mac, texts[i]);
+	ck_assert_uint_eq(drain(&sw, pa), 4);
+	for (unsigned i = 1; i < 5; i++)
+		ck_assert_uint_eq(a.nic->tx.desc[i].status, DN_NIC_OK); /* held is delivered */
+	ck_assert_uint_eq(sw.ports[pb].count.held, 4);
+	ck_assert_uint_eq(sw.ports[pb].nheld, 4);
+	ck_assert_uint_eq(sw.held_bytes, 4 * 14 + 4 + 4 + 6 + 5);
+	ck_assert_uint_eq(vnet_switch_take_dirty(&sw, dirty), 0); /* nothing to raise on it */
+	int more = 1;
+	ck_assert_uint_eq(vnet_switch_drain_tx(&sw, (unsigned)pb, 100, &more), 0);
+	ck_assert_int_eq(more, 0);
+	/* Back, with its shared RX counter scribbled on while it slept. */
+	guest_map(&b);
+	b.nic->rx.used = 77;
+	ck_assert_uint_eq(vnet_switch_wake(&sw, (unsigned)pb, b.win), 3);
+	ck_assert_uint_eq(sw.ports[pb].ring.errors, 0);
+	ck_assert_uint_eq(b.nic->rx.used, 4);
+	ck_assert_str_eq(take_rx(&b), "one");
+	ck_assert_str_eq(take_rx(&b), "two");
+	ck_assert_str_eq(take_rx(&b), "three");
+	ck_assert_ptr_null(take_rx(&b));
+	ck_assert_uint_eq(sw.ports[pb].count.rx_frames, 4);
+	ck_assert_uint_eq(sw.ports[pb].count.rx_dropped, 1); /* "four": no buffer left */
+	ck_assert_ptr_null(sw.ports[pb].held);
+	ck_assert_uint_eq(sw.held_bytes, 0);
+	ck_assert_uint_eq(vnet_switch_take_dirty(&sw, dirty), 1); /* to be told */
+	ck_assert_uint_eq(dirty[0], (unsigned)pb);
+	/* Awake, it takes frames as before. */
+	post_rx(&b, 1, 2048);
+	put_frame(&a, b.mac, a.mac, "after");
+	drain(&sw, pa);
+	ck_assert_str_eq(take_rx(&b), "after");
+	vnet_switch_free(&sw);
+	guest_free(&a), guest_free(&b);
+}
+END_TEST
+
+/* Forwards a frame of len bytes from uplink port up to dst. */
+static enum dn_nic_status from_uplink(struct vnet_switch *sw, int up, const uint8_t *dst,
+				      uint16_t len)
+{
+	static uint8_t frame[DN_NIC_FRAME_MAX];
+	static const uint8_t outside[6] = {0x52, 0x55, 10, 0, 0, 1};
+	memcpy(frame, dst, 6);
+	memcpy(frame + 6, outside, 6);
+	frame[12] = 0x08, frame[13] = 0x00;
+	struct vnet_frame f;
+	vnet_frame_init(&f, frame, len);
+	return vnet_switch_forward(sw, (unsigned)up, &f);
+}
+
+START_TEST(test_sleep_bounds)
+{
+	struct vnet_switch sw;
+	vnet_switch_init(&sw);
+	struct uplink_sink nat = {0};
+	int up = vnet_switch_add_uplink(&sw, 0, sink_send, &nat);
+	uint8_t *win = calloc(1, DN_IOWIN_SIZE);
+	enum { PORTS = 100 };
+	uint8_t mac[PORTS][6];
+	for (unsigned i = 0; i < PORTS; i++) {
+		uint8_t m[6] = {0x02, 1, 0, 0, 0, (uint8_t)i};
+		memcpy(mac[i], m, 6);
+		ck_assert_int_eq(vnet_switch_add_guest(&sw, i, m, 0, 0, win), (int)i + 1);
+		vnet_switch_sleep(&sw, i + 1);
+	}
+	/* One port: VNET_HELD_FRAMES, then drops, counted. */
+	for (unsigned n = 0; n < VNET_HELD_FRAMES + 6; n++)
+		ck_assert_int_eq(from_uplink(&sw, up, mac[0], 64),
+				 n < VNET_HELD_FRAMES ? DN_NIC_OK : DN_NIC_DROPPED);
+	ck_assert_uint_eq(sw.ports[1].count.held, VNET_HELD_FRAMES);
+	ck_assert_uint_eq(sw.ports[1].count.held_dropped, 6);
+	/* The whole switch: VNET_HELD_BYTES_MAX of frames, then drops, counted. */
+	uint64_t held = 0, dropped = 0;
+	for (unsigned i = 1; i < PORTS; i++)
+		for (unsigned n = 0; n < VNET_HELD_FRAMES; n++)
+			from_uplink(&sw, up, mac[i], DN_NIC_FRAME_MAX);
+	for (unsigned i = 1; i < PORTS; i++) {
+		held += sw.ports[i + 1].count.held;
+		dropped += sw.ports[i + 1].count.held_dropped;
+	}
+	uint64_t fit = (VNET_HELD_BYTES_MAX - VNET_HELD_FRAMES * 64) / DN_NIC_FRAME_MAX;
+	ck_assert_uint_eq(held, fit);
+	ck_assert_uint_eq(held + dropped, (PORTS - 1) * VNET_HELD_FRAMES);
+	ck_assert_uint_le(sw.held_bytes, VNET_HELD_BYTES_MAX);
+	ck_assert_uint_eq(sw.ports[PORTS].count.held, 0); /* the last ones found no room */
+	ck_assert_uint_eq(from_uplink(&sw, up, mac[PORTS - 1], DN_NIC_FRAME_MAX), DN_NIC_DROPPED);
+	/* A port removed gives its room back. */
+	vnet_switch_remove(&sw, 1);
+	ck_assert_uint_eq(from_uplink(&sw, up, mac[PORTS - 1], 64), DN_NIC_OK);
+	ck_assert_uint_eq(sw.ports[PORTS].count.held, 1);
+	vnet_switch_free(&sw);
+	free(win);
+}
+END_TEST
+
+START_TEST(test_sleep_broadcast_policy)
+{
+	/* A sleeping port takes unicast for it and an ARP request for its own address; every
+	 * other broadcast and multicast passes it by, uncounted as a drop. */
+	struct vnet_switch sw;
+	vnet_switch_init(&sw);
+	struct guest a, b, c, d;
+	guest_init(&a, 1);
+	guest_init(&b, 2);
+	guest_init(&c, 3);
+	guest_init(&d, 4);
+	int pa = vnet_switch_add_guest(&sw, 0, a.mac, 0, VNET_NO_UPLINK, a.win);
+	int pb = vnet_switch_add_guest(&sw, 1, b.mac, 0x0a000011u, VNET_NO_UPLINK, b.win);
+	int pc = vnet_switch_add_guest(&sw, 2, c.mac, 0x0a000012u, VNET_NO_UPLINK, c.win);
+	int pd = vnet_switch_add_guest(&sw, 3, d.mac, 0, VNET_NO_UPLINK, d.win); /* no IPv4 */
+	vnet_switch_sleep(&sw, (unsigned)pb);
+	vnet_switch_sleep(&sw, (unsigned)pd);
+	post_rx(&c, 8, 2048);
+	uint8_t mcast[6] = {0x01, 0x00, 0x5e, 0, 0, 1};
+	put_frame(&a, bcast, a.mac, "broadcast");
+	put_frame(&a, mcast, a.mac, "multicast");
+	put_arp(&a, bcast, 1, 0x0a000012u); /* who has c's address */
+	put_arp(&a, bcast, 2, 0x0a000011u); /* a reply (gratuitous) about b's: not a request */
+	drain(&sw, pa);
+	for (unsigned i = 0; i < 4; i++)
+		ck_assert_ptr_nonnull(take_rx(&c)); /* the awake port got them all */
+	unsigned wakes[8];
+	ck_assert_uint_eq(vnet_switch_take_wakes(&sw, wakes), 0);
+	ck_assert_uint_eq(sw.ports[pb].count.asleep_ignored, 4);
+	ck_assert_uint_eq(sw.ports[pd].count.asleep_ignored, 4);
+	put_arp(&a, bcast, 1, 0x0a000011u); /* who has b's address: b must wake for it */
+	drain(&sw, pa);
+	ck_assert_uint_eq(sw.ports[pb].count.held, 1);
+	ck_assert_uint_eq(sw.ports[pd].count.held, 0);
+	ck_assert_uint_eq(sw.ports[pd].count.asleep_ignored, 5);
+	ck_assert_uint_eq(vnet_switch_take_wakes(&sw, wakes), 1);
+	ck_assert_uint_eq(wakes[0], (unsigned)pb);
+	put_frame(&a, d.mac, a.mac, "unicast");
+	drain(&sw, pa);
+	ck_assert_uint_eq(sw.ports[pd].count.held, 1);
+	ck_assert_uint_eq(vnet_switch_take_wakes(&sw, wakes), 1);
+	ck_assert_uint_eq(wakes[0], (unsigned)pd);
+	for (int p = 0; p < 4; p++) {
+		ck_assert_uint_eq(sw.ports[p].count.rx_dropped, 0);
+		ck_assert_uint_eq(sw.ports[p].count.held_dropped, 0);
+	}
+	ck_assert_uint_eq(sw.ports[pa].count.tx_dropped, 0);
+	ck_assert_uint_eq(sw.ports[pc].count.rx_frames, 5);
+	vnet_switch_free(&sw);
+	guest_free(&a), guest_free(&b), guest_free(&c), guest_free(&d);
+}
+END_TEST
+
+START_TEST(test_sleep_wake_list)
+{
+	/* A sleeping port is listed once per sleep, at the first frame for it; never once it is
+	 * awake again or gone. */
+	struct vnet_switch sw;
+	vnet_switch_init(&sw);
+	struct guest a, b;
+	guest_init(&a, 1);
+	guest_init(&b, 2);
+	int pa = vnet_switch_add_guest(&sw, 0, a.mac, 0, VNET_NO_UPLINK, a.win);
+	int pb = vnet_switch_add_guest(&sw, 1, b.mac, 0, VNET_NO_UPLINK, b.win);
+	unsigned wakes[8];
+	put_frame(&a, b.mac, a.mac, "awake");
+	drain(&sw, pa);
+	ck_assert_uint_eq(vnet_switch_take_wakes(&sw, wakes), 0);
+	for (int sleep = 0; sleep < 2; sleep++) {
+		vnet_switch_sleep(&sw, (unsigned)pb);
+		put_frame(&a, b.mac, a.mac, "first");
+		put_frame(&a, b.mac, a.mac, "second");
+		drain(&sw, pa);
+		ck_assert_uint_eq(vnet_switch_take_wakes(&sw, wakes), 1);
+		ck_assert_uint_eq(wakes[0], (unsigned)pb);
+		put_frame(&a, b.mac, a.mac, "third");
+		drain(&sw, pa);
+		ck_assert_uint_eq(vnet_switch_take_wakes(&sw, wakes), 0);
+		vnet_switch_wake(&sw, (unsigned)pb, b.win);
+	}
+	/* Woken before the list was taken: not listed. */
+	vnet_switch_sleep(&sw, (unsigned)pb);
+	put_frame(&a, b.mac, a.mac, "x");
+	drain(&sw, pa);
+	vnet_switch_wake(&sw, (unsigned)pb, b.win);
+	ck_assert_uint_eq(vnet_switch_take_wakes(&sw, wakes), 0);
+	/* Removed before: neither, and what it held is freed (ASan watches). */
+	vnet_switch_sleep(&sw, (unsigned)pb);
+	put_frame(&a, b.mac, a.mac, "y");
+	drain(&sw, pa);
+	vnet_switch_remove(&sw, (unsigned)pb);
+	ck_assert_uint_eq(vnet_switch_take_wakes(&sw, wakes), 0);
+	ck_assert_uint_eq(sw.held_bytes, 0);
+	/* Freeing the switch frees what sleeping ports still hold. */
+	pb = vnet_switch_add_guest(&sw, 1, b.mac, 0, VNET_NO_UPLINK, b.win);
+	vnet_switch_sleep(&sw, (unsigned)pb);
+	put_frame(&a, b.mac, a.mac, "z");
+	drain(&sw, pa);
+	ck_assert_uint_eq(sw.ports[pb].nheld, 1);
+	vnet_switch_free(&sw);
+	guest_free(&a), guest_free(&b);
+}
+END_TEST
+
 Suite *vnet_suite(void)
 {
 	Suite *s = suite_create("vnet");
@@ -550,6 +841,10 @@ Suite *vnet_suite(void)
 	tcase_add_test(tc, test_ip_spoofing);
 	tcase_add_test(tc, test_unknown_unicast_and_snapshot);
 	tcase_add_test(tc, test_unbacked_window);
+	tcase_add_test(tc, test_sleep_holds_in_order);
+	tcase_add_test(tc, test_sleep_bounds);
+	tcase_add_test(tc, test_sleep_broadcast_policy);
+	tcase_add_test(tc, test_sleep_wake_list);
 	suite_add_tcase(s, tc);
 	return s;
 }
