@@ -1,6 +1,8 @@
 /* The network thread: waits for kicks from guests and for the uplinks, drains TX rings round
  * robin with a budget per port (so a flooding guest cannot starve the others), and tells
- * guests about received frames by raising DN_EV_NET (waking them only if they idle). */
+ * guests about received frames by raising DN_EV_NET (waking them only if they idle). A
+ * sleeping guest has no window, kick or wake fd here: the switch holds its frames, and the
+ * first one queues it for the supervisor to wake. */
 #include "vnet.h"
 
 #include <errno.h>
@@ -24,11 +26,13 @@
 #define TAPS_MAX (VNET_UPLINKS_MAX - 1u) /* uplink 0 is the user NAT */
 
 struct vnet_guest {
-	int port; /* -1: not attached */
-	int kick_fd, wake_fd;
-	uint8_t *win;
-	int queued;  /* in the run queue */
-	int faulted; /* stopped for ring errors: no more processing */
+	int port;	      /* -1: not attached */
+	int kick_fd, wake_fd; /* -1 while asleep */
+	uint8_t *win;	      /* NULL while asleep */
+	int asleep;	      /* its port stays, without window or fds */
+	int queued;	      /* in the run queue (the entry outlives a detach, and is skipped) */
+	int wake_queued;      /* in the wake queue (likewise) */
+	int faulted;	      /* stopped for ring errors: no more processing */
 	int fault_unreported;
 };
 
@@ -45,10 +49,13 @@ struct vnet {
 	int thread_started;
 	int stop;
 	int epfd, ctl_fd, fault_fd;
+	int wakes_fd; /* readable when the wake queue has services */
 	struct vnet_switch sw;
 	struct vnet_guest *guests; /* by service */
 	unsigned *runq;		   /* services with TX work, a ring of plan->count */
 	unsigned runq_head, runq_len;
+	unsigned *wakeq; /* sleeping services a frame came for, a ring of plan->count */
+	unsigned wakeq_head, wakeq_len;
 	unsigned *dirty; /* scratch for vnet_switch_take_dirty */
 	struct vnet_slirp *slirp;
 	int slirp_port;
@@ -60,7 +67,7 @@ struct vnet {
 static void runq_push(struct vnet *vn, unsigned service)
 {
 	struct vnet_guest *g = &vn->guests[service];
-	if (g->queued || g->faulted || g->port < 0)
+	if (g->queued || g->faulted || g->port < 0 || g->asleep)
 		return;
 	g->queued = 1;
 	vn->runq[(vn->runq_head + vn->runq_len++) % vn->plan->count] = service;
@@ -92,6 +99,8 @@ static void fault(struct vnet *vn, unsigned service)
 
 static void raise_net(struct vnet_guest *g)
 {
+	if (!g->win)
+		return; /* asleep: it looks at its rings when it wakes */
 	struct dn_vregs *vr = (struct dn_vregs *)(g->win + DN_IOWIN_VREGS);
 	uint64_t old = __atomic_fetch_or(&vr->pending, DN_EV_NET, __ATOMIC_SEQ_CST);
 	if (old & DN_EV_NET)
@@ -110,7 +119,7 @@ static void drain_runq(struct vnet *vn)
 		vn->runq_len--;
 		struct vnet_guest *g = &vn->guests[service];
 		g->queued = 0;
-		if (g->port < 0 || g->faulted)
+		if (g->port < 0 || g->faulted || g->asleep)
 			continue;
 		struct vnet_port *port = &vn->sw.ports[g->port];
 		int was_full = vnet_ring_tx_full(&port->ring), more;
@@ -158,13 +167,31 @@ static void wake_receivers(struct vnet *vn)
 	for (unsigned i = 0; i < n; i++) {
 		const struct vnet_port *port = &vn->sw.ports[vn->dirty[i]];
 		struct vnet_guest *g = &vn->guests[port->service];
-		if (g->faulted)
+		if (g->faulted || g->asleep)
 			continue;
 		if (port->ring.errors >= DN_NIC_ERRORS_MAX)
 			fault(vn, port->service); /* broke its RX ring too often */
 		else
 			raise_net(g);
 	}
+}
+
+/* Sleeping ports a frame came for: queue their services for the supervisor, each once. */
+static void report_wakes(struct vnet *vn)
+{
+	unsigned n = vnet_switch_take_wakes(&vn->sw, vn->dirty), queued = 0;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned service = vn->sw.ports[vn->dirty[i]].service;
+		struct vnet_guest *g = &vn->guests[service];
+		if (g->wake_queued)
+			continue;
+		g->wake_queued = 1;
+		vn->wakeq[(vn->wakeq_head + vn->wakeq_len++) % vn->plan->count] = service;
+		queued++;
+	}
+	uint64_t one = 1;
+	if (queued && write(vn->wakes_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		perror("denali-run: network: eventfd");
 }
 
 static void take_kicks(struct vnet *vn)
@@ -175,6 +202,8 @@ static void take_kicks(struct vnet *vn)
 		unsigned service = ev[i].data.u32;
 		struct vnet_guest *g = &vn->guests[service];
 		uint64_t count;
+		if (g->port < 0 || g->asleep)
+			continue; /* its kick fd is gone */
 		if (read(g->kick_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 			continue;
 		runq_push(vn, service);
@@ -229,6 +258,7 @@ static void *vnet_thread(void *arg)
 			flush_slirp(vn);
 		}
 		wake_receivers(vn);
+		report_wakes(vn);
 		pthread_mutex_unlock(&vn->lock);
 	}
 	free(fds);
@@ -291,17 +321,19 @@ struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen)
 		return NULL;
 	}
 	vn->plan = plan;
-	vn->epfd = vn->ctl_fd = vn->fault_fd = -1;
+	vn->epfd = vn->ctl_fd = vn->fault_fd = vn->wakes_fd = -1;
 	pthread_mutex_init(&vn->lock, NULL);
 	vn->guests = calloc(plan->count, sizeof(*vn->guests));
 	for (unsigned i = 0; vn->guests && i < plan->count; i++)
 		vn->guests[i] = (struct vnet_guest){.port = -1, .kick_fd = -1, .wake_fd = -1};
 	vn->runq = calloc(plan->count, sizeof(*vn->runq));
+	vn->wakeq = calloc(plan->count, sizeof(*vn->wakeq));
 	vn->epfd = epoll_create1(EPOLL_CLOEXEC);
 	vn->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vn->fault_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!vn->guests || !vn->runq || vn->epfd < 0 || vn->ctl_fd < 0 || vn->fault_fd < 0 ||
-	    vnet_switch_init(&vn->sw) != 0) {
+	vn->wakes_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!vn->guests || !vn->runq || !vn->wakeq || vn->epfd < 0 || vn->ctl_fd < 0 ||
+	    vn->fault_fd < 0 || vn->wakes_fd < 0 || vnet_switch_init(&vn->sw) != 0) {
 		snprintf(err, errlen, "network: %s", strerror(errno ? errno : ENOMEM));
 		vnet_destroy(vn);
 		return NULL;
@@ -357,23 +389,65 @@ void vnet_destroy(struct vnet *vn)
 		close(vn->ctl_fd);
 	if (vn->fault_fd >= 0)
 		close(vn->fault_fd);
+	if (vn->wakes_fd >= 0)
+		close(vn->wakes_fd);
 	pthread_mutex_destroy(&vn->lock);
 	free(vn->guests);
 	free(vn->runq);
+	free(vn->wakeq);
 	free(vn->dirty);
 	free(vn);
+}
+
+/* Adds a new port for service over win and watches its kick fd. Returns 0, or -1 with err
+ * set (nothing added). */
+static int connect_port(struct vnet *vn, unsigned service, uint8_t *win, int kick_fd, char *err,
+			size_t errlen)
+{
+	const struct vmm_service_config *cfg = &vn->plan->services[service].cfg;
+	int port = vnet_switch_add_guest(&vn->sw, service, cfg->net.mac, cfg->net.ip,
+					 uplink_of(vn, &cfg->net), win);
+	unsigned *dirty = port >= 0 ? realloc(vn->dirty, vn->sw.cap * sizeof(*dirty)) : NULL;
+	if (dirty)
+		vn->dirty = dirty;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = service};
+	if (!dirty || epoll_ctl(vn->epfd, EPOLL_CTL_ADD, kick_fd, &ev) != 0) {
+		int e = errno;
+		if (port >= 0)
+			vnet_switch_remove(&vn->sw, (unsigned)port);
+		snprintf(err, errlen, "network: cannot connect %s: %s", cfg->name,
+			 port < 0 ? "out of memory" : strerror(e));
+		return -1;
+	}
+	vn->guests[service].port = port;
+	return 0;
+}
+
+/* Wakes service's sleeping port over win: watches its kick fd again, and gives it the frames
+ * held meanwhile. Returns 0, or -1 with err set (it sleeps on, its frames still held). */
+static int wake_port(struct vnet *vn, unsigned service, uint8_t *win, int kick_fd, char *err,
+		     size_t errlen)
+{
+	struct vnet_guest *g = &vn->guests[service];
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = service};
+	if (!g->faulted && epoll_ctl(vn->epfd, EPOLL_CTL_ADD, kick_fd, &ev) != 0) {
+		snprintf(err, errlen, "network: cannot connect %s: %s",
+			 vn->plan->services[service].cfg.name, strerror(errno));
+		return -1;
+	}
+	g->asleep = 0;
+	vnet_switch_wake(&vn->sw, (unsigned)g->port, win);
+	return 0;
 }
 
 int vnet_attach(struct vnet *vn, unsigned service, int mem_fd, int kick_fd, int wake_fd, char *err,
 		size_t errlen)
 {
 	const struct vmm_plan *plan = vn->plan;
-	if (service >= plan->count || !plan->services[service].cfg.net.enabled ||
-	    vn->guests[service].port >= 0) {
+	if (service >= plan->count || !plan->services[service].cfg.net.enabled) {
 		snprintf(err, errlen, "network: unexpected NIC for service %u", service);
 		goto fail;
 	}
-	const struct vmm_net_config *net = &plan->services[service].cfg.net;
 	uint8_t *win =
 		mmap(NULL, DN_IOWIN_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, mem_fd, DN_GPA_IOWIN);
 	if (win == MAP_FAILED) {
@@ -382,25 +456,24 @@ int vnet_attach(struct vnet *vn, unsigned service, int mem_fd, int kick_fd, int 
 		goto fail;
 	}
 	pthread_mutex_lock(&vn->lock);
-	int port =
-		vnet_switch_add_guest(&vn->sw, service, net->mac, net->ip, uplink_of(vn, net), win);
-	unsigned *dirty = port >= 0 ? realloc(vn->dirty, vn->sw.cap * sizeof(*dirty)) : NULL;
-	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = service};
-	if (!dirty || epoll_ctl(vn->epfd, EPOLL_CTL_ADD, kick_fd, &ev) != 0) {
-		if (dirty)
-			vn->dirty = dirty;
-		if (port >= 0)
-			vnet_switch_remove(&vn->sw, (unsigned)port);
+	struct vnet_guest *g = &vn->guests[service];
+	int rc = -1, woke = g->port >= 0 && g->asleep;
+	if (g->port < 0)
+		rc = connect_port(vn, service, win, kick_fd, err, errlen);
+	else if (woke)
+		rc = wake_port(vn, service, win, kick_fd, err, errlen);
+	else
+		snprintf(err, errlen, "network: unexpected NIC for service %u", service);
+	if (rc != 0) {
 		pthread_mutex_unlock(&vn->lock);
 		munmap(win, DN_IOWIN_SIZE);
-		snprintf(err, errlen, "network: cannot connect %s: %s",
-			 plan->services[service].cfg.name,
-			 port < 0 ? "out of memory" : strerror(errno));
 		goto fail;
 	}
-	vn->dirty = dirty;
-	vn->guests[service] = (struct vnet_guest){
-		.port = port, .kick_fd = kick_fd, .wake_fd = wake_fd, .win = win};
+	g->kick_fd = kick_fd;
+	g->wake_fd = wake_fd;
+	g->win = win;
+	if (woke)
+		raise_net(g);	/* it looks at its rings once: what was held is there */
 	runq_push(vn, service); /* it may have queued frames before it was connected */
 	pthread_mutex_unlock(&vn->lock);
 	poke(vn);
@@ -409,6 +482,44 @@ fail:
 	close(kick_fd);
 	close(wake_fd);
 	return -1;
+}
+
+/* Sends what the guest queued before it stopped, one ring's worth at most: a guest that is
+ * still running cannot keep the switch busy. */
+static void send_last(struct vnet *vn, unsigned service)
+{
+	unsigned port = (unsigned)vn->guests[service].port;
+	int more = 1;
+	for (unsigned done = 0; more && done < DN_NIC_RING_SIZE;)
+		done += vnet_switch_drain_tx(&vn->sw, port, DN_NIC_RING_SIZE - done, &more);
+	if (vn->sw.ports[port].ring.errors >= DN_NIC_ERRORS_MAX)
+		fault(vn, service);
+}
+
+int vnet_sleep(struct vnet *vn, unsigned service)
+{
+	if (service >= vn->plan->count)
+		return -1;
+	pthread_mutex_lock(&vn->lock);
+	struct vnet_guest *g = &vn->guests[service];
+	if (g->port < 0 || g->asleep) {
+		pthread_mutex_unlock(&vn->lock);
+		return -1;
+	}
+	if (!g->faulted)
+		send_last(vn, service);
+	wake_receivers(vn); /* now, while its own window is still mapped: it may be one */
+	epoll_ctl(vn->epfd, EPOLL_CTL_DEL, g->kick_fd, NULL);
+	vnet_switch_sleep(&vn->sw, (unsigned)g->port);
+	munmap(g->win, DN_IOWIN_SIZE);
+	close(g->kick_fd);
+	close(g->wake_fd);
+	g->win = NULL;
+	g->kick_fd = g->wake_fd = -1;
+	g->asleep = 1;
+	report_wakes(vn); /* its last frames may have been for other sleepers */
+	pthread_mutex_unlock(&vn->lock);
+	return 0;
 }
 
 void vnet_detach(struct vnet *vn, unsigned service, struct vnet_port_counters *out)
@@ -427,14 +538,21 @@ void vnet_detach(struct vnet *vn, unsigned service, struct vnet_port_counters *o
 		*out = vn->sw.ports[g->port].count;
 		out->ring_errors = vn->sw.ports[g->port].ring.errors;
 	}
-	vnet_switch_remove(&vn->sw, (unsigned)g->port);
-	epoll_ctl(vn->epfd, EPOLL_CTL_DEL, g->kick_fd, NULL);
-	munmap(g->win, DN_IOWIN_SIZE);
-	close(g->kick_fd);
-	close(g->wake_fd);
+	vnet_switch_remove(&vn->sw, (unsigned)g->port); /* frees what it held */
+	if (!g->asleep) {
+		epoll_ctl(vn->epfd, EPOLL_CTL_DEL, g->kick_fd, NULL);
+		munmap(g->win, DN_IOWIN_SIZE);
+		close(g->kick_fd);
+		close(g->wake_fd);
+	}
 	if (g->fault_unreported)
 		vn->nfaults--;
-	*g = (struct vnet_guest){.port = -1, .kick_fd = -1, .wake_fd = -1};
+	/* Its queue entries stay until they are taken, and are skipped then. */
+	*g = (struct vnet_guest){.port = -1,
+				 .kick_fd = -1,
+				 .wake_fd = -1,
+				 .queued = g->queued,
+				 .wake_queued = g->wake_queued};
 	pthread_mutex_unlock(&vn->lock);
 }
 
@@ -461,6 +579,33 @@ int vnet_take_fault(struct vnet *vn, unsigned *service, char *reason, size_t rea
 		vn->nfaults--;
 		*service = i;
 		got = 1;
+	}
+	pthread_mutex_unlock(&vn->lock);
+	return got;
+}
+
+int vnet_wake_fd(const struct vnet *vn)
+{
+	return vn->wakes_fd;
+}
+
+int vnet_take_wake(struct vnet *vn, unsigned *service)
+{
+	uint64_t v;
+	if (read(vn->wakes_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		perror("denali-run: network: wake");
+	pthread_mutex_lock(&vn->lock);
+	int got = 0;
+	while (vn->wakeq_len && !got) {
+		unsigned s = vn->wakeq[vn->wakeq_head];
+		vn->wakeq_head = (vn->wakeq_head + 1) % vn->plan->count;
+		vn->wakeq_len--;
+		struct vnet_guest *g = &vn->guests[s];
+		g->wake_queued = 0;
+		if (g->port >= 0 && g->asleep) { /* else: awake again, or gone */
+			*service = s;
+			got = 1;
+		}
 	}
 	pthread_mutex_unlock(&vn->lock);
 	return got;

@@ -1,7 +1,9 @@
 /* The virtual network of a run: the switch, its uplinks, and the thread in the supervisor that
  * moves frames. Cells hand over each service's I/O window and its two eventfds (kick: the
  * guest has frames to send; wake: tell the vcpu a frame arrived); the switch maps only the
- * window. */
+ * window. A swapped-out service's port sleeps: the switch holds no fd or mapping of it, keeps
+ * (bounded) the frames that come for it, and asks the supervisor to wake it.
+ * Each call takes the switch's lock: the network thread runs beside the caller. */
 #ifndef VNET_H
 #define VNET_H
 
@@ -21,17 +23,37 @@ struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen);
 void vnet_destroy(struct vnet *vn);
 
 /* Connects service's NIC: maps its I/O window from mem_fd (the guest RAM file; only the window
- * is mapped) and takes ownership of kick_fd and wake_fd. mem_fd stays the caller's. Returns 0
- * or -1 with err set. */
+ * is mapped) and takes ownership of kick_fd and wake_fd. mem_fd stays the caller's. On a
+ * sleeping port it wakes it: its ring goes on from where it stopped (cursors and error count
+ * are the switch's own, never read back from the window), the frames held for it are put in
+ * its RX ring in the order they came (those that do not fit count in rx_dropped), DN_EV_NET
+ * is raised and its TX ring is served. Returns 0, or -1 with err set, kick_fd and wake_fd
+ * closed (a sleeping port then sleeps on, its frames still held). */
 int vnet_attach(struct vnet *vn, unsigned service, int mem_fd, int kick_fd, int wake_fd, char *err,
 		size_t errlen);
 
-/* Disconnects service's NIC (if attached) and returns its counters in out (may be NULL). */
+/* Puts service's port to sleep, for its service to be swapped out: sends what its TX ring
+ * holds one last time (at most one ring's worth), then lets go of its window, kick fd and
+ * wake fd. The port stays: its MAC, counters, ring cursors and errors are kept. While it
+ * sleeps, unicast frames for it and ARP requests for its IPv4 address are held, at most
+ * VNET_HELD_FRAMES for it and VNET_HELD_BYTES_MAX in the switch (beyond: held_dropped);
+ * other broadcasts and multicasts are not given to it (asleep_ignored). The first frame for
+ * it queues it on the wake list. Returns 0, or -1 if service has no attached, awake port. */
+int vnet_sleep(struct vnet *vn, unsigned service);
+
+/* Disconnects service's NIC (if attached, asleep or not: what was held for it is dropped)
+ * and returns its counters in out (may be NULL). */
 void vnet_detach(struct vnet *vn, unsigned service, struct vnet_port_counters *out);
 
 /* An eventfd that becomes readable when a guest has broken its rings too often; then
  * vnet_take_fault returns each such service (1) with the reason, until none is left (0). */
 int vnet_fault_fd(const struct vnet *vn);
 int vnet_take_fault(struct vnet *vn, unsigned *service, char *reason, size_t reasonlen);
+
+/* An eventfd that becomes readable when a frame came for a sleeping service; then
+ * vnet_take_wake returns each such service (1), once per sleep, until none is left (0). A
+ * service woken (or detached) before it is taken is not returned. */
+int vnet_wake_fd(const struct vnet *vn);
+int vnet_take_wake(struct vnet *vn, unsigned *service);
 
 #endif

@@ -1,14 +1,19 @@
 /* The switch and the device side of the NIC rings, on windows in plain memory: hostile
  * descriptors, source-MAC enforcement, learning, flooding, reachability, bounded queues; and
- * sleeping ports. */
+ * sleeping ports, in the switch and through the network thread. */
+#include <dirent.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "guestmem.h"
 #include "unit.h"
+#include "vnet/vnet.h"
 #include "vnet/vnet_sanitize.h"
 #include "vnet/vnet_switch.h"
 
@@ -828,6 +833,239 @@ START_TEST(test_sleep_wake_list)
 }
 END_TEST
 
+/* A service's NIC as a cell hands it over: the RAM file (only its window part here), and the
+ * kick and wake eventfds, of which the switch gets copies. */
+struct cell_nic {
+	int mem_fd;
+	int kick, wake; /* ours */
+	struct guest g; /* our mapping of the window */
+};
+
+static void cell_nic_init(struct cell_nic *n, uint8_t last)
+{
+	guest_init(&n->g, last);
+	free(n->g.win);
+	n->mem_fd = memfd_create("vnet-ram", MFD_CLOEXEC);
+	ck_assert_int_ge(n->mem_fd, 0);
+	ck_assert_int_eq(ftruncate(n->mem_fd, DN_GPA_IOWIN + DN_IOWIN_SIZE), 0);
+	n->g.win = mmap(NULL, DN_IOWIN_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, n->mem_fd,
+			DN_GPA_IOWIN);
+	ck_assert(n->g.win != MAP_FAILED);
+	n->g.nic = (struct dn_nic *)(n->g.win + DN_IOWIN_NIC);
+	n->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	n->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ck_assert(n->kick >= 0 && n->wake >= 0);
+}
+
+static int cell_nic_attach(struct vnet *vn, unsigned service, struct cell_nic *n)
+{
+	char err[256];
+	int rc = vnet_attach(vn, service, n->mem_fd, dup(n->kick), dup(n->wake), err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "%s\n", err);
+	return rc;
+}
+
+static void kick(struct cell_nic *n)
+{
+	uint64_t one = 1;
+	ck_assert_int_eq(write(n->kick, &one, sizeof(one)), sizeof(one));
+}
+
+/* 1 if fd is readable within ms milliseconds (and reads it), else 0. */
+static int readable(int fd, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	if (poll(&p, 1, ms) != 1)
+		return 0;
+	uint64_t v;
+	return read(fd, &v, sizeof(v)) == sizeof(v);
+}
+
+/* Waits up to 5 s for the network thread to finish n's TX ring. */
+static void wait_sent(struct cell_nic *n)
+{
+	for (int i = 0; i < 5000 && n->g.nic->tx.used != n->g.nic->tx.avail; i++)
+		usleep(1000);
+	ck_assert_uint_eq(n->g.nic->tx.used, n->g.nic->tx.avail);
+}
+
+/* Mappings of n's RAM file in this process, and open fds: what the switch holds of it. */
+static unsigned mappings_of(const struct cell_nic *n)
+{
+	struct stat st;
+	ck_assert_int_eq(fstat(n->mem_fd, &st), 0);
+	FILE *maps = fopen("/proc/self/maps", "r");
+	ck_assert_ptr_nonnull(maps);
+	char line[512];
+	unsigned count = 0;
+	while (fgets(line, sizeof(line), maps)) {
+		unsigned long inode = 0;
+		if (sscanf(line, "%*s %*s %*s %*s %lu", &inode) == 1 && inode == st.st_ino)
+			count++;
+	}
+	fclose(maps);
+	return count;
+}
+
+static unsigned open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	ck_assert_ptr_nonnull(d);
+	unsigned count = 0;
+	while (readdir(d))
+		count++;
+	closedir(d);
+	return count;
+}
+
+START_TEST(test_vnet_sleep_and_wake)
+{
+	/* Through the network thread: a port put to sleep sends its last frames, lets go of its
+	 * window and fds, has frames held and asks once to be woken; attached again, it gets
+	 * them in order and is told. */
+	struct vmm_plan_service svc[2];
+	memset(svc, 0, sizeof(svc));
+	for (unsigned i = 0; i < 2; i++) {
+		struct vmm_net_config *net = &svc[i].cfg.net;
+		snprintf(svc[i].cfg.name, sizeof(svc[i].cfg.name), "svc%u", i);
+		net->enabled = 1;
+		net->uplink = VMM_UPLINK_NONE;
+		uint8_t mac[6] = {0x02, 0, 0, 0, 0, (uint8_t)(i + 1)};
+		memcpy(net->mac, mac, 6);
+	}
+	struct vmm_plan plan = {.services = svc, .count = 2};
+	char err[256];
+	struct vnet *vn = vnet_create(&plan, err, sizeof(err));
+	ck_assert_msg(vn != NULL, "%s", err);
+	struct cell_nic a, b;
+	cell_nic_init(&a, 1);
+	cell_nic_init(&b, 2);
+	ck_assert_int_eq(cell_nic_attach(vn, 0, &a), 0);
+	ck_assert_int_eq(cell_nic_attach(vn, 1, &b), 0);
+	post_rx(&a.g, 16, 2048);
+	post_rx(&b.g, 16, 2048);
+	/* b's last words, queued without a kick, are sent by the sleep itself. */
+	put_frame(&b.g, a.g.mac, b.g.mac, "last words");
+	put_frame(&b.g, a.g.mac, b.g.mac, "really last");
+	ck_assert_uint_eq(mappings_of(&b), 2);
+	unsigned fds = open_fds();
+	ck_assert_int_eq(vnet_sleep(vn, 1), 0);
+	ck_assert_uint_eq(b.g.nic->tx.used, 2);
+	ck_assert_str_eq(take_rx(&a.g), "last words");
+	ck_assert_str_eq(take_rx(&a.g), "really last");
+	ck_assert_uint_eq(mappings_of(&b), 1); /* ours only */
+	ck_assert_uint_eq(open_fds(), fds - 2);
+	ck_assert_int_eq(vnet_sleep(vn, 1), -1);
+	ck_assert_int_eq(vnet_sleep(vn, 2), -1);
+	/* Frames for it are held, and the first asks for a wake-up. */
+	put_frame(&a.g, b.g.mac, a.g.mac, "one");
+	put_frame(&a.g, b.g.mac, a.g.mac, "two");
+	kick(&a);
+	ck_assert(readable(vnet_wake_fd(vn), 5000));
+	unsigned service = 99;
+	ck_assert_int_eq(vnet_take_wake(vn, &service), 1);
+	ck_assert_uint_eq(service, 1);
+	ck_assert_int_eq(vnet_take_wake(vn, &service), 0);
+	wait_sent(&a);
+	put_frame(&a.g, b.g.mac, a.g.mac, "three");
+	kick(&a);
+	wait_sent(&a);
+	ck_assert_int_eq(vnet_take_wake(vn, &service), 0); /* once per sleep */
+	ck_assert(!readable(vnet_wake_fd(vn), 0));
+	ck_assert_uint_eq(b.g.nic->rx.used, 0); /* nothing was written into its window */
+	/* Attached again: what was held is in its ring, in order, and it is told. */
+	struct dn_vregs *vr = (struct dn_vregs *)(b.g.win + DN_IOWIN_VREGS);
+	vr->pending = 0;
+	ck_assert(!readable(b.wake, 0));
+	ck_assert_int_eq(cell_nic_attach(vn, 1, &b), 0);
+	ck_assert_str_eq(take_rx(&b.g), "one");
+	ck_assert_str_eq(take_rx(&b.g), "two");
+	ck_assert_str_eq(take_rx(&b.g), "three");
+	ck_assert_ptr_null(take_rx(&b.g));
+	ck_assert(vr->pending & DN_EV_NET);
+	ck_assert(readable(b.wake, 0));
+	ck_assert_int_eq(vnet_attach(vn, 1, b.mem_fd, dup(b.kick), dup(b.wake), err, sizeof(err)),
+			 -1);
+	ck_assert_ptr_nonnull(strstr(err, "unexpected NIC")); /* awake already */
+	/* It sends again, from where its ring was. */
+	put_frame(&b.g, a.g.mac, b.g.mac, "good morning");
+	kick(&b);
+	wait_sent(&b);
+	ck_assert_str_eq(take_rx(&a.g), "good morning");
+	/* A second sleep asks again; detached asleep, its held frame is freed (ASan). */
+	ck_assert_int_eq(vnet_sleep(vn, 1), 0);
+	put_frame(&a.g, b.g.mac, a.g.mac, "four");
+	kick(&a);
+	ck_assert(readable(vnet_wake_fd(vn), 5000));
+	ck_assert_int_eq(vnet_take_wake(vn, &service), 1);
+	ck_assert_uint_eq(service, 1);
+	struct vnet_port_counters c;
+	vnet_detach(vn, 1, &c);
+	ck_assert_uint_eq(c.held, 4);
+	ck_assert_uint_eq(c.held_dropped, 0);
+	ck_assert_uint_eq(c.rx_frames, 3);
+	ck_assert_uint_eq(c.tx_frames, 3);
+	ck_assert_int_eq(vnet_sleep(vn, 1), -1);
+	vnet_destroy(vn);
+	guest_unmap(&b.g);
+	guest_unmap(&a.g);
+	close(a.mem_fd), close(a.kick), close(a.wake);
+	close(b.mem_fd), close(b.kick), close(b.wake);
+}
+END_TEST
+
+START_TEST(test_vnet_wake_list_skips_the_awake)
+{
+	/* A service woken, or detached, before its wake-up is taken is not reported; asleep
+	 * again, it is. */
+	struct vmm_plan_service svc[2];
+	memset(svc, 0, sizeof(svc));
+	for (unsigned i = 0; i < 2; i++) {
+		svc[i].cfg.net.enabled = 1;
+		svc[i].cfg.net.uplink = VMM_UPLINK_NONE;
+		uint8_t mac[6] = {0x02, 0, 0, 0, 0, (uint8_t)(i + 1)};
+		memcpy(svc[i].cfg.net.mac, mac, 6);
+	}
+	struct vmm_plan plan = {.services = svc, .count = 2};
+	char err[256];
+	struct vnet *vn = vnet_create(&plan, err, sizeof(err));
+	ck_assert_msg(vn != NULL, "%s", err);
+	struct cell_nic a, b;
+	cell_nic_init(&a, 1);
+	cell_nic_init(&b, 2);
+	ck_assert_int_eq(cell_nic_attach(vn, 0, &a), 0);
+	ck_assert_int_eq(cell_nic_attach(vn, 1, &b), 0);
+	post_rx(&b.g, 16, 2048);
+	unsigned service;
+	ck_assert_int_eq(vnet_sleep(vn, 1), 0);
+	put_frame(&a.g, b.g.mac, a.g.mac, "one");
+	kick(&a);
+	ck_assert(readable(vnet_wake_fd(vn), 5000));
+	ck_assert_int_eq(cell_nic_attach(vn, 1, &b), 0);
+	ck_assert_int_eq(vnet_take_wake(vn, &service), 0);
+	ck_assert_int_eq(vnet_sleep(vn, 1), 0);
+	put_frame(&a.g, b.g.mac, a.g.mac, "two");
+	kick(&a);
+	ck_assert(readable(vnet_wake_fd(vn), 5000));
+	vnet_detach(vn, 1, NULL);
+	ck_assert_int_eq(vnet_take_wake(vn, &service), 0);
+	/* Connected afresh, then asleep with a frame: reported. */
+	ck_assert_int_eq(cell_nic_attach(vn, 1, &b), 0);
+	ck_assert_int_eq(vnet_sleep(vn, 1), 0);
+	put_frame(&a.g, b.g.mac, a.g.mac, "three");
+	kick(&a);
+	ck_assert(readable(vnet_wake_fd(vn), 5000));
+	ck_assert_int_eq(vnet_take_wake(vn, &service), 1);
+	ck_assert_uint_eq(service, 1);
+	vnet_destroy(vn); /* frees what b holds */
+	guest_unmap(&b.g);
+	guest_unmap(&a.g);
+	close(a.mem_fd), close(a.kick), close(a.wake);
+	close(b.mem_fd), close(b.kick), close(b.wake);
+}
+END_TEST
+
 Suite *vnet_suite(void)
 {
 	Suite *s = suite_create("vnet");
@@ -845,6 +1083,10 @@ Suite *vnet_suite(void)
 	tcase_add_test(tc, test_sleep_bounds);
 	tcase_add_test(tc, test_sleep_broadcast_policy);
 	tcase_add_test(tc, test_sleep_wake_list);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("network thread");
+	tcase_add_test(tc, test_vnet_sleep_and_wake);
+	tcase_add_test(tc, test_vnet_wake_list_skips_the_awake);
 	suite_add_tcase(s, tc);
 	return s;
 }
