@@ -72,7 +72,8 @@ int64_t vcpu_clock_ns(void);
 /* What the run loop does after a hypercall handler returns. */
 enum vcpu_action {
 	VCPU_CONTINUE = 0,
-	VCPU_HALT = 1, /* the handler ended the VM and recorded why */
+	VCPU_HALT = 1,	  /* the handler ended the VM and recorded why */
+	VCPU_SUSPEND = 2, /* the handler parked the vcpu (the service was swapped out) */
 };
 
 /* Why vcpu_run returned. */
@@ -81,6 +82,7 @@ enum vcpu_stop_kind {
 	VCPU_STOP_FAULT,     /* the guest broke the architecture: reason and rip are set */
 	VCPU_STOP_REQUESTED, /* vcpu_request_stop was called (signal, timeout) */
 	VCPU_STOP_HOST,	     /* an ioctl failed: reason is set */
+	VCPU_STOP_SUSPENDED, /* a hypercall handler parked the vcpu: it resumes later */
 };
 
 struct vcpu_stop {

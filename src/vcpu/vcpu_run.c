@@ -190,11 +190,10 @@ static enum vcpu_action handle_io(struct vcpu *v, const struct vcpu_ops *ops, vo
 		}
 		uint32_t arg;
 		memcpy(&arg, (const uint8_t *)run + run->io.data_offset, sizeof(arg));
-		if (ops->hypercall(ctx, port - DN_HC_PORT_BASE, arg) == VCPU_HALT) {
-			stop->kind = VCPU_STOP_HANDLER;
-			return VCPU_HALT;
-		}
-		return VCPU_CONTINUE;
+		enum vcpu_action action = ops->hypercall(ctx, port - DN_HC_PORT_BASE, arg);
+		if (action != VCPU_CONTINUE)
+			stop->kind = action == VCPU_HALT ? VCPU_STOP_HANDLER : VCPU_STOP_SUSPENDED;
+		return action;
 	}
 	if (port == SYS_FAULT_PORT && out) {
 		report_exception(v, stop);
@@ -237,7 +236,7 @@ void vcpu_run(struct vcpu *v, const struct vcpu_ops *ops, void *ctx, struct vcpu
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
 			v->io_pending = 1;
-			if (handle_io(v, ops, ctx, stop) == VCPU_HALT)
+			if (handle_io(v, ops, ctx, stop) != VCPU_CONTINUE)
 				return;
 			break;
 		case KVM_EXIT_INTR: break;

@@ -10,10 +10,14 @@
 
 #define IO_ERRORS_LOGGED 8 /* per device; after that they are only counted */
 
-int vdisk_dev_open(struct vdisk_dev *dev, const char *path, uint64_t size, int readonly,
+int vdisk_dev_open(struct vdisk_dev *dev, const char *path, uint64_t size, int flags,
 		   struct dn_disk *shared, uint8_t *ram, uint64_t ram_size, int kick_fd,
 		   const struct vdisk_dev_hooks *hooks, char *err, size_t errlen)
 {
+	int readonly = flags & VDISK_OPEN_READONLY;
+	struct vdisk_file held; /* for VDISK_OPEN_HELD: the file it had */
+	if (flags & VDISK_OPEN_HELD)
+		held = dev->file;
 	memset(dev, 0, sizeof(*dev));
 	dev->cq_fd = -1;
 	dev->kick_fd = kick_fd;
@@ -21,7 +25,8 @@ int vdisk_dev_open(struct vdisk_dev *dev, const char *path, uint64_t size, int r
 	dev->ram = ram;
 	dev->ram_size = ram_size;
 	dev->hooks = *hooks;
-	if (vdisk_file_open(&dev->file, path, size, readonly, err, errlen) != 0)
+	if (vdisk_file_open(&dev->file, path, size, flags, flags & VDISK_OPEN_HELD ? &held : NULL,
+			    err, errlen) != 0)
 		return -1;
 	int rc = io_uring_queue_init(DN_DISK_RING_SIZE, &dev->ring, 0);
 	if (rc < 0) {
@@ -43,6 +48,41 @@ int vdisk_dev_open(struct vdisk_dev *dev, const char *path, uint64_t size, int r
 	dev->sq_used = __atomic_load_n(&shared->sq_avail, __ATOMIC_ACQUIRE);
 	shared->sq_used = dev->sq_used;
 	dev->cq_avail = shared->cq_avail = shared->cq_used = 0;
+	return 0;
+}
+
+int vdisk_dev_quiet(const struct vdisk_dev *dev, struct vdisk_dev_saved *saved)
+{
+	if (dev->inflight || dev->backlog_len ||
+	    __atomic_load_n(&dev->shared->sq_avail, __ATOMIC_ACQUIRE) != dev->sq_used)
+		return 0;
+	saved->cq_avail = dev->cq_avail;
+	saved->cq_used = __atomic_load_n(&dev->shared->cq_used, __ATOMIC_ACQUIRE);
+	saved->errors_logged = dev->io_errors_logged;
+	saved->stats = dev->stats;
+	saved->file_dev = dev->file.dev;
+	saved->file_ino = dev->file.ino;
+	return 1;
+}
+
+int vdisk_dev_reopen(struct vdisk_dev *dev, const char *path, int flags, struct dn_disk *shared,
+		     uint8_t *ram, uint64_t ram_size, int kick_fd,
+		     const struct vdisk_dev_hooks *hooks, const struct vdisk_dev_saved *saved,
+		     char *err, size_t errlen)
+{
+	memset(dev, 0, sizeof(*dev));
+	dev->file.dev = saved->file_dev;
+	dev->file.ino = saved->file_ino;
+	if (vdisk_dev_open(dev, path, 0, flags | VDISK_OPEN_HELD, shared, ram, ram_size, kick_fd,
+			   hooks, err, errlen) != 0)
+		return -1;
+	/* Our own copy, not the guest's view of it: the guest may have written the page. */
+	dev->cq_avail = saved->cq_avail;
+	__atomic_store_n(&dev->shared->cq_avail, dev->cq_avail, __ATOMIC_RELEASE);
+	__atomic_store_n(&dev->shared->cq_used, saved->cq_used, __ATOMIC_RELEASE);
+	dev->io_errors_logged = (unsigned)saved->errors_logged;
+	dev->stats = saved->stats;
+	__atomic_store_n(&dev->shared->errors, dev->stats.errors, __ATOMIC_RELAXED);
 	return 0;
 }
 

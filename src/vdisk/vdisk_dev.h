@@ -54,9 +54,31 @@ struct vdisk_dev {
 /* Opens the disk image (vdisk_file_open's rules) and the io_uring, and fills the shared
  * struct's size and flags. shared lies in guest RAM (ram, ram_size), in pages the caller has
  * backed. kick_fd stays the caller's. Returns 0, or -1 with err. */
-int vdisk_dev_open(struct vdisk_dev *dev, const char *path, uint64_t size, int readonly,
+int vdisk_dev_open(struct vdisk_dev *dev, const char *path, uint64_t size, int flags,
 		   struct dn_disk *shared, uint8_t *ram, uint64_t ram_size, int kick_fd,
 		   const struct vdisk_dev_hooks *hooks, char *err, size_t errlen);
+
+/* What a device must carry over when it is closed while its service sleeps (swapped out) and
+ * opened again at wake: the guest's ring counters continue where they were. */
+struct vdisk_dev_saved {
+	uint32_t cq_avail;
+	uint32_t cq_used; /* the guest's, as it was: open clears the shared counters */
+	uint64_t errors_logged;
+	struct vdisk_dev_stats stats;
+	dev_t file_dev; /* its image, to open the same one again */
+	ino_t file_ino;
+};
+
+/* 1 if the device is quiet (nothing in flight, waiting to be published or to be taken) and
+ * fills saved; 0 if the service has disk work going on. From the worker or after detach. */
+int vdisk_dev_quiet(const struct vdisk_dev *dev, struct vdisk_dev_saved *saved);
+
+/* Opens again (VDISK_OPEN_HELD: the run holds the image's lock) a device that was closed quiet,
+ * and continues from saved. Arguments as vdisk_dev_open's. */
+int vdisk_dev_reopen(struct vdisk_dev *dev, const char *path, int flags, struct dn_disk *shared,
+		     uint8_t *ram, uint64_t ram_size, int kick_fd,
+		     const struct vdisk_dev_hooks *hooks, const struct vdisk_dev_saved *saved,
+		     char *err, size_t errlen);
 
 /* Takes the requests the guest published and submits them in one batch. */
 void vdisk_dev_kick(struct vdisk_dev *dev);

@@ -49,9 +49,10 @@ static int sync_new_file(const struct vdisk_file *d)
 	return rc;
 }
 
-int vdisk_file_open(struct vdisk_file *d, const char *path, uint64_t size, int readonly, char *err,
-		    size_t errlen)
+int vdisk_file_open(struct vdisk_file *d, const char *path, uint64_t size, int flags,
+		    const struct vdisk_file *held, char *err, size_t errlen)
 {
+	int readonly = flags & VDISK_OPEN_READONLY;
 	memset(d, 0, sizeof(*d));
 	d->fd = -1;
 	d->readonly = readonly;
@@ -85,7 +86,14 @@ int vdisk_file_open(struct vdisk_file *d, const char *path, uint64_t size, int r
 		snprintf(err, errlen, "disk %s: fcntl: %s", path, strerror(errno));
 		goto fail;
 	}
-	if (flock(d->fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+	d->dev = st.st_dev;
+	d->ino = st.st_ino;
+	if (flags & VDISK_OPEN_HELD) {
+		if (!held || held->dev != d->dev || held->ino != d->ino) {
+			snprintf(err, errlen, "disk %s was replaced while its service slept", path);
+			goto fail;
+		}
+	} else if (flock(d->fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
 		snprintf(err, errlen, "disk %s is in use: %s", path,
 			 readonly ? "another service or run has it open for writing"
 				  : "a writable disk belongs to one service, and another service "

@@ -7,12 +7,15 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define VDISK_BLOCK 4096u
 
 struct vdisk_file {
 	int fd;
 	int readonly;
+	dev_t dev; /* which file it is, to find the same one when it is opened again */
+	ino_t ino;
 	uint64_t size;	 /* bytes, a multiple of VDISK_BLOCK */
 	uint64_t blocks; /* size / VDISK_BLOCK */
 	char path[PATH_MAX];
@@ -23,8 +26,14 @@ struct vdisk_file {
  * non-zero multiple of VDISK_BLOCK and, when size is not 0, equal to it. A writable disk is
  * locked exclusively, a read-only one shared: a second writer, or a writer and readers, are
  * refused whichever comes first, across processes and runs. Returns 0, or -1 with err. */
-int vdisk_file_open(struct vdisk_file *d, const char *path, uint64_t size, int readonly, char *err,
-		    size_t errlen);
+/* flags for vdisk_file_open and vdisk_dev_open */
+#define VDISK_OPEN_READONLY 1
+#define VDISK_OPEN_HELD                                                                            \
+	2 /* open again a file whose lock the run holds (another fd of the first                   \
+	   * open): no lock is taken, and it must still be the same file */
+
+int vdisk_file_open(struct vdisk_file *d, const char *path, uint64_t size, int flags,
+		    const struct vdisk_file *held, char *err, size_t errlen);
 
 /* Closes the file (and so drops its lock). */
 void vdisk_file_close(struct vdisk_file *d);

@@ -6,43 +6,95 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "cell_proto.h"
 #include "guestmem.h"
 
-enum slot_state { SLOT_STARTING, SLOT_RUNNING, SLOT_DONE };
+/* STARTING: its thread builds or wakes it. RUNNING: its thread runs it. SLEEPING: it was
+ * swapped out and its thread releases what it held. ASLEEP: no thread, no VM, no mapping: only
+ * the slot. DONE: it ended and was reported. */
+enum slot_state { SLOT_STARTING, SLOT_RUNNING, SLOT_SLEEPING, SLOT_ASLEEP, SLOT_DONE };
 
 struct cell_slot {
 	struct cell *cell;
 	unsigned index; /* in the plan */
 	struct vmm_service svc;
 	pthread_t thread;
-	int thread_started;
+	int thread_started; /* a thread to join */
+	int thread_exited;  /* ... which has finished */
 	enum slot_state state;
 	int stop_event;		 /* DN_EV_STOP asked for before the service ran */
 	struct vmm_outcome kill; /* a forced stop asked for before it ran (kind != NONE) */
+	int wake_wanted;	 /* woken while SLEEPING: its thread carries on */
+	int nic_slept;		 /* the switch's answer to NIC_SLEEP: 1 done, -1 refused */
 };
 
 struct cell {
 	const struct vmm_plan *plan;
 	const struct vcpu_kvm *kvm;
 	int sock;
-	int done_fd; /* eventfd: a service thread finished */
+	int done_fd;  /* eventfd: a service thread finished */
+	int timer_fd; /* the next deadline of a sleeping service */
 	pthread_mutex_t lock;
+	pthread_cond_t nic_answer; /* NIC_SLEPT arrived */
+	int supervisor_gone;
 	struct cell_slot *slots;
 	unsigned count;
 	struct vdisk_worker disks;	  /* serves the virtual disks, if any service has one */
 	struct vdisk_worker *disk_worker; /* &disks once started, else NULL */
+	struct vmm_service_host host;
+	pthread_attr_t attr;
+	struct budget_entry *budget; /* the plan's, shared with the supervisor; NULL: no budget */
 };
 
-static void send_ended(struct cell *cell, struct cell_slot *slot)
+#define RESIDENT_PERIOD_NS 100000000 /* how often the budget's resident pages are measured */
+
+#define NIC_SLEEP_WAIT_S 5 /* a switch that does not answer by then keeps the NIC */
+
+/* Under cell->lock. The budget counts a service's pages from the moment it runs until it
+ * sleeps (its pages are gone by then) or ends. */
+static void set_state_locked(struct cell_slot *slot, enum slot_state state)
+{
+	slot->state = state;
+	struct budget_entry *b = slot->svc.budget;
+	if (!b)
+		return;
+	int awake = state == SLOT_RUNNING;
+	__atomic_store_n(&b->awake, (uint32_t)awake, __ATOMIC_RELAXED);
+	if (!awake)
+		__atomic_store_n(&b->resident_pages, 0, __ATOMIC_RELAXED);
+}
+
+/* Measures the resident guest pages of the running services, for the supervisor's budget. */
+static void measure_resident(struct cell *cell)
+{
+	pthread_mutex_lock(&cell->lock);
+	for (unsigned i = 0; i < cell->count; i++) {
+		struct cell_slot *slot = &cell->slots[i];
+		/* RUNNING: mapped until its thread sets SLEEPING, under this lock. */
+		if (slot->state == SLOT_RUNNING && slot->svc.budget && slot->svc.mem.host)
+			__atomic_store_n(&slot->svc.budget->resident_pages,
+					 swap_resident_pages(&slot->svc.mem), __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&cell->lock);
+}
+
+static struct cell_slot *slot_of(struct vmm_service *svc)
+{
+	return (struct cell_slot *)((char *)svc - offsetof(struct cell_slot, svc));
+}
+
+/* Under cell->lock. */
+static void send_ended_locked(struct cell *cell, struct cell_slot *slot)
 {
 	struct cell_msg msg;
 	memset(&msg, 0, sizeof(msg));
@@ -50,8 +102,13 @@ static void send_ended(struct cell *cell, struct cell_slot *slot)
 	msg.service = slot->index;
 	msg.outcome = slot->svc.outcome;
 	msg.stats = slot->svc.stats;
-	pthread_mutex_lock(&cell->lock);
 	cell_msg_send(cell->sock, &msg, NULL, 0, 0);
+}
+
+static void send_ended(struct cell *cell, struct cell_slot *slot)
+{
+	pthread_mutex_lock(&cell->lock);
+	send_ended_locked(cell, slot);
 	pthread_mutex_unlock(&cell->lock);
 }
 
@@ -70,72 +127,297 @@ static int send_nic(struct cell *cell, struct cell_slot *slot)
 	return rc;
 }
 
+/* Has the supervisor keep the service's files open, so that their locks (one run, one
+ * writer) outlive the fds the service closes when it sleeps. Without it, it never sleeps. */
+static void send_hold(struct cell *cell, struct cell_slot *slot)
+{
+	struct vmm_service *svc = &slot->svc;
+	struct cell_msg msg;
+	memset(&msg, 0, sizeof(msg));
+	msg.type = CELL_MSG_HOLD;
+	msg.service = slot->index;
+	int fds[2] = {svc->mem.fd, svc->disk ? svc->disk->file.fd : -1};
+	pthread_mutex_lock(&cell->lock);
+	int rc = cell_msg_send(cell->sock, &msg, fds, svc->disk ? 2 : 1, 0);
+	pthread_mutex_unlock(&cell->lock);
+	svc->locks_held = rc == 0;
+	svc->mem.lock_held = rc == 0;
+}
+
+static int host_nic_attach(void *ctx, struct vmm_service *svc)
+{
+	return send_nic(ctx, slot_of(svc));
+}
+
+/* Asks the switch to let go of the NIC and waits for its answer (the main thread relays it). */
+static int host_nic_sleep(void *ctx, struct vmm_service *svc)
+{
+	struct cell *cell = ctx;
+	struct cell_slot *slot = slot_of(svc);
+	struct cell_msg msg;
+	memset(&msg, 0, sizeof(msg));
+	msg.type = CELL_MSG_NIC_SLEEP;
+	msg.service = slot->index;
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += NIC_SLEEP_WAIT_S;
+	pthread_mutex_lock(&cell->lock);
+	slot->nic_slept = 0;
+	int rc = cell_msg_send(cell->sock, &msg, NULL, 0, 0);
+	while (rc == 0 && !slot->nic_slept && !cell->supervisor_gone)
+		rc = pthread_cond_timedwait(&cell->nic_answer, &cell->lock, &until);
+	int slept = slot->nic_slept == 1;
+	pthread_mutex_unlock(&cell->lock);
+	return slept ? 0 : -1;
+}
+
+/* Ends a service that sleeps, as its stop request says; under cell->lock. */
+static void end_sleeper_locked(struct cell *cell, struct cell_slot *slot)
+{
+	struct vmm_service *svc = &slot->svc;
+	vmm_service_end_asleep(svc, (enum vmm_outcome_kind)svc->stop_kind, svc->stop_signal,
+			       svc->stop_kind == VMM_OUTCOME_STOPPED ? svc->stop_reason : NULL);
+	send_ended_locked(cell, slot);
+	set_state_locked(slot, SLOT_DONE);
+	vmm_service_destroy(svc, cell->plan->keep_state);
+}
+
+static void notify_main(struct cell *cell)
+{
+	uint64_t one = 1;
+	if (write(cell->done_fd, &one, sizeof(one)) < 0)
+		perror("denali-run: cell: eventfd");
+}
+
+static int start_service(struct cell_slot *slot, char *err, size_t errlen)
+{
+	struct cell *cell = slot->cell;
+	const struct vmm_plan_service *ps = &cell->plan->services[slot->index];
+	const char *prefix = cell->plan->count > 1 ? ps->cfg.name : NULL;
+	struct vmm_service *svc = &slot->svc;
+	if (vmm_service_start(svc, &ps->cfg, &ps->img, cell->kvm, cell->plan->state_dir, prefix,
+			      cell->disk_worker, err, errlen) != 0)
+		return -1;
+	svc->host = &cell->host;
+	svc->budget = cell->budget ? &cell->budget[slot->index] : NULL;
+	send_hold(cell, slot);
+	if (svc->nic && send_nic(cell, slot) != 0) {
+		snprintf(err, errlen, "cannot hand its NIC to the switch: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static void *service_thread(void *arg)
 {
 	struct cell_slot *slot = arg;
 	struct cell *cell = slot->cell;
-	const struct vmm_plan_service *ps = &cell->plan->services[slot->index];
-	const char *prefix = cell->plan->count > 1 ? ps->cfg.name : NULL;
-	char err[512];
 	struct vmm_service *svc = &slot->svc;
-	int started = vmm_service_start(svc, &ps->cfg, &ps->img, cell->kvm, cell->plan->state_dir,
-					prefix, cell->disk_worker, err, sizeof(err)) == 0;
-	if (started && svc->nic && send_nic(cell, slot) != 0) {
-		snprintf(err, sizeof(err), "cannot hand its NIC to the switch: %s",
-			 strerror(errno));
-		started = 0;
-	}
-	if (!started) {
-		svc->outcome.kind = VMM_OUTCOME_HOST_ERROR;
-		snprintf(svc->outcome.reason, sizeof(svc->outcome.reason), "%s", err);
-	} else {
+	char err[512] = "";
+	int woken = svc->asleep;
+	int ok = woken ? vmm_service_wake(svc, err, sizeof(err)) == 0
+		       : start_service(slot, err, sizeof(err)) == 0;
+	for (;;) {
+		if (!ok) {
+			svc->outcome.kind = VMM_OUTCOME_HOST_ERROR;
+			snprintf(svc->outcome.reason, sizeof(svc->outcome.reason), "%s%s",
+				 woken ? "cannot swap it back in: " : "", err);
+			break;
+		}
+		svc->asleep = 0;
+		vmm_service_ran(svc);
 		pthread_mutex_lock(&cell->lock);
-		slot->state = SLOT_RUNNING;
+		set_state_locked(slot, SLOT_RUNNING);
+		slot->wake_wanted = 0;
 		if (slot->stop_event)
 			vmm_service_raise(svc, DN_EV_STOP);
 		if (slot->kill.kind != VMM_OUTCOME_NONE)
 			vmm_service_request_stop(svc, slot->kill.kind, slot->kill.status);
 		pthread_mutex_unlock(&cell->lock);
 		vmm_service_run(svc);
+		if (!svc->asleep)
+			break;
+		/* Swapped out: no kick may reach this thread from now on, and what it held goes. */
+		pthread_mutex_lock(&cell->lock);
+		set_state_locked(slot, SLOT_SLEEPING);
+		svc->vcpu.thread_bound = 0;
+		pthread_mutex_unlock(&cell->lock);
+		vmm_service_release(svc);
+		pthread_mutex_lock(&cell->lock);
+		if (svc->stop_kind != VMM_OUTCOME_NONE) {
+			end_sleeper_locked(cell, slot);
+			slot->thread_exited = 1;
+			pthread_mutex_unlock(&cell->lock);
+			notify_main(cell);
+			return NULL;
+		}
+		if (slot->wake_wanted) {
+			slot->wake_wanted = 0;
+			set_state_locked(slot, SLOT_STARTING);
+			pthread_mutex_unlock(&cell->lock);
+			woken = 1;
+			ok = vmm_service_wake(svc, err, sizeof(err)) == 0;
+			continue;
+		}
+		set_state_locked(slot, SLOT_ASLEEP);
+		slot->thread_exited = 1;
+		pthread_mutex_unlock(&cell->lock);
+		notify_main(cell);
+		return NULL;
 	}
 	send_ended(cell, slot);
 	pthread_mutex_lock(&cell->lock);
-	slot->state = SLOT_DONE;
+	set_state_locked(slot, SLOT_DONE);
 	pthread_mutex_unlock(&cell->lock);
 	vmm_service_destroy(svc, cell->plan->keep_state);
-	uint64_t one = 1;
-	if (write(cell->done_fd, &one, sizeof(one)) < 0)
-		perror("denali-run: cell: eventfd");
+	pthread_mutex_lock(&cell->lock);
+	slot->thread_exited = 1;
+	pthread_mutex_unlock(&cell->lock);
+	notify_main(cell);
 	return NULL;
+}
+
+/* Gives a slot a thread to run (or wake) its service; under cell->lock. */
+static void start_thread_locked(struct cell *cell, struct cell_slot *slot)
+{
+	if (slot->thread_started) /* the one that put it to sleep has ended, or is ending */
+		pthread_join(slot->thread, NULL);
+	slot->thread_started = 0;
+	slot->thread_exited = 0;
+	set_state_locked(slot, SLOT_STARTING);
+	if (pthread_create(&slot->thread, &cell->attr, service_thread, slot) == 0) {
+		slot->thread_started = 1;
+		return;
+	}
+	struct vmm_service *svc = &slot->svc;
+	if (svc->asleep) {
+		vmm_service_end_asleep(svc, VMM_OUTCOME_HOST_ERROR, 0,
+				       "cannot create a vcpu thread to swap it back in");
+		send_ended_locked(cell, slot);
+		set_state_locked(slot, SLOT_DONE);
+		vmm_service_destroy(svc, cell->plan->keep_state);
+		return;
+	}
+	svc->outcome.kind = VMM_OUTCOME_HOST_ERROR;
+	snprintf(svc->outcome.reason, sizeof(svc->outcome.reason), "cannot create its vcpu thread");
+	send_ended_locked(cell, slot);
+	set_state_locked(slot, SLOT_DONE);
+}
+
+/* Wakes a sleeping service (an event, a frame, its deadline); under cell->lock. */
+static void wake_locked(struct cell *cell, struct cell_slot *slot)
+{
+	if (slot->state == SLOT_ASLEEP)
+		start_thread_locked(cell, slot);
+	else if (slot->state == SLOT_SLEEPING || slot->state == SLOT_RUNNING)
+		slot->wake_wanted = 1; /* RUNNING: it is on its way to sleep (its NIC already is) */
+}
+
+static int64_t sleeper_due(const struct vmm_service *svc)
+{
+	int64_t due = vmm_service_host_time(svc, svc->idle_call.deadline_ns);
+	if (svc->timer_deadline_ns) {
+		int64_t timer = vmm_service_host_time(svc, svc->timer_deadline_ns);
+		if (timer < due)
+			due = timer;
+	}
+	return due;
+}
+
+/* Wakes the sleepers whose timer or idle deadline has come, and arms timer_fd for the next. */
+static void wake_due(struct cell *cell)
+{
+	int64_t now = vcpu_clock_ns(), next = INT64_MAX;
+	pthread_mutex_lock(&cell->lock);
+	for (unsigned i = 0; i < cell->count; i++) {
+		struct cell_slot *slot = &cell->slots[i];
+		if (slot->state != SLOT_ASLEEP)
+			continue;
+		int64_t due = sleeper_due(&slot->svc);
+		if (due <= now)
+			wake_locked(cell, slot);
+		else if (due < next)
+			next = due;
+	}
+	pthread_mutex_unlock(&cell->lock);
+	struct itimerspec its;
+	memset(&its, 0, sizeof(its));
+	if (next != INT64_MAX) {
+		its.it_value.tv_sec = next / 1000000000;
+		its.it_value.tv_nsec = next % 1000000000;
+	}
+	timerfd_settime(cell->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static struct cell_slot *slot_for(struct cell *cell, uint32_t service)
+{
+	unsigned first = cell->slots[0].index;
+	if (service < first || service - first >= cell->count)
+		return NULL;
+	return &cell->slots[service - first];
+}
+
+/* A message about one service. Under cell->lock. */
+static void relay_one_locked(struct cell *cell, const struct cell_msg *msg)
+{
+	struct cell_slot *slot = slot_for(cell, msg->service);
+	if (!slot)
+		return;
+	struct vmm_service *svc = &slot->svc;
+	switch (msg->type) {
+	case CELL_MSG_HALT: {
+		char reason[sizeof(svc->stop_reason)];
+		snprintf(reason, sizeof(reason), "%.*s", (int)sizeof(reason) - 1,
+			 msg->outcome.reason);
+		if (slot->state == SLOT_RUNNING || slot->state == SLOT_SLEEPING ||
+		    slot->state == SLOT_ASLEEP)
+			vmm_service_request_halt(svc, reason);
+		if (slot->state == SLOT_ASLEEP)
+			end_sleeper_locked(cell, slot);
+		break;
+	}
+	case CELL_MSG_NIC_SLEPT:
+		slot->nic_slept = msg->outcome.status == 0 ? 1 : -1;
+		pthread_cond_broadcast(&cell->nic_answer);
+		break;
+	case CELL_MSG_WAKE: wake_locked(cell, slot); break;
+	case CELL_MSG_SWAP_OUT:
+		if (slot->state == SLOT_RUNNING) {
+			__atomic_store_n(&svc->swap_asked, 1, __ATOMIC_RELEASE);
+			vcpu_kick(&svc->vcpu); /* an idle one goes now, a running one at its idle */
+		}
+		break;
+	default: break;
+	}
 }
 
 /* Applies a supervisor message to the services of the cell it concerns. */
 static void relay(struct cell *cell, const struct cell_msg *msg)
 {
 	pthread_mutex_lock(&cell->lock);
-	if (msg->type == CELL_MSG_HALT) {
-		unsigned first = cell->slots[0].index;
-		if (msg->service >= first && msg->service - first < cell->count) {
-			struct cell_slot *slot = &cell->slots[msg->service - first];
-			char reason[sizeof(slot->svc.stop_reason)];
-			snprintf(reason, sizeof(reason), "%.*s", (int)sizeof(reason) - 1,
-				 msg->outcome.reason);
-			if (slot->state == SLOT_RUNNING)
-				vmm_service_request_halt(&slot->svc, reason);
-		}
+	if (msg->type != CELL_MSG_STOP && msg->type != CELL_MSG_KILL) {
+		relay_one_locked(cell, msg);
 		pthread_mutex_unlock(&cell->lock);
 		return;
 	}
 	for (unsigned i = 0; i < cell->count; i++) {
 		struct cell_slot *slot = &cell->slots[i];
+		struct vmm_service *svc = &slot->svc;
 		if (msg->type == CELL_MSG_STOP) {
 			if (slot->state == SLOT_RUNNING)
-				vmm_service_raise(&slot->svc, DN_EV_STOP);
+				vmm_service_raise(svc, DN_EV_STOP);
+			if (slot->state == SLOT_SLEEPING || slot->state == SLOT_ASLEEP) {
+				vmm_service_raise_asleep(svc, DN_EV_STOP);
+				wake_locked(cell, slot);
+			}
 			slot->stop_event = 1;
-		} else if (msg->type == CELL_MSG_KILL) {
-			if (slot->state == SLOT_RUNNING)
-				vmm_service_request_stop(&slot->svc, msg->outcome.kind,
+		} else {
+			if (slot->state == SLOT_RUNNING || slot->state == SLOT_SLEEPING ||
+			    slot->state == SLOT_ASLEEP)
+				vmm_service_request_stop(svc, msg->outcome.kind,
 							 msg->outcome.status);
+			if (slot->state == SLOT_ASLEEP)
+				end_sleeper_locked(cell, slot); /* without swapping it in */
 			slot->kill = msg->outcome;
 		}
 	}
@@ -174,80 +456,116 @@ static void start_disk_worker(struct cell *cell, unsigned first, unsigned count)
 		fprintf(stderr, "denali-run: cell: %s\n", err);
 }
 
+/* Joins the threads that have finished; returns 1 while some service is not done or some
+ * thread still runs. */
+static int reap_threads(struct cell *cell)
+{
+	int busy = 0;
+	pthread_mutex_lock(&cell->lock);
+	for (unsigned i = 0; i < cell->count; i++) {
+		struct cell_slot *slot = &cell->slots[i];
+		if (slot->thread_started && slot->thread_exited) {
+			pthread_join(slot->thread, NULL);
+			slot->thread_started = 0;
+		}
+		busy |= slot->state != SLOT_DONE || slot->thread_started;
+	}
+	pthread_mutex_unlock(&cell->lock);
+	return busy;
+}
+
+static void read_supervisor(struct cell *cell)
+{
+	struct cell_msg msg;
+	int passed[CELL_MSG_FDS_MAX];
+	unsigned npassed;
+	ssize_t got = cell_msg_recv(cell->sock, &msg, passed, &npassed, 0);
+	for (unsigned i = 0; i < npassed; i++)
+		close(passed[i]); /* the supervisor sends none */
+	if (got == (ssize_t)sizeof(msg)) {
+		relay(cell, &msg);
+		return;
+	}
+	if (got < 0 && errno == EINTR)
+		return;
+	/* No one to report to: stop everything. */
+	pthread_mutex_lock(&cell->lock);
+	cell->supervisor_gone = 1;
+	pthread_cond_broadcast(&cell->nic_answer);
+	pthread_mutex_unlock(&cell->lock);
+	struct cell_msg kill = {.type = CELL_MSG_KILL};
+	kill.outcome.kind = VMM_OUTCOME_SIGNALED;
+	kill.outcome.status = SIGHUP;
+	relay(cell, &kill);
+}
+
 int cell_run(const struct vmm_plan *plan, const struct vcpu_kvm *kvm, int sock, unsigned first,
-	     unsigned count)
+	     unsigned count, struct budget_entry *budget)
 {
 	cell_signals();
-	struct cell cell = {.plan = plan, .kvm = kvm, .sock = sock, .count = count};
+	struct cell cell = {
+		.plan = plan, .kvm = kvm, .sock = sock, .count = count, .budget = budget};
+	cell.host = (struct vmm_service_host){
+		.ctx = &cell, .nic_sleep = host_nic_sleep, .nic_attach = host_nic_attach};
 	pthread_mutex_init(&cell.lock, NULL);
+	pthread_condattr_t monotonic;
+	pthread_condattr_init(&monotonic);
+	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+	pthread_cond_init(&cell.nic_answer, &monotonic);
+	pthread_condattr_destroy(&monotonic);
 	cell.done_fd = eventfd(0, EFD_CLOEXEC);
+	cell.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	cell.slots = calloc(count, sizeof(*cell.slots));
-	if (cell.done_fd < 0 || !cell.slots) {
+	if (cell.done_fd < 0 || cell.timer_fd < 0 || !cell.slots) {
 		perror("denali-run: cell");
 		return 1;
 	}
 	start_disk_worker(&cell, first, count);
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 1u << 20);
-	unsigned running = 0;
+	pthread_attr_init(&cell.attr);
+	pthread_attr_setstacksize(&cell.attr, 1u << 20);
+	pthread_mutex_lock(&cell.lock);
 	for (unsigned i = 0; i < count; i++) {
 		struct cell_slot *slot = &cell.slots[i];
 		slot->cell = &cell;
 		slot->index = first + i;
-		if (pthread_create(&slot->thread, &attr, service_thread, slot) != 0) {
-			slot->svc.outcome.kind = VMM_OUTCOME_HOST_ERROR;
-			snprintf(slot->svc.outcome.reason, sizeof(slot->svc.outcome.reason),
-				 "cannot create its vcpu thread");
-			send_ended(&cell, slot);
-			continue;
-		}
-		slot->thread_started = 1;
-		running++;
+		start_thread_locked(&cell, slot);
 	}
-	unsigned done = 0;
-	int supervisor_gone = 0;
-	while (done < running) {
-		struct pollfd fds[2] = {{.fd = cell.done_fd, .events = POLLIN},
-					{.fd = sock, .events = supervisor_gone ? 0 : POLLIN}};
-		if (poll(fds, 2, -1) < 0) {
+	pthread_mutex_unlock(&cell.lock);
+	int64_t measured = 0;
+	while (reap_threads(&cell)) {
+		wake_due(&cell);
+		int timeout = -1;
+		if (cell.budget) {
+			int64_t now = vcpu_clock_ns();
+			if (now - measured >= RESIDENT_PERIOD_NS) {
+				measure_resident(&cell);
+				measured = now;
+			}
+			timeout = (int)((measured + RESIDENT_PERIOD_NS - now) / 1000000) + 1;
+		}
+		struct pollfd fds[3] = {
+			{.fd = cell.done_fd, .events = POLLIN},
+			{.fd = sock, .events = cell.supervisor_gone ? 0 : POLLIN},
+			{.fd = cell.timer_fd, .events = POLLIN},
+		};
+		if (poll(fds, 3, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
-		if (fds[0].revents & POLLIN) {
-			uint64_t n;
-			if (read(cell.done_fd, &n, sizeof(n)) == sizeof(n))
-				done += (unsigned)n;
-		}
-		if (fds[1].revents & POLLIN) {
-			struct cell_msg msg;
-			int passed[CELL_MSG_FDS_MAX];
-			unsigned npassed;
-			ssize_t got = cell_msg_recv(sock, &msg, passed, &npassed, 0);
-			for (unsigned i = 0; i < npassed; i++)
-				close(passed[i]); /* the supervisor sends none */
-			if (got == (ssize_t)sizeof(msg))
-				relay(&cell, &msg);
-			else if (got == 0)
-				fds[1].revents |= POLLHUP;
-		}
-		if (fds[1].revents & (POLLHUP | POLLERR)) {
-			/* No one to report to: stop everything. */
-			supervisor_gone = 1;
-			struct cell_msg kill = {.type = CELL_MSG_KILL};
-			kill.outcome.kind = VMM_OUTCOME_SIGNALED;
-			kill.outcome.status = SIGHUP;
-			relay(&cell, &kill);
-		}
+		uint64_t n;
+		if (fds[0].revents & POLLIN)
+			(void)!read(cell.done_fd, &n, sizeof(n));
+		if (fds[2].revents & POLLIN)
+			(void)!read(cell.timer_fd, &n, sizeof(n));
+		if (fds[1].revents & (POLLIN | POLLHUP | POLLERR))
+			read_supervisor(&cell);
 	}
-	for (unsigned i = 0; i < count; i++)
-		if (cell.slots[i].thread_started)
-			pthread_join(cell.slots[i].thread, NULL);
-	pthread_attr_destroy(&attr);
+	pthread_attr_destroy(&cell.attr);
 	if (cell.disk_worker)
 		vdisk_worker_stop(cell.disk_worker);
 	free(cell.slots);
 	close(cell.done_fd);
+	close(cell.timer_fd);
 	return 0;
 }

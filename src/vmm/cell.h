@@ -3,12 +3,14 @@
 #define VMM_CELL_H
 
 #include "plan.h"
+#include "swap/budget.h"
 #include "vcpu/vcpu.h"
 
-/* Runs services [first, first+count) of the plan, reporting each end to the supervisor on
- * sock, and obeying its STOP and KILL messages. Returns when every service has ended; the
- * caller exits with the returned status. Called in the child right after fork. */
+/* Runs services [first, first+count) of the plan (their rows of budget, shared with the
+ * supervisor, kept up to date when there is a memory budget), reporting each end to the supervisor
+ * on sock, and obeying its STOP and KILL messages. Returns when every service has ended; the caller
+ * exits with the returned status. Called in the child right after fork. */
 int cell_run(const struct vmm_plan *plan, const struct vcpu_kvm *kvm, int sock, unsigned first,
-	     unsigned count);
+	     unsigned count, struct budget_entry *budget);
 
 #endif

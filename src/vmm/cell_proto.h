@@ -14,13 +14,19 @@ enum cell_msg_type {
 	CELL_MSG_KILL,	    /* supervisor -> cell: stop every service now, recording kind/status */
 	CELL_MSG_NIC,	    /* cell -> supervisor: a service's NIC; fds: RAM file, kick, wake */
 	CELL_MSG_HALT,	    /* supervisor -> cell: stop one service, outcome.reason says why */
+	CELL_MSG_NIC_SLEEP, /* cell -> supervisor: let go of a service's NIC, it goes to sleep */
+	CELL_MSG_NIC_SLEPT, /* supervisor -> cell: done (outcome.status 0) or not (-1) */
+	CELL_MSG_WAKE,	    /* supervisor -> cell: frames wait for a sleeping service */
+	CELL_MSG_SWAP_OUT,  /* supervisor -> cell: swap a service out at its next idle */
+	CELL_MSG_HOLD,	    /* cell -> supervisor: keep these fds (memory file, disk image) open
+			     * while the service lives: their locks stay held while it sleeps */
 };
 
 #define CELL_MSG_FDS_MAX 3
 
 struct cell_msg {
 	uint32_t type;
-	uint32_t service;	    /* index in the plan (ENDED, NIC, HALT) */
+	uint32_t service;	    /* index in the plan (all but STOP and KILL) */
 	struct vmm_outcome outcome; /* ENDED: how it ended; KILL: kind and status; HALT: reason */
 	struct vmm_service_stats stats;
 };

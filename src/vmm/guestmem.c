@@ -214,8 +214,14 @@ int guestmem_open(struct guestmem *gm, const char *state_dir, const char *name, 
 		snprintf(err, errlen, "cannot map memory file %s: %s", gm->path, strerror(errno));
 		goto fail;
 	}
+	struct stat st;
+	if (fstat(gm->fd, &st) == 0) {
+		gm->dev = st.st_dev;
+		gm->ino = st.st_ino;
+	}
 	gm->host = p;
 	gm->size = size;
+	gm->owned = 1;
 	return 0;
 fail:
 	close(gm->fd);
@@ -235,17 +241,52 @@ void guestmem_remove(const char *state_dir, const char *name)
 	rmdir(dir);
 }
 
+void guestmem_unmap(struct guestmem *gm)
+{
+	if (gm->host)
+		munmap(gm->host, gm->size);
+	gm->host = NULL;
+	if (gm->lock_held && gm->fd >= 0) {
+		close(gm->fd);
+		gm->fd = -1;
+	}
+}
+
+int guestmem_remap(struct guestmem *gm, char *err, size_t errlen)
+{
+	if (gm->fd < 0) {
+		gm->fd = open(gm->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+		if (gm->fd < 0 || fstat(gm->fd, &st) != 0 || st.st_dev != gm->dev ||
+		    st.st_ino != gm->ino) {
+			snprintf(err, errlen, "memory file %s %s", gm->path,
+				 gm->fd < 0 ? strerror(errno) : "was replaced while it slept");
+			if (gm->fd >= 0)
+				close(gm->fd);
+			gm->fd = -1;
+			return -1;
+		}
+	}
+	void *p = mmap(NULL, gm->size, PROT_READ | PROT_WRITE, MAP_SHARED, gm->fd, 0);
+	if (p == MAP_FAILED) {
+		snprintf(err, errlen, "cannot map memory file %s: %s", gm->path, strerror(errno));
+		return -1;
+	}
+	gm->host = p;
+	return 0;
+}
+
 void guestmem_close(struct guestmem *gm, int keep_file)
 {
 	if (gm->host)
 		munmap(gm->host, gm->size);
-	if (gm->fd >= 0) {
-		if (!keep_file) {
-			unlink(gm->path);
-			rmdir(gm->dir);
-		}
-		close(gm->fd);
+	if (gm->owned && !keep_file) {
+		unlink(gm->path);
+		rmdir(gm->dir);
 	}
+	if (gm->fd >= 0)
+		close(gm->fd);
 	gm->host = NULL;
 	gm->fd = -1;
+	gm->owned = 0;
 }

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* A guest-physical address. Never dereferenced: translate it with guestmem_user_ptr. */
 typedef uint64_t gpa_t;
@@ -13,7 +14,11 @@ typedef uint64_t gpa_t;
 struct guestmem {
 	uint8_t *host; /* mapping of the whole RAM, GPA 0 at host[0] */
 	uint64_t size;
-	int fd; /* the memory file, locked so that one service owns it */
+	int fd;	       /* the memory file, locked so that one service owns it */
+	int owned;     /* opened and locked by us: ours to remove */
+	int lock_held; /* another fd of the same open (the supervisor's) keeps the lock */
+	dev_t dev;     /* which file it is, to find the same one when it is opened again */
+	ino_t ino;
 	char path[PATH_MAX];
 	char dir[PATH_MAX];
 };
@@ -52,6 +57,11 @@ void *guestmem_user_ptr(const struct guestmem *gm, gpa_t gpa, uint64_t len, uint
  * Fails if another live run holds the same service's file. Returns 0 or -1 with err set. */
 int guestmem_open(struct guestmem *gm, const char *state_dir, const char *name, uint64_t size,
 		  char *err, size_t errlen);
+
+/* Drops the mapping, and the fd if lock_held, for a service that sleeps; guestmem_remap opens
+ * the same file again if need be and maps it, anywhere. 0, or -1 with err. */
+void guestmem_unmap(struct guestmem *gm);
+int guestmem_remap(struct guestmem *gm, char *err, size_t errlen);
 
 /* Unmaps and closes; removes the file and its folder unless keep_file. */
 void guestmem_close(struct guestmem *gm, int keep_file);

@@ -14,6 +14,9 @@
 #include "service.h"
 #include "stats.h"
 
+/* A service that could not sleep yet (disk work, an event) tries again this much later. */
+#define SLEEP_RETRY_NS 10000000
+
 typedef enum vcpu_action (*vmm_hypercall_fn)(struct vmm_service *svc, void *args);
 
 struct vmm_hypercall {
@@ -107,9 +110,9 @@ static uint64_t take_events(struct vmm_service *svc)
 
 /* Waits for an event, a stop request or the deadline. The kick signal stays blocked except
  * inside ppoll, so a kick between the last check and the wait cannot be lost. A service that
- * swaps is swapped out once it has idled for its idle_after, and back in when it wakes; if it
- * cannot come back, err says why and it must stop. */
-static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, char *err, size_t errlen)
+ * swaps goes to sleep (swapped out, holding nothing) once it has idled for its idle_after, or
+ * when the memory budget asks: then *asleep is set, and the idle is finished at wake. */
+static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, int *asleep)
 {
 	sigset_t kick, unblocked;
 	sigemptyset(&kick);
@@ -117,10 +120,8 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, char *err, 
 	pthread_sigmask(SIG_BLOCK, &kick, &unblocked);
 	sigdelset(&unblocked, VCPU_KICK_SIGNAL);
 	uint64_t ev = 0;
-	svc->stats.idles++;
-	int64_t swap_at = svc->cfg->swap.enabled && !svc->swap.disabled
-				  ? vcpu_clock_ns() + (int64_t)svc->cfg->swap.idle_after_ns
-				  : INT64_MAX;
+	const int64_t idle_after = (int64_t)svc->cfg->swap.idle_after_ns;
+	int64_t swap_at = svc->cfg->swap.enabled ? vcpu_clock_ns() + idle_after : INT64_MAX;
 	for (;;) {
 		int64_t timer = vmm_service_timer_poll(svc);
 		ev = take_events(svc);
@@ -130,24 +131,33 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, char *err, 
 		if (now >= deadline)
 			break;
 		int64_t next = timer < deadline ? timer : deadline;
-		if (now >= swap_at && !svc->swap.out &&
-		    next - now < (int64_t)svc->cfg->swap.idle_after_ns) {
-			/* It wakes again soon: a swap now would be undone at once. */
-			swap_at = INT64_MAX;
-		} else if (now >= swap_at && !svc->swap.out) {
+		int asked = __atomic_load_n(&svc->swap_asked, __ATOMIC_ACQUIRE);
+		if ((now >= swap_at || asked) && !svc->swap.disabled) {
+			if (!asked && next - now < idle_after) {
+				/* It wakes again soon: a swap now would be undone at once. */
+				swap_at = INT64_MAX;
+				continue;
+			}
 			char why[256];
-			if (vmm_service_swap_out(svc, why, sizeof(why)) != 0) {
+			int slept = vmm_service_sleep(svc, why, sizeof(why));
+			if (slept == 1) {
+				*asleep = 1;
+				break;
+			}
+			if (slept < 0) {
 				/* It runs on in memory, and is not swapped again (one message). */
 				fprintf(stderr, "denali-run: %s: %s; it stays in memory\n",
 					svc->cfg->name, why);
 				svc->swap.disabled = 1;
-				swap_at = INT64_MAX;
 			}
+			/* Busy (disk work, an event): look again a little later. */
+			__atomic_store_n(&svc->swap_asked, 0, __ATOMIC_RELEASE);
+			swap_at = slept == 0 && (asked || swap_at != INT64_MAX)
+					  ? now + SLEEP_RETRY_NS
+					  : INT64_MAX;
 			continue;
 		}
-		int64_t wake = next;
-		if (!svc->swap.out && swap_at < wake)
-			wake = swap_at;
+		int64_t wake = next < swap_at ? next : swap_at;
 		struct timespec ts = {.tv_sec = (wake - now) / 1000000000,
 				      .tv_nsec = (wake - now) % 1000000000};
 		/* The switch writes the wake eventfd when it raises DN_EV_NET. */
@@ -158,15 +168,18 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, char *err, 
 				break;
 		}
 	}
-	/* Back in before the guest sees its events (kicks stay blocked while its VM is built);
-	 * not if it is being stopped: it will never run again. */
-	if (svc->swap.out && !svc->vcpu.stop_requested &&
-	    vmm_service_swap_in(svc, err, errlen) != 0)
-		ev = 0;
 	pthread_sigmask(SIG_SETMASK, &unblocked, NULL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 	vcpu_take_kicks(&svc->vcpu); /* the kicks that woke us are handled */
 	return ev;
+}
+
+/* Parks the idle call of a service that went to sleep; it is finished at wake. */
+static enum vcpu_action suspend_idle(struct vmm_service *svc, const struct dn_hc_idle *a)
+{
+	svc->idle_call = *a;
+	svc->idle_arg = svc->hc_arg;
+	return VCPU_SUSPEND;
 }
 
 static enum vcpu_action hc_idle(struct vmm_service *svc, void *args)
@@ -189,12 +202,29 @@ static enum vcpu_action hc_idle(struct vmm_service *svc, void *args)
 			sched_yield();
 		return VCPU_CONTINUE;
 	}
-	char err[256] = "";
-	a->events = idle_wait(svc, deadline, err, sizeof(err));
-	/* A stop already asked for keeps its reason; the run loop ends the service. */
-	if (err[0] && svc->stop_kind == VMM_OUTCOME_NONE)
-		return vmm_service_halt(svc, VMM_OUTCOME_HOST_ERROR, 0, "cannot swap back in: %s",
-					err);
+	svc->stats.idles++;
+	int asleep = 0;
+	a->events = idle_wait(svc, deadline, &asleep);
+	if (asleep)
+		return suspend_idle(svc, a);
+	vmm_service_ran(svc);
+	return VCPU_CONTINUE;
+}
+
+enum vcpu_action vmm_hypercall_idle_resume(struct vmm_service *svc)
+{
+	struct dn_hc_idle a = svc->idle_call;
+	uint32_t arg = svc->idle_arg;
+	svc->idle_arg = 0;
+	int asleep = 0;
+	a.events = idle_wait(svc, vmm_service_host_time(svc, a.deadline_ns), &asleep);
+	if (asleep)
+		return suspend_idle(svc, &a);
+	vmm_service_ran(svc);
+	/* The struct was checked when the call came in; the guest cannot move its RAM. */
+	void *guest = guestmem_user_ptr(&svc->mem, arg, sizeof(a), 8);
+	if (!guest || guestmem_copy(guest, &a, sizeof(a)) != 0)
+		return unbacked(svc, arg);
 	return VCPU_CONTINUE;
 }
 
@@ -248,6 +278,7 @@ enum vcpu_action vmm_hypercall_dispatch(struct vmm_service *svc, unsigned nr, ui
 	if (guestmem_copy(copy, guest, hc->arg_size) != 0)
 		return unbacked(svc, arg);
 	svc->stats.hypercalls[nr]++;
+	svc->hc_arg = arg;
 	enum vcpu_action action = hc->handle(svc, copy);
 	if (action == VCPU_CONTINUE && guestmem_copy(guest, copy, hc->arg_size) != 0)
 		return unbacked(svc, arg);

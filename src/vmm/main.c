@@ -19,6 +19,7 @@
 #include "loader.h"
 #include "plan.h"
 #include "plan_net.h"
+#include "size.h"
 #include "supervisor.h"
 #include "swap/swap.h"
 #include "vcpu/vcpu.h"
@@ -58,6 +59,9 @@ static void usage(FILE *out)
 		"                      else /var/tmp/denali-UID)\n"
 		"  --keep-state        keep the services' memory files after they end\n"
 		"  --stats FILE        write every service's counters to FILE as JSON at the end\n"
+		"  --memory-budget SIZE  keep the guest memory resident in all cells under SIZE\n"
+		"                      (e.g. 512M): the least recently run services are swapped\n"
+		"                      out to their memory files, and back in at their next event\n"
 		"  -q, --quiet         no per-service summary lines (stops and errors still show)\n"
 		"  -h, --help          show this help\n"
 		"  -V, --version       show the version and the ABI version\n"
@@ -155,7 +159,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_FLEET,
 		OPT_CELL_SIZE,
 		OPT_GRACE,
-		OPT_STATS
+		OPT_STATS,
+		OPT_MEMORY_BUDGET
 	};
 	static const struct option longopts[] = {
 		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
@@ -165,6 +170,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"cell-size", required_argument, NULL, OPT_CELL_SIZE},
 		{"grace", required_argument, NULL, OPT_GRACE},
 		{"stats", required_argument, NULL, OPT_STATS},
+		{"memory-budget", required_argument, NULL, OPT_MEMORY_BUDGET},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -213,6 +219,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		}
 		case OPT_STATS: p->stats_path = optarg; break;
+		case OPT_MEMORY_BUDGET:
+			if (vmm_size_parse(optarg, &p->memory_budget) != 0 ||
+			    p->memory_budget < DN_PAGE_SIZE) {
+				fprintf(stderr,
+					"denali-run: --memory-budget: \"%s\" is not a size of at "
+					"least 4K (e.g. 512M, 2G)\n",
+					optarg);
+				return -1;
+			}
+			break;
 		case 'q': p->quiet = 1; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V':
@@ -283,7 +299,7 @@ static int build_plan(struct options *o)
 		}
 		ps->owns_image = 1;
 	}
-	int swaps = 0;
+	int swaps = p->memory_budget != 0; /* then any service may be swapped out */
 	for (unsigned i = 0; i < p->count; i++)
 		swaps |= p->services[i].cfg.swap.enabled;
 	/* The default folder is often on tmpfs ($XDG_RUNTIME_DIR), where swapping frees nothing:

@@ -4,6 +4,7 @@
 #define VMM_PLAN_H
 
 #include <limits.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "loader.h"
@@ -24,6 +25,7 @@ struct vmm_plan {
 	double grace_s;	    /* after DN_EV_STOP, before a forced stop */
 	int quiet;
 	const char *stats_path; /* NULL: no --stats */
+	uint64_t memory_budget; /* --memory-budget: bytes of guest memory resident, 0: none */
 };
 
 #endif

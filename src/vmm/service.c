@@ -115,12 +115,13 @@ static int reserve_pages(struct vmm_service *svc, off_t offset, off_t len)
 
 /* The NIC's two eventfds; the kick is signalled by KVM itself when the guest writes the kick
  * port, with no exit to the monitor. */
-static int nic_create(struct vmm_service *svc, char *err, size_t errlen)
+static int nic_create(struct vmm_service *svc, int waking, char *err, size_t errlen)
 {
 	svc->nic = (struct dn_nic *)(svc->mem.host + DN_GPA_IOWIN + DN_IOWIN_NIC);
 	/* The switch writes the NIC page from the supervisor: back it now, so that a full
-	 * filesystem is this service's start-up error and never a SIGBUS there. */
-	if (reserve_pages(svc, DN_GPA_IOWIN + DN_IOWIN_NIC, DN_PAGE_SIZE) != 0) {
+	 * filesystem is this service's start-up error and never a SIGBUS there. (At wake it
+	 * is backed, and holds the rings.) */
+	if (!waking && reserve_pages(svc, DN_GPA_IOWIN + DN_IOWIN_NIC, DN_PAGE_SIZE) != 0) {
 		snprintf(err, errlen, "cannot reserve the NIC's page in %s: %s", svc->mem.path,
 			 strerror(errno));
 		return -1;
@@ -145,7 +146,7 @@ static void disk_halt(void *ctx, const char *reason)
 
 /* The disk: its rings in the I/O window, its kick port, its image and io_uring, handed to the
  * cell's disk worker. */
-static int disk_create(struct vmm_service *svc, struct vdisk_worker *worker, char *err,
+static int disk_create(struct vmm_service *svc, struct vdisk_worker *worker, int waking, char *err,
 		       size_t errlen)
 {
 	const struct vmm_disk_config *dc = &svc->cfg->disk;
@@ -157,7 +158,7 @@ static int disk_create(struct vmm_service *svc, struct vdisk_worker *worker, cha
 	 * service's start-up error and never a SIGBUS there. */
 	off_t ring_bytes =
 		(off_t)((sizeof(struct dn_disk) + DN_PAGE_SIZE - 1) & ~(DN_PAGE_SIZE - 1));
-	if (reserve_pages(svc, DN_GPA_IOWIN + DN_IOWIN_DISK, ring_bytes) != 0) {
+	if (!waking && reserve_pages(svc, DN_GPA_IOWIN + DN_IOWIN_DISK, ring_bytes) != 0) {
 		snprintf(err, errlen, "cannot reserve the disk's pages in %s: %s", svc->mem.path,
 			 strerror(errno));
 		return -1;
@@ -172,14 +173,28 @@ static int disk_create(struct vmm_service *svc, struct vdisk_worker *worker, cha
 	struct vdisk_dev_hooks hooks = {
 		.ctx = svc, .raise = disk_raise, .halt = disk_halt, .name = svc->cfg->name};
 	struct dn_disk *shared = (struct dn_disk *)(svc->mem.host + DN_GPA_IOWIN + DN_IOWIN_DISK);
-	if (vdisk_dev_open(svc->disk, dc->path, dc->size, dc->readonly, shared, svc->mem.host,
-			   svc->mem.size, svc->disk_kick_fd, &hooks, err, errlen) != 0) {
+	int flags = dc->readonly ? VDISK_OPEN_READONLY : 0;
+	/* At wake, the same image and its ring counters as before; the supervisor held its lock. */
+	int rc =
+		waking ? vdisk_dev_reopen(svc->disk, dc->path, flags, shared, svc->mem.host,
+					  svc->mem.size, svc->disk_kick_fd, &hooks,
+					  &svc->disk_saved, err, errlen)
+		       : vdisk_dev_open(svc->disk, dc->path, dc->size, flags, shared, svc->mem.host,
+					svc->mem.size, svc->disk_kick_fd, &hooks, err, errlen);
+	if (rc != 0) {
 		free(svc->disk);
 		svc->disk = NULL;
 		return -1;
 	}
 	svc->stats.disk_present = 1;
 	return 0;
+}
+
+/* Hands the disk to the worker: from here on it may raise events in the vregs. */
+static int disk_attach(struct vmm_service *svc, char *err, size_t errlen)
+{
+	svc->disk_port = vdisk_worker_attach(svc->disk_worker, svc->disk, err, errlen);
+	return svc->disk_port ? 0 : -1;
 }
 
 int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *cfg,
@@ -190,7 +205,9 @@ int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *
 	memset(svc, 0, sizeof(*svc));
 	svc->cfg = cfg;
 	svc->kvm = kvm;
-	svc->swap.prefetch = cfg->swap.prefetch;
+	svc->disk_worker = disk_worker;
+	/* A service swapped out only for the memory budget prefetches its working set. */
+	svc->swap.prefetch = cfg->swap.enabled ? cfg->swap.prefetch : 1;
 	svc->vcpu.fd = svc->vcpu.vm_fd = -1;
 	svc->nic_kick_fd = svc->nic_wake_fd = svc->disk_kick_fd = -1;
 	vmm_console_init(&svc->console, 1, console_prefix);
@@ -207,20 +224,17 @@ int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *
 	if (vcpu_create(&svc->vcpu, kvm, svc->mem.host, svc->mem.size, err, errlen) != 0 ||
 	    vcpu_boot(&svc->vcpu, img->entry, svc->mem.size, vcpu_sysarea_boot_info_gpa(), err,
 		      errlen) != 0 ||
-	    (cfg->net.enabled && nic_create(svc, err, errlen) != 0) ||
-	    (cfg->disk.enabled && disk_create(svc, disk_worker, err, errlen) != 0)) {
+	    (cfg->net.enabled && nic_create(svc, 0, err, errlen) != 0) ||
+	    (cfg->disk.enabled && disk_create(svc, disk_worker, 0, err, errlen) != 0)) {
 		vmm_service_destroy(svc, 0);
 		return -1;
 	}
 	fill_boot_info(svc, img);
 	fill_vregs(svc);
 	/* Last: from here on the disk worker may raise events in the vregs. */
-	if (svc->disk) {
-		svc->disk_port = vdisk_worker_attach(disk_worker, svc->disk, err, errlen);
-		if (!svc->disk_port) {
-			vmm_service_destroy(svc, 0);
-			return -1;
-		}
+	if (svc->disk && disk_attach(svc, err, errlen) != 0) {
+		vmm_service_destroy(svc, 0);
+		return -1;
 	}
 	svc->started_ns = vcpu_clock_ns();
 	return 0;
@@ -354,8 +368,20 @@ void vmm_service_run(struct vmm_service *svc)
 			 strerror(errno));
 		return;
 	}
+	if (svc->timer_deadline_ns) /* armed before it slept: on this thread now */
+		vmm_service_timer_set(svc, svc->timer_deadline_ns);
 	struct vcpu_stop stop;
-	vcpu_run(&svc->vcpu, &service_vcpu_ops, svc, &stop);
+	memset(&stop, 0, sizeof(stop));
+	enum vcpu_action woke = svc->idle_arg ? vmm_hypercall_idle_resume(svc) : VCPU_CONTINUE;
+	if (woke == VCPU_CONTINUE)
+		vcpu_run(&svc->vcpu, &service_vcpu_ops, svc, &stop);
+	else
+		stop.kind = woke == VCPU_HALT ? VCPU_STOP_HANDLER : VCPU_STOP_SUSPENDED;
+	svc->stats.cpu_ns += thread_cpu_ns() - cpu0;
+	if (stop.kind == VCPU_STOP_SUSPENDED) {
+		svc->asleep = 1; /* the caller releases it */
+		return;
+	}
 	/* The guest is still: let its last disk requests finish, so the counters are final. */
 	if (svc->disk_port) {
 		vdisk_worker_detach(svc->disk_port);
@@ -373,6 +399,7 @@ void vmm_service_run(struct vmm_service *svc)
 		if (o->kind == VMM_OUTCOME_STOPPED)
 			snprintf(o->reason, sizeof(o->reason), "%s", svc->stop_reason);
 		break;
+	case VCPU_STOP_SUSPENDED: /* returned above */
 	case VCPU_STOP_FAULT:
 	case VCPU_STOP_HOST:
 		o->kind =
@@ -384,7 +411,6 @@ void vmm_service_run(struct vmm_service *svc)
 	}
 	vmm_console_flush(&svc->console);
 	memcpy(svc->stats.exits, svc->vcpu.exits, sizeof(svc->stats.exits));
-	svc->stats.cpu_ns = thread_cpu_ns() - cpu0;
 	svc->stats.wall_ns = (uint64_t)(vcpu_clock_ns() - svc->started_ns);
 	svc->stats.resident_peak_bytes = swap_resident_pages(&svc->mem) * DN_PAGE_SIZE;
 	swap_count_faults(&svc->swap);
@@ -444,22 +470,127 @@ void vmm_service_nic_flush(struct vmm_service *svc)
 		perror("denali-run: nic kick");
 }
 
-int vmm_service_swap_out(struct vmm_service *svc, char *err, size_t errlen)
+/* Gives the disk back to the worker and the NIC back to the switch after a sleep that did not
+ * happen. */
+static void undo_sleep(struct vmm_service *svc, int nic_slept)
 {
-	return swap_out(&svc->swap, &svc->mem, &svc->vcpu, err, errlen);
+	char err[256];
+	if (svc->disk && !svc->disk_port && disk_attach(svc, err, sizeof(err)) != 0)
+		vmm_service_request_halt(svc, err);
+	if (nic_slept && svc->host->nic_attach(svc->host->ctx, svc) != 0)
+		vmm_service_request_halt(svc, "cannot hand its NIC back to the switch");
 }
 
-int vmm_service_swap_in(struct vmm_service *svc, char *err, size_t errlen)
+int vmm_service_sleep(struct vmm_service *svc, char *err, size_t errlen)
 {
+	if (!svc->locks_held) {
+		snprintf(err, errlen, "the supervisor does not hold its files' locks");
+		return -1;
+	}
+	/* Disk requests in flight write its RAM: only a quiet disk lets it sleep. */
+	if (svc->disk_port) {
+		vdisk_worker_detach(svc->disk_port);
+		svc->disk_port = NULL;
+		if (!vdisk_dev_quiet(svc->disk, &svc->disk_saved)) {
+			undo_sleep(svc, 0);
+			return 0;
+		}
+	}
+	/* The switch drains its TX ring, lets go of its window and holds new frames. */
+	if (svc->nic && svc->host->nic_sleep(svc->host->ctx, svc) != 0) {
+		undo_sleep(svc, 0);
+		snprintf(err, errlen, "the switch did not let go of its NIC");
+		return -1;
+	}
+	/* A frame or a completion that came meanwhile: it has work. */
+	if (__atomic_load_n(&svc->vregs->pending, __ATOMIC_SEQ_CST) || svc->vcpu.stop_requested) {
+		undo_sleep(svc, svc->nic != NULL);
+		return 0;
+	}
+	if (swap_out(&svc->swap, &svc->mem, &svc->vcpu, err, errlen) != 0) {
+		undo_sleep(svc, svc->nic != NULL);
+		return -1;
+	}
+	if (svc->disk) {
+		vdisk_dev_close(svc->disk);
+		free(svc->disk);
+		svc->disk = NULL;
+	}
+	return 1;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void vmm_service_release(struct vmm_service *svc)
+{
+	vmm_console_flush(&svc->console);
+	if (svc->timer_created)
+		timer_delete(svc->timer);
+	svc->timer_created = 0;
+	close_fd(&svc->disk_kick_fd);
+	close_fd(&svc->nic_kick_fd);
+	close_fd(&svc->nic_wake_fd);
+	svc->nic = NULL;
+	svc->vregs = NULL;
+	guestmem_unmap(&svc->mem);
+	svc->vcpu.ram = NULL;
+}
+
+int vmm_service_wake(struct vmm_service *svc, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	if (guestmem_remap(&svc->mem, err, errlen) != 0)
+		return -1;
+	svc->vcpu.ram = svc->mem.host;
 	if (swap_in(&svc->swap, &svc->mem, &svc->vcpu, svc->kvm, err, errlen) != 0)
 		return -1;
+	svc->vregs = (struct dn_vregs *)(svc->mem.host + vcpu_sysarea_vregs_gpa());
+	__atomic_fetch_or(&svc->vregs->pending, svc->wake_events, __ATOMIC_SEQ_CST);
+	svc->wake_events = 0;
 	/* The kick ports belong to the VM: the new one needs them again. */
-	if ((svc->nic &&
-	     port_register(svc, DN_NIC_KICK_PORT, svc->nic_kick_fd, err, errlen) != 0) ||
-	    (svc->disk &&
-	     port_register(svc, DN_DISK_KICK_PORT, svc->disk_kick_fd, err, errlen) != 0))
+	if (svc->cfg->net.enabled &&
+	    (nic_create(svc, 1, err, errlen) != 0 || svc->host->nic_attach(svc->host->ctx, svc))) {
+		if (!err[0])
+			snprintf(err, errlen, "cannot hand its NIC to the switch");
+		return -1;
+	}
+	if (svc->cfg->disk.enabled && (disk_create(svc, svc->disk_worker, 1, err, errlen) != 0 ||
+				       disk_attach(svc, err, errlen) != 0))
 		return -1;
 	return 0;
+}
+
+void vmm_service_ran(struct vmm_service *svc)
+{
+	if (svc->budget)
+		__atomic_store_n(&svc->budget->last_run_ns, vcpu_clock_ns(), __ATOMIC_RELAXED);
+}
+
+void vmm_service_raise_asleep(struct vmm_service *svc, uint64_t events)
+{
+	svc->wake_events |= events;
+	svc->stats.events_raised += (uint64_t)__builtin_popcountll(events);
+}
+
+void vmm_service_end_asleep(struct vmm_service *svc, enum vmm_outcome_kind kind, int status,
+			    const char *reason)
+{
+	struct vmm_outcome *o = &svc->outcome;
+	o->kind = kind;
+	o->status = status;
+	o->has_rip = 1;
+	o->rip = svc->vcpu.parked_rip;
+	snprintf(o->reason, sizeof(o->reason), "%s", reason ? reason : "");
+	memcpy(svc->stats.exits, svc->vcpu.exits, sizeof(svc->stats.exits));
+	svc->stats.wall_ns = (uint64_t)(vcpu_clock_ns() - svc->started_ns);
+	svc->stats.swap = svc->swap.stats;
+	if (svc->stats.disk_present)
+		svc->stats.disk = svc->disk_saved.stats;
 }
 
 void vmm_service_disk_flush(struct vmm_service *svc)

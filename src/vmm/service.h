@@ -13,6 +13,7 @@
 #include "denali/abi.h"
 #include "guestmem.h"
 #include "loader.h"
+#include "swap/budget.h"
 #include "swap/swap.h"
 #include "vcpu/vcpu.h"
 #include "vdisk/vdisk_worker.h"
@@ -55,6 +56,17 @@ struct vmm_service_stats {
 	struct vdisk_dev_stats disk; /* its virtual disk's counters, final once it ended */
 };
 
+struct vmm_service;
+
+/* What the cell does for a service that goes to sleep (swapped out, holding nothing) and wakes:
+ * the supervisor's switch must let go of its NIC before its RAM is dropped, and take it again
+ * at wake. Both return 0, or -1 (then the service stays awake, or cannot run). */
+struct vmm_service_host {
+	void *ctx;
+	int (*nic_sleep)(void *ctx, struct vmm_service *svc);
+	int (*nic_attach)(void *ctx, struct vmm_service *svc);
+};
+
 struct vmm_service {
 	const struct vmm_service_config *cfg;
 	struct guestmem mem;
@@ -83,6 +95,19 @@ struct vmm_service {
 	struct swap_state swap;
 	int64_t started_ns;	  /* host clock when the vcpu was ready */
 	int64_t first_console_ns; /* host clock of the first console output, 0 if none */
+	/* Sleep: swapped out inside an idle with its thread, VM, mapping and fds all released;
+	 * only this struct is left. The idle call is finished when it wakes. */
+	const struct vmm_service_host *host;
+	struct vdisk_worker *disk_worker;
+	int asleep;
+	uint32_t idle_arg;	     /* the guest's dn_hc_idle struct, whose call is pending */
+	struct dn_hc_idle idle_call; /* ... and our copy of it */
+	uint64_t wake_events;	     /* raised while it slept: pending once it is back */
+	struct vdisk_dev_saved disk_saved;
+	volatile int swap_asked;     /* swap it out at its next idle (the memory budget) */
+	int locks_held;		     /* the supervisor holds its files' locks: it may sleep */
+	struct budget_entry *budget; /* its row of the memory budget's table, or NULL */
+	uint32_t hc_arg;	     /* the argument of the hypercall being handled */
 };
 
 /* Creates the service's RAM file and VM, loads the image, boot info and vregs, opens its disk
@@ -133,6 +158,35 @@ int64_t vmm_service_host_time(const struct vmm_service *svc, uint64_t guest_ns);
  * idle. 0, or -1 with err. */
 int vmm_service_swap_out(struct vmm_service *svc, char *err, size_t errlen);
 int vmm_service_swap_in(struct vmm_service *svc, char *err, size_t errlen);
+
+/* Tries to put an idle service to sleep, on its thread, inside DN_HC_IDLE: quiet disk, NIC let
+ * go by the switch, no event pending, then swapped out. 1: asleep (the run loop must return
+ * and the thread release it with vmm_service_release); 0: not now (it has work; everything is
+ * as it was); -1 with err: the swap-out failed (it stays in memory). */
+int vmm_service_sleep(struct vmm_service *svc, char *err, size_t errlen);
+
+/* Releases what a sleeping service held (timer, disk, NIC fds, RAM mapping): its thread may
+ * end. */
+void vmm_service_release(struct vmm_service *svc);
+
+/* Takes back what a sleeping service needs to run: RAM, VM and vcpu (swapped in), NIC and
+ * disk. On the thread that will run it. 0, or -1 with err (it cannot run). */
+int vmm_service_wake(struct vmm_service *svc, char *err, size_t errlen);
+
+/* Raises events for a sleeping service: they are pending when it wakes. Under the lock that
+ * guards its sleep (the cell's). */
+void vmm_service_raise_asleep(struct vmm_service *svc, uint64_t events);
+
+/* Ends a sleeping service without waking it, as kind/status (reason for STOPPED). */
+void vmm_service_end_asleep(struct vmm_service *svc, enum vmm_outcome_kind kind, int status,
+			    const char *reason);
+
+/* Finishes the idle a sleeping service was swapped out in, once it is awake: waits for its
+ * events or deadline as DN_HC_IDLE does (it may go to sleep again: VCPU_SUSPEND). */
+enum vcpu_action vmm_hypercall_idle_resume(struct vmm_service *svc);
+
+/* Notes that the service runs now (for the memory budget's least-recently-run order). */
+void vmm_service_ran(struct vmm_service *svc);
 
 /* Releases the VM, timer and RAM; the memory file stays only if keep_state. */
 void vmm_service_destroy(struct vmm_service *svc, int keep_state);

@@ -33,8 +33,8 @@ static const char *exit_name(unsigned reason)
 	return NULL;
 }
 
-static json_t *service_json(const struct vmm_plan_service *ps, const struct vmm_outcome *o,
-			    const struct vmm_service_stats *st)
+static json_t *service_json(const struct vmm_plan_service *ps, int swappable,
+			    const struct vmm_outcome *o, const struct vmm_service_stats *st)
 {
 	json_t *exits = json_object(), *hypercalls = json_object();
 	uint64_t other = 0;
@@ -82,7 +82,7 @@ static json_t *service_json(const struct vmm_plan_service *ps, const struct vmm_
 			(json_int_t)d->errors, "batches", (json_int_t)d->batches);
 		json_object_set_new(svc, "disk", disk);
 	}
-	if (ps->cfg.swap.enabled) {
+	if (swappable) {
 		const struct swap_stats *w = &st->swap;
 		json_object_set_new(
 			svc, "swap",
@@ -104,8 +104,10 @@ void vmm_stats_write(const struct vmm_plan *plan, const struct vmm_outcome *outc
 {
 	json_t *list = json_array();
 	for (unsigned i = 0; i < plan->count; i++)
-		json_array_append_new(list,
-				      service_json(&plan->services[i], &outcomes[i], &stats[i]));
+		json_array_append_new(list, service_json(&plan->services[i],
+							 plan->services[i].cfg.swap.enabled ||
+								 plan->memory_budget != 0,
+							 &outcomes[i], &stats[i]));
 	json_t *root = json_pack("{s:o}", "services", list);
 	if (!root || json_dump_file(root, plan->stats_path, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
 		fprintf(stderr, "denali-run: --stats: cannot write %s\n", plan->stats_path);

@@ -39,13 +39,23 @@ struct supervisor {
 	struct sup_cell *cells;
 	unsigned ncells;
 	struct vmm_outcome *outcomes; /* by service; kind NONE until it ended */
+	int (*held)[2]; /* by service: its memory file and disk image, -1 if none (HOLD) */
 	struct vmm_service_stats *stats;
 	unsigned ended;
 	int stop_signal; /* the first stop signal received, 0 if none */
 	int killed;	 /* KILL sent */
 	int sigfd, timeout_fd, grace_fd;
 	struct vnet *vnet; /* NULL when no service has a NIC */
+	/* --memory-budget: the table the cells fill, when each service was last asked to swap
+	 * out, and the timer that looks at it. */
+	struct budget_entry *budget;
+	int64_t *asked_at;
+	int budget_fd;
 };
+
+#define BUDGET_PERIOD_NS 50000000      /* how often the budget is checked */
+#define BUDGET_ASK_AGAIN_NS 1000000000 /* a service asked to swap out is not asked again sooner */
+#define BUDGET_PICK_MAX 64
 
 static void broadcast(struct supervisor *s, enum cell_msg_type type, enum vmm_outcome_kind kind,
 		      int status)
@@ -109,6 +119,31 @@ static void detach_nic(struct supervisor *s, unsigned i)
 	s->stats[i].nic.ring_errors = c.ring_errors;
 }
 
+static void release_held(struct supervisor *s, unsigned i)
+{
+	for (unsigned f = 0; f < 2; f++) {
+		if (s->held[i][f] >= 0)
+			close(s->held[i][f]);
+		s->held[i][f] = -1;
+	}
+}
+
+/* A cell's service hands over its files to keep: their locks stay ours while it sleeps. */
+static void hold(struct supervisor *s, const struct sup_cell *c, const struct cell_msg *msg,
+		 int *fds, unsigned nfds)
+{
+	unsigned i = msg->service;
+	if (i >= c->first && i - c->first < c->count && s->outcomes[i].kind == VMM_OUTCOME_NONE &&
+	    nfds <= 2) {
+		release_held(s, i);
+		for (unsigned f = 0; f < nfds; f++)
+			s->held[i][f] = fds[f];
+		return;
+	}
+	for (unsigned f = 0; f < nfds; f++)
+		close(fds[f]);
+}
+
 static void record(struct supervisor *s, const struct cell_msg *msg)
 {
 	unsigned i = msg->service;
@@ -120,6 +155,7 @@ static void record(struct supervisor *s, const struct cell_msg *msg)
 		s->outcomes[i].kind = VMM_OUTCOME_HOST_ERROR;
 	s->stats[i] = msg->stats;
 	detach_nic(s, i);
+	release_held(s, i);
 	s->ended++;
 	print_stop(s, i);
 }
@@ -146,6 +182,40 @@ static void attach_nic(struct supervisor *s, const struct sup_cell *c, const str
 		close(fds[f]);
 }
 
+/* A cell's service goes to sleep: the switch lets go of its NIC (and holds its frames), then
+ * the cell hears back. */
+static void sleep_nic(struct supervisor *s, const struct sup_cell *c, const struct cell_msg *msg)
+{
+	unsigned i = msg->service;
+	struct cell_msg answer;
+	memset(&answer, 0, sizeof(answer));
+	answer.type = CELL_MSG_NIC_SLEPT;
+	answer.service = i;
+	int ok = s->vnet && i >= c->first && i - c->first < c->count &&
+		 s->outcomes[i].kind == VMM_OUTCOME_NONE && vnet_sleep(s->vnet, i) == 0;
+	answer.outcome.status = ok ? 0 : -1;
+	/* Blocking: its vcpu thread waits for this answer. */
+	if (cell_msg_send(c->sock, &answer, NULL, 0, 0) != 0)
+		fprintf(stderr, "denali-run: %s: cannot answer its cell: %s\n",
+			s->plan->services[i].cfg.name, strerror(errno));
+}
+
+/* Frames wait for sleeping services: have their cells wake them. */
+static void on_network_wakes(struct supervisor *s)
+{
+	unsigned i;
+	struct cell_msg msg;
+	memset(&msg, 0, sizeof(msg));
+	while (vnet_take_wake(s->vnet, &i)) {
+		struct sup_cell *c = &s->cells[i / s->plan->cell_size];
+		msg.type = CELL_MSG_WAKE;
+		msg.service = i;
+		if (c->sock >= 0 && cell_msg_send(c->sock, &msg, NULL, 0, 0) != 0)
+			fprintf(stderr, "denali-run: %s: cannot ask its cell to wake it: %s\n",
+				s->plan->services[i].cfg.name, strerror(errno));
+	}
+}
+
 /* Reads every message a cell has sent; closes its socket at end of file. */
 static void drain(struct supervisor *s, struct sup_cell *c)
 {
@@ -158,8 +228,16 @@ static void drain(struct supervisor *s, struct sup_cell *c)
 			attach_nic(s, c, &msg, fds, nfds);
 			continue;
 		}
+		if (got == (ssize_t)sizeof(msg) && msg.type == CELL_MSG_HOLD) {
+			hold(s, c, &msg, fds, nfds);
+			continue;
+		}
 		for (unsigned f = 0; f < nfds; f++)
 			close(fds[f]);
+		if (got == (ssize_t)sizeof(msg) && msg.type == CELL_MSG_NIC_SLEEP) {
+			sleep_nic(s, c, &msg);
+			continue;
+		}
 		if (got == (ssize_t)sizeof(msg) && msg.type == CELL_MSG_ENDED) {
 			record(s, &msg);
 			continue;
@@ -284,6 +362,50 @@ static void on_network_faults(struct supervisor *s)
 	}
 }
 
+/* Over budget: ask the cells to swap out the least recently run services. */
+static void enforce_budget(struct supervisor *s)
+{
+	uint64_t ticks;
+	if (read(s->budget_fd, &ticks, sizeof(ticks)) < 0)
+		return;
+	const struct vmm_plan *plan = s->plan;
+	unsigned victims[BUDGET_PICK_MAX];
+	int64_t now = vcpu_clock_ns();
+	unsigned n = budget_pick(s->budget, plan->count, plan->memory_budget / DN_PAGE_SIZE,
+				 s->asked_at, now - BUDGET_ASK_AGAIN_NS, victims, BUDGET_PICK_MAX);
+	for (unsigned k = 0; k < n; k++) {
+		unsigned i = victims[k];
+		struct sup_cell *c = &s->cells[i / plan->cell_size];
+		struct cell_msg msg;
+		memset(&msg, 0, sizeof(msg));
+		msg.type = CELL_MSG_SWAP_OUT;
+		msg.service = i;
+		s->asked_at[i] = now;
+		if (c->sock >= 0)
+			send(c->sock, &msg, sizeof(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
+}
+
+static int start_budget(struct supervisor *s)
+{
+	const struct vmm_plan *plan = s->plan;
+	if (!plan->memory_budget)
+		return 0;
+	s->budget = budget_table_create(plan->count);
+	s->asked_at = malloc(plan->count * sizeof(*s->asked_at));
+	s->budget_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (!s->budget || !s->asked_at || s->budget_fd < 0) {
+		fprintf(stderr, "denali-run: cannot set up the memory budget: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	for (unsigned i = 0; i < plan->count; i++)
+		s->asked_at[i] = INT64_MIN;
+	struct itimerspec its = {.it_interval = {0, BUDGET_PERIOD_NS},
+				 .it_value = {0, BUDGET_PERIOD_NS}};
+	return timerfd_settime(s->budget_fd, 0, &its, NULL);
+}
+
 static int spawn_cells(struct supervisor *s, const struct vcpu_kvm *kvm, int sentinel,
 		       const sigset_t *old_mask)
 {
@@ -319,7 +441,7 @@ static int spawn_cells(struct supervisor *s, const struct vcpu_kvm *kvm, int sen
 			struct vcpu_kvm cell_kvm = *kvm;
 			cell_kvm.fd = 3;
 			sigprocmask(SIG_SETMASK, old_mask, NULL);
-			_exit(cell_run(plan, &cell_kvm, 4, cell->first, cell->count));
+			_exit(cell_run(plan, &cell_kvm, 4, cell->first, cell->count, s->budget));
 		}
 		close(sv[1]);
 		cell->pid = pid;
@@ -353,17 +475,20 @@ static int run_status(const struct supervisor *s)
 
 int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 {
-	struct supervisor s = {.plan = plan, .timeout_fd = -1, .grace_fd = -1};
+	struct supervisor s = {.plan = plan, .timeout_fd = -1, .grace_fd = -1, .budget_fd = -1};
 	s.ncells = (plan->count + plan->cell_size - 1) / plan->cell_size;
 	s.cells = calloc(s.ncells, sizeof(*s.cells));
 	s.outcomes = calloc(plan->count, sizeof(*s.outcomes));
 	s.stats = calloc(plan->count, sizeof(*s.stats));
-	if (!s.cells || !s.outcomes || !s.stats) {
+	s.held = malloc(plan->count * sizeof(*s.held));
+	if (!s.cells || !s.outcomes || !s.stats || !s.held) {
 		fprintf(stderr, "denali-run: out of memory\n");
 		return DENALI_EXIT_HOST;
 	}
 	for (unsigned c = 0; c < s.ncells; c++)
 		s.cells[c].sock = -1;
+	for (unsigned i = 0; i < plan->count; i++)
+		s.held[i][0] = s.held[i][1] = -1;
 	int sentinel = ioctl(kvm->fd, KVM_CREATE_VM, 0);
 	if (sentinel < 0) {
 		fprintf(stderr, "denali-run: KVM_CREATE_VM (sentinel): %s\n", strerror(errno));
@@ -389,25 +514,32 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 			goto out;
 		}
 	}
-	if (s.sigfd < 0 || s.timeout_fd < 0 || s.grace_fd < 0 ||
+	if (s.sigfd < 0 || s.timeout_fd < 0 || s.grace_fd < 0 || start_budget(&s) != 0 ||
 	    spawn_cells(&s, kvm, sentinel, &old_mask) != 0) {
 		broadcast(&s, CELL_MSG_KILL, VMM_OUTCOME_HOST_ERROR, 0);
 		goto out;
 	}
 	int cells_alive = (int)s.ncells;
 	while (s.ended < plan->count || cells_alive > 0) {
-		struct pollfd fds[4 + s.ncells];
+		struct pollfd fds[6 + s.ncells];
 		fds[0] = (struct pollfd){.fd = s.sigfd, .events = POLLIN};
 		fds[1] = (struct pollfd){.fd = s.timeout_fd, .events = POLLIN};
 		fds[2] = (struct pollfd){.fd = s.grace_fd, .events = POLLIN};
 		fds[3] = (struct pollfd){.fd = s.vnet ? vnet_fault_fd(s.vnet) : -1,
 					 .events = POLLIN};
+		fds[4] =
+			(struct pollfd){.fd = s.vnet ? vnet_wake_fd(s.vnet) : -1, .events = POLLIN};
+		fds[5] = (struct pollfd){.fd = s.budget_fd, .events = POLLIN};
 		for (unsigned c = 0; c < s.ncells; c++)
-			fds[4 + c] = (struct pollfd){.fd = s.cells[c].sock, .events = POLLIN};
-		if (poll(fds, 4 + s.ncells, -1) < 0 && errno != EINTR)
+			fds[6 + c] = (struct pollfd){.fd = s.cells[c].sock, .events = POLLIN};
+		if (poll(fds, 6 + s.ncells, -1) < 0 && errno != EINTR)
 			break;
+		if (fds[5].revents & POLLIN)
+			enforce_budget(&s);
 		if (fds[3].revents & POLLIN)
 			on_network_faults(&s);
+		if (fds[4].revents & POLLIN)
+			on_network_wakes(&s);
 		if (fds[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			if (read(s.sigfd, &si, sizeof(si)) == sizeof(si))
@@ -426,7 +558,7 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 		}
 		for (unsigned c = 0; c < s.ncells; c++)
 			if (s.cells[c].sock >= 0 &&
-			    (fds[4 + c].revents & (POLLIN | POLLHUP | POLLERR)))
+			    (fds[6 + c].revents & (POLLIN | POLLHUP | POLLERR)))
 				drain(&s, &s.cells[c]);
 		cells_alive = 0;
 		for (unsigned c = 0; c < s.ncells; c++)
@@ -445,6 +577,8 @@ out:
 			close(s.cells[c].sock);
 	}
 	vnet_destroy(s.vnet);
+	for (unsigned i = 0; i < plan->count; i++)
+		release_held(&s, i);
 	close(sentinel);
 	close(s.sigfd);
 	close(s.timeout_fd);
@@ -453,5 +587,10 @@ out:
 	free(s.cells);
 	free(s.outcomes);
 	free(s.stats);
+	free(s.held);
+	budget_table_free(s.budget, plan->count);
+	free(s.asked_at);
+	if (s.budget_fd >= 0)
+		close(s.budget_fd);
 	return status;
 }

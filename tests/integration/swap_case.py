@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from caselib import SKIP, expect, fail, free_port
+from caselib import SKIP, children, expect, fail, free_port
 
 
 class Env:
@@ -143,6 +143,69 @@ def case_swap_stop(env):
            proc.returncode, out, err)
 
 
+def cell_view(pid):
+    """What a cell process holds now: its threads, its fds (by target), and the guest memory
+    files it maps with the KiB of them resident."""
+    threads = len(os.listdir("/proc/%d/task" % pid))
+    fds = []
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            fds.append(os.readlink("/proc/%d/fd/%s" % (pid, fd)))
+        except OSError:
+            pass
+    maps, rss, current = [], 0, None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            parts = line.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                current = parts[5] if len(parts) > 5 and parts[5].endswith("/mem") else None
+                if current:
+                    maps.append(current)
+            elif current and parts[0] == "Rss:":
+                rss += int(parts[1])
+    return threads, fds, maps, rss
+
+
+def case_swap_release(env):
+    """Sleeping services hold nothing in their cell: no vcpu thread, no VM or vcpu fd, no
+    mapping and no fd of their memory; they wake on their timers and finish."""
+    n = 6
+    files = [env.service("idler%d" % i, ["timer", "2", "5000"], 0.02, memory="8M") for i in range(n)]
+    stats = os.path.join(env.tmp, "release-stats.json")
+    proc = subprocess.Popen([env.denali_run, "--state-dir", env.state, "--stats", stats] + files,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        seen = None
+        deadline = time.time() + 4.5
+        while time.time() < deadline:
+            cells = children(proc.pid)
+            if cells:
+                threads, fds, maps, rss = cell_view(cells[0])
+                seen = (threads, fds, maps, rss)
+                if threads == 1 and not maps:
+                    break
+            time.sleep(0.05)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out, err = out.decode(), err.decode()
+    expect(proc.returncode == 0 and out.count("timer fired") == 2 * n, "every timer fired",
+           proc.returncode, out, err)
+    expect(seen is not None, "a cell was seen", proc.returncode, out, err)
+    threads, fds, maps, rss = seen
+    print("asleep, the cell had %d thread(s), fds %r, maps %r" % (threads, fds, maps))
+    expect(threads == 1, "only the cell's main thread while all sleep (saw %d)" % threads,
+           proc.returncode, out, err)
+    expect(not maps, "no guest memory mapped while all sleep: %r" % maps, proc.returncode, out, err)
+    held = [f for f in fds if f.endswith("/mem") or "kvm-" in f]
+    expect(not held, "no memory file, VM or vcpu fd while all sleep: %r" % held, proc.returncode, out, err)
+    with open(stats) as fs:
+        for svc in json.load(fs)["services"]:
+            expect(svc["swap"]["outs"] >= 2 and svc["swap"]["ins"] >= 2,
+                   "%s slept and woke twice: %r" % (svc["name"], svc["swap"]), proc.returncode, out, err)
+
+
 def case_swap_tmpfs(env):
     """A state directory on tmpfs is refused for swapping services, before anything starts."""
     if not os.path.isdir("/dev/shm"):
@@ -177,6 +240,7 @@ CASES = {
     "swap-timer": (case_swap_timer, True),
     "swap-httpd": (case_swap_httpd, True),
     "swap-stop": (case_swap_stop, True),
+    "swap-release": (case_swap_release, True),
     "swap-tmpfs": (case_swap_tmpfs, False),
     "swap-config": (case_swap_config, False),
 }

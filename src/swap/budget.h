@@ -1,0 +1,31 @@
+/* The fleet's resident-memory budget: which services to swap out when the guest pages resident
+ * in all cells pass it. The least recently run go first, and only those awake (a running one is
+ * swapped at its next idle). The table lives in memory shared by the supervisor (which reads
+ * it and decides) and the cells (which write their services' rows). */
+#ifndef SWAP_BUDGET_H
+#define SWAP_BUDGET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct budget_entry {
+	int64_t last_run_ns;	 /* host clock when it last ran (left an idle, woke, started) */
+	uint64_t resident_pages; /* guest pages resident, measured by its cell while awake */
+	uint32_t awake;		 /* it has a VM and its memory mapped */
+	uint32_t reserved;
+};
+
+/* A table of n rows in memory shared with processes forked later; NULL on failure. */
+struct budget_entry *budget_table_create(unsigned n);
+void budget_table_free(struct budget_entry *t, unsigned n);
+
+/* Guest pages resident in the services awake. */
+uint64_t budget_resident(const struct budget_entry *t, unsigned n);
+
+/* Picks the services to swap out so that the resident pages fit in budget_pages: awake ones,
+ * least recently run first, skipping any asked since not_before (asked_at[i] is when service i
+ * was last asked). Writes at most max of them to out, and returns how many. */
+unsigned budget_pick(const struct budget_entry *t, unsigned n, uint64_t budget_pages,
+		     const int64_t *asked_at, int64_t not_before, unsigned *out, unsigned max);
+
+#endif
