@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from caselib import SKIP, children, expect, fail, free_port
@@ -206,6 +207,104 @@ def case_swap_release(env):
                    "%s slept and woke twice: %r" % (svc["name"], svc["swap"]), proc.returncode, out, err)
 
 
+def fleet_rss_kib(pid):
+    """KiB of guest memory resident in all the cells of the denali-run pid."""
+    total = 0
+    for cell in children(pid):
+        try:
+            total += cell_view(cell)[3]
+        except OSError:
+            pass  # it ended meanwhile
+    return total
+
+
+def httpd_fleet(env, n, opts):
+    """Starts n httpd services; returns the process, their names and host ports."""
+    names, ports, files = [], [], []
+    for i in range(n):
+        name, port = "web%d" % i, free_port()
+        path = os.path.join(env.tmp, name + ".json")
+        with open(path, "w") as f:
+            json.dump({"name": name, "image": env.httpd, "memory": "16M",
+                       "net": {"forward": ["tcp:%d:80" % port]}}, f)
+        names.append(name)
+        ports.append(port)
+        files.append(path)
+    stats = os.path.join(env.tmp, "fleet-stats.json")
+    proc = subprocess.Popen([env.denali_run, "--state-dir", env.state, "--stats", stats] + list(opts) + files,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(n):
+        line = proc.stdout.readline().decode()
+        if "listening" not in line:
+            proc.kill()
+            fail("the fleet did not start: %r %r" % (line, proc.stderr.read()))
+    return proc, names, ports, stats
+
+
+def ask_fleet(names, ports, rounds):
+    """GET / from every service, round after round; each must answer with its own page."""
+    for r in range(rounds):
+        for name, port in zip(names, ports):
+            status, body = http_get(port, "/")
+            if status != "HTTP/1.1 200 OK" or ("Hello from %s on Denali" % name).encode() not in body:
+                fail("round %d: %s answered %r %r" % (r, name, status, body[:200]))
+
+
+def stop_fleet(proc, names, stats):
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    out, err = out.decode(), err.decode()
+    expect(proc.returncode == 128 + signal.SIGTERM and err.count("exited with status 0") == len(names),
+           "every service exits 0 on SIGTERM", proc.returncode, out, err)
+    with open(stats) as f:
+        return json.load(f)["services"]
+
+
+def case_swap_budget(env):
+    """A memory budget of half the fleet's resident memory keeps the guest pages resident in the
+    cells under it (beyond it only while a woken service waits for another to go), while every
+    service still answers every request."""
+    n = 6
+    proc, names, ports, stats = httpd_fleet(env, n, [])
+    try:
+        ask_fleet(names, ports, 1)
+        time.sleep(0.5)
+        total = fleet_rss_kib(proc.pid)
+    finally:
+        if proc.poll() is None:
+            stop_fleet(proc, names, stats)
+    budget = total // 2
+    print("fleet resident %d KiB; budget %d KiB" % (total, budget))
+    proc, names, ports, stats = httpd_fleet(env, n, ["--memory-budget", "%dK" % budget])
+    samples, done = [], []
+
+    def sample():
+        while not done:
+            samples.append(fleet_rss_kib(proc.pid))
+            time.sleep(0.05)
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        time.sleep(2)  # the budget brings the fleet under it
+        del samples[:]
+        ask_fleet(names, ports, 3)
+    finally:
+        done.append(1)
+        sampler.join()
+        services = stop_fleet(proc, names, stats)
+    over = [s for s in samples if s > budget]
+    mean = sum(samples) / max(len(samples), 1)
+    per_service = total // n
+    print("samples %d, mean %d KiB, max %d KiB, %d over budget" % (len(samples), mean, max(samples), len(over)))
+    outs = sum(s["swap"]["outs"] for s in services)
+    ins = sum(s["swap"]["ins"] for s in services)
+    print("swap-outs %d, swap-ins %d" % (outs, ins))
+    expect(outs >= n and ins >= n, "services were swapped out and in for the budget", outs, ins, "")
+    expect(mean <= budget, "resident memory is under the budget on average (%d KiB)" % mean, samples, budget, "")
+    expect(max(samples) <= budget + 2 * per_service,
+           "never more than two services' worth over the budget (%d KiB)" % max(samples), samples, budget, "")
+
+
 def case_swap_tmpfs(env):
     """A state directory on tmpfs is refused for swapping services, before anything starts."""
     if not os.path.isdir("/dev/shm"):
@@ -241,6 +340,7 @@ CASES = {
     "swap-httpd": (case_swap_httpd, True),
     "swap-stop": (case_swap_stop, True),
     "swap-release": (case_swap_release, True),
+    "swap-budget": (case_swap_budget, True),
     "swap-tmpfs": (case_swap_tmpfs, False),
     "swap-config": (case_swap_config, False),
 }

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <sys/vfs.h>
 
+#include "swap/budget.h"
 #include "swap/swap.h"
 #include "unit.h"
 
@@ -48,12 +49,68 @@ START_TEST(test_resident_pages)
 }
 END_TEST
 
+/* Six services of 100 pages, last run at times 60, 10, 50, 20, 40, 30 (all awake). */
+static void fleet(struct budget_entry *t, int64_t *asked)
+{
+	static const int64_t ran[6] = {60, 10, 50, 20, 40, 30};
+	for (unsigned i = 0; i < 6; i++) {
+		t[i] = (struct budget_entry){
+			.last_run_ns = ran[i], .resident_pages = 100, .awake = 1};
+		asked[i] = INT64_MIN;
+	}
+}
+
+START_TEST(test_budget_least_recently_run_first)
+{
+	struct budget_entry t[6];
+	int64_t asked[6];
+	unsigned out[6];
+	fleet(t, asked);
+	ck_assert_uint_eq(budget_resident(t, 6), 600);
+	ck_assert_uint_eq(budget_pick(t, 6, 600, asked, 0, out, 6), 0); /* within the budget */
+	/* 350 pages of room: the three least recently run go, oldest first. */
+	ck_assert_uint_eq(budget_pick(t, 6, 350, asked, 0, out, 6), 3);
+	ck_assert_uint_eq(out[0], 1);
+	ck_assert_uint_eq(out[1], 3);
+	ck_assert_uint_eq(out[2], 5);
+	/* Asleep ones hold nothing and are never picked; max bounds the answer. */
+	t[1].awake = 0;
+	ck_assert_uint_eq(budget_resident(t, 6), 500);
+	ck_assert_uint_eq(budget_pick(t, 6, 0, asked, 0, out, 2), 2);
+	ck_assert_uint_eq(out[0], 3);
+	ck_assert_uint_eq(out[1], 5);
+}
+END_TEST
+
+START_TEST(test_budget_asked_ones_count_as_going)
+{
+	struct budget_entry t[6];
+	int64_t asked[6];
+	unsigned out[6];
+	fleet(t, asked);
+	/* Service 1 was asked at 100: with not_before 50 it is on its way out, so its pages count
+	 * as gone and it is not asked again; one more is enough for 450 pages. */
+	asked[1] = 100;
+	ck_assert_uint_eq(budget_pick(t, 6, 450, asked, 50, out, 6), 1);
+	ck_assert_uint_eq(out[0], 3);
+	/* Long ago (before not_before): asked again. */
+	ck_assert_uint_eq(budget_pick(t, 6, 450, asked, 200, out, 6), 2);
+	ck_assert_uint_eq(out[0], 1);
+	/* Nothing awake to pick: no answer, however far over. */
+	for (unsigned i = 0; i < 6; i++)
+		t[i].awake = 0;
+	ck_assert_uint_eq(budget_pick(t, 6, 0, asked, 0, out, 6), 0);
+}
+END_TEST
+
 Suite *swap_suite(void)
 {
 	Suite *s = suite_create("swap");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, test_state_dir_on_tmpfs);
 	tcase_add_test(tc, test_resident_pages);
+	tcase_add_test(tc, test_budget_least_recently_run_first);
+	tcase_add_test(tc, test_budget_asked_ones_count_as_going);
 	suite_add_tcase(s, tc);
 	return s;
 }
