@@ -369,6 +369,38 @@ def case_kv_persist(env):
         kv_stop(proc)
 
 
+def case_kv_swap(env):
+    """kv swapped out between requests (its disk closed and opened again, its NIC asleep in the
+    switch): every value written before a sleep reads back after it, and writes go on."""
+    port = free_port()
+    f = env.service("kv", [], {"path": "kv.img", "size": "16M"}, image=env.kv,
+                    net={"forward": ["tcp:%d:6000" % port]}, swap={"idle_after": 0.05})
+    stats = os.path.join(env.tmp, "kv-stats.json")
+    with tempfile.TemporaryDirectory(prefix="denali-kv-swap-", dir="/var/tmp") as state:
+        proc = env.start([f], opts=["--state-dir", state, "--stats", stats])
+        seen = wait_for_line(proc, "kv: listening")
+        try:
+            for rnd in range(3):
+                c = KvClient(port)
+                for i in range(10):
+                    k = rnd * 10 + i
+                    expect(c.put("key%d" % k, kv_value(k)) == "OK", "PUT key%d" % k, "", seen, "")
+                for k in range((rnd + 1) * 10):
+                    expect(c.get("key%d" % k) == kv_value(k), "key%d in round %d" % (k, rnd), "", seen, "")
+                c.close()
+                time.sleep(1.5)  # idle far past idle_after: swapped out
+        finally:
+            status, out, err = kv_stop(proc)
+    expect(status == 0, "kv exits 0 on SIGTERM", status, seen + out, err)
+    with open(stats) as fs:
+        st = json.load(fs)["services"][0]
+    print("swap %r disk %r" % (st["swap"], st["disk"]))
+    expect(st["swap"]["outs"] >= 3 and st["swap"]["ins"] >= 2, "swapped out and in between rounds",
+           status, out, repr(st["swap"]))
+    expect(st["disk"]["writes"] >= 30 and st["disk"]["ring_errors"] == 0,
+           "the disk's counters carried over the sleeps", status, out, repr(st["disk"]))
+
+
 def case_kv_kill(env):
     """SIGKILL of the cell right after flushed writes: they are there after a restart; writes
     still in flight may be lost, but every key holds a value it was given, or none."""
@@ -439,6 +471,7 @@ CASES = {
     "disk-no-disk": (case_disk_no_disk, True),
     "kv-persist": (case_kv_persist, True),
     "kv-kill": (case_kv_kill, True),
+    "kv-swap": (case_kv_swap, True),
     "kv-readonly": (case_kv_readonly, True),
 }
 
