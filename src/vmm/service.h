@@ -50,6 +50,7 @@ struct vmm_service_stats {
 	struct { /* the switch's view of its NIC (the supervisor fills it) */
 		int present;
 		uint64_t tx_frames, tx_spoofed, tx_dropped, rx_frames, rx_dropped, ring_errors;
+		uint64_t held, held_dropped, asleep_ignored; /* frames that came while it slept */
 	} nic;
 	struct swap_stats swap; /* swap-outs and swap-ins while it ran */
 	int disk_present;

@@ -69,6 +69,11 @@ static json_t *service_json(const struct vmm_plan_service *ps, int swappable,
 			"tx_dropped", (json_int_t)st->nic.tx_dropped, "rx_frames",
 			(json_int_t)st->nic.rx_frames, "rx_dropped", (json_int_t)st->nic.rx_dropped,
 			"ring_errors", (json_int_t)st->nic.ring_errors);
+		json_object_set_new(nic, "held", json_integer((json_int_t)st->nic.held));
+		json_object_set_new(nic, "held_dropped",
+				    json_integer((json_int_t)st->nic.held_dropped));
+		json_object_set_new(nic, "asleep_ignored",
+				    json_integer((json_int_t)st->nic.asleep_ignored));
 		json_object_set_new(svc, "nic", nic);
 	}
 	if (st->disk_present) {

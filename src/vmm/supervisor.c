@@ -117,6 +117,9 @@ static void detach_nic(struct supervisor *s, unsigned i)
 	s->stats[i].nic.rx_frames = c.rx_frames;
 	s->stats[i].nic.rx_dropped = c.rx_dropped;
 	s->stats[i].nic.ring_errors = c.ring_errors;
+	s->stats[i].nic.held = c.held;
+	s->stats[i].nic.held_dropped = c.held_dropped;
+	s->stats[i].nic.asleep_ignored = c.asleep_ignored;
 }
 
 static void release_held(struct supervisor *s, unsigned i)

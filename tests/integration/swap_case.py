@@ -117,10 +117,13 @@ def case_swap_httpd(env):
         out, err = proc.communicate(timeout=60)
     expect(proc.returncode == 0, "httpd exits 0 on SIGTERM", proc.returncode, out.decode(), err.decode())
     with open(stats) as f:
-        sw = json.load(f)["services"][0]["swap"]
-    print("swap: %r" % sw)
+        svc = json.load(f)["services"][0]
+    sw, nic = svc["swap"], svc["nic"]
+    print("swap: %r nic: %r" % (sw, nic))
     expect(sw["outs"] >= 3 and sw["ins"] >= 3, "swapped out and back in for the requests", proc.returncode,
            repr(sw), err.decode())
+    expect(nic["held"] >= 3 and nic["held_dropped"] == 0,
+           "the frames that woke it were held by the switch, none lost", proc.returncode, repr(nic), err.decode())
 
 
 def case_swap_stop(env):
