@@ -29,16 +29,24 @@ uint64_t budget_resident(const struct budget_entry *t, unsigned n)
 unsigned budget_pick(const struct budget_entry *t, unsigned n, uint64_t budget_pages,
 		     const int64_t *asked_at, int64_t not_before, unsigned *out, unsigned max)
 {
-	uint64_t resident = budget_resident(t, n);
+	uint64_t resident = budget_resident(t, n), largest = 0;
 	unsigned picked = 0;
-	/* Pages already on their way out count as gone. */
-	for (unsigned i = 0; i < n; i++)
-		if (__atomic_load_n(&t[i].awake, __ATOMIC_RELAXED) && asked_at[i] >= not_before) {
-			uint64_t r = __atomic_load_n(&t[i].resident_pages, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < n; i++) {
+		if (!__atomic_load_n(&t[i].awake, __ATOMIC_RELAXED))
+			continue;
+		uint64_t r = __atomic_load_n(&t[i].resident_pages, __ATOMIC_RELAXED);
+		if (asked_at[i] >= not_before) /* on its way out: as good as gone */
 			resident -= r < resident ? r : resident;
-		}
-	/* Selection of the oldest each round: the victims are few next to the fleet. */
-	while (resident > budget_pages && picked < max) {
+		else if (r > largest)
+			largest = r;
+	}
+	if (resident <= budget_pages)
+		return 0;
+	/* Over: down to the budget less the largest awake service, so that the next wake fits
+	 * before another has to leave (the budget then holds on average, not only at the
+	 * ticks). Selection of the oldest each round: the victims are few next to the fleet. */
+	uint64_t target = budget_pages > largest ? budget_pages - largest : 0;
+	while (resident > target && picked < max) {
 		int64_t oldest = INT64_MAX;
 		unsigned victim = n;
 		for (unsigned i = 0; i < n; i++) {

@@ -22,9 +22,11 @@ void budget_table_free(struct budget_entry *t, unsigned n);
 /* Guest pages resident in the services awake. */
 uint64_t budget_resident(const struct budget_entry *t, unsigned n);
 
-/* Picks the services to swap out so that the resident pages fit in budget_pages: awake ones,
- * least recently run first, skipping any asked since not_before (asked_at[i] is when service i
- * was last asked). Writes at most max of them to out, and returns how many. */
+/* When the resident pages pass budget_pages, picks the services to swap out to bring them down
+ * to budget_pages less the largest awake service (room for one wake): awake ones, least
+ * recently run first; those asked since not_before (asked_at[i] is when service i was last
+ * asked) count as gone and are not asked again. Writes at most max of them to out, and returns
+ * how many. */
 unsigned budget_pick(const struct budget_entry *t, unsigned n, uint64_t budget_pages,
 		     const int64_t *asked_at, int64_t not_before, unsigned *out, unsigned max);
 

@@ -3,6 +3,7 @@
 #include "cell.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,10 +33,14 @@ struct cell_slot {
 	int thread_started; /* a thread to join */
 	int thread_exited;  /* ... which has finished */
 	enum slot_state state;
-	int stop_event;		 /* DN_EV_STOP asked for before the service ran */
-	struct vmm_outcome kill; /* a forced stop asked for before it ran (kind != NONE) */
-	int wake_wanted;	 /* woken while SLEEPING: its thread carries on */
-	int nic_slept;		 /* the switch's answer to NIC_SLEEP: 1 done, -1 refused */
+	int stop_event; /* DN_EV_STOP asked for before the service ran */
+	struct {	/* a forced stop asked for before it ran (kind != NONE) */
+		enum vmm_outcome_kind kind;
+		int status;
+	} kill;
+	int wake_wanted; /* woken while SLEEPING: its thread carries on */
+	int saving;	 /* --resume's stop: it is to sleep, and end saved */
+	int nic_slept;	 /* the switch's answer to NIC_SLEEP: 1 done, -1 refused */
 };
 
 struct cell {
@@ -136,9 +141,9 @@ static void send_hold(struct cell *cell, struct cell_slot *slot)
 	memset(&msg, 0, sizeof(msg));
 	msg.type = CELL_MSG_HOLD;
 	msg.service = slot->index;
-	int fds[2] = {svc->mem.fd, svc->disk ? svc->disk->file.fd : -1};
+	int fds[2] = {svc->mem.fd, svc->disk ? svc->disk->file.fd : svc->held_disk_fd};
 	pthread_mutex_lock(&cell->lock);
-	int rc = cell_msg_send(cell->sock, &msg, fds, svc->disk ? 2 : 1, 0);
+	int rc = cell_msg_send(cell->sock, &msg, fds, fds[1] >= 0 ? 2 : 1, 0);
 	pthread_mutex_unlock(&cell->lock);
 	svc->locks_held = rc == 0;
 	svc->mem.lock_held = rc == 0;
@@ -179,7 +184,9 @@ static void end_sleeper_locked(struct cell *cell, struct cell_slot *slot)
 			       svc->stop_kind == VMM_OUTCOME_STOPPED ? svc->stop_reason : NULL);
 	send_ended_locked(cell, slot);
 	set_state_locked(slot, SLOT_DONE);
-	vmm_service_destroy(svc, cell->plan->keep_state);
+	/* Under --resume its checkpoint is good: the next run goes on with it. */
+	vmm_service_destroy(svc, cell->plan->keep_state ||
+					 (svc->persist && !svc->checkpoint_failed && svc->asleep));
 }
 
 static void notify_main(struct cell *cell)
@@ -189,22 +196,84 @@ static void notify_main(struct cell *cell)
 		perror("denali-run: cell: eventfd");
 }
 
-static int start_service(struct cell_slot *slot, char *err, size_t errlen)
+enum start_result { START_FAILED = -1, START_RUNS, START_ASLEEP, START_LOST };
+
+/* Builds the service, or under --resume brings it back asleep from what an earlier run saved. */
+static enum start_result start_service(struct cell_slot *slot, char *err, size_t errlen)
 {
 	struct cell *cell = slot->cell;
 	const struct vmm_plan_service *ps = &cell->plan->services[slot->index];
 	const char *prefix = cell->plan->count > 1 ? ps->cfg.name : NULL;
 	struct vmm_service *svc = &slot->svc;
-	if (vmm_service_start(svc, &ps->cfg, &ps->img, cell->kvm, cell->plan->state_dir, prefix,
+	int restored = 0;
+	if (cell->plan->resume) {
+		restored = vmm_service_restore(svc, &ps->cfg, cell->kvm, cell->plan->state_dir,
+					       prefix, cell->disk_worker, err, errlen);
+		if (restored < 0)
+			return START_LOST;
+	}
+	if (!restored &&
+	    vmm_service_start(svc, &ps->cfg, &ps->img, cell->kvm, cell->plan->state_dir, prefix,
 			      cell->disk_worker, err, errlen) != 0)
-		return -1;
+		return START_FAILED;
 	svc->host = &cell->host;
 	svc->budget = cell->budget ? &cell->budget[slot->index] : NULL;
+	svc->persist = cell->plan->resume;
+	/* A checkpoint left without its memory file belongs to nothing: it must never meet the
+	 * memory of this fresh start. */
+	if (svc->persist && !restored && checkpoint_discard(svc->mem.dir) != 0) {
+		snprintf(err, errlen, "cannot remove a stale checkpoint in %s", svc->mem.dir);
+		return START_FAILED;
+	}
 	send_hold(cell, slot);
+	if (restored) {
+		vmm_service_restored(svc);
+		return START_ASLEEP;
+	}
 	if (svc->nic && send_nic(cell, slot) != 0) {
 		snprintf(err, errlen, "cannot hand its NIC to the switch: %s", strerror(errno));
-		return -1;
+		return START_FAILED;
 	}
+	return START_RUNS;
+}
+
+/* Ends a service that sleeps as saved (--resume's stop); under cell->lock. */
+static void end_saved_locked(struct cell *cell, struct cell_slot *slot)
+{
+	struct vmm_service *svc = &slot->svc;
+	vmm_service_end_asleep(svc, VMM_OUTCOME_SAVED, 0, NULL);
+	send_ended_locked(cell, slot);
+	set_state_locked(slot, SLOT_DONE);
+	vmm_service_destroy(svc, 1);
+}
+
+/* A service that has just gone to sleep (its thread released what it held), or come back
+ * asleep from a checkpoint: ends it if that was asked, else has its thread wake it again at
+ * once (1), else leaves it ASLEEP (0: the thread ends). Under cell->lock. */
+static int settle_sleeper_locked(struct cell *cell, struct cell_slot *slot)
+{
+	struct vmm_service *svc = &slot->svc;
+	if (svc->stop_kind != VMM_OUTCOME_NONE) {
+		end_sleeper_locked(cell, slot);
+		return 0;
+	}
+	if (slot->saving) {
+		if (!svc->checkpoint_failed) {
+			end_saved_locked(cell, slot);
+			return 0;
+		}
+		vmm_service_request_halt(svc, "its checkpoint could not be written");
+		end_sleeper_locked(cell, slot);
+		return 0;
+	}
+	/* A restored service with a NIC wakes at once: the switch knows it only once it is up. */
+	if (slot->wake_wanted || slot->stop_event ||
+	    (slot->state == SLOT_STARTING && svc->cfg->net.enabled)) {
+		slot->wake_wanted = 0;
+		set_state_locked(slot, SLOT_STARTING);
+		return 1;
+	}
+	set_state_locked(slot, SLOT_ASLEEP);
 	return 0;
 }
 
@@ -214,9 +283,28 @@ static void *service_thread(void *arg)
 	struct cell *cell = slot->cell;
 	struct vmm_service *svc = &slot->svc;
 	char err[512] = "";
-	int woken = svc->asleep;
-	int ok = woken ? vmm_service_wake(svc, err, sizeof(err)) == 0
-		       : start_service(slot, err, sizeof(err)) == 0;
+	int woken = svc->asleep, ok;
+	if (woken) {
+		ok = vmm_service_wake(svc, err, sizeof(err)) == 0;
+	} else {
+		enum start_result started = start_service(slot, err, sizeof(err));
+		ok = started != START_FAILED && started != START_LOST;
+		if (started == START_LOST) {
+			svc->outcome.kind = VMM_OUTCOME_LOST;
+			snprintf(svc->outcome.reason, sizeof(svc->outcome.reason),
+				 "cannot resume it: %s", err);
+			goto ended;
+		}
+		if (started == START_ASLEEP) {
+			pthread_mutex_lock(&cell->lock);
+			int wake = settle_sleeper_locked(cell, slot);
+			if (!wake)
+				goto exit_locked;
+			pthread_mutex_unlock(&cell->lock);
+			woken = 1;
+			ok = vmm_service_wake(svc, err, sizeof(err)) == 0;
+		}
+	}
 	for (;;) {
 		if (!ok) {
 			svc->outcome.kind = VMM_OUTCOME_HOST_ERROR;
@@ -229,8 +317,11 @@ static void *service_thread(void *arg)
 		pthread_mutex_lock(&cell->lock);
 		set_state_locked(slot, SLOT_RUNNING);
 		slot->wake_wanted = 0;
-		if (slot->stop_event)
+		if (slot->stop_event) /* asked for before it ran: once */
 			vmm_service_raise(svc, DN_EV_STOP);
+		slot->stop_event = 0;
+		if (slot->saving)
+			__atomic_store_n(&svc->swap_asked, 1, __ATOMIC_RELEASE);
 		if (slot->kill.kind != VMM_OUTCOME_NONE)
 			vmm_service_request_stop(svc, slot->kill.kind, slot->kill.status);
 		pthread_mutex_unlock(&cell->lock);
@@ -244,33 +335,20 @@ static void *service_thread(void *arg)
 		pthread_mutex_unlock(&cell->lock);
 		vmm_service_release(svc);
 		pthread_mutex_lock(&cell->lock);
-		if (svc->stop_kind != VMM_OUTCOME_NONE) {
-			end_sleeper_locked(cell, slot);
-			slot->thread_exited = 1;
-			pthread_mutex_unlock(&cell->lock);
-			notify_main(cell);
-			return NULL;
-		}
-		if (slot->wake_wanted) {
-			slot->wake_wanted = 0;
-			set_state_locked(slot, SLOT_STARTING);
-			pthread_mutex_unlock(&cell->lock);
-			woken = 1;
-			ok = vmm_service_wake(svc, err, sizeof(err)) == 0;
-			continue;
-		}
-		set_state_locked(slot, SLOT_ASLEEP);
-		slot->thread_exited = 1;
+		if (!settle_sleeper_locked(cell, slot))
+			goto exit_locked;
 		pthread_mutex_unlock(&cell->lock);
-		notify_main(cell);
-		return NULL;
+		woken = 1;
+		ok = vmm_service_wake(svc, err, sizeof(err)) == 0;
 	}
+ended:
 	send_ended(cell, slot);
 	pthread_mutex_lock(&cell->lock);
 	set_state_locked(slot, SLOT_DONE);
 	pthread_mutex_unlock(&cell->lock);
 	vmm_service_destroy(svc, cell->plan->keep_state);
 	pthread_mutex_lock(&cell->lock);
+exit_locked:
 	slot->thread_exited = 1;
 	pthread_mutex_unlock(&cell->lock);
 	notify_main(cell);
@@ -395,7 +473,8 @@ static void relay_one_locked(struct cell *cell, const struct cell_msg *msg)
 static void relay(struct cell *cell, const struct cell_msg *msg)
 {
 	pthread_mutex_lock(&cell->lock);
-	if (msg->type != CELL_MSG_STOP && msg->type != CELL_MSG_KILL) {
+	if (msg->type != CELL_MSG_STOP && msg->type != CELL_MSG_KILL &&
+	    msg->type != CELL_MSG_SAVE) {
 		relay_one_locked(cell, msg);
 		pthread_mutex_unlock(&cell->lock);
 		return;
@@ -403,14 +482,24 @@ static void relay(struct cell *cell, const struct cell_msg *msg)
 	for (unsigned i = 0; i < cell->count; i++) {
 		struct cell_slot *slot = &cell->slots[i];
 		struct vmm_service *svc = &slot->svc;
-		if (msg->type == CELL_MSG_STOP) {
-			if (slot->state == SLOT_RUNNING)
+		if (msg->type == CELL_MSG_SAVE) {
+			slot->saving = 1;
+			if (slot->state == SLOT_RUNNING) {
+				__atomic_store_n(&svc->swap_asked, 1, __ATOMIC_RELEASE);
+				vcpu_kick(&svc->vcpu); /* it sleeps, saved, at its next idle */
+			}
+			if (slot->state == SLOT_ASLEEP)
+				end_saved_locked(cell, slot);
+		} else if (msg->type == CELL_MSG_STOP) {
+			if (slot->state == SLOT_RUNNING) {
 				vmm_service_raise(svc, DN_EV_STOP);
-			if (slot->state == SLOT_SLEEPING || slot->state == SLOT_ASLEEP) {
+				/* It may be on its way to sleep with the event in its memory. */
+				slot->wake_wanted = 1;
+			} else if (slot->state == SLOT_SLEEPING || slot->state == SLOT_ASLEEP) {
 				vmm_service_raise_asleep(svc, DN_EV_STOP);
 				wake_locked(cell, slot);
-			}
-			slot->stop_event = 1;
+			} else if (slot->state == SLOT_STARTING)
+				slot->stop_event = 1; /* raised when it runs */
 		} else {
 			if (slot->state == SLOT_RUNNING || slot->state == SLOT_SLEEPING ||
 			    slot->state == SLOT_ASLEEP)
@@ -418,7 +507,8 @@ static void relay(struct cell *cell, const struct cell_msg *msg)
 							 msg->outcome.status);
 			if (slot->state == SLOT_ASLEEP)
 				end_sleeper_locked(cell, slot); /* without swapping it in */
-			slot->kill = msg->outcome;
+			slot->kill.kind = msg->outcome.kind;
+			slot->kill.status = msg->outcome.status;
 		}
 	}
 	pthread_mutex_unlock(&cell->lock);
@@ -435,6 +525,9 @@ static void cell_signals(void)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	vcpu_kick_install();
 	guestmem_sigbus_install();
+	/* One malloc arena: vcpu threads come and go with their services' sleeps, and each
+	 * arena they would make keeps pages that no sleeping service needs. */
+	mallopt(M_ARENA_MAX, 1);
 	sigset_t all;
 	sigemptyset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, NULL);
@@ -460,17 +553,22 @@ static void start_disk_worker(struct cell *cell, unsigned first, unsigned count)
  * thread still runs. */
 static int reap_threads(struct cell *cell)
 {
-	int busy = 0;
+	int busy = 0, joined = 0;
 	pthread_mutex_lock(&cell->lock);
 	for (unsigned i = 0; i < cell->count; i++) {
 		struct cell_slot *slot = &cell->slots[i];
 		if (slot->thread_started && slot->thread_exited) {
 			pthread_join(slot->thread, NULL);
 			slot->thread_started = 0;
+			joined++;
 		}
 		busy |= slot->state != SLOT_DONE || slot->thread_started;
 	}
 	pthread_mutex_unlock(&cell->lock);
+	/* What the ended threads freed (their service's buffers) goes back to the host, not to
+	 * malloc's per-thread arenas: a sleeping service should cost its slot and no more. */
+	if (joined)
+		malloc_trim(0);
 	return busy;
 }
 

@@ -18,6 +18,7 @@ enum cell_msg_type {
 	CELL_MSG_NIC_SLEPT, /* supervisor -> cell: done (outcome.status 0) or not (-1) */
 	CELL_MSG_WAKE,	    /* supervisor -> cell: frames wait for a sleeping service */
 	CELL_MSG_SWAP_OUT,  /* supervisor -> cell: swap a service out at its next idle */
+	CELL_MSG_SAVE,	    /* supervisor -> cell: --resume's stop: every service to sleep, saved */
 	CELL_MSG_HOLD,	    /* cell -> supervisor: keep these fds (memory file, disk image) open
 			     * while the service lives: their locks stay held while it sleeps */
 };

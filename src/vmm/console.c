@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@ void vmm_console_init(struct vmm_console *c, int fd, const char *prefix)
 	c->cancel = NULL;
 	c->prev = 0;
 	c->utf8_left = 0;
+	c->line = NULL;
 }
 
 /* One line out, prefix first, retrying short writes. Console loss is not fatal to the VM. */
@@ -76,12 +78,14 @@ static int sanitize(struct vmm_console *c, unsigned char ch)
 
 void vmm_console_write(struct vmm_console *c, const char *buf, size_t len)
 {
+	if (!c->line && len && !(c->line = malloc(VMM_CONSOLE_LINE_MAX)))
+		return; /* out of memory: console output is not worth stopping the guest */
 	for (size_t i = 0; i < len; i++) {
 		int ch = sanitize(c, (unsigned char)buf[i]);
 		if (ch < 0)
 			continue;
 		c->line[c->len++] = (char)ch;
-		if (ch == '\n' || c->len == sizeof(c->line) - 1) {
+		if (ch == '\n' || c->len == VMM_CONSOLE_LINE_MAX - 1) {
 			if (ch != '\n')
 				c->line[c->len++] = '\n';
 			emit(c);
@@ -95,4 +99,11 @@ void vmm_console_flush(struct vmm_console *c)
 		return;
 	c->line[c->len++] = '\n';
 	emit(c);
+}
+
+void vmm_console_release(struct vmm_console *c)
+{
+	vmm_console_flush(c);
+	free(c->line);
+	c->line = NULL;
 }

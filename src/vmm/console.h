@@ -14,7 +14,7 @@ struct vmm_console {
 	unsigned utf8_left; /* continuation bytes still expected */
 	const char *prefix; /* put before every line, or NULL */
 	size_t len;
-	char line[VMM_CONSOLE_LINE_MAX];
+	char *line; /* VMM_CONSOLE_LINE_MAX bytes, allocated at the first output */
 };
 
 void vmm_console_init(struct vmm_console *c, int fd, const char *prefix);
@@ -26,5 +26,8 @@ void vmm_console_write(struct vmm_console *c, const char *buf, size_t len);
 
 /* Writes a pending partial line, with a newline. */
 void vmm_console_flush(struct vmm_console *c);
+
+/* Flushes and frees the line buffer (a sleeping service keeps none); writing again is fine. */
+void vmm_console_release(struct vmm_console *c);
 
 #endif

@@ -179,15 +179,29 @@ static int open_locked_file(struct guestmem *gm, int dir, const char *name, char
 	return -1;
 }
 
-int guestmem_open(struct guestmem *gm, const char *state_dir, const char *name, uint64_t size,
-		  char *err, size_t errlen)
+static void forget_paths(struct guestmem *gm)
 {
-	memset(gm, 0, sizeof(*gm));
-	gm->fd = -1;
-	if ((size_t)snprintf(gm->dir, sizeof(gm->dir), "%s/%s", state_dir, name) >=
-		    sizeof(gm->dir) ||
-	    (size_t)snprintf(gm->path, sizeof(gm->path), "%s/mem", gm->dir) >= sizeof(gm->path)) {
+	free(gm->path);
+	free(gm->dir);
+	gm->path = gm->dir = NULL;
+}
+
+/* The service's folder and memory file, opened and locked; -1 with err. */
+static int open_file(struct guestmem *gm, const char *state_dir, const char *name, char *err,
+		     size_t errlen)
+{
+	if (strlen(state_dir) + strlen(name) + sizeof("//mem") > PATH_MAX) {
 		snprintf(err, errlen, "state directory path too long: %s", state_dir);
+		return -1;
+	}
+	if (asprintf(&gm->dir, "%s/%s", state_dir, name) < 0) {
+		gm->dir = NULL; /* asprintf leaves it undefined */
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (asprintf(&gm->path, "%s/mem", gm->dir) < 0) {
+		gm->path = NULL;
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	int top = open_private_dir(AT_FDCWD, state_dir, state_dir, 0, err, errlen);
@@ -201,8 +215,18 @@ int guestmem_open(struct guestmem *gm, const char *state_dir, const char *name, 
 	 * without holding their fds (a cell may hold thousands of services). */
 	gm->fd = open_locked_file(gm, dir, name, err, errlen);
 	close(dir);
-	if (gm->fd < 0)
+	return gm->fd < 0 ? -1 : 0;
+}
+
+int guestmem_open(struct guestmem *gm, const char *state_dir, const char *name, uint64_t size,
+		  char *err, size_t errlen)
+{
+	memset(gm, 0, sizeof(*gm));
+	gm->fd = -1;
+	if (open_file(gm, state_dir, name, err, errlen) != 0) {
+		forget_paths(gm);
 		return -1;
+	}
 	/* A fresh boot starts from zeroed RAM: drop whatever an earlier run left, then extend
 	 * sparsely, so untouched guest pages cost no disk and no memory. */
 	if (ftruncate(gm->fd, 0) != 0 || ftruncate(gm->fd, (off_t)size) != 0) {
@@ -228,7 +252,35 @@ fail:
 	gm->fd = -1;
 	unlink(gm->path);
 	rmdir(gm->dir);
+	forget_paths(gm);
 	return -1;
+}
+
+int guestmem_open_saved(struct guestmem *gm, const char *state_dir, const char *name, uint64_t size,
+			char *err, size_t errlen)
+{
+	memset(gm, 0, sizeof(*gm));
+	gm->fd = -1;
+	char path[PATH_MAX];
+	struct stat st;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s/mem", state_dir, name) >= sizeof(path) ||
+	    (lstat(path, &st) != 0 && errno == ENOENT))
+		return 0; /* never ran here, or ended: it starts afresh */
+	if (open_file(gm, state_dir, name, err, errlen) != 0) {
+		forget_paths(gm);
+		return -1;
+	}
+	gm->owned = 1;
+	if (fstat(gm->fd, &st) != 0 || (uint64_t)st.st_size != size) {
+		snprintf(err, errlen,
+			 "its memory file %s is %lld bytes, not the %llu of its memory", gm->path,
+			 (long long)st.st_size, (unsigned long long)size);
+		return -1; /* the caller closes it, and it is lost */
+	}
+	gm->dev = st.st_dev;
+	gm->ino = st.st_ino;
+	gm->size = size;
+	return 1;
 }
 
 void guestmem_remove(const char *state_dir, const char *name)
@@ -289,4 +341,5 @@ void guestmem_close(struct guestmem *gm, int keep_file)
 	gm->host = NULL;
 	gm->fd = -1;
 	gm->owned = 0;
+	forget_paths(gm);
 }

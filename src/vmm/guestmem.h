@@ -19,8 +19,8 @@ struct guestmem {
 	int lock_held; /* another fd of the same open (the supervisor's) keeps the lock */
 	dev_t dev;     /* which file it is, to find the same one when it is opened again */
 	ino_t ino;
-	char path[PATH_MAX];
-	char dir[PATH_MAX];
+	char *path; /* <state_dir>/<name>/mem, allocated: a sleeping service keeps only these */
+	char *dir;
 };
 
 enum guestmem_check {
@@ -62,6 +62,11 @@ int guestmem_open(struct guestmem *gm, const char *state_dir, const char *name, 
  * the same file again if need be and maps it, anywhere. 0, or -1 with err. */
 void guestmem_unmap(struct guestmem *gm);
 int guestmem_remap(struct guestmem *gm, char *err, size_t errlen);
+
+/* Opens (and locks) the memory file an earlier run left in <state_dir>/<name>, without
+ * mapping or changing it; it must be size bytes. 1: opened; 0: there is none; -1 with err. */
+int guestmem_open_saved(struct guestmem *gm, const char *state_dir, const char *name, uint64_t size,
+			char *err, size_t errlen);
 
 /* Unmaps and closes; removes the file and its folder unless keep_file. */
 void guestmem_close(struct guestmem *gm, int keep_file);

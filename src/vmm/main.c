@@ -59,6 +59,9 @@ static void usage(FILE *out)
 		"                      else /var/tmp/denali-UID)\n"
 		"  --keep-state        keep the services' memory files after they end\n"
 		"  --stats FILE        write every service's counters to FILE as JSON at the end\n"
+		"  --resume            services saved by an earlier run with --resume go on from\n"
+		"                      where they were; a stop (signal) saves every service that\n"
+		"                      reaches an idle within --grace, instead of stopping it\n"
 		"  --memory-budget SIZE  keep the guest memory resident in all cells under SIZE\n"
 		"                      (e.g. 512M): the least recently run services are swapped\n"
 		"                      out to their memory files, and back in at their next event\n"
@@ -160,7 +163,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_CELL_SIZE,
 		OPT_GRACE,
 		OPT_STATS,
-		OPT_MEMORY_BUDGET
+		OPT_MEMORY_BUDGET,
+		OPT_RESUME
 	};
 	static const struct option longopts[] = {
 		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
@@ -171,6 +175,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"grace", required_argument, NULL, OPT_GRACE},
 		{"stats", required_argument, NULL, OPT_STATS},
 		{"memory-budget", required_argument, NULL, OPT_MEMORY_BUDGET},
+		{"resume", no_argument, NULL, OPT_RESUME},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -219,6 +224,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		}
 		case OPT_STATS: p->stats_path = optarg; break;
+		case OPT_RESUME: p->resume = 1; break;
 		case OPT_MEMORY_BUDGET:
 			if (vmm_size_parse(optarg, &p->memory_budget) != 0 ||
 			    p->memory_budget < DN_PAGE_SIZE) {
@@ -299,7 +305,7 @@ static int build_plan(struct options *o)
 		}
 		ps->owns_image = 1;
 	}
-	int swaps = p->memory_budget != 0; /* then any service may be swapped out */
+	int swaps = p->memory_budget != 0 || p->resume; /* then any service may be swapped out */
 	for (unsigned i = 0; i < p->count; i++)
 		swaps |= p->services[i].cfg.swap.enabled;
 	/* The default folder is often on tmpfs ($XDG_RUNTIME_DIR), where swapping frees nothing:

@@ -209,7 +209,7 @@ int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *
 	/* A service swapped out only for the memory budget prefetches its working set. */
 	svc->swap.prefetch = cfg->swap.enabled ? cfg->swap.prefetch : 1;
 	svc->vcpu.fd = svc->vcpu.vm_fd = -1;
-	svc->nic_kick_fd = svc->nic_wake_fd = svc->disk_kick_fd = -1;
+	svc->nic_kick_fd = svc->nic_wake_fd = svc->disk_kick_fd = svc->held_disk_fd = -1;
 	vmm_console_init(&svc->console, 1, console_prefix);
 	svc->console.cancel = &svc->vcpu.stop_requested;
 	if (guestmem_open(&svc->mem, state_dir, cfg->name, cfg->ram_size, err, errlen) != 0)
@@ -470,6 +470,30 @@ void vmm_service_nic_flush(struct vmm_service *svc)
 		perror("denali-run: nic kick");
 }
 
+/* Saves what a later run needs to bring the sleeping service back; its memory is on disk. */
+static void save_checkpoint(struct vmm_service *svc)
+{
+	struct checkpoint c;
+	memset(&c, 0, sizeof(c)); /* padding included: the file is checksummed */
+	c.ram_size = svc->mem.size;
+	c.vcpu = svc->swap.vcpu;
+	c.tsc_hz = svc->vcpu.tsc_hz;
+	c.tsc_base = svc->vcpu.tsc_base;
+	c.time_base_ns = svc->vcpu.time_base_ns;
+	c.timer_deadline_ns = svc->timer_deadline_ns;
+	c.wake_events = svc->wake_events;
+	c.idle_call = svc->idle_call;
+	c.idle_arg = svc->idle_arg;
+	c.has_disk = svc->cfg->disk.enabled;
+	c.disk = svc->disk_saved;
+	c.working_set_pages = svc->swap.pages;
+	char err[512];
+	if (checkpoint_save(svc->mem.dir, &c, svc->swap.working_set, err, sizeof(err)) == 0 ||
+	    svc->checkpoint_failed++)
+		return;
+	fprintf(stderr, "denali-run: %s: %s; --resume will not find it\n", svc->cfg->name, err);
+}
+
 /* Gives the disk back to the worker and the NIC back to the switch after a sleep that did not
  * happen. */
 static void undo_sleep(struct vmm_service *svc, int nic_slept)
@@ -516,6 +540,8 @@ int vmm_service_sleep(struct vmm_service *svc, char *err, size_t errlen)
 		free(svc->disk);
 		svc->disk = NULL;
 	}
+	if (svc->persist)
+		save_checkpoint(svc);
 	return 1;
 }
 
@@ -528,7 +554,7 @@ static void close_fd(int *fd)
 
 void vmm_service_release(struct vmm_service *svc)
 {
-	vmm_console_flush(&svc->console);
+	vmm_console_release(&svc->console);
 	if (svc->timer_created)
 		timer_delete(svc->timer);
 	svc->timer_created = 0;
@@ -546,6 +572,12 @@ int vmm_service_wake(struct vmm_service *svc, char *err, size_t errlen)
 	err[0] = '\0';
 	if (guestmem_remap(&svc->mem, err, errlen) != 0)
 		return -1;
+	/* Its memory changes from now on: the checkpoint must go first, durably. */
+	if (svc->persist && checkpoint_discard(svc->mem.dir) != 0) {
+		snprintf(err, errlen, "cannot remove its checkpoint in %s: %s", svc->mem.dir,
+			 strerror(errno));
+		return -1;
+	}
 	svc->vcpu.ram = svc->mem.host;
 	if (swap_in(&svc->swap, &svc->mem, &svc->vcpu, svc->kvm, err, errlen) != 0)
 		return -1;
@@ -563,6 +595,93 @@ int vmm_service_wake(struct vmm_service *svc, char *err, size_t errlen)
 				       disk_attach(svc, err, errlen) != 0))
 		return -1;
 	return 0;
+}
+
+/* Takes the locks of a restored service's files: its memory (locked by guestmem) and its disk
+ * image, whose identity the disk record then holds. */
+static int restore_files(struct vmm_service *svc, const struct checkpoint *c, char *err,
+			 size_t errlen)
+{
+	if (c->ram_size != svc->cfg->ram_size) {
+		snprintf(err, errlen, "its memory is %llu bytes now, but %llu when it was saved",
+			 (unsigned long long)svc->cfg->ram_size, (unsigned long long)c->ram_size);
+		return -1;
+	}
+	if (c->has_disk != svc->cfg->disk.enabled) {
+		snprintf(err, errlen, "it had %s disk when it was saved", c->has_disk ? "a" : "no");
+		return -1;
+	}
+	if (!svc->cfg->disk.enabled)
+		return 0;
+	const struct vmm_disk_config *dc = &svc->cfg->disk;
+	/* Opened (and locked) here only to be handed to the supervisor with the memory file. */
+	struct vdisk_file image;
+	if (vdisk_file_open(&image, dc->path, 0, dc->readonly ? VDISK_OPEN_READONLY : 0, NULL, err,
+			    errlen) != 0)
+		return -1;
+	svc->held_disk_fd = image.fd;
+	svc->disk_saved = c->disk;
+	svc->disk_saved.file_dev = image.dev;
+	svc->disk_saved.file_ino = image.ino;
+	svc->stats.disk_present = 1;
+	return 0;
+}
+
+int vmm_service_restore(struct vmm_service *svc, const struct vmm_service_config *cfg,
+			const struct vcpu_kvm *kvm, const char *state_dir,
+			const char *console_prefix, struct vdisk_worker *disk_worker, char *err,
+			size_t errlen)
+{
+	memset(svc, 0, sizeof(*svc));
+	svc->cfg = cfg;
+	svc->kvm = kvm;
+	svc->disk_worker = disk_worker;
+	svc->persist = 1;
+	svc->swap.prefetch = cfg->swap.enabled ? cfg->swap.prefetch : 1;
+	svc->vcpu.fd = svc->vcpu.vm_fd = -1;
+	svc->nic_kick_fd = svc->nic_wake_fd = svc->disk_kick_fd = svc->held_disk_fd = -1;
+	vmm_console_init(&svc->console, 1, console_prefix);
+	svc->console.cancel = &svc->vcpu.stop_requested;
+	int saved =
+		guestmem_open_saved(&svc->mem, state_dir, cfg->name, cfg->ram_size, err, errlen);
+	if (saved <= 0)
+		return saved;
+	struct checkpoint c;
+	uint8_t *working_set;
+	int loaded = checkpoint_load(svc->mem.dir, &c, &working_set, err, errlen);
+	if (loaded == 0)
+		snprintf(
+			err, errlen,
+			"it was running when its last run ended, and was not saved since: there is "
+			"no checkpoint to resume");
+	if (loaded <= 0 || restore_files(svc, &c, err, errlen) != 0) {
+		free(working_set);
+		checkpoint_discard(svc->mem.dir);
+		vmm_service_destroy(svc, 0); /* lost: its files go */
+		return -1;
+	}
+	svc->mem.size = c.ram_size;
+	svc->vcpu.ram_size = c.ram_size;
+	svc->vcpu.tsc_hz = c.tsc_hz;
+	svc->vcpu.tsc_base = c.tsc_base;
+	svc->vcpu.time_base_ns = c.time_base_ns;
+	svc->vcpu.parked_rip = c.vcpu.regs.rip;
+	svc->swap.vcpu = c.vcpu;
+	svc->swap.working_set = working_set;
+	svc->swap.pages = c.working_set_pages;
+	svc->timer_deadline_ns = c.timer_deadline_ns;
+	svc->wake_events = c.wake_events;
+	svc->idle_call = c.idle_call;
+	svc->idle_arg = c.idle_arg;
+	svc->asleep = 1;
+	svc->started_ns = vcpu_clock_ns();
+	return 1;
+}
+
+void vmm_service_restored(struct vmm_service *svc)
+{
+	guestmem_unmap(&svc->mem);
+	close_fd(&svc->held_disk_fd);
 }
 
 void vmm_service_ran(struct vmm_service *svc)
@@ -608,6 +727,8 @@ void vmm_service_disk_flush(struct vmm_service *svc)
 
 void vmm_service_destroy(struct vmm_service *svc, int keep_state)
 {
+	vmm_console_release(&svc->console);
+	close_fd(&svc->held_disk_fd);
 	/* In-flight disk requests write guest RAM: they finish before it is unmapped. */
 	if (svc->disk_port)
 		vdisk_worker_detach(svc->disk_port);

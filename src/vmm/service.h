@@ -14,6 +14,7 @@
 #include "guestmem.h"
 #include "loader.h"
 #include "swap/budget.h"
+#include "swap/checkpoint.h"
 #include "swap/swap.h"
 #include "vcpu/vcpu.h"
 #include "vdisk/vdisk_worker.h"
@@ -25,7 +26,8 @@ enum vmm_outcome_kind {
 	VMM_OUTCOME_TIMEOUT,	/* ran past --timeout */
 	VMM_OUTCOME_SIGNALED,	/* denali-run got a signal: status holds it */
 	VMM_OUTCOME_HOST_ERROR, /* the host failed (an ioctl, the state directory) */
-	VMM_OUTCOME_LOST,	/* its cell died before it ended */
+	VMM_OUTCOME_LOST,	/* its cell died before it ended, or it could not be resumed */
+	VMM_OUTCOME_SAVED,	/* stopped asleep, its checkpoint kept for --resume */
 };
 
 struct vmm_outcome {
@@ -108,6 +110,9 @@ struct vmm_service {
 	volatile int swap_asked;     /* swap it out at its next idle (the memory budget) */
 	int locks_held;		     /* the supervisor holds its files' locks: it may sleep */
 	struct budget_entry *budget; /* its row of the memory budget's table, or NULL */
+	int persist;		     /* --resume: a checkpoint is saved each time it sleeps */
+	int checkpoint_failed;	     /* said once: it will not be resumable */
+	int held_disk_fd;	     /* restored: its disk image, until the supervisor holds it */
 	uint32_t hc_arg;	     /* the argument of the hypercall being handled */
 };
 
@@ -185,6 +190,17 @@ void vmm_service_end_asleep(struct vmm_service *svc, enum vmm_outcome_kind kind,
 /* Finishes the idle a sleeping service was swapped out in, once it is awake: waits for its
  * events or deadline as DN_HC_IDLE does (it may go to sleep again: VCPU_SUSPEND). */
 enum vcpu_action vmm_hypercall_idle_resume(struct vmm_service *svc);
+
+/* --resume: brings back a service saved by an earlier run, asleep (its memory file open and
+ * locked, its disk image too, nothing mapped). 1: restored; 0: nothing saved (start it
+ * afresh); -1 with err: it cannot be resumed (its files are removed: it is lost). */
+int vmm_service_restore(struct vmm_service *svc, const struct vmm_service_config *cfg,
+			const struct vcpu_kvm *kvm, const char *state_dir,
+			const char *console_prefix, struct vdisk_worker *disk_worker, char *err,
+			size_t errlen);
+
+/* Once the supervisor holds a restored service's files (CELL_MSG_HOLD): closes its own. */
+void vmm_service_restored(struct vmm_service *svc);
 
 /* Notes that the service runs now (for the memory budget's least-recently-run order). */
 void vmm_service_ran(struct vmm_service *svc);

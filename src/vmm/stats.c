@@ -13,6 +13,7 @@ static const char *outcome_name(enum vmm_outcome_kind kind)
 	case VMM_OUTCOME_TIMEOUT: return "timeout";
 	case VMM_OUTCOME_SIGNALED: return "signaled";
 	case VMM_OUTCOME_LOST: return "lost";
+	case VMM_OUTCOME_SAVED: return "saved";
 	case VMM_OUTCOME_HOST_ERROR:
 	case VMM_OUTCOME_NONE: break;
 	}

@@ -96,6 +96,10 @@ static void print_stop(const struct supervisor *s, unsigned i)
 	case VMM_OUTCOME_LOST:
 		fprintf(stderr, "denali-run: %s: lost: %s\n", name, o->reason);
 		break;
+	case VMM_OUTCOME_SAVED:
+		if (!s->plan->quiet)
+			fprintf(stderr, "denali-run: %s: saved; --resume goes on with it\n", name);
+		break;
 	case VMM_OUTCOME_HOST_ERROR:
 	case VMM_OUTCOME_NONE:
 		fprintf(stderr, "denali-run: %s: host error: %s%s\n", name, o->reason, where);
@@ -294,8 +298,9 @@ static void reap(struct supervisor *s, struct sup_cell *c, int status)
 		snprintf(msg.outcome.reason, sizeof(msg.outcome.reason), "its cell %u %s",
 			 (unsigned)(c - s->cells), how);
 		record(s, &msg); /* also disconnects its NIC */
-		/* The dead cell cannot clean up; its lock died with it. */
-		if (!s->plan->keep_state)
+		/* The dead cell cannot clean up; its lock died with it. (Under --resume, the
+		 * next run finds out which of them were saved.) */
+		if (!s->plan->keep_state && !s->plan->resume)
 			guestmem_remove(s->plan->state_dir, s->plan->services[i].cfg.name);
 	}
 }
@@ -335,9 +340,10 @@ static void on_signal(struct supervisor *s, int signo)
 		return;
 	}
 	if (!s->stop_signal) {
-		/* First: ask every service to stop, and give them the grace period. */
+		/* First: ask every service to stop (under --resume: to go to sleep, saved), and
+		 * give them the grace period. */
 		s->stop_signal = signo;
-		broadcast(s, CELL_MSG_STOP, VMM_OUTCOME_NONE, 0);
+		broadcast(s, s->plan->resume ? CELL_MSG_SAVE : CELL_MSG_STOP, VMM_OUTCOME_NONE, 0);
 		close(s->grace_fd);
 		s->grace_fd = arm_timer(s->plan->grace_s > 0 ? s->plan->grace_s : 1e-9);
 	} else if (!s->killed) {
@@ -463,16 +469,21 @@ static int run_status(const struct supervisor *s)
 		case VMM_OUTCOME_STOPPED: return DENALI_EXIT_STOPPED;
 		case VMM_OUTCOME_TIMEOUT: return DENALI_EXIT_TIMEOUT;
 		case VMM_OUTCOME_SIGNALED: return 128 + o->status;
+		case VMM_OUTCOME_SAVED: return 0;
 		default: return DENALI_EXIT_HOST;
 		}
 	}
-	if (s->stop_signal)
-		return 128 + s->stop_signal;
-	int timeout = 0, failed = 0;
+	int timeout = 0, failed = 0, saved_all = 1;
 	for (unsigned i = 0; i < plan->count; i++) {
-		timeout |= s->outcomes[i].kind == VMM_OUTCOME_TIMEOUT;
-		failed |= s->outcomes[i].kind != VMM_OUTCOME_EXITED || s->outcomes[i].status != 0;
+		const struct vmm_outcome *o = &s->outcomes[i];
+		int saved = o->kind == VMM_OUTCOME_SAVED;
+		timeout |= o->kind == VMM_OUTCOME_TIMEOUT;
+		failed |= !saved && (o->kind != VMM_OUTCOME_EXITED || o->status != 0);
+		saved_all &= saved || (o->kind == VMM_OUTCOME_EXITED && o->status == 0);
 	}
+	/* A --resume stop that saved every service (or they exited 0) lost nothing. */
+	if (s->stop_signal)
+		return plan->resume && saved_all ? 0 : 128 + s->stop_signal;
 	return timeout ? DENALI_EXIT_TIMEOUT : failed ? DENALI_EXIT_SOME_FAILED : 0;
 }
 

@@ -308,6 +308,132 @@ def case_swap_budget(env):
            "never more than two services' worth over the budget (%d KiB)" % max(samples), samples, budget, "")
 
 
+def read_until(proc, want, timeout=120):
+    """Reads proc's stdout until a line containing want; returns what was read."""
+    seen, deadline = "", time.time() + timeout
+    while want not in seen and time.time() < deadline:
+        line = proc.stdout.readline().decode("utf-8", "replace")
+        if not line:
+            break
+        seen += line
+    if want not in seen:
+        proc.kill()
+        fail("never saw %r; output: %r; stderr: %r" % (want, seen, proc.stderr.read()))
+    return seen
+
+
+def resumable(env, name, args, swap=True):
+    path = os.path.join(env.tmp, name + ".json")
+    spec = {"name": name, "image": env.swaptest, "memory": "32M", "args": args}
+    if swap:
+        spec["swap"] = {"idle_after": 0.05}
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    return path
+
+
+def start_resume(env, f):
+    return subprocess.Popen([env.denali_run, "--resume", "--state-dir", env.state, f],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def finish(proc, timeout=180):
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def resume_pattern(env, stop):
+    """Runs the pattern guest with --resume until it sleeps in round 2's idle, stops the run with
+    stop(proc), and checks that a second run goes on from round 2 with every byte intact."""
+    f = resumable(env, "keeper", ["pattern", "8", "5", "2500"])
+    proc = start_resume(env, f)
+    first = read_until(proc, "round 1:")
+    time.sleep(1.0)  # asleep in round 2's idle, saved
+    state = os.path.join(env.state, "keeper")
+    expect(os.path.exists(os.path.join(state, "state")), "a checkpoint beside the memory file while it sleeps",
+           proc.poll(), first, os.listdir(state))
+    stop(proc)
+    status, out, err = finish(proc)
+    first += out
+    expect(os.path.exists(os.path.join(state, "mem")) and os.path.exists(os.path.join(state, "state")),
+           "its memory file and checkpoint are kept for --resume", status, first, err)
+    status2, out2, err2 = finish(start_resume(env, f))
+    print("first run: %r\nsecond run: %r" % (first, out2))
+    expect(status2 == 0 and "round 0:" not in out2 and "round 1:" not in out2 and
+           all("round %d: 8 MiB intact" % r in out2 for r in (2, 3, 4)),
+           "the second run went on from round 2, every byte intact", status2, out2, err2)
+    expect(not os.path.exists(state), "its files are gone once it exited", status2, out2, os.listdir(env.state))
+    return status, err
+
+
+def case_resume_clean(env):
+    """--resume: a stop (SIGTERM) saves the sleeping service instead of ending it; the next run
+    with --resume goes on exactly where it was."""
+    status, err = resume_pattern(env, lambda p: p.send_signal(signal.SIGTERM))
+    expect(status == 0 and "keeper: saved; --resume goes on with it" in err, "saved by the stop", status, "", err)
+
+
+def case_resume_kill(env):
+    """--resume after SIGKILL of denali-run (its cells die with it) while the service sleeps:
+    the last checkpoint brings it back."""
+    status, err = resume_pattern(env, lambda p: p.send_signal(signal.SIGKILL))
+    expect(status == -signal.SIGKILL, "denali-run was killed", status, "", err)
+
+
+def case_resume_lost(env):
+    """A service that was running (not saved) when denali-run was killed is reported lost by
+    the next --resume, with the reason, and starts afresh in the one after."""
+    f = resumable(env, "busy", ["pattern", "4", "100000", "20"], swap=False)
+    proc = start_resume(env, f)
+    read_until(proc, "round 3:")
+    proc.send_signal(signal.SIGKILL)
+    finish(proc)
+    status, out, err = finish(start_resume(env, f))
+    expect(status != 0 and re.search(r"busy: lost: cannot resume it: it was running when its last run ended", err),
+           "reported lost, with the reason", status, out, err)
+    expect(not os.path.exists(os.path.join(env.state, "busy")), "its files are removed", status, out, err)
+    proc = start_resume(env, f)
+    seen = read_until(proc, "round 0:")
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    finish(proc)
+    expect("round 0:" in seen, "the next run starts it afresh", 0, seen, "")
+
+
+def case_resume_httpd(env):
+    """An httpd saved by a stop answers again after --resume, the same content, its NIC
+    connected anew."""
+    port = free_port()
+    path = os.path.join(env.tmp, "web.json")
+    with open(path, "w") as f:
+        json.dump({"name": "web", "image": env.httpd, "memory": "16M",
+                   "net": {"forward": ["tcp:%d:80" % port]}, "swap": {"idle_after": 0.05}}, f)
+    for run in range(2):
+        proc = subprocess.Popen([env.denali_run, "--resume", "--state-dir", env.state, path],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            if run == 0:
+                read_until(proc, "listening")
+            deadline = time.time() + 60
+            while True:  # the second run prints nothing: wait for its host port
+                try:
+                    status, body = http_get(port, "/")
+                    break
+                except ConnectionRefusedError:
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(0.1)
+            expect(status == "HTTP/1.1 200 OK" and b"Hello from web on Denali" in body,
+                   "run %d answered" % run, status, body[:200], "")
+            time.sleep(1.0)  # asleep again, saved
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            status, out, err = finish(proc)
+        expect(status == 0 and "web: saved" in err, "run %d saved it" % run, status, out, err)
+        if run == 1:
+            expect("listening" not in out, "the second run did not boot it again", status, out, err)
+
+
 def case_swap_tmpfs(env):
     """A state directory on tmpfs is refused for swapping services, before anything starts."""
     if not os.path.isdir("/dev/shm"):
@@ -344,6 +470,10 @@ CASES = {
     "swap-stop": (case_swap_stop, True),
     "swap-release": (case_swap_release, True),
     "swap-budget": (case_swap_budget, True),
+    "resume-clean": (case_resume_clean, True),
+    "resume-kill": (case_resume_kill, True),
+    "resume-lost": (case_resume_lost, True),
+    "resume-httpd": (case_resume_httpd, True),
     "swap-tmpfs": (case_swap_tmpfs, False),
     "swap-config": (case_swap_config, False),
 }

@@ -35,9 +35,18 @@ START_TEST(test_lines)
 	vmm_console_flush(&c);
 	ck_assert_str_eq(drain(p[0]), "tail\n");
 	vmm_console_flush(&c); /* nothing pending: nothing written */
+	/* Released (a service asleep keeps no buffer), it writes on as before. */
+	vmm_console_write(&c, "part", 4);
+	vmm_console_release(&c);
+	ck_assert_ptr_null(c.line);
+	ck_assert_str_eq(drain(p[0]), "part\n");
+	vmm_console_write(&c, "again\n", 6);
+	ck_assert_str_eq(drain(p[0]), "again\n");
+	vmm_console_release(&c);
 	vmm_console_init(&c, p[1], "web");
 	vmm_console_write(&c, "a\nb\n", 4);
 	ck_assert_str_eq(drain(p[0]), "[web] a\n[web] b\n");
+	vmm_console_release(&c);
 	close(p[0]);
 	close(p[1]);
 }
@@ -56,6 +65,7 @@ START_TEST(test_long_line)
 	/* Split into pieces of at most a line buffer, each ending in a newline. */
 	ck_assert_uint_eq(strlen(out), sizeof(big) + 2);
 	ck_assert_int_eq(out[VMM_CONSOLE_LINE_MAX - 1], '\n');
+	vmm_console_release(&c);
 	close(p[0]);
 	close(p[1]);
 }

@@ -1,13 +1,18 @@
 /* The memory half of swapping that needs no KVM: where memory may be swapped to, and counting
  * resident guest pages. */
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 
 #include "swap/budget.h"
+#include "swap/checkpoint.h"
 #include "swap/swap.h"
 #include "unit.h"
 
@@ -68,11 +73,12 @@ START_TEST(test_budget_least_recently_run_first)
 	fleet(t, asked);
 	ck_assert_uint_eq(budget_resident(t, 6), 600);
 	ck_assert_uint_eq(budget_pick(t, 6, 600, asked, 0, out, 6), 0); /* within the budget */
-	/* 350 pages of room: the three least recently run go, oldest first. */
-	ck_assert_uint_eq(budget_pick(t, 6, 350, asked, 0, out, 6), 3);
+	/* Over 350 pages: down to 250 (room for one more of 100), least recently run first. */
+	ck_assert_uint_eq(budget_pick(t, 6, 350, asked, 0, out, 6), 4);
 	ck_assert_uint_eq(out[0], 1);
 	ck_assert_uint_eq(out[1], 3);
 	ck_assert_uint_eq(out[2], 5);
+	ck_assert_uint_eq(out[3], 4);
 	/* Asleep ones hold nothing and are never picked; max bounds the answer. */
 	t[1].awake = 0;
 	ck_assert_uint_eq(budget_resident(t, 6), 500);
@@ -89,17 +95,63 @@ START_TEST(test_budget_asked_ones_count_as_going)
 	unsigned out[6];
 	fleet(t, asked);
 	/* Service 1 was asked at 100: with not_before 50 it is on its way out, so its pages count
-	 * as gone and it is not asked again; one more is enough for 450 pages. */
+	 * as gone and it is not asked again; 500 is over 450, and two more bring it to 300. */
 	asked[1] = 100;
-	ck_assert_uint_eq(budget_pick(t, 6, 450, asked, 50, out, 6), 1);
+	ck_assert_uint_eq(budget_pick(t, 6, 450, asked, 50, out, 6), 2);
 	ck_assert_uint_eq(out[0], 3);
+	ck_assert_uint_eq(out[1], 5);
+	/* Within the budget once it is gone: nothing more. */
+	ck_assert_uint_eq(budget_pick(t, 6, 500, asked, 50, out, 6), 0);
 	/* Long ago (before not_before): asked again. */
-	ck_assert_uint_eq(budget_pick(t, 6, 450, asked, 200, out, 6), 2);
+	ck_assert_uint_eq(budget_pick(t, 6, 450, asked, 200, out, 6), 3);
 	ck_assert_uint_eq(out[0], 1);
 	/* Nothing awake to pick: no answer, however far over. */
 	for (unsigned i = 0; i < 6; i++)
 		t[i].awake = 0;
 	ck_assert_uint_eq(budget_pick(t, 6, 0, asked, 0, out, 6), 0);
+}
+END_TEST
+
+START_TEST(test_checkpoint_round_trip_and_damage)
+{
+	char dir[4096], path[4200], err[512];
+	snprintf(dir, sizeof(dir), "%s/ckpt", unit_tmpdir());
+	ck_assert_int_eq(mkdir(dir, 0700) == 0 || errno == EEXIST, 1);
+	struct checkpoint c, back;
+	uint8_t *wset = NULL;
+	ck_assert_int_eq(checkpoint_load(dir, &back, &wset, err, sizeof(err)), 0); /* none */
+	memset(&c, 0, sizeof(c));
+	c.ram_size = 64 * DN_PAGE_SIZE;
+	c.working_set_pages = 64;
+	c.vcpu.regs.rip = 0x201234;
+	c.timer_deadline_ns = 777;
+	c.idle_arg = 0x3000;
+	uint8_t bits[8] = {1, 2, 3, 4, 5, 6, 7, 0x80};
+	ck_assert_msg(checkpoint_save(dir, &c, bits, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(checkpoint_load(dir, &back, &wset, err, sizeof(err)), 1);
+	ck_assert_int_eq(memcmp(&back, &c, sizeof(c)), 0);
+	ck_assert_int_eq(memcmp(wset, bits, sizeof(bits)), 0);
+	free(wset);
+	/* One flipped byte: damaged, and said so. */
+	snprintf(path, sizeof(path), "%s/state", dir);
+	int fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	uint8_t b;
+	ck_assert_int_eq(pread(fd, &b, 1, 100), 1);
+	b ^= 0xff;
+	ck_assert_int_eq(pwrite(fd, &b, 1, 100), 1);
+	ck_assert_int_eq(checkpoint_load(dir, &back, &wset, err, sizeof(err)), -1);
+	ck_assert_ptr_null(wset);
+	ck_assert_ptr_nonnull(strstr(err, "damaged"));
+	/* Cut short: unreadable. */
+	ck_assert_int_eq(ftruncate(fd, 20), 0);
+	close(fd);
+	ck_assert_int_eq(checkpoint_load(dir, &back, &wset, err, sizeof(err)), -1);
+	/* Discarded: none again, and discarding none is fine. */
+	ck_assert_int_eq(checkpoint_discard(dir), 0);
+	ck_assert_int_eq(checkpoint_load(dir, &back, &wset, err, sizeof(err)), 0);
+	ck_assert_int_eq(checkpoint_discard(dir), 0);
+	rmdir(dir);
 }
 END_TEST
 
@@ -111,6 +163,7 @@ Suite *swap_suite(void)
 	tcase_add_test(tc, test_resident_pages);
 	tcase_add_test(tc, test_budget_least_recently_run_first);
 	tcase_add_test(tc, test_budget_asked_ones_count_as_going);
+	tcase_add_test(tc, test_checkpoint_round_trip_and_damage);
 	suite_add_tcase(s, tc);
 	return s;
 }
