@@ -253,6 +253,8 @@ static void end_saved_locked(struct cell *cell, struct cell_slot *slot)
 static int settle_sleeper_locked(struct cell *cell, struct cell_slot *slot)
 {
 	struct vmm_service *svc = &slot->svc;
+	if (slot->kill.kind != VMM_OUTCOME_NONE) /* asked for while it was starting */
+		vmm_service_request_stop(svc, slot->kill.kind, slot->kill.status);
 	if (svc->stop_kind != VMM_OUTCOME_NONE) {
 		end_sleeper_locked(cell, slot);
 		return 0;

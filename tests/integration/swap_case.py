@@ -345,11 +345,13 @@ def finish(proc, timeout=180):
 def resume_pattern(env, stop):
     """Runs the pattern guest with --resume until it sleeps in round 2's idle, stops the run with
     stop(proc), and checks that a second run goes on from round 2 with every byte intact."""
-    f = resumable(env, "keeper", ["pattern", "8", "5", "2500"])
+    f = resumable(env, "keeper", ["pattern", "8", "5", "4000"])
     proc = start_resume(env, f)
     first = read_until(proc, "round 1:")
-    time.sleep(1.0)  # asleep in round 2's idle, saved
     state = os.path.join(env.state, "keeper")
+    deadline = time.time() + 3.5  # round 2 idles 4 s: it writes its pattern, sleeps, is saved
+    while not os.path.exists(os.path.join(state, "state")) and time.time() < deadline:
+        time.sleep(0.02)
     expect(os.path.exists(os.path.join(state, "state")), "a checkpoint beside the memory file while it sleeps",
            proc.poll(), first, os.listdir(state))
     stop(proc)
