@@ -32,6 +32,10 @@ struct sup_cell {
 	int sock;  /* -1 once closed */
 	unsigned first, count;
 	int status; /* wait status */
+	/* Messages its socket had no room for, sent as it drains: the supervisor never blocks
+	 * on a cell (a cell's threads block on it, and it must always be there to read). */
+	struct cell_msg *queue;
+	unsigned queued, queue_cap;
 };
 
 struct supervisor {
@@ -57,6 +61,40 @@ struct supervisor {
 #define BUDGET_ASK_AGAIN_NS 1000000000 /* a service asked to swap out is not asked again sooner */
 #define BUDGET_PICK_MAX 64
 
+/* Sends what waits for a cell, as far as its socket takes it. */
+static void flush_cell(struct sup_cell *c)
+{
+	unsigned sent = 0;
+	while (sent < c->queued && c->sock >= 0 &&
+	       send(c->sock, &c->queue[sent], sizeof(c->queue[sent]),
+		    MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof(c->queue[sent]))
+		sent++;
+	memmove(c->queue, c->queue + sent, (c->queued - sent) * sizeof(*c->queue));
+	c->queued -= sent;
+}
+
+/* Sends msg to cell c without ever blocking: what does not fit now waits in its queue. */
+static void send_cell(const struct supervisor *s, struct sup_cell *c, const struct cell_msg *msg)
+{
+	if (c->sock < 0)
+		return;
+	if (!c->queued &&
+	    send(c->sock, msg, sizeof(*msg), MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof(*msg))
+		return;
+	if (c->queued == c->queue_cap) {
+		unsigned cap = c->queue_cap ? 2 * c->queue_cap : 16;
+		struct cell_msg *bigger = realloc(c->queue, cap * sizeof(*bigger));
+		if (!bigger) {
+			fprintf(stderr, "denali-run: cell %u: out of memory for a message to it\n",
+				(unsigned)(c - s->cells));
+			return;
+		}
+		c->queue = bigger;
+		c->queue_cap = cap;
+	}
+	c->queue[c->queued++] = *msg;
+}
+
 static void broadcast(struct supervisor *s, enum cell_msg_type type, enum vmm_outcome_kind kind,
 		      int status)
 {
@@ -66,8 +104,7 @@ static void broadcast(struct supervisor *s, enum cell_msg_type type, enum vmm_ou
 	msg.outcome.kind = kind;
 	msg.outcome.status = status;
 	for (unsigned i = 0; i < s->ncells; i++)
-		if (s->cells[i].sock >= 0)
-			send(s->cells[i].sock, &msg, sizeof(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+		send_cell(s, &s->cells[i], &msg);
 }
 
 static void print_stop(const struct supervisor *s, unsigned i)
@@ -191,7 +228,7 @@ static void attach_nic(struct supervisor *s, const struct sup_cell *c, const str
 
 /* A cell's service goes to sleep: the switch lets go of its NIC (and holds its frames), then
  * the cell hears back. */
-static void sleep_nic(struct supervisor *s, const struct sup_cell *c, const struct cell_msg *msg)
+static void sleep_nic(struct supervisor *s, struct sup_cell *c, const struct cell_msg *msg)
 {
 	unsigned i = msg->service;
 	struct cell_msg answer;
@@ -201,10 +238,7 @@ static void sleep_nic(struct supervisor *s, const struct sup_cell *c, const stru
 	int ok = s->vnet && i >= c->first && i - c->first < c->count &&
 		 s->outcomes[i].kind == VMM_OUTCOME_NONE && vnet_sleep(s->vnet, i) == 0;
 	answer.outcome.status = ok ? 0 : -1;
-	/* Blocking: its vcpu thread waits for this answer. */
-	if (cell_msg_send(c->sock, &answer, NULL, 0, 0) != 0)
-		fprintf(stderr, "denali-run: %s: cannot answer its cell: %s\n",
-			s->plan->services[i].cfg.name, strerror(errno));
+	send_cell(s, c, &answer); /* its vcpu thread waits for this answer */
 }
 
 /* Frames wait for sleeping services: have their cells wake them. */
@@ -217,9 +251,7 @@ static void on_network_wakes(struct supervisor *s)
 		struct sup_cell *c = &s->cells[i / s->plan->cell_size];
 		msg.type = CELL_MSG_WAKE;
 		msg.service = i;
-		if (c->sock >= 0 && cell_msg_send(c->sock, &msg, NULL, 0, 0) != 0)
-			fprintf(stderr, "denali-run: %s: cannot ask its cell to wake it: %s\n",
-				s->plan->services[i].cfg.name, strerror(errno));
+		send_cell(s, c, &msg);
 	}
 }
 
@@ -363,11 +395,7 @@ static void on_network_faults(struct supervisor *s)
 		struct sup_cell *c = &s->cells[i / s->plan->cell_size];
 		msg.type = CELL_MSG_HALT;
 		msg.service = i;
-		/* Blocking: the cell's main thread reads its socket at once, and a HALT lost
-		 * would leave a guest running with a dead NIC. */
-		if (c->sock >= 0 && cell_msg_send(c->sock, &msg, NULL, 0, 0) != 0)
-			fprintf(stderr, "denali-run: %s: cannot ask its cell to stop it: %s\n",
-				s->plan->services[i].cfg.name, strerror(errno));
+		send_cell(s, c, &msg); /* queued if need be: never lost, never blocking */
 	}
 }
 
@@ -390,8 +418,7 @@ static void enforce_budget(struct supervisor *s)
 		msg.type = CELL_MSG_SWAP_OUT;
 		msg.service = i;
 		s->asked_at[i] = now;
-		if (c->sock >= 0)
-			send(c->sock, &msg, sizeof(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+		send_cell(s, c, &msg);
 	}
 }
 
@@ -545,7 +572,9 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 			(struct pollfd){.fd = s.vnet ? vnet_wake_fd(s.vnet) : -1, .events = POLLIN};
 		fds[5] = (struct pollfd){.fd = s.budget_fd, .events = POLLIN};
 		for (unsigned c = 0; c < s.ncells; c++)
-			fds[6 + c] = (struct pollfd){.fd = s.cells[c].sock, .events = POLLIN};
+			fds[6 + c] = (struct pollfd){
+				.fd = s.cells[c].sock,
+				.events = (short)(POLLIN | (s.cells[c].queued ? POLLOUT : 0))};
 		if (poll(fds, 6 + s.ncells, -1) < 0 && errno != EINTR)
 			break;
 		if (fds[5].revents & POLLIN)
@@ -570,10 +599,13 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 			s.killed = 1;
 			broadcast(&s, CELL_MSG_KILL, VMM_OUTCOME_SIGNALED, s.stop_signal);
 		}
-		for (unsigned c = 0; c < s.ncells; c++)
+		for (unsigned c = 0; c < s.ncells; c++) {
 			if (s.cells[c].sock >= 0 &&
 			    (fds[6 + c].revents & (POLLIN | POLLHUP | POLLERR)))
 				drain(&s, &s.cells[c]);
+			if (s.cells[c].queued && (fds[6 + c].revents & POLLOUT))
+				flush_cell(&s.cells[c]);
+		}
 		cells_alive = 0;
 		for (unsigned c = 0; c < s.ncells; c++)
 			cells_alive += s.cells[c].pid != 0;
@@ -589,6 +621,7 @@ out:
 		}
 		if (s.cells[c].sock >= 0)
 			close(s.cells[c].sock);
+		free(s.cells[c].queue);
 	}
 	vnet_destroy(s.vnet);
 	for (unsigned i = 0; i < plan->count; i++)

@@ -1,5 +1,6 @@
 """What every integration-case script shares: the skip status, failing with the evidence, free
 ports and a process's children."""
+import os
 import socket
 import sys
 
@@ -28,3 +29,28 @@ def free_port():
 def children(pid):
     with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
         return [int(p) for p in f.read().split()]
+
+
+def where_threads(pid):
+    """Where every thread of pid and of its children waits (wchan, syscall, kernel stack): for
+    a run that does not end when it should."""
+    lines = []
+    try:
+        pids = [pid] + children(pid)
+    except OSError:
+        pids = [pid]
+    for p in pids:
+        try:
+            tids = os.listdir("/proc/%d/task" % p)
+        except OSError:
+            continue
+        for t in tids:
+            info = []
+            for what in ("comm", "wchan", "syscall", "stack"):
+                try:
+                    with open("/proc/%d/task/%s/%s" % (p, t, what)) as f:
+                        info.append("%s=%s" % (what, f.read().strip().replace("\n", " | ")[:400]))
+                except OSError:
+                    pass
+            lines.append("pid %d tid %s: %s" % (p, t, " ".join(info)))
+    return "\n".join(lines)

@@ -8,6 +8,7 @@ Guest-booting cases exit 77 (skip) only when /dev/kvm does not exist.
 import hashlib
 import json
 import os
+import queue
 import re
 import signal
 import socket
@@ -17,7 +18,7 @@ import tempfile
 import threading
 import time
 
-from caselib import SKIP, expect, fail, free_port
+from caselib import where_threads, SKIP, expect, fail, free_port
 
 
 def run(cmd, timeout=120):
@@ -39,24 +40,40 @@ class Env:
         (servers exit on DN_EV_STOP); returns status, stdout and stderr."""
         proc = subprocess.Popen([self.denali_run, "--state-dir", self.state] + list(opts) + files,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        err_chunks = []
+        err_chunks, lines = [], queue.Queue()
         reader = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)
         reader.start()
+        threading.Thread(target=lambda: [lines.put(l) for l in iter(proc.stdout.readline, b"")] + [lines.put(b"")],
+                         daemon=True).start()
         out = ""
+
+        def give_up(why):
+            threads = where_threads(proc.pid)
+            proc.kill()
+            proc.wait()
+            reader.join()
+            fail("%s\nthreads:\n%s\nstdout: %r\nstderr: %r" % (why, threads, out, b"".join(err_chunks)))
         deadline = time.time() + timeout
         while not all(w in out for w in want):
-            line = proc.stdout.readline().decode("utf-8", "replace")
-            if not line or time.time() > deadline:
-                proc.kill()
-                proc.wait()
-                reader.join()
-                fail("never saw %r\nstdout: %r\nstderr: %r" % (want, out, b"".join(err_chunks)))
+            try:
+                line = lines.get(timeout=max(deadline - time.time(), 0.01)).decode("utf-8", "replace")
+            except queue.Empty:
+                line = None
+            if not line:
+                give_up("never saw %r" % (want,))
             out += line
         proc.send_signal(signal.SIGTERM)
-        rest = proc.stdout.read()  # to end of file; stderr is the reader thread's alone
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            give_up("denali-run did not end 60 s after SIGTERM")
         reader.join()
-        return proc.returncode, out + rest.decode("utf-8", "replace"), b"".join(err_chunks).decode()
+        while True:  # the rest of stdout, to end of file
+            line = lines.get(timeout=10)
+            if not line:
+                break
+            out += line.decode("utf-8", "replace")
+        return proc.returncode, out, b"".join(err_chunks).decode()
 
     def service(self, name, args, net=None, image=None):
         spec = {"name": name, "image": image or self.nettest, "memory": "8M", "args": args}
@@ -319,8 +336,7 @@ def case_tap(e):
         out, err = proc.communicate(timeout=150)
     except subprocess.TimeoutExpired:
         # --timeout 90 should have ended it: keep what it said, and where its threads were.
-        threads = subprocess.run(["sh", "-c", "grep -H . /proc/%d/task/*/wchan /proc/%d/task/*/children" %
-                                  (proc.pid, proc.pid)], capture_output=True).stdout.decode()
+        threads = where_threads(proc.pid)
         proc.kill()
         out, err = proc.communicate()
         fail("denali-run --timeout 90 still ran after 150 s\nthreads:\n%s\nstdout: %r\nstderr: %r" %
