@@ -1,0 +1,342 @@
+/* denali-ctl: every command's request and every usage error. */
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl_request.h"
+#include "unit.h"
+
+#define ARGS_MAX 6
+
+/* ---- a private temporary folder per test (removed at its end) ---- */
+
+static char test_dir[PATH_MAX];
+
+static void make_test_dir(void)
+{
+	const char *base = getenv("TMPDIR");
+	snprintf(test_dir, sizeof(test_dir), "%s/denali-ctl-XXXXXX", base && *base ? base : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(test_dir));
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st, (void)type, (void)ftw;
+	return remove(path);
+}
+
+static void remove_test_dir(void)
+{
+	if (test_dir[0])
+		nftw(test_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	test_dir[0] = '\0';
+}
+
+static void in_test_dir(char *out, size_t len, const char *name)
+{
+	ck_assert_int_lt(snprintf(out, len, "%s/%s", test_dir, name), (int)len);
+}
+
+/* ---- requests ---- */
+
+struct request_case {
+	const char *argv[ARGS_MAX];
+	const char *json; /* the request expected */
+};
+
+static const struct request_case requests[] = {
+	{{"list"}, "{\"cmd\": \"list\"}"},
+	{{"stats", "web"}, "{\"cmd\": \"stats\", \"name\": \"web\"}"},
+	{{"stats", "all"}, "{\"cmd\": \"stats\", \"name\": \"all\"}"},
+	{{"stop", "web"}, "{\"cmd\": \"stop\", \"name\": \"web\"}"},
+	{{"stop", "web", "--grace", "3"}, "{\"cmd\": \"stop\", \"name\": \"web\", \"grace\": 3}"},
+	{{"stop", "--grace", "2.5", "web"},
+	 "{\"cmd\": \"stop\", \"name\": \"web\", \"grace\": 2.5}"},
+	{{"stop", "web", "--grace=0"}, "{\"cmd\": \"stop\", \"name\": \"web\", \"grace\": 0}"},
+	{{"stop", "a-b_c.1", "--grace", "10000000"},
+	 "{\"cmd\": \"stop\", \"name\": \"a-b_c.1\", \"grace\": 10000000}"},
+	{{"kill", "web"}, "{\"cmd\": \"kill\", \"name\": \"web\"}"},
+	{{"swap-out", "web"}, "{\"cmd\": \"swap-out\", \"name\": \"web\"}"},
+	{{"swap-in", "web"}, "{\"cmd\": \"swap-in\", \"name\": \"web\"}"},
+	{{"budget", "512M"}, "{\"cmd\": \"budget\", \"size\": \"512M\"}"},
+	{{"budget", "4K"}, "{\"cmd\": \"budget\", \"size\": \"4K\"}"},
+	{{"budget", "none"}, "{\"cmd\": \"budget\", \"size\": \"none\"}"},
+	{{"wait", "web"}, "{\"cmd\": \"wait\", \"name\": \"web\"}"},
+	{{"metrics"}, "{\"cmd\": \"metrics\"}"},
+	{{"shutdown"}, "{\"cmd\": \"shutdown\"}"},
+};
+
+static int count_args(const char *const argv[ARGS_MAX])
+{
+	int n = 0;
+	while (n < ARGS_MAX && argv[n])
+		n++;
+	return n;
+}
+
+/* ctl_request_build takes main's argv; string literals are const here. */
+static json_t *build(const char *const args[ARGS_MAX], char *err, size_t errlen)
+{
+	char *argv[ARGS_MAX];
+	int argc = count_args(args);
+	memcpy(argv, args, sizeof(argv));
+	return ctl_request_build(argc, argv, err, errlen);
+}
+
+START_TEST(test_request_built)
+{
+	const struct request_case *rc = &requests[_i];
+	char err[512] = "untouched";
+	json_t *got = build(rc->argv, err, sizeof(err));
+	ck_assert_msg(got, "%s: %s", rc->argv[0], err);
+	json_t *want = json_loads(rc->json, 0, NULL);
+	ck_assert_ptr_nonnull(want);
+	char *text = json_dumps(got, JSON_COMPACT);
+	ck_assert_msg(json_equal(got, want), "%s: got %s", rc->argv[0], text);
+	/* A whole grace stays an integer on the wire; a fraction is a real. */
+	json_t *grace = json_object_get(got, "grace");
+	if (grace)
+		ck_assert_int_eq(json_typeof(grace), json_typeof(json_object_get(want, "grace")));
+	ck_assert_str_eq(ctl_request_command(got), rc->argv[0]);
+	free(text);
+	json_decref(got);
+	json_decref(want);
+}
+END_TEST
+
+/* start sends the file's absolute path, with links and dots resolved. */
+START_TEST(test_request_start_absolute)
+{
+	make_test_dir();
+	char file[PATH_MAX], real_dir[PATH_MAX], want[PATH_MAX + 16], err[512];
+	in_test_dir(file, sizeof(file), "svc.json");
+	FILE *f = fopen(file, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("{}\n", f);
+	fclose(f);
+	ck_assert_ptr_nonnull(realpath(test_dir, real_dir));
+	snprintf(want, sizeof(want), "%s/svc.json", real_dir);
+	ck_assert_int_eq(chdir(test_dir), 0);
+	char up[PATH_MAX];
+	snprintf(up, sizeof(up), "../%s/./svc.json", strrchr(test_dir, '/') + 1);
+	const char *const spellings[] = {"svc.json", "./svc.json", up, file};
+	for (unsigned i = 0; i < 4; i++) {
+		const char *const args[ARGS_MAX] = {"start", spellings[i]};
+		json_t *got = build(args, err, sizeof(err));
+		ck_assert_msg(got, "%s: %s", spellings[i], err);
+		ck_assert_str_eq(json_string_value(json_object_get(got, "cmd")), "start");
+		ck_assert_str_eq(json_string_value(json_object_get(got, "file")), want);
+		ck_assert_uint_eq(json_object_size(got), 2);
+		json_decref(got);
+	}
+	ck_assert_int_eq(chdir("/"), 0);
+	remove_test_dir();
+}
+END_TEST
+
+/* ---- usage errors ---- */
+
+struct usage_case {
+	const char *argv[ARGS_MAX];
+	const char *message; /* the whole message, or its start when it ends with '*' */
+};
+
+static const struct usage_case usage_errors[] = {
+	{{NULL},
+	 "expected a command (commands: list, stats, start, stop, kill, swap-out, swap-in, "
+	 "budget, wait, metrics, shutdown)"},
+	{{"frob"},
+	 "unknown command \"frob\" (commands: list, stats, start, stop, kill, swap-out, "
+	 "swap-in, budget, wait, metrics, shutdown)"},
+	{{"List"}, "unknown command \"List\" *"},
+	{{"\x1b[31mred"}, "unknown command \"?[31mred\" *"},
+	{{"list", "extra"}, "list: unexpected argument \"extra\" (usage: list)"},
+	{{"list", "--table"},
+	 "list: unknown option \"--table\" (denali-ctl's own options go before the command)"},
+	{{"list", "--socket=/x"}, "list: unknown option \"--socket=/x\" (denali-ctl's own *"},
+	{{"metrics", "-h"}, "metrics: unknown option \"-h\" (denali-ctl's own *"},
+	{{"shutdown", "now"}, "shutdown: unexpected argument \"now\" (usage: shutdown)"},
+	{{"stats"}, "stats: expected a service name or all (usage: stats NAME|all)"},
+	{{"stats", "a", "b"}, "stats: unexpected argument \"b\" (usage: stats NAME|all)"},
+	{{"stop"}, "stop: expected a service name (usage: stop NAME [--grace SECONDS])"},
+	{{"stop", "--grace", "3"}, "stop: expected a service name *"},
+	{{"stop", "web", "--grace", "x"},
+	 "stop: --grace: \"x\" is not a number of seconds (0 to 10000000)"},
+	{{"stop", "web", "--grace"},
+	 "stop: --grace: expected a number of seconds (usage: stop NAME [--grace SECONDS])"},
+	{{"stop", "web", "--grace="}, "stop: --grace: \"\" is not a number of seconds *"},
+	{{"stop", "web", "--grace", "-1"}, "stop: --grace: \"-1\" is not a number of seconds *"},
+	{{"stop", "web", "--grace", "inf"}, "stop: --grace: \"inf\" is not *"},
+	{{"stop", "web", "--grace", "nan"}, "stop: --grace: \"nan\" is not *"},
+	{{"stop", "web", "--grace", "1e8"}, "stop: --grace: \"1e8\" is not *"},
+	{{"stop", "web", "--grace", " 3"}, "stop: --grace: \" 3\" is not *"},
+	{{"stop", "web", "--grace", "3s"}, "stop: --grace: \"3s\" is not *"},
+	{{"stop", "web", "--grace", "1", "--grace", "2"}, "stop: --grace is given twice"},
+	{{"stop", "web", "other"}, "stop: unexpected argument \"other\" *"},
+	{{"stop", "web", "--force"},
+	 "stop: unknown option \"--force\" (usage: stop NAME [--grace SECONDS])"},
+	{{"stop", "-g", "web"}, "stop: unknown option \"-g\" *"},
+	{{"kill"}, "kill: expected a service name (usage: kill NAME)"},
+	{{"kill", "a", "b"}, "kill: unexpected argument \"b\" (usage: kill NAME)"},
+	{{"kill", ""}, "kill: \"\" is not a service name (1 to 63 characters)"},
+	{{"kill", "0123456789012345678901234567890123456789012345678901234567890123"},
+	 "kill: \"0123456789012345678901234567890123456789012345678901234567890123\" is not a "
+	 "service name (1 to 63 characters)"},
+	{{"kill", "-9"}, "kill: unknown option \"-9\" (usage: kill NAME)"},
+	{{"swap-out"}, "swap-out: expected a service name (usage: swap-out NAME)"},
+	{{"swap-in"}, "swap-in: expected a service name (usage: swap-in NAME)"},
+	{{"wait"}, "wait: expected a service name (usage: wait NAME)"},
+	{{"wait", "a", "--timeout", "3"},
+	 "wait: unknown option \"--timeout\" (denali-ctl's own options go before the command)"},
+	{{"budget"}, "budget: expected a size or none (usage: budget SIZE|none)"},
+	{{"budget", "12Q"},
+	 "budget: \"12Q\" is not a size of at least 4K (e.g. 512M, 2G), or none"},
+	{{"budget", "0"}, "budget: \"0\" is not a size of at least 4K *"},
+	{{"budget", "4095"}, "budget: \"4095\" is not a size of at least 4K *"},
+	{{"budget", "-1"}, "budget: \"-1\" is not a size *"},
+	{{"budget", "None"}, "budget: \"None\" is not a size *"},
+	{{"budget", "1G", "2G"}, "budget: unexpected argument \"2G\" (usage: budget SIZE|none)"},
+	{{"start"}, "start: expected a service file (usage: start FILE)"},
+	{{"start", "a.json", "b.json"},
+	 "start: unexpected argument \"b.json\" (usage: start FILE)"},
+	{{"start", "/nonexistent/denali/a.json"},
+	 "start: /nonexistent/denali/a.json: No such file or directory"},
+	{{"start", "/"}, "start: / is not a file"},
+	{{"kill", "\xff"}, "argument \"?\" is not valid UTF-8"},
+};
+
+static int message_matches(const char *got, const char *want)
+{
+	size_t n = strlen(want);
+	if (n && want[n - 1] == '*')
+		return strncmp(got, want, n - 1) == 0;
+	return strcmp(got, want) == 0;
+}
+
+START_TEST(test_usage_error)
+{
+	const struct usage_case *uc = &usage_errors[_i];
+	char err[512];
+	memset(err, 'X', sizeof(err));
+	json_t *got = build(uc->argv, err, sizeof(err));
+	/* No request, so nothing is sent; and the message says what is wrong. */
+	ck_assert_msg(got == NULL, "%s was accepted", uc->argv[0] ? uc->argv[0] : "(none)");
+	ck_assert_msg(message_matches(err, uc->message), "got: %s\nwant: %s", err, uc->message);
+	for (const char *p = err; *p; p++)
+		ck_assert_msg(*p >= 0x20 && *p < 0x7f, "unprintable byte in: %s", err);
+}
+END_TEST
+
+/* Hostile arguments are cut and made printable in messages, and never overflow err. */
+START_TEST(test_usage_error_hostile_argument)
+{
+	char huge[100000];
+	memset(huge, 'a', sizeof(huge) - 1);
+	huge[sizeof(huge) - 1] = '\0';
+	huge[5] = '\n';
+	char err[64], q[16];
+	const char *const unknown[ARGS_MAX] = {huge, "x"};
+	ck_assert_ptr_null(build(unknown, err, sizeof(err)));
+	ck_assert_uint_eq(strlen(err), sizeof(err) - 1);
+	ck_assert_ptr_null(strchr(err, '\n'));
+	const char *const kill[ARGS_MAX] = {"kill", huge};
+	ck_assert_ptr_null(build(kill, err, sizeof(err)));
+	ck_assert_ptr_null(strchr(err, '\n'));
+	ck_assert_str_eq(ctl_printable("abc", q, sizeof(q)), "abc");
+	ck_assert_str_eq(ctl_printable("0123456789abcdefgh", q, sizeof(q)), "0123456789ab...");
+	ck_assert_str_eq(ctl_printable("a\tb\x7f\xc3\xa9", q, sizeof(q)), "a?b???");
+	ck_assert_str_eq(ctl_printable("abcdef", q, 3), "..");
+	ck_assert_str_eq(ctl_printable("ab", q, 3), "ab");
+}
+END_TEST
+
+START_TEST(test_default_timeout)
+{
+	char err[256];
+	const char *const wait[ARGS_MAX] = {"wait", "web"}, *const list[ARGS_MAX] = {"list"},
+			  *const stop[ARGS_MAX] = {"stop", "web"};
+	json_t *w = build(wait, err, sizeof(err));
+	json_t *l = build(list, err, sizeof(err));
+	json_t *s = build(stop, err, sizeof(err));
+	ck_assert(ctl_request_default_timeout(w) == 0); /* none: it answers when web ends */
+	ck_assert(ctl_request_default_timeout(l) == 30);
+	ck_assert(ctl_request_default_timeout(s) == 30);
+	json_decref(w);
+	json_decref(l);
+	json_decref(s);
+}
+END_TEST
+
+START_TEST(test_parse_seconds)
+{
+	double v = -1;
+	ck_assert_int_eq(ctl_parse_seconds("0", 0, 0, &v), 0);
+	ck_assert(v == 0);
+	ck_assert_int_eq(ctl_parse_seconds("0.25", 0, 1, &v), 0);
+	ck_assert(v == 0.25);
+	ck_assert_int_eq(ctl_parse_seconds(".5", 0, 1, &v), 0);
+	ck_assert_int_eq(ctl_parse_seconds("10000000", 0, 1, &v), 0);
+	v = 7;
+	static const char *const bad[] = {"0",	 "",	"-1", "+1", " 1",	  "1 ", "inf",
+					  "nan", "1e8", "1s", "x",  "10000000.5", NULL};
+	for (unsigned i = 0; bad[i]; i++)
+		ck_assert_msg(ctl_parse_seconds(bad[i], 0, 1, &v) == -1, "\"%s\" accepted", bad[i]);
+	ck_assert_int_eq(ctl_parse_seconds(NULL, 0, 0, &v), -1);
+	ck_assert(v == 7);
+}
+END_TEST
+
+START_TEST(test_socket_path)
+{
+	char out[64], err[256];
+	ck_assert_int_eq(
+		ctl_socket_path("/s", "/env", "/run", 7, out, sizeof(out), err, sizeof(err)), 0);
+	ck_assert_str_eq(out, "/s");
+	ck_assert_int_eq(
+		ctl_socket_path(NULL, "/env", "/run", 7, out, sizeof(out), err, sizeof(err)), 0);
+	ck_assert_str_eq(out, "/env");
+	ck_assert_int_eq(ctl_socket_path(NULL, "", "/run", 7, out, sizeof(out), err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(out, "/run/denali/control");
+	ck_assert_int_eq(ctl_socket_path(NULL, NULL, "", 7, out, sizeof(out), err, sizeof(err)), 0);
+	ck_assert_str_eq(out, "/var/tmp/denali-7/control");
+	ck_assert_int_eq(ctl_socket_path(NULL, NULL, NULL, 0, out, sizeof(out), err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(out, "/var/tmp/denali-0/control");
+	ck_assert_int_eq(ctl_socket_path("", "/env", NULL, 7, out, sizeof(out), err, sizeof(err)),
+			 -1);
+	ck_assert_str_eq(err, "--socket: the path is empty");
+	char long_dir[100];
+	memset(long_dir, 'd', sizeof(long_dir) - 1);
+	long_dir[sizeof(long_dir) - 1] = '\0';
+	ck_assert_int_eq(
+		ctl_socket_path(NULL, NULL, long_dir, 7, out, sizeof(out), err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "is too long"));
+	ck_assert_int_eq(ctl_socket_path(NULL, NULL, NULL, 7, out, 8, err, sizeof(err)), -1);
+}
+END_TEST
+
+Suite *ctl_suite(void)
+{
+	Suite *s = suite_create("ctl");
+	TCase *tc = tcase_create("request");
+	tcase_add_loop_test(tc, test_request_built, 0, sizeof(requests) / sizeof(requests[0]));
+	tcase_add_test(tc, test_request_start_absolute);
+	tcase_add_loop_test(tc, test_usage_error, 0,
+			    sizeof(usage_errors) / sizeof(usage_errors[0]));
+	tcase_add_test(tc, test_usage_error_hostile_argument);
+	tcase_add_test(tc, test_default_timeout);
+	tcase_add_test(tc, test_parse_seconds);
+	tcase_add_test(tc, test_socket_path);
+	suite_add_tcase(s, tc);
+	return s;
+}
