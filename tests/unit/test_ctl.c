@@ -1,4 +1,5 @@
-/* denali-ctl: every command's request and every usage error. */
+/* denali-ctl: every command's request, every usage error, and the response's exit status,
+ * tables and sentences. */
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "ctl_request.h"
+#include "ctl_response.h"
 #include "unit.h"
 
 #define ARGS_MAX 6
@@ -325,6 +327,208 @@ START_TEST(test_socket_path)
 }
 END_TEST
 
+/* ---- responses ---- */
+
+static json_t *parse_ok(const char *line)
+{
+	char err[256];
+	json_t *r = ctl_response_parse(line, strlen(line), err, sizeof(err));
+	ck_assert_msg(r, "%s: %s", line, err);
+	return r;
+}
+
+START_TEST(test_response_status)
+{
+	static const struct {
+		const char *line;
+		int status;
+	} cases[] = {
+		{"{\"ok\":true}", CTL_EXIT_OK},
+		{"{\"ok\":true,\"code\":\"usage\"}", CTL_EXIT_OK},
+		{"{\"ok\":false,\"code\":\"usage\",\"error\":\"unknown key \\\"x\\\"\"}",
+		 CTL_EXIT_USAGE},
+		{"{\"ok\":false,\"code\":\"failed\",\"error\":\"no service \\\"x\\\"\"}",
+		 CTL_EXIT_FAILED},
+		{"{\"ok\":false}", CTL_EXIT_FAILED},
+		{"{\"ok\":false,\"code\":\"other\"}", CTL_EXIT_FAILED},
+		{"{\"ok\":false,\"code\":2}", CTL_EXIT_FAILED},
+	};
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *r = parse_ok(cases[i].line);
+		ck_assert_msg(ctl_response_status(r) == cases[i].status, "%s", cases[i].line);
+		json_decref(r);
+	}
+	ck_assert_int_eq(ctl_response_status(NULL), CTL_EXIT_FAILED);
+	ck_assert_int_eq(CTL_EXIT_OK, 0);
+	ck_assert_int_eq(CTL_EXIT_FAILED, 1);
+	ck_assert_int_eq(CTL_EXIT_USAGE, 2);
+}
+END_TEST
+
+START_TEST(test_response_not_one)
+{
+	static const struct {
+		const char *line;
+		const char *message;
+	} cases[] = {
+		{"", "the response is not JSON: *"},
+		{"garbage", "the response is not JSON: *"},
+		{"{\"ok\":true} {}", "the response is not JSON: *"},
+		{"{\"ok\":true,\"ok\":false}", "the response is not JSON: *"},
+		{"[]", "the response is not a JSON object"},
+		{"42", "the response is not a JSON object"},
+		{"\"ok\"", "the response is not a JSON object"},
+		{"{}", "the response has no \"ok\": true or false"},
+		{"{\"ok\":\"yes\"}", "the response has no \"ok\": true or false"},
+		{"{\"ok\":1}", "the response has no \"ok\": true or false"},
+	};
+	char err[256];
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *r =
+			ctl_response_parse(cases[i].line, strlen(cases[i].line), err, sizeof(err));
+		ck_assert_msg(r == NULL, "\"%s\" accepted", cases[i].line);
+		ck_assert_msg(message_matches(err, cases[i].message), "%s: %s", cases[i].line, err);
+	}
+	static const char nul[] = "{\"ok\":true}\0";
+	ck_assert_ptr_null(ctl_response_parse(nul, sizeof(nul) - 1, err, sizeof(err)));
+	ck_assert_str_eq(err, "the response contains a NUL byte");
+	static const char bad_byte[] = "{\"ok\":true,\"x\":\"\x1b\"}";
+	ck_assert_ptr_null(ctl_response_parse(bad_byte, sizeof(bad_byte) - 1, err, sizeof(err)));
+	for (const char *p = err; *p; p++)
+		ck_assert_msg(*p >= 0x20 && *p < 0x7f, "unprintable byte in: %s", err);
+}
+END_TEST
+
+START_TEST(test_response_error_text)
+{
+	char buf[32];
+	json_t *r = parse_ok("{\"ok\":false,\"code\":\"failed\",\"error\":\"no such \\u001b[2J "
+			     "service, and a long sentence\"}");
+	ck_assert_str_eq(ctl_response_error(r, buf, sizeof(buf)),
+			 "no such ?[2J service, and a ...");
+	json_decref(r);
+	r = parse_ok("{\"ok\":false}");
+	ck_assert_str_eq(ctl_response_error(r, buf, sizeof(buf)),
+			 "the command failed, and the ...");
+	json_decref(r);
+}
+END_TEST
+
+static void assert_format(const char *cmd, const char *line, const char *want)
+{
+	json_t *r = parse_ok(line);
+	char *got = ctl_response_format(cmd, r);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_msg(strcmp(got, want) == 0, "%s: got\n%s\nwant\n%s", cmd, got, want);
+	free(got);
+	json_decref(r);
+}
+
+START_TEST(test_table_list)
+{
+	assert_format("list",
+		      "{\"ok\":true,\"services\":["
+		      "{\"name\":\"httpd\",\"state\":\"running\",\"cell\":0,\"uptime_s\":3725.4,"
+		      "\"resident_pages\":4096,\"swapped_pages\":0},"
+		      "{\"name\":\"kv-store-2\",\"state\":\"asleep\",\"cell\":12,\"uptime_s\":95,"
+		      "\"resident_pages\":0,\"swapped_pages\":16384},"
+		      "{\"name\":\"echo\",\"state\":\"starting\",\"cell\":1,\"uptime_s\":0.4,"
+		      "\"resident_pages\":3,\"swapped_pages\":384},"
+		      "{\"name\":\"old\",\"state\":\"ended\",\"cell\":null,\"uptime_s\":200000,"
+		      "\"resident_pages\":-1}]}",
+		      "NAME        STATE     CELL  UPTIME  RESIDENT  SWAPPED\n"
+		      "httpd       running      0   1h02m       16M        0\n"
+		      "kv-store-2  asleep      12   1m35s         0      64M\n"
+		      "echo        starting     1      0s       12K     1.5M\n"
+		      "old         ended        -   2d07h         -        -\n");
+	/* An empty fleet is the header alone; a response without services too. */
+	assert_format("list", "{\"ok\":true,\"services\":[]}",
+		      "NAME  STATE  CELL  UPTIME  RESIDENT  SWAPPED\n");
+	assert_format("list", "{\"ok\":true}", "NAME  STATE  CELL  UPTIME  RESIDENT  SWAPPED\n");
+}
+END_TEST
+
+/* A name that would drive the terminal, or stretch the table without end, does neither. */
+START_TEST(test_table_list_hostile)
+{
+	char line[1024];
+	snprintf(line, sizeof(line),
+		 "{\"ok\":true,\"services\":[{\"name\":\"\\u001b]0;pwned\\u0007%0100d\","
+		 "\"state\":7},42,null]}",
+		 0);
+	json_t *r = parse_ok(line);
+	char *got = ctl_response_format("list", r);
+	ck_assert_ptr_nonnull(got);
+	for (const char *p = got; *p; p++)
+		ck_assert_msg(*p == '\n' || (*p >= 0x20 && *p < 0x7f), "unprintable byte in:\n%s",
+			      got);
+	ck_assert_ptr_nonnull(strstr(got, "?]0;pwned?0000"));
+	ck_assert_ptr_nonnull(strstr(got, "...  -"));
+	char *second = strchr(got, '\n') + 1;
+	ck_assert_uint_lt(strchr(second, '\n') - second, 72 + 40);
+	free(got);
+	json_decref(r);
+}
+END_TEST
+
+START_TEST(test_table_stats)
+{
+	assert_format("stats",
+		      "{\"ok\":true,\"services\":["
+		      "{\"name\":\"httpd\",\"outcome\":\"running\",\"cpu_ns\":1234567890,"
+		      "\"hypercalls\":{\"console\":10,\"exit\":0,\"net_kick\":32},"
+		      "\"events_delivered\":77,\"resident_peak_bytes\":16777216,"
+		      "\"nic\":{\"rx_frames\":120,\"tx_frames\":118,\"rx_dropped\":0}},"
+		      "{\"name\":\"kv\",\"outcome\":\"exited\",\"status\":0,\"cpu_ns\":75000000000,"
+		      "\"hypercalls\":{\"console\":1},\"events_delivered\":5,"
+		      "\"resident_peak_bytes\":1048576,"
+		      "\"disk\":{\"reads\":9,\"writes\":4},\"swap\":{\"outs\":2,\"ins\":1}},"
+		      "{\"name\":\"bare\"}]}",
+		      "NAME   OUTCOME    CPU  HYPERCALLS  EVENTS  PEAK  NET_RX/TX  DISK_R/W  "
+		      "SWAP_OUT/IN\n"
+		      "httpd  running  1.23s          42      77   16M    120/118         -        "
+		      "    -\n"
+		      "kv     exited   1m15s           1       5  1.0M          -       9/4        "
+		      "  2/1\n"
+		      "bare   -            -           -       -     -          -         -        "
+		      "    -\n");
+}
+END_TEST
+
+START_TEST(test_format_sentences)
+{
+	assert_format("start", "{\"ok\":true,\"name\":\"web\"}", "started web\n");
+	assert_format("stop", "{\"ok\":true,\"name\":\"web\"}", "stopping web\n");
+	assert_format("kill", "{\"ok\":true,\"name\":\"web\"}", "killed web\n");
+	assert_format("swap-out", "{\"ok\":true,\"name\":\"web\"}",
+		      "web will be swapped out at its next idle\n");
+	assert_format("swap-in", "{\"ok\":true,\"name\":\"web\"}", "web is awake\n");
+	assert_format("wait", "{\"ok\":true,\"name\":\"web\",\"outcome\":\"exited\",\"status\":3}",
+		      "web ended: exited, status 3\n");
+	assert_format("wait", "{\"ok\":true,\"name\":\"web\",\"outcome\":\"lost\"}",
+		      "web ended: lost\n");
+	assert_format("budget", "{\"ok\":true,\"budget_bytes\":536870912}",
+		      "memory budget: 512M (536870912 bytes)\n");
+	assert_format("budget", "{\"ok\":true,\"budget_bytes\":0}", "memory budget: none\n");
+	assert_format("shutdown", "{\"ok\":true}", "the fleet is stopping\n");
+	assert_format("kill", "{\"ok\":true}", "killed -\n");
+}
+END_TEST
+
+/* metrics prints its text as it came (for grep), newline-terminated, terminal-safe. */
+START_TEST(test_format_metrics)
+{
+	assert_format("metrics",
+		      "{\"ok\":true,\"text\":\"# TYPE denali_services gauge\\n"
+		      "denali_services 3\\n\"}",
+		      "# TYPE denali_services gauge\ndenali_services 3\n");
+	assert_format("metrics", "{\"ok\":true,\"text\":\"a 1\\tb\"}", "a 1\tb\n");
+	assert_format("metrics", "{\"ok\":true,\"text\":\"a\\u001b[2Jb\\r\\n\"}", "a?[2Jb?\n");
+	assert_format("metrics", "{\"ok\":true,\"text\":\"\"}", "");
+	assert_format("metrics", "{\"ok\":true}", "");
+}
+END_TEST
+
 Suite *ctl_suite(void)
 {
 	Suite *s = suite_create("ctl");
@@ -337,6 +541,16 @@ Suite *ctl_suite(void)
 	tcase_add_test(tc, test_default_timeout);
 	tcase_add_test(tc, test_parse_seconds);
 	tcase_add_test(tc, test_socket_path);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("response");
+	tcase_add_test(tc, test_response_status);
+	tcase_add_test(tc, test_response_not_one);
+	tcase_add_test(tc, test_response_error_text);
+	tcase_add_test(tc, test_table_list);
+	tcase_add_test(tc, test_table_list_hostile);
+	tcase_add_test(tc, test_table_stats);
+	tcase_add_test(tc, test_format_sentences);
+	tcase_add_test(tc, test_format_metrics);
 	suite_add_tcase(s, tc);
 	return s;
 }
