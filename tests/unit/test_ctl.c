@@ -1,5 +1,5 @@
-/* denali-ctl: every command's request, every usage error, and the response's exit status,
- * tables and sentences. */
+/* denali-ctl: every command's request, every usage error, the response's exit status and its
+ * tables and sentences, and the exchange itself against a fake server on a unix socket. */
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl_client.h"
 #include "ctl_request.h"
 #include "ctl_response.h"
 #include "unit.h"
@@ -529,6 +530,310 @@ START_TEST(test_format_metrics)
 }
 END_TEST
 
+/* ---- the exchange, against a fake server on a unix socket ---- */
+
+enum fake_act { ANSWER, ANSWER_SLOWLY, CLOSE, HANG, FLOOD, HANG_UP_EARLY };
+
+struct fake_server {
+	int listen_fd;
+	char path[108];
+	enum fake_act act;
+	const char *answer;
+	size_t answer_len;
+	char request[256]; /* the start of what it was sent */
+	size_t request_len;
+	pthread_t thread;
+};
+
+static void read_request(struct fake_server *s, int fd)
+{
+	char c;
+	while (read(fd, &c, 1) == 1) {
+		if (s->request_len + 1 < sizeof(s->request))
+			s->request[s->request_len++] = c;
+		if (c == '\n')
+			break;
+	}
+}
+
+static void send_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n <= 0)
+			return;
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static void nap_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000};
+	nanosleep(&ts, NULL);
+}
+
+static void *fake_server_run(void *arg)
+{
+	struct fake_server *s = arg;
+	int fd = accept(s->listen_fd, NULL, NULL);
+	if (fd < 0)
+		return NULL;
+	if (s->act == HANG_UP_EARLY) {
+		/* As for the 65th connection: an error line, closed before reading. */
+		send_all(fd, s->answer, s->answer_len);
+		nap_ms(50);
+		close(fd);
+		return NULL;
+	}
+	read_request(s, fd);
+	char c, flood[65536];
+	switch (s->act) {
+	case ANSWER: send_all(fd, s->answer, s->answer_len); break;
+	case ANSWER_SLOWLY:
+		for (size_t i = 0; i < s->answer_len; i += 3) {
+			send_all(fd, s->answer + i, s->answer_len - i < 3 ? s->answer_len - i : 3);
+			nap_ms(1);
+		}
+		break;
+	case HANG:
+		while (read(fd, &c, 1) > 0) /* until the client gives up */
+			;
+		break;
+	case FLOOD:
+		memset(flood, 'x', sizeof(flood));
+		for (size_t sent = 0; sent <= CTL_RESPONSE_MAX + sizeof(flood);
+		     sent += sizeof(flood))
+			send_all(fd, flood, sizeof(flood));
+		break;
+	case CLOSE:
+	case HANG_UP_EARLY: break;
+	}
+	close(fd);
+	return NULL;
+}
+
+static void fake_server_start(struct fake_server *s, enum fake_act act, const char *answer,
+			      size_t answer_len)
+{
+	*s = (struct fake_server){.act = act, .answer = answer, .answer_len = answer_len};
+	in_test_dir(s->path, sizeof(s->path), "control");
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	memcpy(addr.sun_path, s->path, strlen(s->path) + 1);
+	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(s->listen_fd, 0);
+	ck_assert_int_eq(bind(s->listen_fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	ck_assert_int_eq(listen(s->listen_fd, 4), 0);
+	ck_assert_int_eq(pthread_create(&s->thread, NULL, fake_server_run, s), 0);
+}
+
+static void fake_server_join(struct fake_server *s)
+{
+	pthread_join(s->thread, NULL);
+	close(s->listen_fd);
+}
+
+START_TEST(test_exchange_answer)
+{
+	make_test_dir();
+	static const char answer[] = "{\"ok\":true,\"services\":[]}\n";
+	struct fake_server s;
+	fake_server_start(&s, ANSWER, answer, sizeof(answer) - 1);
+	char *response = NULL, err[512];
+	ck_assert_msg(ctl_exchange(s.path, "{\"cmd\":\"list\"}", &response, 5, err, sizeof(err)) ==
+			      0,
+		      "%s", err);
+	fake_server_join(&s);
+	ck_assert_str_eq(response, "{\"ok\":true,\"services\":[]}");
+	ck_assert_uint_eq(s.request_len, 15);
+	ck_assert(memcmp(s.request, "{\"cmd\":\"list\"}\n", 15) == 0);
+	free(response);
+	remove_test_dir();
+}
+END_TEST
+
+/* An answer in pieces is put together; what follows its newline is not part of it. */
+START_TEST(test_exchange_answer_in_pieces)
+{
+	make_test_dir();
+	static const char answer[] = "{\"ok\":true,\"name\":\"web\"}\n{\"ok\":false}\n";
+	struct fake_server s;
+	fake_server_start(&s, ANSWER_SLOWLY, answer, sizeof(answer) - 1);
+	char *response = NULL, err[512];
+	ck_assert_msg(ctl_exchange(s.path, "{\"cmd\":\"kill\",\"name\":\"web\"}", &response, 0, err,
+				   sizeof(err)) == 0,
+		      "%s", err);
+	fake_server_join(&s);
+	ck_assert_str_eq(response, "{\"ok\":true,\"name\":\"web\"}");
+	free(response);
+	remove_test_dir();
+}
+END_TEST
+
+/* A long answer (1 MiB, as stats of a big fleet) grows the buffer and arrives whole. */
+START_TEST(test_exchange_long_answer)
+{
+	make_test_dir();
+	size_t len = (1u << 20) + 2;
+	char *answer = malloc(len);
+	ck_assert_ptr_nonnull(answer);
+	memset(answer, 'a', len);
+	answer[0] = '"';
+	answer[len - 2] = '"';
+	answer[len - 1] = '\n';
+	struct fake_server s;
+	fake_server_start(&s, ANSWER, answer, len);
+	char *response = NULL, err[512];
+	ck_assert_msg(ctl_exchange(s.path, "{\"cmd\":\"stats\",\"name\":\"all\"}", &response, 5,
+				   err, sizeof(err)) == 0,
+		      "%s", err);
+	fake_server_join(&s);
+	ck_assert_uint_eq(strlen(response), len - 1);
+	ck_assert(memcmp(response, answer, len - 1) == 0);
+	free(response);
+	free(answer);
+	remove_test_dir();
+}
+END_TEST
+
+static void assert_exchange_fails(enum fake_act act, const char *answer, size_t answer_len,
+				  double timeout_s, const char *message)
+{
+	make_test_dir();
+	struct fake_server s;
+	fake_server_start(&s, act, answer, answer_len);
+	static char untouched[] = "untouched";
+	char *response = untouched, err[512];
+	ck_assert_int_eq(
+		ctl_exchange(s.path, "{\"cmd\":\"list\"}", &response, timeout_s, err, sizeof(err)),
+		-1);
+	fake_server_join(&s);
+	ck_assert_ptr_null(response);
+	char want[1024];
+	snprintf(want, sizeof(want), message, s.path);
+	ck_assert_msg(message_matches(err, want), "got: %s\nwant: %s", err, want);
+	remove_test_dir();
+}
+
+START_TEST(test_exchange_closed_without_answer)
+{
+	assert_exchange_fails(CLOSE, "", 0, 5,
+			      "the control socket %s closed the connection without an answer");
+}
+END_TEST
+
+START_TEST(test_exchange_answer_without_newline)
+{
+	assert_exchange_fails(ANSWER, "{\"ok\":true}", 11, 5,
+			      "the answer from %s ended without a newline");
+}
+END_TEST
+
+START_TEST(test_exchange_answer_with_nul)
+{
+	assert_exchange_fails(ANSWER, "{\"ok\":\0true}\n", 13, 5,
+			      "the answer from %s holds a NUL byte");
+}
+END_TEST
+
+START_TEST(test_exchange_answer_too_long)
+{
+	assert_exchange_fails(FLOOD, NULL, 0, 30,
+			      "the answer from %s is longer than 16777216 bytes");
+}
+END_TEST
+
+START_TEST(test_exchange_timeout)
+{
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_exchange_fails(HANG, NULL, 0, 0.2,
+			      "no answer from the control socket %s within 0.2 s");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	ck_assert_msg(took >= 0.19 && took < 3, "took %g s", took);
+}
+END_TEST
+
+/* A server that refuses the connection (too many) says why before it hangs up: even when the
+ * request could not all be sent, that line is the answer. */
+START_TEST(test_exchange_server_hangs_up_first)
+{
+	make_test_dir();
+	static const char answer[] = "{\"ok\":false,\"code\":\"failed\",\"error\":\"too many "
+				     "connections\"}\n";
+	struct fake_server s;
+	fake_server_start(&s, HANG_UP_EARLY, answer, sizeof(answer) - 1);
+	/* Larger than the socket's buffers, so that the send meets the closed end. */
+	size_t len = 4u << 20;
+	char *request = malloc(len + 1);
+	ck_assert_ptr_nonnull(request);
+	memset(request, ' ', len);
+	request[len] = '\0';
+	char *response = NULL, err[512];
+	ck_assert_msg(ctl_exchange(s.path, request, &response, 5, err, sizeof(err)) == 0, "%s",
+		      err);
+	fake_server_join(&s);
+	ck_assert_str_eq(response,
+			 "{\"ok\":false,\"code\":\"failed\",\"error\":\"too many connections\"}");
+	free(response);
+	free(request);
+	remove_test_dir();
+}
+END_TEST
+
+static void assert_unreachable(const char *path, const char *reason)
+{
+	static char untouched[] = "untouched";
+	char *response = untouched, err[1024], want[1024];
+	ck_assert_int_eq(ctl_exchange(path, "{\"cmd\":\"list\"}", &response, 5, err, sizeof(err)),
+			 -1);
+	ck_assert_ptr_null(response);
+	snprintf(want, sizeof(want),
+		 "cannot reach the control socket %s: %s (is denali-run running with --control "
+		 "%s?)",
+		 path, reason, path);
+	ck_assert_str_eq(err, want);
+}
+
+START_TEST(test_exchange_unreachable)
+{
+	make_test_dir();
+	char path[PATH_MAX];
+	in_test_dir(path, sizeof(path), "none");
+	assert_unreachable(path, "No such file or directory");
+	/* A socket left behind by a run that died: nobody listens. */
+	in_test_dir(path, sizeof(path), "stale");
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	close(fd);
+	assert_unreachable(path, "Connection refused");
+	/* Not a socket at all. */
+	in_test_dir(path, sizeof(path), "file");
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	assert_unreachable(path, "Connection refused");
+	remove_test_dir();
+}
+END_TEST
+
+START_TEST(test_exchange_bad_arguments)
+{
+	char path[300], *response = NULL, err[512];
+	memset(path, 'p', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	ck_assert_int_eq(ctl_exchange(path, "{}", &response, 1, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "is too long for a unix socket (at most 107 bytes)"));
+	ck_assert_int_eq(ctl_exchange("/x", "{}\n{}", &response, 1, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "the request holds a newline");
+	ck_assert_ptr_null(response);
+}
+END_TEST
+
 Suite *ctl_suite(void)
 {
 	Suite *s = suite_create("ctl");
@@ -551,6 +856,20 @@ Suite *ctl_suite(void)
 	tcase_add_test(tc, test_table_stats);
 	tcase_add_test(tc, test_format_sentences);
 	tcase_add_test(tc, test_format_metrics);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("exchange");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_exchange_answer);
+	tcase_add_test(tc, test_exchange_answer_in_pieces);
+	tcase_add_test(tc, test_exchange_long_answer);
+	tcase_add_test(tc, test_exchange_closed_without_answer);
+	tcase_add_test(tc, test_exchange_answer_without_newline);
+	tcase_add_test(tc, test_exchange_answer_with_nul);
+	tcase_add_test(tc, test_exchange_answer_too_long);
+	tcase_add_test(tc, test_exchange_timeout);
+	tcase_add_test(tc, test_exchange_server_hangs_up_first);
+	tcase_add_test(tc, test_exchange_unreachable);
+	tcase_add_test(tc, test_exchange_bad_arguments);
 	suite_add_tcase(s, tc);
 	return s;
 }
