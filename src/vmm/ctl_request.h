@@ -1,0 +1,47 @@
+/* denali-ctl's command line as a control request (docs/control.md). Pure but for start's
+ * realpath, so that every command and every usage error is unit-tested. */
+#ifndef VMM_CTL_REQUEST_H
+#define VMM_CTL_REQUEST_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* denali-ctl's exit statuses. */
+#define CTL_EXIT_OK 0
+/* "code": "failed", the socket could not be reached, or the answer was not a response. */
+#define CTL_EXIT_FAILED 1
+/* The command line was wrong, or the server said "code": "usage". */
+#define CTL_EXIT_USAGE 2
+
+/* Turns COMMAND ARGS... (argv[0] is the command, argc >= 0) into a new request object. On a
+ * usage error returns NULL with a message naming the problem in err ("stop: expected a service
+ * name (usage: stop NAME [--grace SECONDS])"). */
+json_t *ctl_request_build(int argc, char *const argv[], char *err, size_t errlen);
+
+/* The command of a request built above ("list", ...). */
+const char *ctl_request_command(const json_t *request);
+
+/* How long to wait for the answer to request when --timeout is not given: seconds, or 0 for
+ * no limit (wait, which answers only once its service has ended). */
+double ctl_request_default_timeout(const json_t *request);
+
+/* Prints each command's synopsis and what it does, one a line, for --help. */
+void ctl_commands_help(FILE *out);
+
+/* Parses a number of seconds from min to 10000000 (fractions allowed; min itself is refused
+ * when min_exclusive). Returns 0 and sets *out, or -1 on anything else. */
+int ctl_parse_seconds(const char *text, double min, int min_exclusive, double *out);
+
+/* The control socket to use: given (--socket) unless NULL, else denali_control
+ * ($DENALI_CONTROL), else xdg_runtime_dir/denali/control, else /var/tmp/denali-UID/control;
+ * empty variables count as unset. Returns 0, or -1 with err when the path is empty or does not
+ * fit in out. */
+int ctl_socket_path(const char *given, const char *denali_control, const char *xdg_runtime_dir,
+		    unsigned uid, char *out, size_t outlen, char *err, size_t errlen);
+
+/* Copies text into buf (at most buflen - 1 bytes) for an error message: bytes that are not
+ * printable ASCII become '?', and a long text is cut with "...". Returns buf. */
+const char *ctl_printable(const char *text, char *buf, size_t buflen);
+
+#endif
