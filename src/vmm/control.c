@@ -1,0 +1,428 @@
+/* The control socket's server: connections, line framing, the protocol's checks. */
+#include "control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A connection: bytes read towards the next line, and bytes of answers not yet written. A
+ * client waits for its answer before its next request is read (one at a time, in order). */
+struct control_client {
+	int fd; /* -1: free slot */
+	unsigned generation;
+	char *in;
+	size_t in_len;
+	char *out;
+	size_t out_len, out_sent;
+	int waiting;	 /* a deferred answer is due */
+	int closing;	 /* close once out is written */
+	int64_t last_ns; /* last activity */
+};
+
+struct control {
+	int listen_fd, lock_fd;
+	char *path, *lock_path;
+	struct control_ops ops;
+	struct control_client clients[CONTROL_CLIENTS_MAX];
+};
+
+/* One request kind: its command and its keys beside "cmd", each with a JSON type. */
+struct control_key {
+	const char *name;
+	json_type type; /* JSON_REAL stands for any number */
+	int required;
+};
+
+struct control_command {
+	const char *name;
+	struct control_key keys[2];
+};
+
+static const struct control_command commands[] = {
+	{"list", {{NULL, 0, 0}}},
+	{"stats", {{"name", JSON_STRING, 1}}},
+	{"start", {{"file", JSON_STRING, 1}}},
+	{"stop", {{"name", JSON_STRING, 1}, {"grace", JSON_REAL, 0}}},
+	{"kill", {{"name", JSON_STRING, 1}}},
+	{"swap-out", {{"name", JSON_STRING, 1}}},
+	{"swap-in", {{"name", JSON_STRING, 1}}},
+	{"budget", {{"size", JSON_STRING, 1}}},
+	{"wait", {{"name", JSON_STRING, 1}}},
+	{"metrics", {{NULL, 0, 0}}},
+	{"shutdown", {{NULL, 0, 0}}},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+json_t *control_error(const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", msg);
+}
+
+static const char *type_name(json_type t)
+{
+	return t == JSON_STRING ? "a string" : t == JSON_REAL ? "a number" : "a value";
+}
+
+static int type_ok(const json_t *v, json_type want)
+{
+	return want == JSON_REAL ? json_is_number(v) : json_typeof(v) == want;
+}
+
+int control_check_request(const json_t *request, char *err, size_t errlen)
+{
+	if (!json_is_object(request)) {
+		snprintf(err, errlen, "a request is a JSON object");
+		return -1;
+	}
+	const json_t *cmd = json_object_get(request, "cmd");
+	if (!json_is_string(cmd)) {
+		snprintf(err, errlen, "key \"cmd\": expected the command, a string");
+		return -1;
+	}
+	const struct control_command *c = NULL;
+	for (size_t i = 0; i < NCOMMANDS && !c; i++)
+		if (strcmp(commands[i].name, json_string_value(cmd)) == 0)
+			c = &commands[i];
+	if (!c) {
+		snprintf(err, errlen, "unknown command \"%.64s\"", json_string_value(cmd));
+		return -1;
+	}
+	const char *key;
+	json_t *value;
+	json_object_foreach ((json_t *)(uintptr_t)request, key, value) {
+		if (strcmp(key, "cmd") == 0)
+			continue;
+		const struct control_key *k = NULL;
+		for (size_t i = 0; i < 2 && c->keys[i].name && !k; i++)
+			if (strcmp(c->keys[i].name, key) == 0)
+				k = &c->keys[i];
+		if (!k) {
+			snprintf(err, errlen, "%s: unknown key \"%.64s\"", c->name, key);
+			return -1;
+		}
+		if (!type_ok(value, k->type)) {
+			snprintf(err, errlen, "%s: key \"%s\": expected %s", c->name, key,
+				 type_name(k->type));
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < 2 && c->keys[i].name; i++)
+		if (c->keys[i].required && !json_object_get(request, c->keys[i].name)) {
+			snprintf(err, errlen, "%s: key \"%s\": missing", c->name, c->keys[i].name);
+			return -1;
+		}
+	return 0;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+/* Takes path.lock: held for the run, so a second run on the same path is refused while a
+ * socket left by a dead run (its lock gone with it) is replaced. */
+static int take_lock(struct control *c, char *err, size_t errlen)
+{
+	c->lock_fd = open(c->lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (c->lock_fd < 0) {
+		snprintf(err, errlen, "--control: cannot create %s: %s", c->lock_path,
+			 strerror(errno));
+		return -1;
+	}
+	if (flock(c->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		snprintf(err, errlen, "--control: %s is in use by another denali-run", c->path);
+		close(c->lock_fd);
+		c->lock_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+static int listen_on(struct control *c, char *err, size_t errlen)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	if (strlen(c->path) >= sizeof(addr.sun_path)) {
+		snprintf(err, errlen, "--control: path too long for a unix socket: %s", c->path);
+		return -1;
+	}
+	memcpy(addr.sun_path, c->path, strlen(c->path) + 1);
+	struct stat st;
+	if (lstat(c->path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "--control: %s exists and is not a socket", c->path);
+			return -1;
+		}
+		unlink(c->path); /* a dead run's: we hold the lock */
+	}
+	c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	mode_t old = umask(0177); /* 0600 from the start: no window for others to connect */
+	int bound = c->listen_fd >= 0 &&
+		    bind(c->listen_fd, (const struct sockaddr *)&addr, sizeof(addr)) == 0;
+	umask(old);
+	if (!bound || listen(c->listen_fd, 16) != 0) {
+		snprintf(err, errlen, "--control: cannot listen on %s: %s", c->path,
+			 strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+struct control *control_open(const char *path, const struct control_ops *ops, char *err,
+			     size_t errlen)
+{
+	struct control *c = calloc(1, sizeof(*c));
+	if (!c) {
+		snprintf(err, errlen, "--control: out of memory");
+		return NULL;
+	}
+	c->listen_fd = c->lock_fd = -1;
+	c->ops = *ops;
+	for (unsigned i = 0; i < CONTROL_CLIENTS_MAX; i++)
+		c->clients[i].fd = -1;
+	if (asprintf(&c->path, "%s", path) < 0 || asprintf(&c->lock_path, "%s.lock", path) < 0) {
+		c->path = c->lock_path = NULL;
+		snprintf(err, errlen, "--control: out of memory");
+		control_close(c);
+		return NULL;
+	}
+	if (take_lock(c, err, errlen) != 0 || listen_on(c, err, errlen) != 0) {
+		int locked = c->lock_fd >= 0;
+		if (!locked) { /* another run's socket and lock: leave them alone */
+			free(c->path);
+			c->path = NULL;
+			free(c->lock_path);
+			c->lock_path = NULL;
+		}
+		control_close(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void drop_client(struct control_client *cl)
+{
+	if (cl->fd >= 0)
+		close(cl->fd);
+	free(cl->in);
+	free(cl->out);
+	unsigned generation = cl->generation + 1;
+	*cl = (struct control_client){.fd = -1, .generation = generation};
+}
+
+void control_close(struct control *c)
+{
+	if (!c)
+		return;
+	for (unsigned i = 0; i < CONTROL_CLIENTS_MAX; i++)
+		drop_client(&c->clients[i]);
+	if (c->listen_fd >= 0) {
+		close(c->listen_fd);
+		unlink(c->path);
+	}
+	if (c->lock_fd >= 0) {
+		unlink(c->lock_path);
+		close(c->lock_fd);
+	}
+	free(c->path);
+	free(c->lock_path);
+	free(c);
+}
+
+unsigned control_pollfds(const struct control *c, struct pollfd *fds)
+{
+	unsigned n = 0;
+	fds[n++] = (struct pollfd){.fd = c->listen_fd, .events = POLLIN};
+	for (unsigned i = 0; i < CONTROL_CLIENTS_MAX; i++) {
+		const struct control_client *cl = &c->clients[i];
+		if (cl->fd < 0)
+			continue;
+		short events = cl->out_sent < cl->out_len ? POLLOUT : 0;
+		if (!cl->waiting && !cl->closing)
+			events |= POLLIN;
+		fds[n++] = (struct pollfd){.fd = cl->fd, .events = events};
+	}
+	return n;
+}
+
+/* Queues one line (the object and a newline) to be written to the client. */
+static void queue_line(struct control_client *cl, json_t *response)
+{
+	char *text = response ? json_dumps(response, JSON_COMPACT) : NULL;
+	json_decref(response);
+	size_t len = text ? strlen(text) : 0;
+	char *out = text ? realloc(cl->out, cl->out_len + len + 1) : NULL;
+	if (!out) {
+		free(text);
+		cl->closing = 1; /* out of memory: this client goes, the fleet stays */
+		return;
+	}
+	memcpy(out + cl->out_len, text, len);
+	out[cl->out_len + len] = '\n';
+	cl->out = out;
+	cl->out_len += len + 1;
+	free(text);
+}
+
+static void take_lines(struct control *c, struct control_client *cl);
+
+static unsigned client_id(const struct control *c, const struct control_client *cl)
+{
+	return (unsigned)(cl - c->clients) | (cl->generation << 8);
+}
+
+void control_answer(struct control *c, unsigned client, json_t *response)
+{
+	struct control_client *cl = &c->clients[client & 0xff];
+	if ((client & 0xff) >= CONTROL_CLIENTS_MAX || cl->fd < 0 || cl->generation != client >> 8 ||
+	    !cl->waiting) {
+		json_decref(response);
+		return;
+	}
+	cl->waiting = 0;
+	queue_line(cl, response);
+	take_lines(c, cl); /* requests that came meanwhile */
+}
+
+/* One complete line from a client: checked, then handed to the supervisor. */
+static void take_request(struct control *c, struct control_client *cl, const char *line, size_t len)
+{
+	json_error_t jerr;
+	json_t *request = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	char err[256];
+	if (!request) {
+		queue_line(cl, control_error("usage", "not JSON: %s", jerr.text));
+		return;
+	}
+	if (control_check_request(request, err, sizeof(err)) != 0) {
+		queue_line(cl, control_error("usage", "%s", err));
+		json_decref(request);
+		return;
+	}
+	json_t *response = c->ops.handle(c->ops.ctx, client_id(c, cl), request);
+	json_decref(request);
+	if (response)
+		queue_line(cl, response);
+	else
+		cl->waiting = 1;
+}
+
+/* Handles the complete lines a client has sent, in order; one at a time: the next waits
+ * while an answer is deferred. */
+static void take_lines(struct control *c, struct control_client *cl)
+{
+	char *nl;
+	while (!cl->waiting && !cl->closing && cl->in_len &&
+	       (nl = memchr(cl->in, '\n', cl->in_len))) {
+		size_t len = (size_t)(nl - cl->in);
+		take_request(c, cl, cl->in, len);
+		memmove(cl->in, nl + 1, cl->in_len - len - 1);
+		cl->in_len -= len + 1;
+	}
+	if (!cl->closing && cl->in_len == CONTROL_LINE_MAX) {
+		queue_line(cl, control_error("usage", "a request line is at most %u bytes",
+					     CONTROL_LINE_MAX));
+		cl->closing = 1;
+	}
+}
+
+static void read_client(struct control *c, struct control_client *cl)
+{
+	if (!cl->in && !(cl->in = malloc(CONTROL_LINE_MAX))) {
+		cl->closing = 1;
+		return;
+	}
+	ssize_t n = read(cl->fd, cl->in + cl->in_len, CONTROL_LINE_MAX - cl->in_len);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		drop_client(cl);
+		return;
+	}
+	if (n < 0)
+		return;
+	cl->in_len += (size_t)n;
+	take_lines(c, cl);
+}
+
+static void write_client(struct control_client *cl)
+{
+	ssize_t n = send(cl->fd, cl->out + cl->out_sent, cl->out_len - cl->out_sent,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		drop_client(cl);
+		return;
+	}
+	if (n > 0)
+		cl->out_sent += (size_t)n;
+	if (cl->out_sent == cl->out_len)
+		cl->out_sent = cl->out_len = 0;
+}
+
+static void accept_clients(struct control *c, int64_t now)
+{
+	for (;;) {
+		int fd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		struct control_client *free_slot = NULL;
+		for (unsigned i = 0; i < CONTROL_CLIENTS_MAX && !free_slot; i++)
+			if (c->clients[i].fd < 0)
+				free_slot = &c->clients[i];
+		if (!free_slot) {
+			static const char full[] =
+				"{\"ok\":false,\"code\":\"failed\",\"error\":\"too "
+				"many control connections\"}\n";
+			(void)!send(fd, full, sizeof(full) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(fd);
+			continue;
+		}
+		free_slot->fd = fd;
+		free_slot->last_ns = now;
+	}
+}
+
+void control_serve(struct control *c, const struct pollfd *fds, unsigned n, int64_t now)
+{
+	if (!now)
+		now = now_ns();
+	for (unsigned k = 1; k < n; k++) {
+		struct control_client *cl = NULL;
+		for (unsigned i = 0; i < CONTROL_CLIENTS_MAX && !cl; i++)
+			if (c->clients[i].fd == fds[k].fd && fds[k].fd >= 0)
+				cl = &c->clients[i];
+		if (!cl || !fds[k].revents)
+			continue;
+		cl->last_ns = now;
+		if (fds[k].revents & POLLOUT)
+			write_client(cl);
+		if (cl->fd >= 0 && (fds[k].revents & (POLLIN | POLLHUP | POLLERR)))
+			read_client(c, cl);
+	}
+	for (unsigned i = 0; i < CONTROL_CLIENTS_MAX; i++) {
+		struct control_client *cl = &c->clients[i];
+		if (cl->fd < 0)
+			continue;
+		if (cl->out_len && cl->out_sent < cl->out_len)
+			write_client(cl); /* most answers fit at once */
+		int idle = !cl->waiting && now - cl->last_ns > CONTROL_IDLE_NS;
+		if (cl->fd >= 0 && ((cl->closing && cl->out_len == 0) || idle))
+			drop_client(cl);
+	}
+	if (n && (fds[0].revents & POLLIN))
+		accept_clients(c, now);
+}

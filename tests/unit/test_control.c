@@ -1,0 +1,199 @@
+/* The control socket's server over a real unix socket: the protocol's checks, framing, limits
+ * and deferred answers, with a fake supervisor. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "unit.h"
+#include "vmm/control.h"
+
+static unsigned deferred_client;
+
+/* The fake supervisor: answers every command with its name, and defers "wait". */
+static json_t *fake_handle(void *ctx, unsigned client, const json_t *request)
+{
+	(void)ctx;
+	const char *cmd = json_string_value(json_object_get(request, "cmd"));
+	if (strcmp(cmd, "wait") == 0) {
+		deferred_client = client;
+		return NULL;
+	}
+	return json_pack("{s:b, s:s}", "ok", 1, "did", cmd);
+}
+
+static const struct control_ops fake_ops = {.handle = fake_handle};
+
+/* Short enough for sun_path (108 bytes), in a folder of its own. */
+static void socket_path(char *out, size_t len)
+{
+	snprintf(out, len, "/tmp/denali-ctl-test-%d", (int)getpid());
+}
+
+static int dial(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	return fd;
+}
+
+static void exchange_round(struct control *c)
+{
+	struct pollfd fds[1 + CONTROL_CLIENTS_MAX];
+	unsigned n = control_pollfds(c, fds);
+	poll(fds, n, 5);
+	control_serve(c, fds, n, 0);
+}
+
+/* Serves until the client fd has a full line to read (or 2 s passed); returns the line. */
+static char *exchange(struct control *c, int fd, const char *send_text)
+{
+	static char line[1 << 17];
+	if (send_text)
+		ck_assert_int_eq(write(fd, send_text, strlen(send_text)),
+				 (ssize_t)strlen(send_text));
+	size_t got = 0;
+	for (int round = 0; round < 400; round++) {
+		struct pollfd fds[1 + CONTROL_CLIENTS_MAX];
+		unsigned n = control_pollfds(c, fds);
+		poll(fds, n, 5);
+		control_serve(c, fds, n, 0);
+		struct pollfd me = {.fd = fd, .events = POLLIN};
+		while (poll(&me, 1, 0) == 1 && got < sizeof(line) - 1) {
+			ssize_t r = read(fd, line + got, 1);
+			if (r <= 0)
+				goto out;
+			got += (size_t)r;
+			if (line[got - 1] == '\n')
+				goto out;
+		}
+	}
+out:
+	line[got] = '\0';
+	return line;
+}
+
+START_TEST(test_control_protocol)
+{
+	char path[64], err[512];
+	socket_path(path, sizeof(path));
+	struct control *c = control_open(path, &fake_ops, err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	/* A second run on the same path is refused. */
+	ck_assert_ptr_null(control_open(path, &fake_ops, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "in use by another denali-run"));
+
+	int fd = dial(path);
+	ck_assert_str_eq(exchange(c, fd, "{\"cmd\":\"list\"}\n"),
+			 "{\"ok\":true,\"did\":\"list\"}\n");
+	/* Hostile lines: each an error, and the connection goes on. */
+	static const char *const bad[][2] = {
+		{"{nope\n", "not JSON"},
+		{"[1,2]\n", "a request is a JSON object"},
+		{"{\"cmd\":3}\n", "key \\\"cmd\\\": expected the command"},
+		{"{\"cmd\":\"frob\"}\n", "unknown command \\\"frob\\\""},
+		{"{\"cmd\":\"stop\",\"name\":\"a\",\"x\":1}\n", "stop: unknown key \\\"x\\\""},
+		{"{\"cmd\":\"stop\",\"name\":7}\n", "stop: key \\\"name\\\": expected a string"},
+		{"{\"cmd\":\"stop\",\"name\":\"a\",\"grace\":\"5\"}\n", "expected a number"},
+		{"{\"cmd\":\"kill\"}\n", "kill: key \\\"name\\\": missing"},
+		{"{\"cmd\":\"list\",\"cmd\":\"list\"}\n", "not JSON"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *got = exchange(c, fd, bad[i][0]);
+		ck_assert_msg(strstr(got, "\"ok\":false") && strstr(got, "\"code\":\"usage\"") &&
+				      strstr(got, bad[i][1]),
+			      "%s -> %s", bad[i][0], got);
+	}
+	ck_assert_str_eq(exchange(c, fd, "{\"cmd\":\"stop\",\"name\":\"a\",\"grace\":2.5}\n"),
+			 "{\"ok\":true,\"did\":\"stop\"}\n");
+	/* Two requests in one write: two answers, in order. */
+	ck_assert_str_eq(
+		exchange(c, fd, "{\"cmd\":\"kill\",\"name\":\"a\"}\n{\"cmd\":\"metrics\"}\n"),
+		"{\"ok\":true,\"did\":\"kill\"}\n");
+	ck_assert_str_eq(exchange(c, fd, NULL), "{\"ok\":true,\"did\":\"metrics\"}\n");
+	/* A deferred answer: nothing until the supervisor answers, then the next request. */
+	ck_assert_str_eq(exchange(c, fd, "{\"cmd\":\"wait\",\"name\":\"a\"}\n{\"cmd\":\"list\"}\n"),
+			 "");
+	control_answer(c, deferred_client, json_pack("{s:b, s:s}", "ok", 1, "waited", "a"));
+	ck_assert_str_eq(exchange(c, fd, NULL), "{\"ok\":true,\"waited\":\"a\"}\n");
+	ck_assert_str_eq(exchange(c, fd, NULL), "{\"ok\":true,\"did\":\"list\"}\n");
+	/* An answer for a client gone is dropped. */
+	control_answer(c, deferred_client + 256, json_pack("{s:b}", "ok", 1));
+	close(fd);
+	control_close(c);
+	ck_assert_int_eq(access(path, F_OK), -1); /* removed */
+}
+END_TEST
+
+START_TEST(test_control_limits)
+{
+	char path[64], err[512];
+	socket_path(path, sizeof(path));
+	/* A socket left by a dead run is replaced. */
+	int stale = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	ck_assert_int_eq(bind(stale, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	close(stale);
+	struct control *c = control_open(path, &fake_ops, err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	/* A line past the limit: an error, then the connection is closed. */
+	int fd = dial(path);
+	char *huge = malloc(CONTROL_LINE_MAX + 10);
+	memset(huge, 'x', CONTROL_LINE_MAX + 9);
+	huge[CONTROL_LINE_MAX + 9] = '\0';
+	ssize_t sent = send(fd, huge, CONTROL_LINE_MAX + 9, MSG_DONTWAIT);
+	ck_assert_int_gt(sent, 0);
+	const char *got = exchange(c, fd, NULL);
+	ck_assert_msg(strstr(got, "a request line is at most 65536 bytes"), "%s", got);
+	free(huge);
+	close(fd);
+	/* More clients than allowed: the surplus gets an error line and is closed; the others
+	 * are served. */
+	int fds[CONTROL_CLIENTS_MAX + 1];
+	for (unsigned i = 0; i <= CONTROL_CLIENTS_MAX; i++) {
+		fds[i] = dial(path);
+		exchange_round(c); /* accepted now: the backlog is short */
+	}
+	got = exchange(c, fds[CONTROL_CLIENTS_MAX], NULL);
+	ck_assert_msg(strstr(got, "too many control connections"), "%s", got);
+	ck_assert_str_eq(exchange(c, fds[0], "{\"cmd\":\"list\"}\n"),
+			 "{\"ok\":true,\"did\":\"list\"}\n");
+	for (unsigned i = 0; i <= CONTROL_CLIENTS_MAX; i++)
+		close(fds[i]);
+	/* An idle client is dropped after CONTROL_IDLE_NS. */
+	fd = dial(path);
+	struct pollfd pfds[1 + CONTROL_CLIENTS_MAX];
+	unsigned n = control_pollfds(c, pfds);
+	poll(pfds, n, 50);
+	control_serve(c, pfds, n, 1); /* accepted at time 1 */
+	n = control_pollfds(c, pfds);
+	ck_assert_uint_ge(n, 2);
+	control_serve(c, pfds, 0, 2 + CONTROL_IDLE_NS); /* nothing ready; long after */
+	char b;
+	ck_assert_int_eq(read(fd, &b, 1), 0); /* closed by the server */
+	close(fd);
+	control_close(c);
+}
+END_TEST
+
+Suite *control_suite(void)
+{
+	Suite *s = suite_create("control");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_control_protocol);
+	tcase_add_test(tc, test_control_limits);
+	suite_add_tcase(s, tc);
+	return s;
+}
