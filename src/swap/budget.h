@@ -12,7 +12,7 @@ struct budget_entry {
 	int64_t last_run_ns;	 /* host clock when it last ran (left an idle, woke, started) */
 	uint64_t resident_pages; /* guest pages resident, measured by its cell while awake */
 	uint32_t awake;		 /* it has a VM and its memory mapped */
-	uint32_t reserved;
+	uint32_t state;		 /* its cell slot's state (cell.c: starting, running, ...) */
 };
 
 /* A table of n rows in memory shared with processes forked later; NULL on failure. */

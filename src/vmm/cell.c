@@ -75,6 +75,7 @@ static void set_state_locked(struct cell_slot *slot, enum slot_state state)
 		return;
 	int awake = state == SLOT_RUNNING;
 	__atomic_store_n(&b->awake, (uint32_t)awake, __ATOMIC_RELAXED);
+	__atomic_store_n(&b->state, (uint32_t)state, __ATOMIC_RELAXED);
 	if (!awake)
 		__atomic_store_n(&b->resident_pages, 0, __ATOMIC_RELAXED);
 }
@@ -628,6 +629,7 @@ int cell_run(const struct vmm_plan *plan, const struct vcpu_kvm *kvm, int sock, 
 		struct cell_slot *slot = &cell.slots[i];
 		slot->cell = &cell;
 		slot->index = first + i;
+		slot->svc.budget = budget ? &budget[slot->index] : NULL;
 		start_thread_locked(&cell, slot);
 	}
 	pthread_mutex_unlock(&cell.lock);

@@ -59,6 +59,9 @@ static void usage(FILE *out)
 		"                      else /var/tmp/denali-UID)\n"
 		"  --keep-state        keep the services' memory files after they end\n"
 		"  --stats FILE        write every service's counters to FILE as JSON at the end\n"
+		"  --control PATH      serve the control socket at PATH (docs/control.md): list,\n"
+		"                      stats, stop, kill, swap-out, swap-in, budget, wait, "
+		"shutdown\n"
 		"  --resume            services saved by an earlier run with --resume go on from\n"
 		"                      where they were; a stop (signal) saves every service that\n"
 		"                      reaches an idle within --grace, instead of stopping it\n"
@@ -164,7 +167,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_GRACE,
 		OPT_STATS,
 		OPT_MEMORY_BUDGET,
-		OPT_RESUME
+		OPT_RESUME,
+		OPT_CONTROL
 	};
 	static const struct option longopts[] = {
 		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
@@ -176,6 +180,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"stats", required_argument, NULL, OPT_STATS},
 		{"memory-budget", required_argument, NULL, OPT_MEMORY_BUDGET},
 		{"resume", no_argument, NULL, OPT_RESUME},
+		{"control", required_argument, NULL, OPT_CONTROL},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -225,6 +230,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		}
 		case OPT_STATS: p->stats_path = optarg; break;
 		case OPT_RESUME: p->resume = 1; break;
+		case OPT_CONTROL: p->control_path = optarg; break;
 		case OPT_MEMORY_BUDGET:
 			if (vmm_size_parse(optarg, &p->memory_budget) != 0 ||
 			    p->memory_budget < DN_PAGE_SIZE) {

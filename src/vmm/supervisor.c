@@ -21,9 +21,11 @@
 
 #include "cell.h"
 #include "cell_proto.h"
+#include "control.h"
 #include "exit_status.h"
 #include "guestmem.h"
 #include "plan_net.h"
+#include "size.h"
 #include "stats.h"
 #include "vnet/vnet.h"
 
@@ -55,6 +57,10 @@ struct supervisor {
 	struct budget_entry *budget;
 	int64_t *asked_at;
 	int budget_fd;
+	uint64_t budget_bytes;	 /* the budget now (the control socket may change it); 0: none */
+	struct control *control; /* --control, else NULL */
+	unsigned *waiter;	 /* by service: a control client waiting for its end, or ~0u */
+	int64_t started_ns;
 };
 
 #define BUDGET_PERIOD_NS 50000000      /* how often the budget is checked */
@@ -163,6 +169,34 @@ static void detach_nic(struct supervisor *s, unsigned i)
 	s->stats[i].nic.asleep_ignored = c.asleep_ignored;
 }
 
+static const char *outcome_word(enum vmm_outcome_kind kind)
+{
+	switch (kind) {
+	case VMM_OUTCOME_EXITED: return "exited";
+	case VMM_OUTCOME_STOPPED: return "stopped";
+	case VMM_OUTCOME_TIMEOUT: return "timeout";
+	case VMM_OUTCOME_SIGNALED: return "signaled";
+	case VMM_OUTCOME_HOST_ERROR: return "host-error";
+	case VMM_OUTCOME_LOST: return "lost";
+	case VMM_OUTCOME_SAVED: return "saved";
+	case VMM_OUTCOME_NONE: break;
+	}
+	return "running";
+}
+
+/* A control client waits for service i to end: it has. */
+static void answer_waiter(struct supervisor *s, unsigned i)
+{
+	if (!s->waiter || s->waiter[i] == ~0u)
+		return;
+	const struct vmm_outcome *o = &s->outcomes[i];
+	control_answer(s->control, s->waiter[i],
+		       json_pack("{s:b, s:s, s:s, s:i}", "ok", 1, "name",
+				 s->plan->services[i].cfg.name, "outcome", outcome_word(o->kind),
+				 "status", o->status));
+	s->waiter[i] = ~0u;
+}
+
 static void release_held(struct supervisor *s, unsigned i)
 {
 	for (unsigned f = 0; f < 2; f++) {
@@ -198,6 +232,7 @@ static void record(struct supervisor *s, const struct cell_msg *msg)
 	if (s->outcomes[i].kind == VMM_OUTCOME_NONE)
 		s->outcomes[i].kind = VMM_OUTCOME_HOST_ERROR;
 	s->stats[i] = msg->stats;
+	answer_waiter(s, i);
 	detach_nic(s, i);
 	release_held(s, i);
 	s->ended++;
@@ -385,6 +420,117 @@ static void on_signal(struct supervisor *s, int signo)
 	}
 }
 
+/* ---- the control socket (docs/control.md) ---- */
+
+static int find_service(const struct supervisor *s, const json_t *request)
+{
+	const char *name = json_string_value(json_object_get(request, "name"));
+	for (unsigned i = 0; name && i < s->plan->count; i++)
+		if (strcmp(s->plan->services[i].cfg.name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static const char *state_word(const struct supervisor *s, unsigned i)
+{
+	if (s->outcomes[i].kind != VMM_OUTCOME_NONE)
+		return "ended";
+	static const char *const states[] = {"starting", "running", "asleep", "asleep", "ended"};
+	uint32_t st = s->budget ? __atomic_load_n(&s->budget[i].state, __ATOMIC_RELAXED) : 0;
+	return st < 5 ? states[st] : "starting";
+}
+
+static json_t *control_list(struct supervisor *s)
+{
+	json_t *list = json_array();
+	double uptime = (double)(vcpu_clock_ns() - s->started_ns) / 1e9;
+	for (unsigned i = 0; i < s->plan->count; i++) {
+		uint64_t resident =
+			s->budget ? __atomic_load_n(&s->budget[i].resident_pages, __ATOMIC_RELAXED)
+				  : 0;
+		json_array_append_new(
+			list, json_pack("{s:s, s:s, s:i, s:f, s:I}", "name",
+					s->plan->services[i].cfg.name, "state", state_word(s, i),
+					"cell", (int)(i / s->plan->cell_size), "uptime_s", uptime,
+					"resident_pages", (json_int_t)resident));
+	}
+	return json_pack("{s:b, s:o}", "ok", 1, "services", list);
+}
+
+/* A message about one service to its cell. */
+static void to_cell(struct supervisor *s, unsigned i, enum cell_msg_type type, const char *reason)
+{
+	struct cell_msg msg;
+	memset(&msg, 0, sizeof(msg));
+	msg.type = type;
+	msg.service = i;
+	if (reason)
+		snprintf(msg.outcome.reason, sizeof(msg.outcome.reason), "%s", reason);
+	send_cell(s, &s->cells[i / s->plan->cell_size], &msg);
+}
+
+static void on_signal(struct supervisor *s, int signo);
+
+static json_t *control_handle(void *ctx, unsigned client, const json_t *request)
+{
+	struct supervisor *s = ctx;
+	const char *cmd = json_string_value(json_object_get(request, "cmd"));
+	if (strcmp(cmd, "list") == 0)
+		return control_list(s);
+	if (strcmp(cmd, "shutdown") == 0) {
+		on_signal(s, SIGTERM);
+		return json_pack("{s:b}", "ok", 1);
+	}
+	if (strcmp(cmd, "budget") == 0) {
+		const char *size = json_string_value(json_object_get(request, "size"));
+		uint64_t bytes = 0;
+		if (strcmp(size, "none") != 0 &&
+		    (vmm_size_parse(size, &bytes) != 0 || bytes < DN_PAGE_SIZE))
+			return control_error("usage",
+					     "budget: \"%.64s\" is not a size of at least "
+					     "4K, or none",
+					     size);
+		if (!s->budget)
+			return control_error("failed",
+					     "budget: no memory budget table in this run");
+		s->budget_bytes = bytes;
+		return json_pack("{s:b, s:I}", "ok", 1, "budget_bytes", (json_int_t)bytes);
+	}
+	if (strcmp(cmd, "start") == 0)
+		return control_error("failed", "start: adding services to a running fleet is not "
+					       "supported yet");
+	if (strcmp(cmd, "metrics") == 0 || strcmp(cmd, "stats") == 0)
+		return control_error("failed", "%s: not supported yet", cmd);
+	int i = find_service(s, request);
+	if (i < 0)
+		return control_error("failed", "%s: no service named \"%.64s\"", cmd,
+				     json_string_value(json_object_get(request, "name")));
+	const char *name = s->plan->services[i].cfg.name;
+	if (strcmp(cmd, "wait") == 0) {
+		if (s->outcomes[i].kind != VMM_OUTCOME_NONE) /* ended already: at once */
+			return json_pack("{s:b, s:s, s:s, s:i}", "ok", 1, "name", name, "outcome",
+					 outcome_word(s->outcomes[i].kind), "status",
+					 s->outcomes[i].status);
+		if (s->waiter[i] != ~0u)
+			control_answer(
+				s->control, s->waiter[i],
+				control_error("failed", "wait: another client waits for %s", name));
+		s->waiter[i] = client;
+		return NULL;
+	}
+	if (s->outcomes[i].kind != VMM_OUTCOME_NONE)
+		return control_error("failed", "%s: %s has ended", cmd, name);
+	if (strcmp(cmd, "swap-out") == 0)
+		to_cell(s, (unsigned)i, CELL_MSG_SWAP_OUT, NULL);
+	else if (strcmp(cmd, "swap-in") == 0)
+		to_cell(s, (unsigned)i, CELL_MSG_WAKE, NULL);
+	else if (strcmp(cmd, "kill") == 0)
+		to_cell(s, (unsigned)i, CELL_MSG_HALT, "killed through the control socket");
+	else if (strcmp(cmd, "stop") == 0)
+		return control_error("failed", "stop: not supported yet (kill stops at once)");
+	return json_pack("{s:b, s:s}", "ok", 1, "name", name);
+}
+
 /* The switch gave up on guests that kept breaking their rings: have their cells stop them. */
 static void on_network_faults(struct supervisor *s)
 {
@@ -408,7 +554,9 @@ static void enforce_budget(struct supervisor *s)
 	const struct vmm_plan *plan = s->plan;
 	unsigned victims[BUDGET_PICK_MAX];
 	int64_t now = vcpu_clock_ns();
-	unsigned n = budget_pick(s->budget, plan->count, plan->memory_budget / DN_PAGE_SIZE,
+	if (!s->budget_bytes)
+		return;
+	unsigned n = budget_pick(s->budget, plan->count, s->budget_bytes / DN_PAGE_SIZE,
 				 s->asked_at, now - BUDGET_ASK_AGAIN_NS, victims, BUDGET_PICK_MAX);
 	for (unsigned k = 0; k < n; k++) {
 		unsigned i = victims[k];
@@ -425,7 +573,9 @@ static void enforce_budget(struct supervisor *s)
 static int start_budget(struct supervisor *s)
 {
 	const struct vmm_plan *plan = s->plan;
-	if (!plan->memory_budget)
+	s->budget_bytes = plan->memory_budget;
+	/* The control socket may set a budget later, and lists states from the table. */
+	if (!plan->memory_budget && !plan->control_path)
 		return 0;
 	s->budget = budget_table_create(plan->count);
 	s->asked_at = malloc(plan->count * sizeof(*s->asked_at));
@@ -555,6 +705,20 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 			goto out;
 		}
 	}
+	s.started_ns = vcpu_clock_ns();
+	if (plan->control_path) {
+		char err[512];
+		struct control_ops ops = {.ctx = &s, .handle = control_handle};
+		s.waiter = malloc(plan->count * sizeof(*s.waiter));
+		s.control =
+			s.waiter ? control_open(plan->control_path, &ops, err, sizeof(err)) : NULL;
+		if (!s.control) {
+			fprintf(stderr, "denali-run: %s\n", s.waiter ? err : "out of memory");
+			goto out;
+		}
+		for (unsigned i = 0; i < plan->count; i++)
+			s.waiter[i] = ~0u;
+	}
 	if (s.sigfd < 0 || s.timeout_fd < 0 || s.grace_fd < 0 || start_budget(&s) != 0 ||
 	    spawn_cells(&s, kvm, sentinel, &old_mask) != 0) {
 		broadcast(&s, CELL_MSG_KILL, VMM_OUTCOME_HOST_ERROR, 0);
@@ -562,7 +726,7 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 	}
 	int cells_alive = (int)s.ncells;
 	while (s.ended < plan->count || cells_alive > 0) {
-		struct pollfd fds[6 + s.ncells];
+		struct pollfd fds[6 + s.ncells + 1 + CONTROL_CLIENTS_MAX];
 		fds[0] = (struct pollfd){.fd = s.sigfd, .events = POLLIN};
 		fds[1] = (struct pollfd){.fd = s.timeout_fd, .events = POLLIN};
 		fds[2] = (struct pollfd){.fd = s.grace_fd, .events = POLLIN};
@@ -575,8 +739,12 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 			fds[6 + c] = (struct pollfd){
 				.fd = s.cells[c].sock,
 				.events = (short)(POLLIN | (s.cells[c].queued ? POLLOUT : 0))};
-		if (poll(fds, 6 + s.ncells, -1) < 0 && errno != EINTR)
+		unsigned nctl = s.control ? control_pollfds(s.control, fds + 6 + s.ncells) : 0;
+		/* Idle control clients are dropped: look again at least every few seconds. */
+		if (poll(fds, 6 + s.ncells + nctl, s.control ? 5000 : -1) < 0 && errno != EINTR)
 			break;
+		if (s.control)
+			control_serve(s.control, fds + 6 + s.ncells, nctl, 0);
 		if (fds[5].revents & POLLIN)
 			enforce_budget(&s);
 		if (fds[3].revents & POLLIN)
@@ -624,6 +792,8 @@ out:
 		free(s.cells[c].queue);
 	}
 	vnet_destroy(s.vnet);
+	control_close(s.control);
+	free(s.waiter);
 	for (unsigned i = 0; i < plan->count; i++)
 		release_held(&s, i);
 	close(sentinel);
