@@ -150,8 +150,16 @@ struct net_tcp {
 	net_tcp_event_fn on_event;
 	net_tcp_accept_fn on_accept;
 	void *arg;
-	uint8_t sndbuf[NET_TCP_SNDBUF];
-	uint8_t rcvbuf[NET_TCP_RCVBUF];
+	/* Last, kept when a connection is reset: its buffers in the stack's tcp_buf. */
+	uint8_t *sndbuf; /* NET_TCP_SNDBUF bytes */
+	uint8_t *rcvbuf; /* NET_TCP_RCVBUF bytes */
+};
+
+/* A connection's buffers, apart from the connections: a connection never used never touches
+ * (so never dirties) its buffers' pages, and the connections' state fits in a few pages. */
+struct net_tcp_buffers {
+	uint8_t snd[NET_TCP_SNDBUF];
+	uint8_t rcv[NET_TCP_RCVBUF];
 };
 
 /* ---- The stack: the caller allocates it (static storage is fine; it is large) ---- */
@@ -183,12 +191,14 @@ struct net_stack {
 	struct net_arp_pending arp_queue[NET_ARP_QUEUE];
 	struct net_udp udp[NET_UDP_SOCKETS];
 	struct net_tcp tcp[NET_TCP_CONNS];
+	struct net_tcp_buffers tcp_buf[NET_TCP_CONNS];
 	uint8_t tx[NET_FRAME_MAX]; /* scratch for the frame being built */
 };
 
 /* ---- Core ---- */
 
-/* Initialises st (all of it) for cfg, sending through drv. Both are copied. */
+/* Initialises st for cfg (its TCP buffers are left as they are), sending through drv. Both are
+ * copied. */
 void net_init(struct net_stack *st, const struct net_config *cfg, const struct net_driver *drv);
 
 /* Processes one received Ethernet frame (no FCS). Any bytes at all are safe. Callbacks run from

@@ -15,8 +15,6 @@ __attribute__((section(".note.denali"), used,
 	.abi_version = DN_ABI_VERSION,
 };
 
-extern char __bss_start[], __bss_end[];
-
 static const struct dn_boot_info *boot;
 static char arg_strings[DN_NAME_MAX + DN_BOOT_ARGS_MAX];
 static char *argv[DN_BOOT_ARGC_MAX + 2];
@@ -30,7 +28,8 @@ __attribute__((noreturn)) void dn_start(const struct dn_boot_info *bi);
 
 __attribute__((noreturn)) void dn_start(const struct dn_boot_info *bi)
 {
-	memset(__bss_start, 0, (size_t)(__bss_end - __bss_start));
+	/* No clearing of the BSS: RAM starts zeroed (the ABI), and writing it would dirty every
+	 * page of it, which a swap-out must then write back (an httpd's TCP buffers: 4 MiB). */
 	boot = bi;
 	if (bi->magic != DN_BOOT_MAGIC || bi->abi_version != DN_ABI_VERSION)
 		dn_abort("boot info has a bad magic or ABI version");

@@ -31,24 +31,35 @@ static void for_each_run(const uint8_t *map, size_t pages,
 	}
 }
 
+/* Counts the resident pages of [host, host + size), noting them into map unless it is NULL.
+ * mincore only looks at the page tables: a range unmapped meanwhile fails, harmlessly. */
+static uint64_t record_resident_range(const uint8_t *host, size_t size, uint8_t *map)
+{
+	size_t pages = size / DN_PAGE_SIZE;
+	unsigned char vec[4096];
+	uint64_t n = 0;
+	if (map)
+		memset(map, 0, (pages + 7) / 8);
+	for (size_t first = 0; first < pages; first += sizeof(vec)) {
+		size_t count = pages - first < sizeof(vec) ? pages - first : sizeof(vec);
+		if (mincore((void *)(uintptr_t)(host + first * DN_PAGE_SIZE), count * DN_PAGE_SIZE,
+			    vec) != 0)
+			return 0;
+		for (size_t i = 0; i < count; i++) {
+			if (!(vec[i] & 1))
+				continue;
+			if (map)
+				map[(first + i) / 8] |= (uint8_t)(1u << ((first + i) % 8));
+			n++;
+		}
+	}
+	return n;
+}
+
 /* Notes which pages are resident into map; returns how many. */
 static uint64_t record_resident(const struct guestmem *mem, uint8_t *map)
 {
-	size_t pages = mem->size / DN_PAGE_SIZE;
-	unsigned char vec[4096];
-	uint64_t n = 0;
-	memset(map, 0, (pages + 7) / 8);
-	for (size_t first = 0; first < pages; first += sizeof(vec)) {
-		size_t count = pages - first < sizeof(vec) ? pages - first : sizeof(vec);
-		if (mincore(mem->host + first * DN_PAGE_SIZE, count * DN_PAGE_SIZE, vec) != 0)
-			return 0;
-		for (size_t i = 0; i < count; i++)
-			if (vec[i] & 1) {
-				map[(first + i) / 8] |= (uint8_t)(1u << ((first + i) % 8));
-				n++;
-			}
-	}
-	return n;
+	return record_resident_range(mem->host, mem->size, map);
 }
 
 /* Notes into map the pages the guest really used: those mapped in this process's page tables
@@ -84,11 +95,12 @@ static int64_t record_mapped(const struct guestmem *mem, uint8_t *map)
 
 uint64_t swap_resident_pages(const struct guestmem *mem)
 {
-	size_t pages = mem->size / DN_PAGE_SIZE;
-	uint8_t *map = malloc((pages + 7) / 8);
-	uint64_t n = map ? record_resident(mem, map) : 0;
-	free(map);
-	return n;
+	return record_resident_range(mem->host, mem->size, NULL);
+}
+
+uint64_t swap_count_resident(const void *host, size_t size)
+{
+	return record_resident_range(host, size, NULL);
 }
 
 static int64_t now_ns(void)

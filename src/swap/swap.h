@@ -45,6 +45,11 @@ void swap_count_faults(struct swap_state *s);
 /* Guest pages resident in memory now (mincore over the mapping). */
 uint64_t swap_resident_pages(const struct guestmem *mem);
 
+/* The same for a range that may be unmapped while it is counted (then 0 or a wrong count,
+ * never a fault): callers measuring another thread's service, who check afterwards that the
+ * mapping was still theirs. */
+uint64_t swap_count_resident(const void *host, size_t size);
+
 /* Refuses a state directory on tmpfs for services that swap: their memory would stay in RAM.
  * 0, or -1 with err. */
 int swap_check_state_dir(const char *dir, char *err, size_t errlen);

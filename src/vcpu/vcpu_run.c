@@ -227,7 +227,11 @@ void vcpu_run(struct vcpu *v, const struct vcpu_ops *ops, void *ctx, struct vcpu
 				v->run->immediate_exit = 0;
 				continue;
 			}
-			stop_with(stop, VCPU_STOP_HOST, 0, "KVM_RUN: %s", strerror(errno));
+			if (errno == EFAULT) /* a guest page its memory file could not back */
+				stop_with(stop, VCPU_STOP_HOST, vcpu_rip(v),
+					  "cannot write guest memory (is its filesystem full?)");
+			else
+				stop_with(stop, VCPU_STOP_HOST, 0, "KVM_RUN: %s", strerror(errno));
 			return;
 		}
 		struct kvm_run *run = v->run;

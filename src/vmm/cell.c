@@ -41,6 +41,7 @@ struct cell_slot {
 	int wake_wanted; /* woken while SLEEPING: its thread carries on */
 	int saving;	 /* --resume's stop: it is to sleep, and end saved */
 	int nic_slept;	 /* the switch's answer to NIC_SLEEP: 1 done, -1 refused */
+	unsigned epoch;	 /* counts state changes: a measurement taken across one is stale */
 };
 
 struct cell {
@@ -63,13 +64,12 @@ struct cell {
 
 #define RESIDENT_PERIOD_NS 100000000 /* how often the budget's resident pages are measured */
 
-#define NIC_SLEEP_WAIT_S 5 /* a switch that does not answer by then keeps the NIC */
-
 /* Under cell->lock. The budget counts a service's pages from the moment it runs until it
  * sleeps (its pages are gone by then) or ends. */
 static void set_state_locked(struct cell_slot *slot, enum slot_state state)
 {
 	slot->state = state;
+	slot->epoch++;
 	struct budget_entry *b = slot->svc.budget;
 	if (!b)
 		return;
@@ -80,18 +80,30 @@ static void set_state_locked(struct cell_slot *slot, enum slot_state state)
 		__atomic_store_n(&b->resident_pages, 0, __ATOMIC_RELAXED);
 }
 
-/* Measures the resident guest pages of the running services, for the supervisor's budget. */
+/* Measures the resident guest pages of the running services, for the supervisor's budget.
+ * Each is counted outside cell->lock (mincore over a large RAM is slow, and the service
+ * threads and this thread's relaying must not wait for it), and the count is kept only if the
+ * service did not change state meanwhile: its mapping was the one counted. */
 static void measure_resident(struct cell *cell)
 {
-	pthread_mutex_lock(&cell->lock);
 	for (unsigned i = 0; i < cell->count; i++) {
 		struct cell_slot *slot = &cell->slots[i];
+		pthread_mutex_lock(&cell->lock);
 		/* RUNNING: mapped until its thread sets SLEEPING, under this lock. */
-		if (slot->state == SLOT_RUNNING && slot->svc.budget && slot->svc.mem.host)
-			__atomic_store_n(&slot->svc.budget->resident_pages,
-					 swap_resident_pages(&slot->svc.mem), __ATOMIC_RELAXED);
+		int running = slot->state == SLOT_RUNNING && slot->svc.budget && slot->svc.mem.host;
+		const uint8_t *host = slot->svc.mem.host;
+		size_t size = slot->svc.mem.size;
+		unsigned epoch = slot->epoch;
+		pthread_mutex_unlock(&cell->lock);
+		if (!running)
+			continue;
+		uint64_t pages = swap_count_resident(host, size);
+		pthread_mutex_lock(&cell->lock);
+		if (slot->epoch == epoch)
+			__atomic_store_n(&slot->svc.budget->resident_pages, pages,
+					 __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&cell->lock);
 	}
-	pthread_mutex_unlock(&cell->lock);
 }
 
 static struct cell_slot *slot_of(struct vmm_service *svc)
@@ -155,7 +167,9 @@ static int host_nic_attach(void *ctx, struct vmm_service *svc)
 	return send_nic(ctx, slot_of(svc));
 }
 
-/* Asks the switch to let go of the NIC and waits for its answer (the main thread relays it). */
+/* Asks the switch to let go of the NIC and waits for its answer (the main thread relays it).
+ * The supervisor always answers, however busy it is: giving up early would leave the service
+ * running while the switch, answering later, put its port to sleep. */
 static int host_nic_sleep(void *ctx, struct vmm_service *svc)
 {
 	struct cell *cell = ctx;
@@ -164,14 +178,11 @@ static int host_nic_sleep(void *ctx, struct vmm_service *svc)
 	memset(&msg, 0, sizeof(msg));
 	msg.type = CELL_MSG_NIC_SLEEP;
 	msg.service = slot->index;
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += NIC_SLEEP_WAIT_S;
 	pthread_mutex_lock(&cell->lock);
 	slot->nic_slept = 0;
 	int rc = cell_msg_send(cell->sock, &msg, NULL, 0, 0);
 	while (rc == 0 && !slot->nic_slept && !cell->supervisor_gone)
-		rc = pthread_cond_timedwait(&cell->nic_answer, &cell->lock, &until);
+		rc = pthread_cond_wait(&cell->nic_answer, &cell->lock);
 	int slept = slot->nic_slept == 1;
 	pthread_mutex_unlock(&cell->lock);
 	return slept ? 0 : -1;
@@ -575,19 +586,23 @@ static int reap_threads(struct cell *cell)
 	return busy;
 }
 
+/* Relays every message the supervisor has sent: a busy fleet sends many at once (wakes,
+ * swap-outs, NIC answers that vcpu threads wait for). */
 static void read_supervisor(struct cell *cell)
 {
-	struct cell_msg msg;
-	int passed[CELL_MSG_FDS_MAX];
-	unsigned npassed;
-	ssize_t got = cell_msg_recv(cell->sock, &msg, passed, &npassed, 0);
-	for (unsigned i = 0; i < npassed; i++)
-		close(passed[i]); /* the supervisor sends none */
-	if (got == (ssize_t)sizeof(msg)) {
+	ssize_t got;
+	for (;;) {
+		struct cell_msg msg;
+		int passed[CELL_MSG_FDS_MAX];
+		unsigned npassed;
+		got = cell_msg_recv(cell->sock, &msg, passed, &npassed, MSG_DONTWAIT);
+		for (unsigned i = 0; i < npassed; i++)
+			close(passed[i]); /* the supervisor sends none */
+		if (got != (ssize_t)sizeof(msg))
+			break;
 		relay(cell, &msg);
-		return;
 	}
-	if (got < 0 && errno == EINTR)
+	if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
 	/* No one to report to: stop everything. */
 	pthread_mutex_lock(&cell->lock);
@@ -609,11 +624,7 @@ int cell_run(const struct vmm_plan *plan, const struct vcpu_kvm *kvm, int sock, 
 	cell.host = (struct vmm_service_host){
 		.ctx = &cell, .nic_sleep = host_nic_sleep, .nic_attach = host_nic_attach};
 	pthread_mutex_init(&cell.lock, NULL);
-	pthread_condattr_t monotonic;
-	pthread_condattr_init(&monotonic);
-	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
-	pthread_cond_init(&cell.nic_answer, &monotonic);
-	pthread_condattr_destroy(&monotonic);
+	pthread_cond_init(&cell.nic_answer, NULL);
 	cell.done_fd = eventfd(0, EFD_CLOEXEC);
 	cell.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	cell.slots = calloc(count, sizeof(*cell.slots));

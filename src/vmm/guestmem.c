@@ -218,6 +218,17 @@ static int open_file(struct guestmem *gm, const char *state_dir, const char *nam
 	return gm->fd < 0 ? -1 : 0;
 }
 
+/* Maps the guest's RAM. Faults read no pages around the one the guest touched: read-ahead
+ * would fill the page cache (and count against the memory budget) with pages it never uses.
+ * Swap-in brings back the working set itself. */
+static void *map_ram(int fd, size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p != MAP_FAILED)
+		madvise(p, size, MADV_RANDOM);
+	return p;
+}
+
 int guestmem_open(struct guestmem *gm, const char *state_dir, const char *name, uint64_t size,
 		  char *err, size_t errlen)
 {
@@ -233,7 +244,7 @@ int guestmem_open(struct guestmem *gm, const char *state_dir, const char *name, 
 		snprintf(err, errlen, "cannot size memory file %s: %s", gm->path, strerror(errno));
 		goto fail;
 	}
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, gm->fd, 0);
+	void *p = map_ram(gm->fd, size);
 	if (p == MAP_FAILED) {
 		snprintf(err, errlen, "cannot map memory file %s: %s", gm->path, strerror(errno));
 		goto fail;
@@ -319,7 +330,7 @@ int guestmem_remap(struct guestmem *gm, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	void *p = mmap(NULL, gm->size, PROT_READ | PROT_WRITE, MAP_SHARED, gm->fd, 0);
+	void *p = map_ram(gm->fd, gm->size);
 	if (p == MAP_FAILED) {
 		snprintf(err, errlen, "cannot map memory file %s: %s", gm->path, strerror(errno));
 		return -1;

@@ -36,8 +36,9 @@ int vmm_image_parse(const uint8_t *data, size_t size, uint64_t ram_size, struct 
 int vmm_image_read(const char *path, uint64_t ram_size, struct vmm_image *img, char *err,
 		   size_t errlen);
 
-/* Copies a validated image's segments into guest RAM (a host mapping of ram_size bytes) and
- * zeroes each segment's tail past its file bytes. */
+/* Copies a validated image's file bytes into guest RAM (a host mapping of ram_size bytes),
+ * which must start zeroed, as a fresh memory file does: each segment's tail past its file bytes
+ * (the BSS) is not written. */
 void vmm_image_copy(const struct vmm_image *img, uint8_t *ram);
 
 void vmm_image_free(struct vmm_image *img);

@@ -63,12 +63,15 @@ struct load_args {
 	const struct vmm_image *img;
 };
 
-/* Writes the system area and the image: the first touches of the memory file. */
+/* Writes the system area and the image: the first touches of the memory file. Also backs the
+ * virtual-register page, which the monitor writes from now on: a full filesystem is found
+ * here, not as a SIGBUS later. */
 static void load_ram(void *arg)
 {
 	struct load_args *l = arg;
 	vcpu_sysarea_build(l->svc->mem.host, l->svc->mem.size);
 	vmm_image_copy(l->img, l->svc->mem.host);
+	memset(l->svc->mem.host + vcpu_sysarea_vregs_gpa(), 0, sizeof(struct dn_vregs));
 }
 
 /* Has KVM signal fd when the guest writes the 32-bit port (again for each new VM). */

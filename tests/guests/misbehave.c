@@ -164,6 +164,19 @@ static int cmd_idle(int argc, char **argv)
 	return slept >= ms * 1000000 ? 0 : 1;
 }
 
+/* Writes every page of 4 MiB of its BSS (untouched until now: RAM starts zeroed): on a memory
+ * file whose filesystem is full, the monitor must stop it with a clear error. */
+static uint8_t untouched[4u << 20];
+
+static int cmd_fill_memory(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	for (size_t i = 0; i < sizeof(untouched); i += 4096)
+		((volatile uint8_t *)untouched)[i] = 1;
+	printf("filled\n");
+	return 0;
+}
+
 static int cmd_printf(int argc, char **argv)
 {
 	(void)argc, (void)argv;
@@ -211,6 +224,7 @@ static const struct command commands[] = {
 	{"spin", cmd_spin},
 	{"idle", cmd_idle},
 	{"printf", cmd_printf},
+	{"fill-memory", cmd_fill_memory},
 };
 
 int main(int argc, char **argv)

@@ -252,6 +252,13 @@ def special_case(name, binaries, tmp):
         if status != 125 or not re.search(r"^denali-run: full: host error: cannot write guest memory to \S+/full/mem "
                                           r"\(is its filesystem full\?\)\n$", err):
             fail("status %d stderr %r" % (status, err))
+        # The same when the guest itself writes pages the file cannot back, as it runs.
+        svc = write_service(tmp, "full", binaries[2], ["fill-memory"])
+        cmd[-4] = cmd[-4].replace("size=64k", "size=256k")
+        status, out, err = run(cmd)
+        if (status != 125 or "filled" in out or
+                err != "denali-run: full: host error: cannot write guest memory (is its filesystem full?)\n"):
+            fail("running: status %d stdout %r stderr %r" % (status, out, err))
     elif name in FLEET:
         FLEET[name](binaries, tmp, state)
     elif name == "keep-state":
