@@ -13,6 +13,8 @@ struct budget_entry {
 	uint64_t resident_pages; /* guest pages resident, measured by its cell while awake */
 	uint32_t awake;		 /* it has a VM and its memory mapped */
 	uint32_t state;		 /* its cell slot's state (cell.c: starting, running, ...) */
+	int64_t started_ns;	 /* host clock when it first ran, 0 before (control: uptime) */
+	uint64_t swapped_pages;	 /* asleep: its working set, on disk (control: list) */
 };
 
 /* A table of n rows in memory shared with processes forked later; NULL on failure. */

@@ -75,6 +75,12 @@ static void set_state_locked(struct cell_slot *slot, enum slot_state state)
 		return;
 	int awake = state == SLOT_RUNNING;
 	__atomic_store_n(&b->awake, (uint32_t)awake, __ATOMIC_RELAXED);
+	if (awake && !b->started_ns)
+		__atomic_store_n(&b->started_ns, slot->svc.started_ns, __ATOMIC_RELAXED);
+	uint64_t swapped = state == SLOT_SLEEPING || state == SLOT_ASLEEP
+				   ? slot->svc.swap.stats.working_set_pages
+				   : 0;
+	__atomic_store_n(&b->swapped_pages, swapped, __ATOMIC_RELAXED);
 	__atomic_store_n(&b->state, (uint32_t)state, __ATOMIC_RELAXED);
 	if (!awake)
 		__atomic_store_n(&b->resident_pages, 0, __ATOMIC_RELAXED);
@@ -449,6 +455,56 @@ static struct cell_slot *slot_for(struct cell *cell, uint32_t service)
 	return &cell->slots[service - first];
 }
 
+/* Raises DN_EV_STOP in a service, whatever its state; under cell->lock. */
+static void stop_event_locked(struct cell *cell, struct cell_slot *slot)
+{
+	struct vmm_service *svc = &slot->svc;
+	if (slot->state == SLOT_RUNNING) {
+		vmm_service_raise(svc, DN_EV_STOP);
+		/* It may be on its way to sleep with the event in its memory. */
+		slot->wake_wanted = 1;
+	} else if (slot->state == SLOT_SLEEPING || slot->state == SLOT_ASLEEP) {
+		vmm_service_raise_asleep(svc, DN_EV_STOP);
+		wake_locked(cell, slot);
+	} else if (slot->state == SLOT_STARTING)
+		slot->stop_event = 1; /* raised when it runs */
+}
+
+/* Sends the live counters of one service (not ended) to the supervisor; under cell->lock,
+ * which keeps it from sleeping or ending meanwhile. */
+static void send_stats_locked(struct cell *cell, struct cell_slot *slot)
+{
+	struct cell_msg msg;
+	memset(&msg, 0, sizeof(msg));
+	msg.type = CELL_MSG_STATS;
+	msg.service = slot->index;
+	msg.outcome.status = (int)slot->state;
+	/* A service being built or woken has nothing stable to read yet. */
+	if (slot->state != SLOT_STARTING) {
+		int running = slot->state == SLOT_RUNNING;
+		uint64_t cpu = 0;
+		clockid_t clock;
+		struct timespec ts;
+		if (running && pthread_getcpuclockid(slot->thread, &clock) == 0 &&
+		    clock_gettime(clock, &ts) == 0)
+			cpu = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		vmm_service_stats_now(&slot->svc, running, cpu, &msg.stats);
+	}
+	cell_msg_send(cell->sock, &msg, NULL, 0, 0);
+}
+
+static void send_all_stats_locked(struct cell *cell, int ask)
+{
+	for (unsigned i = 0; i < cell->count; i++)
+		if (cell->slots[i].state != SLOT_DONE)
+			send_stats_locked(cell, &cell->slots[i]);
+	struct cell_msg done;
+	memset(&done, 0, sizeof(done));
+	done.type = CELL_MSG_STATS_DONE;
+	done.outcome.status = ask;
+	cell_msg_send(cell->sock, &done, NULL, 0, 0);
+}
+
 /* A message about one service. Under cell->lock. */
 static void relay_one_locked(struct cell *cell, const struct cell_msg *msg)
 {
@@ -473,6 +529,7 @@ static void relay_one_locked(struct cell *cell, const struct cell_msg *msg)
 		pthread_cond_broadcast(&cell->nic_answer);
 		break;
 	case CELL_MSG_WAKE: wake_locked(cell, slot); break;
+	case CELL_MSG_STOP_ONE: stop_event_locked(cell, slot); break;
 	case CELL_MSG_SWAP_OUT:
 		if (slot->state == SLOT_RUNNING) {
 			__atomic_store_n(&svc->swap_asked, 1, __ATOMIC_RELEASE);
@@ -487,6 +544,11 @@ static void relay_one_locked(struct cell *cell, const struct cell_msg *msg)
 static void relay(struct cell *cell, const struct cell_msg *msg)
 {
 	pthread_mutex_lock(&cell->lock);
+	if (msg->type == CELL_MSG_STATS_ASK) {
+		send_all_stats_locked(cell, msg->outcome.status);
+		pthread_mutex_unlock(&cell->lock);
+		return;
+	}
 	if (msg->type != CELL_MSG_STOP && msg->type != CELL_MSG_KILL &&
 	    msg->type != CELL_MSG_SAVE) {
 		relay_one_locked(cell, msg);
@@ -505,15 +567,7 @@ static void relay(struct cell *cell, const struct cell_msg *msg)
 			if (slot->state == SLOT_ASLEEP)
 				end_saved_locked(cell, slot);
 		} else if (msg->type == CELL_MSG_STOP) {
-			if (slot->state == SLOT_RUNNING) {
-				vmm_service_raise(svc, DN_EV_STOP);
-				/* It may be on its way to sleep with the event in its memory. */
-				slot->wake_wanted = 1;
-			} else if (slot->state == SLOT_SLEEPING || slot->state == SLOT_ASLEEP) {
-				vmm_service_raise_asleep(svc, DN_EV_STOP);
-				wake_locked(cell, slot);
-			} else if (slot->state == SLOT_STARTING)
-				slot->stop_event = 1; /* raised when it runs */
+			stop_event_locked(cell, slot);
 		} else {
 			if (slot->state == SLOT_RUNNING || slot->state == SLOT_SLEEPING ||
 			    slot->state == SLOT_ASLEEP)

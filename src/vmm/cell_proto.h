@@ -21,6 +21,10 @@ enum cell_msg_type {
 	CELL_MSG_SAVE,	    /* supervisor -> cell: --resume's stop: every service to sleep, saved */
 	CELL_MSG_HOLD,	    /* cell -> supervisor: keep these fds (memory file, disk image) open
 			     * while the service lives: their locks stay held while it sleeps */
+	CELL_MSG_STOP_ONE,  /* supervisor -> cell: raise DN_EV_STOP in one service */
+	CELL_MSG_STATS_ASK, /* supervisor -> cell: the live counters of every service not ended */
+	CELL_MSG_STATS,	    /* cell -> supervisor: one service's live counters */
+	CELL_MSG_STATS_DONE, /* cell -> supervisor: all of them sent (outcome.status: the ask's) */
 };
 
 #define CELL_MSG_FDS_MAX 3

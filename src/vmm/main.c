@@ -10,10 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "ctl_request.h"
 #include "denali/abi.h"
+#include "detach.h"
 #include "exit_status.h"
 #include "guestmem.h"
 #include "loader.h"
@@ -37,6 +40,8 @@ struct options {
 	char **files;
 	unsigned nfiles;
 	int state_dir_given; /* --state-dir, else the default */
+	int detach;
+	char control_default[PATH_MAX]; /* --detach without --control: the default socket */
 };
 
 static void usage(FILE *out)
@@ -59,6 +64,9 @@ static void usage(FILE *out)
 		"                      else /var/tmp/denali-UID)\n"
 		"  --keep-state        keep the services' memory files after they end\n"
 		"  --stats FILE        write every service's counters to FILE as JSON at the end\n"
+		"  --detach            run in the background once the fleet is up, print the\n"
+		"                      control socket's path (default as denali-ctl's) and exit;\n"
+		"                      consoles and messages go to STATE-DIR/denali-run.log\n"
 		"  --control PATH      serve the control socket at PATH (docs/control.md): list,\n"
 		"                      stats, stop, kill, swap-out, swap-in, budget, wait, "
 		"shutdown\n"
@@ -168,7 +176,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_STATS,
 		OPT_MEMORY_BUDGET,
 		OPT_RESUME,
-		OPT_CONTROL
+		OPT_CONTROL,
+		OPT_DETACH
 	};
 	static const struct option longopts[] = {
 		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
@@ -181,6 +190,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"memory-budget", required_argument, NULL, OPT_MEMORY_BUDGET},
 		{"resume", no_argument, NULL, OPT_RESUME},
 		{"control", required_argument, NULL, OPT_CONTROL},
+		{"detach", no_argument, NULL, OPT_DETACH},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -231,6 +241,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_STATS: p->stats_path = optarg; break;
 		case OPT_RESUME: p->resume = 1; break;
 		case OPT_CONTROL: p->control_path = optarg; break;
+		case OPT_DETACH: o->detach = 1; break;
 		case OPT_MEMORY_BUDGET:
 			if (vmm_size_parse(optarg, &p->memory_budget) != 0 ||
 			    p->memory_budget < DN_PAGE_SIZE) {
@@ -341,6 +352,51 @@ static void free_options(struct options *o)
 	free(o->files);
 }
 
+/* Makes folder (and its parent) owner-only if it does not exist. */
+static int make_private_dir(const char *folder, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s", folder);
+	for (char *slash = path + 1; (slash = strchr(slash, '/')); slash++) {
+		*slash = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST)
+			break;
+		*slash = '/';
+	}
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", folder, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* --detach: the control socket (--control, else denali-ctl's default) and the log in the
+ * state folder; returns in the child (detach.h). */
+static int start_detached(struct options *o, char *err, size_t errlen)
+{
+	struct vmm_plan *p = &o->plan;
+	if (!p->control_path) {
+		if (ctl_socket_path(NULL, getenv("DENALI_CONTROL"), getenv("XDG_RUNTIME_DIR"),
+				    (unsigned)getuid(), o->control_default,
+				    sizeof(o->control_default), err, errlen) != 0)
+			return -1;
+		char folder[PATH_MAX];
+		snprintf(folder, sizeof(folder), "%s", o->control_default);
+		char *slash = strrchr(folder, '/');
+		if (slash && slash != folder) {
+			*slash = '\0';
+			if (make_private_dir(folder, err, errlen) != 0)
+				return -1;
+		}
+		p->control_path = o->control_default;
+	}
+	char log[PATH_MAX + 32];
+	if (make_private_dir(p->state_dir, err, errlen) != 0)
+		return -1;
+	snprintf(log, sizeof(log), "%s/denali-run.log", p->state_dir);
+	return detach_start(log, p->control_path, &p->ready_fd, err, errlen);
+}
+
 int main(int argc, char **argv)
 {
 	static struct options opt;
@@ -358,6 +414,13 @@ int main(int argc, char **argv)
 	struct vcpu_kvm kvm;
 	if (vcpu_kvm_open(&kvm, err, sizeof(err)) != 0) {
 		fprintf(stderr, "denali-run: %s\n", err);
+		status = DENALI_EXIT_HOST;
+		goto out;
+	}
+	opt.plan.ready_fd = -1;
+	if (opt.detach && start_detached(&opt, err, sizeof(err)) != 0) {
+		fprintf(stderr, "denali-run: %s\n", err);
+		vcpu_kvm_close(&kvm);
 		status = DENALI_EXIT_HOST;
 		goto out;
 	}

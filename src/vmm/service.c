@@ -365,6 +365,7 @@ void vmm_service_run(struct vmm_service *svc)
 {
 	vcpu_bind_thread(&svc->vcpu);
 	uint64_t cpu0 = thread_cpu_ns();
+	svc->run_cpu0 = cpu0;
 	if (timer_create_for_thread(svc) != 0) {
 		svc->outcome.kind = VMM_OUTCOME_HOST_ERROR;
 		snprintf(svc->outcome.reason, sizeof(svc->outcome.reason), "timer_create: %s",
@@ -538,11 +539,6 @@ int vmm_service_sleep(struct vmm_service *svc, char *err, size_t errlen)
 		undo_sleep(svc, svc->nic != NULL);
 		return -1;
 	}
-	if (svc->disk) {
-		vdisk_dev_close(svc->disk);
-		free(svc->disk);
-		svc->disk = NULL;
-	}
 	if (svc->persist)
 		save_checkpoint(svc);
 	return 1;
@@ -557,6 +553,12 @@ static void close_fd(int *fd)
 
 void vmm_service_release(struct vmm_service *svc)
 {
+	/* Here, not at sleep: live stats read the disk's counters while it runs. */
+	if (svc->disk) {
+		vdisk_dev_close(svc->disk);
+		free(svc->disk);
+		svc->disk = NULL;
+	}
 	vmm_console_release(&svc->console);
 	if (svc->timer_created)
 		timer_delete(svc->timer);
@@ -713,6 +715,24 @@ void vmm_service_end_asleep(struct vmm_service *svc, enum vmm_outcome_kind kind,
 	svc->stats.swap = svc->swap.stats;
 	if (svc->stats.disk_present)
 		svc->stats.disk = svc->disk_saved.stats;
+}
+
+void vmm_service_stats_now(const struct vmm_service *svc, int running, uint64_t thread_cpu_ns,
+			   struct vmm_service_stats *out)
+{
+	*out = svc->stats;
+	memcpy(out->exits, svc->vcpu.exits, sizeof(out->exits));
+	if (svc->started_ns)
+		out->wall_ns = (uint64_t)(vcpu_clock_ns() - svc->started_ns);
+	out->swap = svc->swap.stats;
+	if (running && thread_cpu_ns > svc->run_cpu0)
+		out->cpu_ns += thread_cpu_ns - svc->run_cpu0;
+	if (out->disk_present)
+		out->disk = running && svc->disk ? svc->disk->stats : svc->disk_saved.stats;
+	if (svc->budget)
+		out->resident_peak_bytes =
+			__atomic_load_n(&svc->budget->resident_pages, __ATOMIC_RELAXED) *
+			DN_PAGE_SIZE;
 }
 
 void vmm_service_disk_flush(struct vmm_service *svc)

@@ -97,6 +97,7 @@ struct vmm_service {
 	const struct vcpu_kvm *kvm; /* to build its VM again after a swap-out */
 	struct swap_state swap;
 	int64_t started_ns;	  /* host clock when the vcpu was ready */
+	uint64_t run_cpu0;	  /* its thread's CPU time when it last began to run */
 	int64_t first_console_ns; /* host clock of the first console output, 0 if none */
 	/* Sleep: swapped out inside an idle with its thread, VM, mapping and fds all released;
 	 * only this struct is left. The idle call is finished when it wakes. */
@@ -182,6 +183,13 @@ int vmm_service_wake(struct vmm_service *svc, char *err, size_t errlen);
 /* Raises events for a sleeping service: they are pending when it wakes. Under the lock that
  * guards its sleep (the cell's). */
 void vmm_service_raise_asleep(struct vmm_service *svc, uint64_t events);
+
+/* Its counters now, for live stats, from another thread while its own may run it: counters
+ * only (a read may be a moment old). running: its thread runs it now, and thread_cpu_ns is that
+ * thread's CPU time; the caller keeps the service from sleeping or ending meanwhile (its disk
+ * is freed only once it no longer runs). */
+void vmm_service_stats_now(const struct vmm_service *svc, int running, uint64_t thread_cpu_ns,
+			   struct vmm_service_stats *out);
 
 /* Ends a sleeping service without waking it, as kind/status (reason for STOPPED). */
 void vmm_service_end_asleep(struct vmm_service *svc, enum vmm_outcome_kind kind, int status,

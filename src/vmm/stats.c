@@ -14,8 +14,8 @@ static const char *outcome_name(enum vmm_outcome_kind kind)
 	case VMM_OUTCOME_SIGNALED: return "signaled";
 	case VMM_OUTCOME_LOST: return "lost";
 	case VMM_OUTCOME_SAVED: return "saved";
-	case VMM_OUTCOME_HOST_ERROR:
-	case VMM_OUTCOME_NONE: break;
+	case VMM_OUTCOME_NONE: return "running"; /* live stats: it has not ended */
+	case VMM_OUTCOME_HOST_ERROR: break;
 	}
 	return "host-error";
 }
@@ -34,8 +34,8 @@ static const char *exit_name(unsigned reason)
 	return NULL;
 }
 
-static json_t *service_json(const struct vmm_plan_service *ps, int swappable,
-			    const struct vmm_outcome *o, const struct vmm_service_stats *st)
+json_t *vmm_stats_service_json(const struct vmm_plan_service *ps, int swappable,
+			       const struct vmm_outcome *o, const struct vmm_service_stats *st)
 {
 	json_t *exits = json_object(), *hypercalls = json_object();
 	uint64_t other = 0;
@@ -52,7 +52,7 @@ static json_t *service_json(const struct vmm_plan_service *ps, int swappable,
 				    json_integer((json_int_t)st->hypercalls[nr]));
 	json_t *svc = json_pack("{s:s, s:s, s:i}", "name", ps->cfg.name, "outcome",
 				outcome_name(o->kind), "status", o->status);
-	if (o->kind != VMM_OUTCOME_EXITED)
+	if (o->kind != VMM_OUTCOME_EXITED && o->kind != VMM_OUTCOME_NONE)
 		json_object_set_new(svc, "reason", json_string(o->reason));
 	json_object_set_new(svc, "exits", exits);
 	json_object_set_new(svc, "hypercalls", hypercalls);
@@ -110,10 +110,11 @@ void vmm_stats_write(const struct vmm_plan *plan, const struct vmm_outcome *outc
 {
 	json_t *list = json_array();
 	for (unsigned i = 0; i < plan->count; i++)
-		json_array_append_new(list, service_json(&plan->services[i],
-							 plan->services[i].cfg.swap.enabled ||
-								 plan->memory_budget != 0,
-							 &outcomes[i], &stats[i]));
+		json_array_append_new(list,
+				      vmm_stats_service_json(&plan->services[i],
+							     plan->services[i].cfg.swap.enabled ||
+								     plan->memory_budget != 0,
+							     &outcomes[i], &stats[i]));
 	json_t *root = json_pack("{s:o}", "services", list);
 	if (!root || json_dump_file(root, plan->stats_path, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
 		fprintf(stderr, "denali-run: --stats: cannot write %s\n", plan->stats_path);

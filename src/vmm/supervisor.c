@@ -22,6 +22,7 @@
 #include "cell.h"
 #include "cell_proto.h"
 #include "control.h"
+#include "detach.h"
 #include "exit_status.h"
 #include "guestmem.h"
 #include "plan_net.h"
@@ -38,6 +39,16 @@ struct sup_cell {
 	 * on a cell (a cell's threads block on it, and it must always be there to read). */
 	struct cell_msg *queue;
 	unsigned queued, queue_cap;
+	int stats_due; /* it has yet to answer the current round of live counters */
+};
+
+/* A control client waiting for the next round of live counters: for one service (>= 0), all
+ * of them (STATS_ALL), or the metrics (STATS_METRICS). */
+#define STATS_ALL (-1)
+#define STATS_METRICS (-2)
+struct stats_waiter {
+	unsigned client;
+	int what;
 };
 
 struct supervisor {
@@ -61,7 +72,21 @@ struct supervisor {
 	struct control *control; /* --control, else NULL */
 	unsigned *waiter;	 /* by service: a control client waiting for its end, or ~0u */
 	int64_t started_ns;
+	/* Live counters: the last each cell sent for its services, and their slot states. */
+	struct vmm_service_stats *live;
+	uint8_t *live_state;
+	struct stats_waiter *stats_waiters;
+	unsigned nstats_waiters, stats_waiters_cap;
+	unsigned stats_cells_due; /* cells yet to answer this round; 0: no round */
+	int stats_round;
+	/* stop NAME --grace: when the stop gives way to a kill (host clock), 0: none. */
+	int64_t *stop_at;
 };
+
+/* The control socket's live counters (below), which cells' messages feed. */
+static void take_live_stats(struct supervisor *s, const struct sup_cell *c,
+			    const struct cell_msg *msg);
+static void stats_cell_answered(struct supervisor *s, struct sup_cell *c);
 
 #define BUDGET_PERIOD_NS 50000000      /* how often the budget is checked */
 #define BUDGET_ASK_AGAIN_NS 1000000000 /* a service asked to swap out is not asked again sooner */
@@ -150,6 +175,20 @@ static void print_stop(const struct supervisor *s, unsigned i)
 	}
 }
 
+static void nic_stats(struct vmm_service_stats *st, const struct vnet_port_counters *c)
+{
+	st->nic.present = 1;
+	st->nic.tx_frames = c->tx_frames;
+	st->nic.tx_spoofed = c->tx_spoofed;
+	st->nic.tx_dropped = c->tx_dropped;
+	st->nic.rx_frames = c->rx_frames;
+	st->nic.rx_dropped = c->rx_dropped;
+	st->nic.ring_errors = c->ring_errors;
+	st->nic.held = c->held;
+	st->nic.held_dropped = c->held_dropped;
+	st->nic.asleep_ignored = c->asleep_ignored;
+}
+
 /* Disconnects service i from the switch, keeping its counters for --stats. */
 static void detach_nic(struct supervisor *s, unsigned i)
 {
@@ -157,16 +196,7 @@ static void detach_nic(struct supervisor *s, unsigned i)
 		return;
 	struct vnet_port_counters c;
 	vnet_detach(s->vnet, i, &c);
-	s->stats[i].nic.present = 1;
-	s->stats[i].nic.tx_frames = c.tx_frames;
-	s->stats[i].nic.tx_spoofed = c.tx_spoofed;
-	s->stats[i].nic.tx_dropped = c.tx_dropped;
-	s->stats[i].nic.rx_frames = c.rx_frames;
-	s->stats[i].nic.rx_dropped = c.rx_dropped;
-	s->stats[i].nic.ring_errors = c.ring_errors;
-	s->stats[i].nic.held = c.held;
-	s->stats[i].nic.held_dropped = c.held_dropped;
-	s->stats[i].nic.asleep_ignored = c.asleep_ignored;
+	nic_stats(&s->stats[i], &c);
 }
 
 static const char *outcome_word(enum vmm_outcome_kind kind)
@@ -316,11 +346,20 @@ static void drain(struct supervisor *s, struct sup_cell *c)
 			record(s, &msg);
 			continue;
 		}
+		if (got == (ssize_t)sizeof(msg) && msg.type == CELL_MSG_STATS) {
+			take_live_stats(s, c, &msg);
+			continue;
+		}
+		if (got == (ssize_t)sizeof(msg) && msg.type == CELL_MSG_STATS_DONE) {
+			stats_cell_answered(s, c);
+			continue;
+		}
 		if (got < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (got <= 0) {
 			close(c->sock);
 			c->sock = -1;
+			stats_cell_answered(s, c); /* it never will */
 			return;
 		}
 	}
@@ -443,18 +482,120 @@ static const char *state_word(const struct supervisor *s, unsigned i)
 static json_t *control_list(struct supervisor *s)
 {
 	json_t *list = json_array();
-	double uptime = (double)(vcpu_clock_ns() - s->started_ns) / 1e9;
+	int64_t now = vcpu_clock_ns();
 	for (unsigned i = 0; i < s->plan->count; i++) {
-		uint64_t resident =
-			s->budget ? __atomic_load_n(&s->budget[i].resident_pages, __ATOMIC_RELAXED)
-				  : 0;
+		const struct budget_entry *b = &s->budget[i];
+		uint64_t resident = __atomic_load_n(&b->resident_pages, __ATOMIC_RELAXED);
+		uint64_t swapped = __atomic_load_n(&b->swapped_pages, __ATOMIC_RELAXED);
+		int64_t started = __atomic_load_n(&b->started_ns, __ATOMIC_RELAXED);
+		int ended = s->outcomes[i].kind != VMM_OUTCOME_NONE;
+		double uptime = started && !ended ? (double)(now - started) / 1e9 : 0;
 		json_array_append_new(
-			list, json_pack("{s:s, s:s, s:i, s:f, s:I}", "name",
+			list, json_pack("{s:s, s:s, s:i, s:f, s:I, s:I}", "name",
 					s->plan->services[i].cfg.name, "state", state_word(s, i),
 					"cell", (int)(i / s->plan->cell_size), "uptime_s", uptime,
-					"resident_pages", (json_int_t)resident));
+					"resident_pages", (json_int_t)(ended ? 0 : resident),
+					"swapped_pages", (json_int_t)(ended ? 0 : swapped)));
 	}
 	return json_pack("{s:b, s:o}", "ok", 1, "services", list);
+}
+
+/* One service's stats object: final once it ended, else the live counters of the last round. */
+static json_t *service_stats_json(struct supervisor *s, unsigned i)
+{
+	const struct vmm_plan *plan = s->plan;
+	int swappable = plan->services[i].cfg.swap.enabled || s->budget_bytes != 0;
+	if (s->outcomes[i].kind != VMM_OUTCOME_NONE) {
+		json_t *o = vmm_stats_service_json(&plan->services[i], swappable, &s->outcomes[i],
+						   &s->stats[i]);
+		json_object_set_new(o, "state", json_string("ended"));
+		return o;
+	}
+	struct vmm_service_stats st = s->live[i];
+	struct vnet_port_counters c;
+	if (s->vnet && plan->services[i].cfg.net.enabled && vnet_counters(s->vnet, i, &c) == 0)
+		nic_stats(&st, &c);
+	struct vmm_outcome none;
+	memset(&none, 0, sizeof(none));
+	json_t *o = vmm_stats_service_json(&plan->services[i], swappable, &none, &st);
+	json_object_set_new(o, "state", json_string(state_word(s, i)));
+	return o;
+}
+
+/* The answer to a stats or metrics request, from what the round gathered. */
+static json_t *stats_answer(struct supervisor *s, int what)
+{
+	if (what >= 0)
+		return json_pack("{s:b, s:[o]}", "ok", 1, "services",
+				 service_stats_json(s, (unsigned)what));
+	json_t *list = json_array();
+	for (unsigned i = 0; i < s->plan->count; i++)
+		json_array_append_new(list, service_stats_json(s, i));
+	return json_pack("{s:b, s:o}", "ok", 1, "services", list);
+}
+
+/* Every cell has answered (or died): the waiting clients get their answers. */
+static void stats_round_done(struct supervisor *s)
+{
+	for (unsigned k = 0; k < s->nstats_waiters; k++)
+		control_answer(s->control, s->stats_waiters[k].client,
+			       stats_answer(s, s->stats_waiters[k].what));
+	s->nstats_waiters = 0;
+}
+
+static void stats_cell_answered(struct supervisor *s, struct sup_cell *c)
+{
+	if (!c->stats_due)
+		return;
+	c->stats_due = 0;
+	if (--s->stats_cells_due == 0)
+		stats_round_done(s);
+}
+
+/* Asks every live cell for its services' counters; returns how many will answer. */
+static unsigned stats_round_start(struct supervisor *s)
+{
+	struct cell_msg msg;
+	memset(&msg, 0, sizeof(msg));
+	msg.type = CELL_MSG_STATS_ASK;
+	msg.outcome.status = ++s->stats_round;
+	for (unsigned c = 0; c < s->ncells; c++) {
+		struct sup_cell *cell = &s->cells[c];
+		if (cell->sock < 0)
+			continue;
+		send_cell(s, cell, &msg);
+		cell->stats_due = 1;
+		s->stats_cells_due++;
+	}
+	return s->stats_cells_due;
+}
+
+/* A stats or metrics request: answered once the next round of counters is in. */
+static json_t *stats_request(struct supervisor *s, unsigned client, int what)
+{
+	if (!s->stats_cells_due && !stats_round_start(s))
+		return stats_answer(s, what); /* no cell left: every service has ended */
+	if (s->nstats_waiters == s->stats_waiters_cap) {
+		unsigned cap = s->stats_waiters_cap ? 2 * s->stats_waiters_cap : 8;
+		struct stats_waiter *more = realloc(s->stats_waiters, cap * sizeof(*more));
+		if (!more)
+			return control_error("failed", "stats: out of memory");
+		s->stats_waiters = more;
+		s->stats_waiters_cap = cap;
+	}
+	s->stats_waiters[s->nstats_waiters++] = (struct stats_waiter){client, what};
+	return NULL;
+}
+
+/* A cell's answer to a round: one service's live counters. */
+static void take_live_stats(struct supervisor *s, const struct sup_cell *c,
+			    const struct cell_msg *msg)
+{
+	unsigned i = msg->service;
+	if (i < c->first || i - c->first >= c->count)
+		return;
+	s->live[i] = msg->stats;
+	s->live_state[i] = (uint8_t)msg->outcome.status;
 }
 
 /* A message about one service to its cell. */
@@ -470,6 +611,43 @@ static void to_cell(struct supervisor *s, unsigned i, enum cell_msg_type type, c
 }
 
 static void on_signal(struct supervisor *s, int signo);
+
+#define STOP_GRACE_MAX_S 86400.0
+
+/* stop NAME [grace]: DN_EV_STOP now, a kill once grace (default --grace) is over. */
+static json_t *control_stop(struct supervisor *s, unsigned i, const json_t *grace)
+{
+	double seconds = grace ? json_number_value(grace) : s->plan->grace_s;
+	if (!(seconds >= 0 && seconds <= STOP_GRACE_MAX_S)) /* also NaN */
+		return control_error("usage", "stop: grace must be 0 to %.0f seconds",
+				     STOP_GRACE_MAX_S);
+	to_cell(s, i, CELL_MSG_STOP_ONE, NULL);
+	int64_t at = vcpu_clock_ns() + (int64_t)(seconds * 1e9);
+	if (!s->stop_at[i] || at < s->stop_at[i])
+		s->stop_at[i] = at ? at : 1;
+	return json_pack("{s:b, s:s}", "ok", 1, "name", s->plan->services[i].cfg.name);
+}
+
+/* Kills the services whose stop grace is over; returns the ms until the next one is, or -1. */
+static int kill_stopped(struct supervisor *s)
+{
+	if (!s->stop_at)
+		return -1;
+	int64_t now = vcpu_clock_ns(), next = INT64_MAX;
+	for (unsigned i = 0; i < s->plan->count; i++) {
+		if (!s->stop_at[i])
+			continue;
+		if (s->outcomes[i].kind != VMM_OUTCOME_NONE) {
+			s->stop_at[i] = 0;
+		} else if (s->stop_at[i] <= now) {
+			s->stop_at[i] = 0;
+			to_cell(s, i, CELL_MSG_HALT, "it did not stop within its grace period");
+		} else if (s->stop_at[i] < next) {
+			next = s->stop_at[i];
+		}
+	}
+	return next == INT64_MAX ? -1 : (int)((next - now) / 1000000) + 1;
+}
 
 static json_t *control_handle(void *ctx, unsigned client, const json_t *request)
 {
@@ -499,8 +677,11 @@ static json_t *control_handle(void *ctx, unsigned client, const json_t *request)
 	if (strcmp(cmd, "start") == 0)
 		return control_error("failed", "start: adding services to a running fleet is not "
 					       "supported yet");
-	if (strcmp(cmd, "metrics") == 0 || strcmp(cmd, "stats") == 0)
+	if (strcmp(cmd, "metrics") == 0)
 		return control_error("failed", "%s: not supported yet", cmd);
+	if (strcmp(cmd, "stats") == 0 &&
+	    strcmp(json_string_value(json_object_get(request, "name")), "all") == 0)
+		return stats_request(s, client, STATS_ALL);
 	int i = find_service(s, request);
 	if (i < 0)
 		return control_error("failed", "%s: no service named \"%.64s\"", cmd,
@@ -518,6 +699,8 @@ static json_t *control_handle(void *ctx, unsigned client, const json_t *request)
 		s->waiter[i] = client;
 		return NULL;
 	}
+	if (strcmp(cmd, "stats") == 0)
+		return stats_request(s, client, i);
 	if (s->outcomes[i].kind != VMM_OUTCOME_NONE)
 		return control_error("failed", "%s: %s has ended", cmd, name);
 	if (strcmp(cmd, "swap-out") == 0)
@@ -527,7 +710,7 @@ static json_t *control_handle(void *ctx, unsigned client, const json_t *request)
 	else if (strcmp(cmd, "kill") == 0)
 		to_cell(s, (unsigned)i, CELL_MSG_HALT, "killed through the control socket");
 	else if (strcmp(cmd, "stop") == 0)
-		return control_error("failed", "stop: not supported yet (kill stops at once)");
+		return control_stop(s, (unsigned)i, json_object_get(request, "grace"));
 	return json_pack("{s:b, s:s}", "ok", 1, "name", name);
 }
 
@@ -718,12 +901,20 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 		}
 		for (unsigned i = 0; i < plan->count; i++)
 			s.waiter[i] = ~0u;
+		s.live = calloc(plan->count, sizeof(*s.live));
+		s.live_state = calloc(plan->count, sizeof(*s.live_state));
+		s.stop_at = calloc(plan->count, sizeof(*s.stop_at));
+		if (!s.live || !s.live_state || !s.stop_at) {
+			fprintf(stderr, "denali-run: out of memory\n");
+			goto out;
+		}
 	}
 	if (s.sigfd < 0 || s.timeout_fd < 0 || s.grace_fd < 0 || start_budget(&s) != 0 ||
 	    spawn_cells(&s, kvm, sentinel, &old_mask) != 0) {
 		broadcast(&s, CELL_MSG_KILL, VMM_OUTCOME_HOST_ERROR, 0);
 		goto out;
 	}
+	detach_ready(plan->ready_fd);
 	int cells_alive = (int)s.ncells;
 	while (s.ended < plan->count || cells_alive > 0) {
 		struct pollfd fds[6 + s.ncells + 1 + CONTROL_CLIENTS_MAX];
@@ -741,10 +932,13 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 				.events = (short)(POLLIN | (s.cells[c].queued ? POLLOUT : 0))};
 		unsigned nctl = s.control ? control_pollfds(s.control, fds + 6 + s.ncells) : 0;
 		/* Idle control clients are dropped: look again at least every few seconds. */
-		if (poll(fds, 6 + s.ncells + nctl, s.control ? 5000 : -1) < 0 && errno != EINTR)
+		int timeout = kill_stopped(&s);
+		if (s.control && (timeout < 0 || timeout > 5000))
+			timeout = 5000;
+		if (poll(fds, 6 + s.ncells + nctl, timeout) < 0 && errno != EINTR)
 			break;
 		if (s.control)
-			control_serve(s.control, fds + 6 + s.ncells, nctl, 0);
+			control_serve(s.control, fds + 6 + s.ncells, nctl, vcpu_clock_ns());
 		if (fds[5].revents & POLLIN)
 			enforce_budget(&s);
 		if (fds[3].revents & POLLIN)
@@ -794,6 +988,10 @@ out:
 	vnet_destroy(s.vnet);
 	control_close(s.control);
 	free(s.waiter);
+	free(s.live);
+	free(s.live_state);
+	free(s.stop_at);
+	free(s.stats_waiters);
 	for (unsigned i = 0; i < plan->count; i++)
 		release_held(&s, i);
 	close(sentinel);

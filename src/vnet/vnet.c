@@ -522,6 +522,22 @@ int vnet_sleep(struct vnet *vn, unsigned service)
 	return 0;
 }
 
+int vnet_counters(struct vnet *vn, unsigned service, struct vnet_port_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (service >= vn->plan->count)
+		return -1;
+	pthread_mutex_lock(&vn->lock);
+	const struct vnet_guest *g = &vn->guests[service];
+	int attached = g->port >= 0;
+	if (attached) {
+		*out = vn->sw.ports[g->port].count;
+		out->ring_errors = vn->sw.ports[g->port].ring.errors;
+	}
+	pthread_mutex_unlock(&vn->lock);
+	return attached ? 0 : -1;
+}
+
 void vnet_detach(struct vnet *vn, unsigned service, struct vnet_port_counters *out)
 {
 	if (out)

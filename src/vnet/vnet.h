@@ -45,6 +45,9 @@ int vnet_sleep(struct vnet *vn, unsigned service);
  * and returns its counters in out (may be NULL). */
 void vnet_detach(struct vnet *vn, unsigned service, struct vnet_port_counters *out);
 
+/* The counters of a service's port now (live stats): 0, or -1 (zeros) if it has none. */
+int vnet_counters(struct vnet *vn, unsigned service, struct vnet_port_counters *out);
+
 /* An eventfd that becomes readable when a guest has broken its rings too often; then
  * vnet_take_fault returns each such service (1) with the reason, until none is left (0). */
 int vnet_fault_fd(const struct vnet *vn);

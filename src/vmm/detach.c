@@ -1,0 +1,106 @@
+/* --detach (see detach.h). */
+#include "detach.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "exit_status.h"
+
+/* Copies what the child wrote to the log from offset on to stderr: the reason it failed. */
+static void echo_log(const char *log_path, off_t offset)
+{
+	int fd = open(log_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	char buf[4096];
+	ssize_t n;
+	while ((n = pread(fd, buf, sizeof(buf), offset)) > 0) {
+		if (write(STDERR_FILENO, buf, (size_t)n) != n)
+			break;
+		offset += n;
+	}
+	close(fd);
+}
+
+static int parent_waits(pid_t child, int ready, const char *log_path, off_t offset,
+			const char *socket_path)
+{
+	char byte;
+	ssize_t n;
+	do
+		n = read(ready, &byte, 1);
+	while (n < 0 && errno == EINTR);
+	close(ready);
+	if (n == 1) {
+		printf("%s\n", socket_path);
+		return 0;
+	}
+	/* The child ended, or will, before its fleet was up. */
+	int status;
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	echo_log(log_path, offset);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : DENALI_EXIT_HOST;
+}
+
+int detach_start(const char *log_path, const char *socket_path, int *ready_fd, char *err,
+		 size_t errlen)
+{
+	int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int pipefd[2] = {-1, -1};
+	if (log < 0 || null < 0 || pipe2(pipefd, O_CLOEXEC) != 0) {
+		snprintf(err, errlen, "--detach: %s %s: %s", log < 0 ? "cannot open its log" : "",
+			 log < 0 ? log_path : "", strerror(errno));
+		goto fail;
+	}
+	struct stat st;
+	off_t offset = fstat(log, &st) == 0 ? st.st_size : 0;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "--detach: fork: %s", strerror(errno));
+		goto fail;
+	}
+	if (pid > 0) {
+		close(log);
+		close(null);
+		close(pipefd[1]);
+		exit(parent_waits(pid, pipefd[0], log_path, offset, socket_path));
+	}
+	close(pipefd[0]);
+	setsid();
+	if (dup2(null, STDIN_FILENO) < 0 || dup2(log, STDOUT_FILENO) < 0 ||
+	    dup2(log, STDERR_FILENO) < 0)
+		_exit(DENALI_EXIT_HOST);
+	close(log);
+	close(null);
+	setvbuf(stdout, NULL, _IOLBF, 0); /* a log read while the fleet runs */
+	*ready_fd = pipefd[1];
+	return 0;
+fail:
+	if (log >= 0)
+		close(log);
+	if (null >= 0)
+		close(null);
+	if (pipefd[0] >= 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+	}
+	return -1;
+}
+
+void detach_ready(int fd)
+{
+	if (fd < 0)
+		return;
+	if (write(fd, "1", 1) != 1)
+		perror("denali-run: --detach");
+	close(fd);
+}

@@ -1,0 +1,20 @@
+/* --detach: denali-run goes to the background once its fleet is up. The parent waits for the
+ * child's word that the control socket is open and the cells started, prints the socket's path
+ * and exits 0; if the child fails first, the parent prints what it wrote and exits with its
+ * status. The child's consoles and messages go to a log file, never to the caller's terminal
+ * or pipe (a shell's $(...) must not wait on them). */
+#ifndef VMM_DETACH_H
+#define VMM_DETACH_H
+
+#include <stddef.h>
+
+/* Forks. Returns 0 in the child, which is in its own session, with stdin from /dev/null,
+ * stdout and stderr appended to log_path, and *ready_fd to pass to detach_ready; -1 with err if
+ * it cannot. The parent does not return. */
+int detach_start(const char *log_path, const char *socket_path, int *ready_fd, char *err,
+		 size_t errlen);
+
+/* The fleet is up: the parent may print the path and go. fd < 0: not detached, nothing to do. */
+void detach_ready(int fd);
+
+#endif

@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# it-control: drives a fleet of 50 services only through denali-ctl, checking every answer with
+# jq, then feeds the control socket hostile input and checks that the fleet runs on.
+# Usage: control.sh DENALI_RUN DENALI_CTL EVENTS_GUEST
+set -uo pipefail
+run=$1 ctl=$2 events=$3
+[ -e /dev/kvm ] || { echo "SKIP: no /dev/kvm"; exit 77; }
+command -v jq >/dev/null || { echo "FAIL: jq is not installed"; exit 1; }
+
+# Swapping refuses tmpfs: the state goes to a disk-backed folder.
+work=$(mktemp -d /var/tmp/denali-it-control-XXXXXX)
+pid=
+cleanup() {
+	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+export DENALI_CONTROL=$work/control
+
+fail() {
+	echo "FAIL: $*"
+	[ -f "$work/run.err" ] && { echo "--- denali-run stderr:"; tail -20 "$work/run.err"; }
+	exit 1
+}
+# check WHAT JSON JQ_FILTER: the filter must print true.
+check() {
+	[ "$(jq -e "$3" <<<"$2" 2>/dev/null)" = true ] || fail "$1: $2 does not satisfy $3"
+}
+ctl() { "$ctl" "$@"; }
+# until SECONDS COMMAND...: retries the command until it succeeds.
+until_ok() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.2
+	done
+}
+state_of() { ctl list | jq -r --arg n "$1" '.services[] | select(.name == $n) | .state'; }
+state_is() { [ "$(state_of "$1")" = "$2" ]; }
+
+mkdir -p "$work/fleet" "$work/state"
+for i in $(seq -w 1 50); do
+	printf '{"name": "s%s", "image": "%s", "memory": "4M", "args": ["stop-exit"]}\n' \
+		"$i" "$events" >"$work/fleet/s$i.json"
+done
+printf '{"name": "stubborn", "image": "%s", "memory": "4M", "args": ["stop-ignore"]}\n' \
+	"$events" >"$work/fleet/stubborn.json"
+
+"$run" --quiet --state-dir "$work/state" --control "$DENALI_CONTROL" --cell-size 16 \
+	--fleet "$work/fleet" >"$work/run.out" 2>"$work/run.err" &
+pid=$!
+until_ok 60 test -S "$DENALI_CONTROL" || fail "no control socket after 60 s"
+[ "$(stat -c %a "$DENALI_CONTROL")" = 600 ] || fail "the socket is not mode 0600"
+
+# A second run on the same socket is refused while this one runs.
+"$run" --state-dir "$work/state2" --control "$DENALI_CONTROL" "$work/fleet/s01.json" \
+	>/dev/null 2>"$work/second.err" && fail "a second denali-run took the same socket"
+grep -q "$DENALI_CONTROL" "$work/second.err" || fail "the refusal does not name the socket: $(cat "$work/second.err")"
+
+# list: 51 services, all running once started, in cells of 16.
+running() { [ "$(ctl list | jq '[.services[] | select(.state == "running")] | length')" = 51 ]; }
+until_ok 120 running || fail "not all 51 services running: $(ctl list)"
+list=$(ctl list)
+check list "$list" '.ok and (.services | length) == 51'
+check list "$list" '[.services[] | .name] | sort == ([range(1; 51) | "s" + (if . < 10 then "0" else "" end) + tostring] + ["stubborn"] | sort)'
+check list "$list" '.services[] | select(.name == "s17") | .cell == 1 and .uptime_s > 0 and .resident_pages > 0'
+check list "$list" '[.services[] | .cell] | max == 3'
+ctl --table list | head -1 | grep -q '^NAME *STATE' || fail "list --table has no header"
+
+# stop 10: each sees DN_EV_STOP and exits 7.
+for i in 01 02 03 04 05 06 07 08 09 10; do
+	out=$(ctl stop "s$i" --grace 10) || fail "stop s$i: $out"
+	check stop "$out" '.ok and .name == "s'$i'"'
+done
+for i in 01 02 03 04 05 06 07 08 09 10; do
+	out=$(ctl wait "s$i") || fail "wait s$i: $out"
+	check wait "$out" '.ok and .outcome == "exited" and .status == 7'
+done
+check list "$(ctl list)" '[.services[] | select(.state == "ended")] | length == 10'
+out=$(ctl stop s01) && fail "stopping an ended service succeeded: $out"
+check "stop ended" "$out" '.ok == false and .code == "failed" and (.error | test("s01"))'
+
+# A service that ignores the stop is stopped when its grace is over, not before.
+t0=$SECONDS
+ctl stop stubborn --grace 1 >/dev/null || fail "stop stubborn"
+out=$(ctl wait stubborn)
+check "stop after grace" "$out" '.ok and .outcome == "stopped"'
+grep -q "stubborn: stopped: it did not stop within its grace period" "$work/run.err" ||
+	fail "no reason for the stubborn service's stop"
+
+# swap 10 out and back in.
+for i in 21 22 23 24 25 26 27 28 29 30; do
+	check swap-out "$(ctl swap-out "s$i")" '.ok'
+done
+for i in 21 22 23 24 25 26 27 28 29 30; do
+	until_ok 60 state_is "s$i" asleep || fail "s$i did not go to sleep: $(ctl list)"
+done
+list=$(ctl list)
+check "list asleep" "$list" '.services[] | select(.name == "s21") | .resident_pages == 0 and .swapped_pages > 0'
+for i in 21 22 23 24 25 26 27 28 29 30; do
+	check swap-in "$(ctl swap-in "s$i")" '.ok'
+done
+for i in 21 22 23 24 25 26 27 28 29 30; do
+	until_ok 60 state_is "s$i" running || fail "s$i did not wake: $(ctl list)"
+done
+
+# stats: live counters of one service and of all.
+out=$(ctl stats s21)
+check stats "$out" '.ok and (.services | length) == 1 and .services[0].name == "s21"'
+check stats "$out" '.services[0] | .state == "running" and .outcome == "running" and .swap.outs >= 1 and .swap.ins >= 1 and .hypercalls.idle >= 1 and .wall_ns > 0'
+out=$(ctl stats all)
+check "stats all" "$out" '.ok and (.services | length) == 51'
+check "stats all" "$out" '[.services[] | select(.state == "ended")] | length == 11'
+check "stats all" "$out" '.services[] | select(.name == "s01") | .outcome == "exited" and .status == 7'
+ctl --table stats all | grep -q '^s21 ' || fail "stats --table has no row for s21"
+
+# kill: at once.
+check kill "$(ctl kill s31)" '.ok and .name == "s31"'
+check "wait killed" "$(ctl wait s31)" '.ok and .outcome == "stopped"'
+
+# budget: set, cleared, refused.
+check budget "$(ctl budget 64M)" '.ok and .budget_bytes == 67108864'
+check budget "$(ctl budget none)" '.ok and .budget_bytes == 0'
+ctl budget lots >/dev/null 2>&1
+[ $? = 2 ] || fail "a bad budget is not a usage error (2)"
+out=$(ctl kill nosuch)
+[ $? = 1 ] || fail "an unknown service is not a failure (1)"
+check unknown "$out" '.ok == false and .code == "failed" and (.error | test("nosuch"))'
+
+# Hostile input on the socket: the fleet keeps running.
+python3 - "$DENALI_CONTROL" <<'EOF' || fail "hostile input"
+import json, socket, sys, time
+path = sys.argv[1]
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(path)
+    return s
+def lines(s, n):
+    buf = b""
+    while buf.count(b"\n") < n:
+        got = s.recv(65536)
+        if not got:
+            break
+        buf += got
+    return [json.loads(l) for l in buf.split(b"\n")[:n]]
+def expect(what, answer, code):
+    if answer.get("ok") is not False or answer.get("code") != code or not answer.get("error"):
+        sys.exit("%s: %r" % (what, answer))
+s = conn()
+s.sendall(b'{"cmd": "list"\n{"cmd": "explode"}\n{"cmd": "kill", "name": 7}\n'
+          b'{"cmd": "list", "extra": 1}\n[1, 2]\n\xff\xfe\n{"cmd": "stop"}\n')
+a = lines(s, 7)
+for what, ans in zip(["bad json", "unknown command", "wrong type", "unknown key", "not an object",
+                      "not utf-8", "missing key"], a):
+    expect(what, ans, "usage")
+s.sendall(b'{"cmd": "list"}\n')  # the connection is still good
+if not lines(s, 1)[0]["ok"]:
+    sys.exit("the connection broke after bad requests")
+s.close()
+# A huge line gets an error and is closed.
+s = conn()
+try:
+    s.sendall(b"x" * (1 << 20))
+except OSError:
+    pass  # closed while we were still sending: fine
+a = lines(s, 1)
+if a:
+    expect("huge line", a[0], "usage")
+s.close()
+# Many clients at once: the surplus is refused, and after they leave all is well.
+idle = [conn() for _ in range(64)]
+time.sleep(0.5)
+extra = conn()
+a = lines(extra, 1)
+if not a or a[0].get("ok") is not False:
+    sys.exit("client 65 was not refused: %r" % a)
+for c in idle + [extra]:
+    c.close()
+time.sleep(0.5)
+s = conn()
+s.sendall(b'{"cmd": "list"}\n')
+if not lines(s, 1)[0]["ok"]:
+    sys.exit("list failed after the surplus clients left")
+EOF
+check "after hostile input" "$(ctl list)" '[.services[] | select(.state == "running")] | length == 39'
+
+# shutdown: the rest see DN_EV_STOP and exit 7; denali-run ends.
+check shutdown "$(ctl shutdown)" '.ok'
+wait "$pid"
+status=$?
+pid=
+[ $status -lt 125 ] || fail "denali-run exited $status after shutdown"
+[ ! -e "$DENALI_CONTROL" ] || fail "the socket outlived denali-run"
+grep -q "host error\|lost" "$work/run.err" && fail "errors in the run"
+
+# --detach: returns once the fleet is up, printing the socket; the run goes on without it.
+out=$(timeout 60 "$run" --detach --state-dir "$work/state" --control "$work/detached" \
+	"$work/fleet/s01.json" "$work/fleet/s02.json") || fail "--detach failed: $out"
+[ "$out" = "$work/detached" ] || fail "--detach printed \"$out\", not the socket's path"
+until_ok 60 eval '[ "$(DENALI_CONTROL=$work/detached ctl list | jq "[.services[] | select(.state == \"running\")] | length")" = 2 ]' ||
+	fail "the detached fleet is not running"
+check "detached shutdown" "$(DENALI_CONTROL=$work/detached ctl shutdown)" '.ok'
+until_ok 60 test ! -e "$work/detached" || fail "the detached run did not end"
+grep -q "got stop" "$work/state/denali-run.log" || fail "the detached run's consoles are not in its log"
+# A detached run that cannot start says why, in the foreground, with its status.
+out=$("$run" --detach --state-dir "$work/state" --control "$work/nofolder/x" \
+	"$work/fleet/s01.json" 2>&1) && fail "--detach with a bad socket path succeeded"
+grep -q "nofolder" <<<"$out" || fail "the failed --detach does not say why: $out"
+
+# A socket left by a killed run is replaced.
+"$run" --quiet --state-dir "$work/state" --control "$DENALI_CONTROL" "$work/fleet/s01.json" \
+	>/dev/null 2>"$work/run.err" &
+pid=$!
+until_ok 60 state_is s01 running || fail "the first run did not start"
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+sleep 1 # its cells die with it, and their file locks
+"$run" --quiet --state-dir "$work/state" --control "$DENALI_CONTROL" "$work/fleet/s01.json" \
+	>/dev/null 2>"$work/run.err" &
+pid=$!
+until_ok 60 state_is s01 running || fail "a stale socket was not replaced"
+ctl shutdown >/dev/null
+wait "$pid"
+pid=
+echo "ok: 50 services driven through denali-ctl; hostile input refused"
