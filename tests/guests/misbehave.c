@@ -164,9 +164,9 @@ static int cmd_idle(int argc, char **argv)
 	return slept >= ms * 1000000 ? 0 : 1;
 }
 
-/* Writes every page of 4 MiB of its BSS (untouched until now: RAM starts zeroed): on a memory
+/* Writes every page of 1 MiB of its BSS (untouched until now: RAM starts zeroed): on a memory
  * file whose filesystem is full, the monitor must stop it with a clear error. */
-static uint8_t untouched[4u << 20];
+static uint8_t untouched[1u << 20];
 
 static int cmd_fill_memory(int argc, char **argv)
 {
