@@ -530,6 +530,48 @@ START_TEST(test_metrics_http_gone_and_limits)
 }
 END_TEST
 
+/* An answer larger than the socket takes at once: written in parts as the client reads;
+ * a client that stops reading is dropped once the answer made no progress for the idle
+ * time. */
+START_TEST(test_metrics_http_large)
+{
+	size_t big = 8u << 20;
+	char *text = malloc(big + 1);
+	memset(text, 'x', big);
+	text[big] = '\0';
+	struct fake_sup f = {.text = text};
+	struct metrics_http *m = open_server(&f);
+	int fd = dial(m);
+	send_text(fd, "GET /metrics HTTP/1.1\r\n\r\n");
+	size_t got = 0;
+	char buf[65536];
+	for (int round = 0; round < 4000; round++) {
+		serve_round(m, 0);
+		ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (r == 0)
+			break;
+		if (r > 0)
+			got += (size_t)r;
+	}
+	ck_assert_uint_gt(got, big);
+	ck_assert_uint_lt(got, big + 256);
+	close(fd);
+	/* The same from a client that never reads. */
+	fd = dial(m);
+	send_text(fd, "GET /metrics HTTP/1.1\r\n\r\n");
+	for (int round = 0; round < 50; round++)
+		serve_round(m, 0);
+	ck_assert_uint_eq(f.wants, 2);
+	struct pollfd fds[1 + METRICS_HTTP_CLIENTS_MAX];
+	ck_assert_uint_eq(metrics_http_pollfds(m, fds), 2); /* still writing */
+	serve_round(m, mono_now() + METRICS_HTTP_IDLE_NS + 1);
+	ck_assert_uint_eq(metrics_http_pollfds(m, fds), 1); /* dropped */
+	close(fd);
+	metrics_http_close(m);
+	free(text);
+}
+END_TEST
+
 START_TEST(test_metrics_http_open)
 {
 	static const char *const bad[] = {
@@ -580,6 +622,7 @@ Suite *metrics_suite(void)
 	tcase_add_test(tc, test_metrics_http_answers);
 	tcase_add_test(tc, test_metrics_http_split_and_pipelined);
 	tcase_add_test(tc, test_metrics_http_gone_and_limits);
+	tcase_add_test(tc, test_metrics_http_large);
 	tcase_add_test(tc, test_metrics_http_open);
 	suite_add_tcase(s, tc);
 	return s;
