@@ -64,6 +64,8 @@ static void usage(FILE *out)
 		"                      else /var/tmp/denali-UID)\n"
 		"  --keep-state        keep the services' memory files after they end\n"
 		"  --stats FILE        write every service's counters to FILE as JSON at the end\n"
+		"  --metrics-listen ADDR:PORT  serve the counters in the Prometheus text format\n"
+		"                      at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9100)\n"
 		"  --detach            run in the background once the fleet is up, print the\n"
 		"                      control socket's path (default as denali-ctl's) and exit;\n"
 		"                      consoles and messages go to STATE-DIR/denali-run.log\n"
@@ -177,7 +179,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_MEMORY_BUDGET,
 		OPT_RESUME,
 		OPT_CONTROL,
-		OPT_DETACH
+		OPT_DETACH,
+		OPT_METRICS_LISTEN
 	};
 	static const struct option longopts[] = {
 		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
@@ -191,6 +194,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"resume", no_argument, NULL, OPT_RESUME},
 		{"control", required_argument, NULL, OPT_CONTROL},
 		{"detach", no_argument, NULL, OPT_DETACH},
+		{"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -242,6 +246,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_RESUME: p->resume = 1; break;
 		case OPT_CONTROL: p->control_path = optarg; break;
 		case OPT_DETACH: o->detach = 1; break;
+		case OPT_METRICS_LISTEN: p->metrics_listen = optarg; break;
 		case OPT_MEMORY_BUDGET:
 			if (vmm_size_parse(optarg, &p->memory_budget) != 0 ||
 			    p->memory_budget < DN_PAGE_SIZE) {

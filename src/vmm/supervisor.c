@@ -23,6 +23,8 @@
 #include "cell_proto.h"
 #include "control.h"
 #include "detach.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "exit_status.h"
 #include "guestmem.h"
 #include "plan_net.h"
@@ -49,6 +51,7 @@ struct sup_cell {
 struct stats_waiter {
 	unsigned client;
 	int what;
+	int http; /* a --metrics-listen client, else a control socket client */
 };
 
 struct supervisor {
@@ -70,6 +73,7 @@ struct supervisor {
 	int budget_fd;
 	uint64_t budget_bytes;	 /* the budget now (the control socket may change it); 0: none */
 	struct control *control; /* --control, else NULL */
+	struct metrics_http *metrics; /* --metrics-listen, else NULL */
 	unsigned *waiter;	 /* by service: a control client waiting for its end, or ~0u */
 	int64_t started_ns;
 	/* Live counters: the last each cell sent for its services, and their slot states. */
@@ -522,9 +526,28 @@ static json_t *service_stats_json(struct supervisor *s, unsigned i)
 	return o;
 }
 
+/* Every service's counters in the Prometheus text format (malloc'd), or NULL. */
+static char *metrics_now(struct supervisor *s)
+{
+	json_t *list = json_array();
+	for (unsigned i = 0; i < s->plan->count; i++)
+		json_array_append_new(list, service_stats_json(s, i));
+	char *text = metrics_text(list, (double)(vcpu_clock_ns() - s->started_ns) / 1e9,
+				  s->budget_bytes);
+	json_decref(list);
+	return text;
+}
+
 /* The answer to a stats or metrics request, from what the round gathered. */
 static json_t *stats_answer(struct supervisor *s, int what)
 {
+	if (what == STATS_METRICS) {
+		char *text = metrics_now(s);
+		json_t *answer = text ? json_pack("{s:b, s:s}", "ok", 1, "text", text)
+				      : control_error("failed", "metrics: out of memory");
+		free(text);
+		return answer;
+	}
 	if (what >= 0)
 		return json_pack("{s:b, s:[o]}", "ok", 1, "services",
 				 service_stats_json(s, (unsigned)what));
@@ -537,9 +560,13 @@ static json_t *stats_answer(struct supervisor *s, int what)
 /* Every cell has answered (or died): the waiting clients get their answers. */
 static void stats_round_done(struct supervisor *s)
 {
-	for (unsigned k = 0; k < s->nstats_waiters; k++)
-		control_answer(s->control, s->stats_waiters[k].client,
-			       stats_answer(s, s->stats_waiters[k].what));
+	for (unsigned k = 0; k < s->nstats_waiters; k++) {
+		const struct stats_waiter *w = &s->stats_waiters[k];
+		if (w->http)
+			metrics_http_answer(s->metrics, w->client, metrics_now(s));
+		else
+			control_answer(s->control, w->client, stats_answer(s, w->what));
+	}
 	s->nstats_waiters = 0;
 }
 
@@ -570,21 +597,41 @@ static unsigned stats_round_start(struct supervisor *s)
 	return s->stats_cells_due;
 }
 
-/* A stats or metrics request: answered once the next round of counters is in. */
-static json_t *stats_request(struct supervisor *s, unsigned client, int what)
+/* Queues a client for the next round of counters, starting one if none is under way;
+ * returns 1 if it waits, 0 if there is no cell to ask (every service ended: answer now), -1
+ * out of memory. */
+static int stats_wait(struct supervisor *s, unsigned client, int what, int http)
 {
 	if (!s->stats_cells_due && !stats_round_start(s))
-		return stats_answer(s, what); /* no cell left: every service has ended */
+		return 0;
 	if (s->nstats_waiters == s->stats_waiters_cap) {
 		unsigned cap = s->stats_waiters_cap ? 2 * s->stats_waiters_cap : 8;
 		struct stats_waiter *more = realloc(s->stats_waiters, cap * sizeof(*more));
 		if (!more)
-			return control_error("failed", "stats: out of memory");
+			return -1;
 		s->stats_waiters = more;
 		s->stats_waiters_cap = cap;
 	}
-	s->stats_waiters[s->nstats_waiters++] = (struct stats_waiter){client, what};
-	return NULL;
+	s->stats_waiters[s->nstats_waiters++] = (struct stats_waiter){client, what, http};
+	return 1;
+}
+
+/* A stats or metrics request: answered once the next round of counters is in. */
+static json_t *stats_request(struct supervisor *s, unsigned client, int what)
+{
+	int waits = stats_wait(s, client, what, 0);
+	if (waits < 0)
+		return control_error("failed", "stats: out of memory");
+	return waits ? NULL : stats_answer(s, what);
+}
+
+/* GET /metrics on --metrics-listen. */
+static void metrics_wanted(void *ctx, unsigned client)
+{
+	struct supervisor *s = ctx;
+	int waits = stats_wait(s, client, STATS_METRICS, 1);
+	if (waits <= 0)
+		metrics_http_answer(s->metrics, client, waits == 0 ? metrics_now(s) : NULL);
 }
 
 /* A cell's answer to a round: one service's live counters. */
@@ -678,7 +725,7 @@ static json_t *control_handle(void *ctx, unsigned client, const json_t *request)
 		return control_error("failed", "start: adding services to a running fleet is not "
 					       "supported yet");
 	if (strcmp(cmd, "metrics") == 0)
-		return control_error("failed", "%s: not supported yet", cmd);
+		return stats_request(s, client, STATS_METRICS);
 	if (strcmp(cmd, "stats") == 0 &&
 	    strcmp(json_string_value(json_object_get(request, "name")), "all") == 0)
 		return stats_request(s, client, STATS_ALL);
@@ -758,7 +805,7 @@ static int start_budget(struct supervisor *s)
 	const struct vmm_plan *plan = s->plan;
 	s->budget_bytes = plan->memory_budget;
 	/* The control socket may set a budget later, and lists states from the table. */
-	if (!plan->memory_budget && !plan->control_path)
+	if (!plan->memory_budget && !plan->control_path && !plan->metrics_listen)
 		return 0;
 	s->budget = budget_table_create(plan->count);
 	s->asked_at = malloc(plan->count * sizeof(*s->asked_at));
@@ -889,18 +936,27 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 		}
 	}
 	s.started_ns = vcpu_clock_ns();
-	if (plan->control_path) {
+	if (plan->control_path || plan->metrics_listen) {
 		char err[512];
 		struct control_ops ops = {.ctx = &s, .handle = control_handle};
+		struct metrics_http_ops mops = {.ctx = &s, .want = metrics_wanted};
 		s.waiter = malloc(plan->count * sizeof(*s.waiter));
-		s.control =
-			s.waiter ? control_open(plan->control_path, &ops, err, sizeof(err)) : NULL;
-		if (!s.control) {
-			fprintf(stderr, "denali-run: %s\n", s.waiter ? err : "out of memory");
+		if (!s.waiter) {
+			fprintf(stderr, "denali-run: out of memory\n");
 			goto out;
 		}
 		for (unsigned i = 0; i < plan->count; i++)
 			s.waiter[i] = ~0u;
+		if (plan->control_path &&
+		    !(s.control = control_open(plan->control_path, &ops, err, sizeof(err)))) {
+			fprintf(stderr, "denali-run: %s\n", err);
+			goto out;
+		}
+		if (plan->metrics_listen &&
+		    !(s.metrics = metrics_http_open(plan->metrics_listen, &mops, err, sizeof(err)))) {
+			fprintf(stderr, "denali-run: %s\n", err);
+			goto out;
+		}
 		s.live = calloc(plan->count, sizeof(*s.live));
 		s.live_state = calloc(plan->count, sizeof(*s.live_state));
 		s.stop_at = calloc(plan->count, sizeof(*s.stop_at));
@@ -917,7 +973,8 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 	detach_ready(plan->ready_fd);
 	int cells_alive = (int)s.ncells;
 	while (s.ended < plan->count || cells_alive > 0) {
-		struct pollfd fds[6 + s.ncells + 1 + CONTROL_CLIENTS_MAX];
+		struct pollfd
+			fds[6 + s.ncells + 2 + CONTROL_CLIENTS_MAX + METRICS_HTTP_CLIENTS_MAX];
 		fds[0] = (struct pollfd){.fd = s.sigfd, .events = POLLIN};
 		fds[1] = (struct pollfd){.fd = s.timeout_fd, .events = POLLIN};
 		fds[2] = (struct pollfd){.fd = s.grace_fd, .events = POLLIN};
@@ -931,14 +988,18 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 				.fd = s.cells[c].sock,
 				.events = (short)(POLLIN | (s.cells[c].queued ? POLLOUT : 0))};
 		unsigned nctl = s.control ? control_pollfds(s.control, fds + 6 + s.ncells) : 0;
+		struct pollfd *mfds = fds + 6 + s.ncells + nctl;
+		unsigned nmet = s.metrics ? metrics_http_pollfds(s.metrics, mfds) : 0;
 		/* Idle control clients are dropped: look again at least every few seconds. */
 		int timeout = kill_stopped(&s);
-		if (s.control && (timeout < 0 || timeout > 5000))
-			timeout = 5000;
-		if (poll(fds, 6 + s.ncells + nctl, timeout) < 0 && errno != EINTR)
+		if ((s.control || s.metrics) && (timeout < 0 || timeout > 1000))
+			timeout = 1000;
+		if (poll(fds, 6 + s.ncells + nctl + nmet, timeout) < 0 && errno != EINTR)
 			break;
 		if (s.control)
 			control_serve(s.control, fds + 6 + s.ncells, nctl, vcpu_clock_ns());
+		if (s.metrics)
+			metrics_http_serve(s.metrics, mfds, nmet, vcpu_clock_ns());
 		if (fds[5].revents & POLLIN)
 			enforce_budget(&s);
 		if (fds[3].revents & POLLIN)
@@ -987,6 +1048,7 @@ out:
 	}
 	vnet_destroy(s.vnet);
 	control_close(s.control);
+	metrics_http_close(s.metrics);
 	free(s.waiter);
 	free(s.live);
 	free(s.live_state);

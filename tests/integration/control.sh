@@ -3,19 +3,21 @@
 # jq, then feeds the control socket hostile input and checks that the fleet runs on.
 # Usage: control.sh DENALI_RUN DENALI_CTL EVENTS_GUEST
 set -uo pipefail
-run=$1 ctl=$2 events=$3
+run=$(realpath "$1") ctl=$(realpath "$2") events=$(realpath "$3")
 [ -e /dev/kvm ] || { echo "SKIP: no /dev/kvm"; exit 77; }
 command -v jq >/dev/null || { echo "FAIL: jq is not installed"; exit 1; }
 
 # Swapping refuses tmpfs: the state goes to a disk-backed folder.
 work=$(mktemp -d /var/tmp/denali-it-control-XXXXXX)
+# Sockets go to TMPDIR: some disk-backed filesystems (9p) cannot hold one.
+sockets=$(mktemp -d)
 pid=
 cleanup() {
 	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-	rm -rf "$work"
+	rm -rf "$work" "$sockets"
 }
 trap cleanup EXIT
-export DENALI_CONTROL=$work/control
+export DENALI_CONTROL=$sockets/control
 
 fail() {
 	echo "FAIL: $*"
@@ -48,9 +50,10 @@ printf '{"name": "stubborn", "image": "%s", "memory": "4M", "args": ["stop-ignor
 	"$events" >"$work/fleet/stubborn.json"
 
 "$run" --quiet --state-dir "$work/state" --control "$DENALI_CONTROL" --cell-size 16 \
-	--fleet "$work/fleet" >"$work/run.out" 2>"$work/run.err" &
+	--metrics-listen 127.0.0.1:19177 --fleet "$work/fleet" >"$work/run.out" 2>"$work/run.err" &
 pid=$!
-until_ok 60 test -S "$DENALI_CONTROL" || fail "no control socket after 60 s"
+socket_up() { kill -0 "$pid" 2>/dev/null || fail "denali-run ended early"; test -S "$DENALI_CONTROL"; }
+until_ok 60 socket_up || fail "no control socket after 60 s"
 [ "$(stat -c %a "$DENALI_CONTROL")" = 600 ] || fail "the socket is not mode 0600"
 
 # A second run on the same socket is refused while this one runs.
@@ -114,6 +117,17 @@ check "stats all" "$out" '.ok and (.services | length) == 51'
 check "stats all" "$out" '[.services[] | select(.state == "ended")] | length == 11'
 check "stats all" "$out" '.services[] | select(.name == "s01") | .outcome == "exited" and .status == 7'
 ctl --table stats all | grep -q '^s21 ' || fail "stats --table has no row for s21"
+
+# metrics: the same counters in the Prometheus text format, on the socket and over HTTP.
+metrics=$(ctl metrics) || fail "metrics: $metrics"
+grep -q '^# TYPE denali_idles_total counter$' <<<"$metrics" || fail "metrics: no TYPE line for idles"
+grep -Eq '^denali_idles_total\{service="s21"\} [1-9]' <<<"$metrics" || fail "metrics: no idles for s21"
+grep -Eq '^denali_swap_ins_total\{service="s21"\} [1-9]' <<<"$metrics" || fail "metrics: no swap-ins for s21"
+grep -q '^denali_services 51$' <<<"$metrics" || fail "metrics: denali_services is not 51"
+http=$(curl -s -m 10 -D "$work/headers" http://127.0.0.1:19177/metrics) || fail "--metrics-listen: no answer"
+grep -qi '^content-type: text/plain; version=0.0.4' "$work/headers" || fail "--metrics-listen: bad content type"
+grep -Eq '^denali_idles_total\{service="s21"\} [1-9]' <<<"$http" || fail "--metrics-listen: no idles for s21"
+[ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:19177/other)" = 404 ] || fail "--metrics-listen: no 404"
 
 # kill: at once.
 check kill "$(ctl kill s31)" '.ok and .name == "s31"'
@@ -196,16 +210,16 @@ pid=
 grep -q "host error\|lost" "$work/run.err" && fail "errors in the run"
 
 # --detach: returns once the fleet is up, printing the socket; the run goes on without it.
-out=$(timeout 60 "$run" --detach --state-dir "$work/state" --control "$work/detached" \
+out=$(timeout 60 "$run" --detach --state-dir "$work/state" --control "$sockets/detached" \
 	"$work/fleet/s01.json" "$work/fleet/s02.json") || fail "--detach failed: $out"
-[ "$out" = "$work/detached" ] || fail "--detach printed \"$out\", not the socket's path"
-until_ok 60 eval '[ "$(DENALI_CONTROL=$work/detached ctl list | jq "[.services[] | select(.state == \"running\")] | length")" = 2 ]' ||
+[ "$out" = "$sockets/detached" ] || fail "--detach printed \"$out\", not the socket's path"
+until_ok 60 eval '[ "$(DENALI_CONTROL=$sockets/detached ctl list | jq "[.services[] | select(.state == \"running\")] | length")" = 2 ]' ||
 	fail "the detached fleet is not running"
-check "detached shutdown" "$(DENALI_CONTROL=$work/detached ctl shutdown)" '.ok'
-until_ok 60 test ! -e "$work/detached" || fail "the detached run did not end"
+check "detached shutdown" "$(DENALI_CONTROL=$sockets/detached ctl shutdown)" '.ok'
+until_ok 60 test ! -e "$sockets/detached" || fail "the detached run did not end"
 grep -q "got stop" "$work/state/denali-run.log" || fail "the detached run's consoles are not in its log"
 # A detached run that cannot start says why, in the foreground, with its status.
-out=$("$run" --detach --state-dir "$work/state" --control "$work/nofolder/x" \
+out=$("$run" --detach --state-dir "$work/state" --control "$sockets/nofolder/x" \
 	"$work/fleet/s01.json" 2>&1) && fail "--detach with a bad socket path succeeded"
 grep -q "nofolder" <<<"$out" || fail "the failed --detach does not say why: $out"
 
