@@ -141,6 +141,8 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, int *asleep
 			char why[256];
 			int slept = vmm_service_sleep(svc, why, sizeof(why));
 			if (slept == 1) {
+				/* Asked once, done: awake again, it stays until asked again. */
+				__atomic_store_n(&svc->swap_asked, 0, __ATOMIC_RELEASE);
 				*asleep = 1;
 				break;
 			}
