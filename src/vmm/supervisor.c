@@ -516,6 +516,7 @@ static json_t *service_stats_json(struct supervisor *s, unsigned i)
 		return o;
 	}
 	struct vmm_service_stats st = s->live[i];
+	swappable |= st.swap.outs != 0; /* swapped through the control socket */
 	struct vnet_port_counters c;
 	if (s->vnet && plan->services[i].cfg.net.enabled && vnet_counters(s->vnet, i, &c) == 0)
 		nic_stats(&st, &c);

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# A fleet driven from the shell: starts N httpd services in the background, inspects them,
+# swaps one out and lets a request bring it back, stops two, and shuts the rest down.
+# Usage: examples/fleet.sh [N]    (after ./build.sh; needs curl and jq)
+set -euo pipefail
+n=${1:-5}
+here=$(cd "$(dirname "$0")" && pwd)
+build=${BUILD:-$here/../build}
+fleet=$(mktemp -d)
+trap 'rm -rf "$fleet"' EXIT
+
+# One service file per httpd, each reachable at 127.0.0.1:1808<i> through the user uplink.
+for i in $(seq 1 "$n"); do
+	cat >"$fleet/web$i.json" <<EOF
+{"name": "web$i", "image": "$build/guest/httpd", "memory": "16M",
+ "net": {"forward": ["tcp:$((18080 + i)):80"]}}
+EOF
+done
+
+# Swapping needs a disk-backed state folder; the socket may live anywhere local.
+export DENALI_CONTROL=${XDG_RUNTIME_DIR:-/tmp}/denali-fleet-example.sock
+"$build/denali-run" --detach --quiet --state-dir "/var/tmp/denali-fleet-$(id -u)" \
+	--control "$DENALI_CONTROL" --fleet "$fleet"
+ctl() { "$build/denali-ctl" "$@"; }
+running() { ctl list | jq '[.services[] | select(.state == "running")] | length'; }
+until [ "$(running)" = "$n" ]; do sleep 0.2; done
+
+ctl --table list
+curl -s http://127.0.0.1:18081/
+
+ctl swap-out web1 >/dev/null
+until [ "$(ctl list | jq -r '.services[] | select(.name == "web1") | .state')" = asleep ]; do
+	sleep 0.2
+done
+echo "web1 is asleep; a request wakes it:"
+curl -s http://127.0.0.1:18081/
+ctl stats web1 | jq -c '.services[0] | {name, state, swap: {outs: .swap.outs, ins: .swap.ins}}'
+
+ctl stop web2 --grace 2 >/dev/null
+ctl stop web3 --grace 2 >/dev/null
+ctl wait web2 | jq -c .
+ctl metrics | grep '^denali_idles_total' | head -3
+ctl shutdown >/dev/null
+while [ -e "$DENALI_CONTROL" ]; do sleep 0.2; done
+echo "fleet stopped"
