@@ -408,6 +408,12 @@ static void enforce_budget(struct supervisor *s)
 	const struct vmm_plan *plan = s->plan;
 	unsigned victims[BUDGET_PICK_MAX];
 	int64_t now = vcpu_clock_ns();
+	/* One that went to sleep since it was asked has done so: when it wakes it may be asked
+	 * again at once, not only a second after the last ask. */
+	for (unsigned i = 0; i < plan->count; i++)
+		if (s->asked_at[i] != INT64_MIN &&
+		    !__atomic_load_n(&s->budget[i].awake, __ATOMIC_RELAXED))
+			s->asked_at[i] = INT64_MIN;
 	unsigned n = budget_pick(s->budget, plan->count, plan->memory_budget / DN_PAGE_SIZE,
 				 s->asked_at, now - BUDGET_ASK_AGAIN_NS, victims, BUDGET_PICK_MAX);
 	for (unsigned k = 0; k < n; k++) {
