@@ -45,10 +45,11 @@ void swap_count_faults(struct swap_state *s);
 /* Guest pages resident in memory now (mincore over the mapping). */
 uint64_t swap_resident_pages(const struct guestmem *mem);
 
-/* The same for a range that may be unmapped while it is counted (then 0 or a wrong count,
- * never a fault): callers measuring another thread's service, who check afterwards that the
- * mapping was still theirs. */
-uint64_t swap_count_resident(const void *host, size_t size);
+/* Guest pages of [host, host + size) mapped in this process (its resident set, from
+ * /proc/self/pagemap): what the memory budget counts. A range unmapped while it is counted
+ * gives a wrong count, never a fault: callers measuring another thread's service check
+ * afterwards that the mapping was still theirs. */
+uint64_t swap_count_mapped(const void *host, size_t size);
 
 /* Refuses a state directory on tmpfs for services that swap: their memory would stay in RAM.
  * 0, or -1 with err. */

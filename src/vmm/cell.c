@@ -82,12 +82,18 @@ static void set_state_locked(struct cell_slot *slot, enum slot_state state)
 				   : 0;
 	__atomic_store_n(&b->swapped_pages, swapped, __ATOMIC_RELAXED);
 	__atomic_store_n(&b->state, (uint32_t)state, __ATOMIC_RELAXED);
+	/* Woken: until it is measured, it counts as the working set it is faulting back, so
+	 * that the budget sees it at once. */
+	if (awake && !__atomic_load_n(&b->resident_pages, __ATOMIC_RELAXED))
+		__atomic_store_n(&b->resident_pages, slot->svc.swap.stats.working_set_pages,
+				 __ATOMIC_RELAXED);
 	if (!awake)
 		__atomic_store_n(&b->resident_pages, 0, __ATOMIC_RELAXED);
 }
 
 /* Measures the resident guest pages of the running services, for the supervisor's budget.
- * Each is counted outside cell->lock (mincore over a large RAM is slow, and the service
+ * The pages its cell has mapped (its RSS), not those the page cache holds. Each is counted
+ * outside cell->lock (a walk of a large RAM is slow, and the service
  * threads and this thread's relaying must not wait for it), and the count is kept only if the
  * service did not change state meanwhile: its mapping was the one counted. */
 static void measure_resident(struct cell *cell)
@@ -103,7 +109,7 @@ static void measure_resident(struct cell *cell)
 		pthread_mutex_unlock(&cell->lock);
 		if (!running)
 			continue;
-		uint64_t pages = swap_count_resident(host, size);
+		uint64_t pages = swap_count_mapped(host, size);
 		pthread_mutex_lock(&cell->lock);
 		if (slot->epoch == epoch)
 			__atomic_store_n(&slot->svc.budget->resident_pages, pages,

@@ -27,9 +27,9 @@ struct vmm_plan {
 	const char *stats_path; /* NULL: no --stats */
 	uint64_t memory_budget; /* --memory-budget: bytes of guest memory resident, 0: none */
 	int resume; /* --resume: bring back saved services; a stop saves them rather than ends */
-	const char *control_path; /* --control: the control socket, NULL: none */
+	const char *control_path;   /* --control: the control socket, NULL: none */
 	const char *metrics_listen; /* --metrics-listen ADDR:PORT, NULL: none */
-	int ready_fd;		  /* --detach: told once the fleet is up (detach.h), else -1 */
+	int ready_fd;		    /* --detach: told once the fleet is up (detach.h), else -1 */
 };
 
 #endif

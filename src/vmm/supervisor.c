@@ -23,10 +23,10 @@
 #include "cell_proto.h"
 #include "control.h"
 #include "detach.h"
-#include "metrics.h"
-#include "metrics_http.h"
 #include "exit_status.h"
 #include "guestmem.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "plan_net.h"
 #include "size.h"
 #include "stats.h"
@@ -74,7 +74,7 @@ struct supervisor {
 	uint64_t budget_bytes;	 /* the budget now (the control socket may change it); 0: none */
 	struct control *control; /* --control, else NULL */
 	struct metrics_http *metrics; /* --metrics-listen, else NULL */
-	unsigned *waiter;	 /* by service: a control client waiting for its end, or ~0u */
+	unsigned *waiter;	      /* by service: a control client waiting for its end, or ~0u */
 	int64_t started_ns;
 	/* Live counters: the last each cell sent for its services, and their slot states. */
 	struct vmm_service_stats *live;
@@ -787,6 +787,12 @@ static void enforce_budget(struct supervisor *s)
 	int64_t now = vcpu_clock_ns();
 	if (!s->budget_bytes)
 		return;
+	/* One that went to sleep since it was asked has done so: when it wakes it may be asked
+	 * again at once, not only a second after the last ask. */
+	for (unsigned i = 0; i < plan->count; i++)
+		if (s->asked_at[i] != INT64_MIN &&
+		    !__atomic_load_n(&s->budget[i].awake, __ATOMIC_RELAXED))
+			s->asked_at[i] = INT64_MIN;
 	unsigned n = budget_pick(s->budget, plan->count, s->budget_bytes / DN_PAGE_SIZE,
 				 s->asked_at, now - BUDGET_ASK_AGAIN_NS, victims, BUDGET_PICK_MAX);
 	for (unsigned k = 0; k < n; k++) {
@@ -954,7 +960,8 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 			goto out;
 		}
 		if (plan->metrics_listen &&
-		    !(s.metrics = metrics_http_open(plan->metrics_listen, &mops, err, sizeof(err)))) {
+		    !(s.metrics =
+			      metrics_http_open(plan->metrics_listen, &mops, err, sizeof(err)))) {
 			fprintf(stderr, "denali-run: %s\n", err);
 			goto out;
 		}
