@@ -289,9 +289,12 @@ static unsigned client_id(const struct control *c, const struct control_client *
 
 void control_answer(struct control *c, unsigned client, json_t *response)
 {
+	if ((client & 0xff) >= CONTROL_CLIENTS_MAX) {
+		json_decref(response);
+		return;
+	}
 	struct control_client *cl = &c->clients[client & 0xff];
-	if ((client & 0xff) >= CONTROL_CLIENTS_MAX || cl->fd < 0 || cl->generation != client >> 8 ||
-	    !cl->waiting) {
+	if (cl->fd < 0 || cl->generation != client >> 8 || !cl->waiting) {
 		json_decref(response);
 		return;
 	}
