@@ -28,6 +28,7 @@
 #include "metrics.h"
 #include "metrics_http.h"
 #include "plan_net.h"
+#include "progress.h"
 #include "size.h"
 #include "stats.h"
 #include "vnet/vnet.h"
@@ -76,6 +77,9 @@ struct supervisor {
 	struct metrics_http *metrics; /* --metrics-listen, else NULL */
 	unsigned *waiter;	      /* by service: a control client waiting for its end, or ~0u */
 	int64_t started_ns;
+	struct progress progress; /* the start's progress line, on a terminal */
+	unsigned up,
+		failed_to_start; /* services that started (their first HOLD), or failed first */
 	/* Live counters: the last each cell sent for its services, and their slot states. */
 	struct vmm_service_stats *live;
 	uint8_t *live_state;
@@ -247,6 +251,8 @@ static void hold(struct supervisor *s, const struct sup_cell *c, const struct ce
 	unsigned i = msg->service;
 	if (i >= c->first && i - c->first < c->count && s->outcomes[i].kind == VMM_OUTCOME_NONE &&
 	    nfds <= 2) {
+		if (s->held[i][0] < 0)
+			s->up++; /* its first: it has started (or been restored) */
 		release_held(s, i);
 		for (unsigned f = 0; f < nfds; f++)
 			s->held[i][f] = fds[f];
@@ -267,6 +273,8 @@ static void record(struct supervisor *s, const struct cell_msg *msg)
 		s->outcomes[i].kind = VMM_OUTCOME_HOST_ERROR;
 	s->stats[i] = msg->stats;
 	answer_waiter(s, i);
+	if (s->held[i][0] < 0)
+		s->failed_to_start++; /* ended without ever holding its files: it never started */
 	detach_nic(s, i);
 	release_held(s, i);
 	s->ended++;
@@ -979,6 +987,8 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 		goto out;
 	}
 	detach_ready(plan->ready_fd);
+	progress_init(&s.progress, plan->resume ? "resuming" : "starting", plan->count,
+		      isatty(STDERR_FILENO), vcpu_clock_ns());
 	int cells_alive = (int)s.ncells;
 	while (s.ended < plan->count || cells_alive > 0) {
 		struct pollfd
@@ -1037,10 +1047,12 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 			if (s.cells[c].queued && (fds[6 + c].revents & POLLOUT))
 				flush_cell(&s.cells[c]);
 		}
+		progress_update(&s.progress, s.up, s.failed_to_start, vcpu_clock_ns());
 		cells_alive = 0;
 		for (unsigned c = 0; c < s.ncells; c++)
 			cells_alive += s.cells[c].pid != 0;
 	}
+	progress_finish(&s.progress);
 	if (plan->stats_path)
 		vmm_stats_write(plan, s.outcomes, s.stats);
 	status = run_status(&s);

@@ -60,6 +60,7 @@ int main(int argc, char **argv)
 	srunner_add_suite(sr, ctl_suite());
 	srunner_add_suite(sr, control_suite());
 	srunner_add_suite(sr, metrics_suite());
+	srunner_add_suite(sr, progress_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
