@@ -106,15 +106,16 @@ json_t *vmm_stats_service_json(const struct vmm_plan_service *ps, int swappable,
 }
 
 void vmm_stats_write(const struct vmm_plan *plan, const struct vmm_outcome *outcomes,
-		     const struct vmm_service_stats *stats)
+		     struct vmm_service_stats *const *stats)
 {
+	static const struct vmm_service_stats none;
 	json_t *list = json_array();
 	for (unsigned i = 0; i < plan->count; i++)
-		json_array_append_new(list,
-				      vmm_stats_service_json(&plan->services[i],
-							     plan->services[i].cfg.swap.enabled ||
-								     plan->memory_budget != 0,
-							     &outcomes[i], &stats[i]));
+		json_array_append_new(
+			list, vmm_stats_service_json(&plan->services[i],
+						     plan->services[i].cfg.swap.enabled ||
+							     plan->memory_budget != 0,
+						     &outcomes[i], stats[i] ? stats[i] : &none));
 	json_t *root = json_pack("{s:o}", "services", list);
 	if (!root || json_dump_file(root, plan->stats_path, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
 		fprintf(stderr, "denali-run: --stats: cannot write %s\n", plan->stats_path);

@@ -9,7 +9,7 @@
 
 /* Writes {"services": [...]} to plan->stats_path; complains on stderr if it cannot. */
 void vmm_stats_write(const struct vmm_plan *plan, const struct vmm_outcome *outcomes,
-		     const struct vmm_service_stats *stats);
+		     struct vmm_service_stats *const *stats);
 
 /* One service's object in that file (and in the control socket's stats); swappable: it has a
  * "swap" object. A new reference. */

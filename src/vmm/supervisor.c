@@ -61,7 +61,9 @@ struct supervisor {
 	unsigned ncells;
 	struct vmm_outcome *outcomes; /* by service; kind NONE until it ended */
 	int (*held)[2]; /* by service: its memory file and disk image, -1 if none (HOLD) */
-	struct vmm_service_stats *stats;
+	/* By service, once it ended (NULL before, or if out of memory: zeros): its final counters.
+	 * Nothing is kept for a service that runs or sleeps: a sleeper should cost little. */
+	struct vmm_service_stats **stats;
 	unsigned ended;
 	int stop_signal; /* the first stop signal received, 0 if none */
 	int killed;	 /* KILL sent */
@@ -204,7 +206,8 @@ static void detach_nic(struct supervisor *s, unsigned i)
 		return;
 	struct vnet_port_counters c;
 	vnet_detach(s->vnet, i, &c);
-	nic_stats(&s->stats[i], &c);
+	if (s->stats[i])
+		nic_stats(s->stats[i], &c);
 }
 
 static const char *outcome_word(enum vmm_outcome_kind kind)
@@ -271,7 +274,9 @@ static void record(struct supervisor *s, const struct cell_msg *msg)
 	s->outcomes[i].reason[sizeof(s->outcomes[i].reason) - 1] = '\0';
 	if (s->outcomes[i].kind == VMM_OUTCOME_NONE)
 		s->outcomes[i].kind = VMM_OUTCOME_HOST_ERROR;
-	s->stats[i] = msg->stats;
+	s->stats[i] = malloc(sizeof(*s->stats[i]));
+	if (s->stats[i])
+		*s->stats[i] = msg->stats;
 	answer_waiter(s, i);
 	if (s->held[i][0] < 0)
 		s->failed_to_start++; /* ended without ever holding its files: it never started */
@@ -515,11 +520,12 @@ static json_t *control_list(struct supervisor *s)
 /* One service's stats object: final once it ended, else the live counters of the last round. */
 static json_t *service_stats_json(struct supervisor *s, unsigned i)
 {
+	static const struct vmm_service_stats no_stats;
 	const struct vmm_plan *plan = s->plan;
 	int swappable = plan->services[i].cfg.swap.enabled || s->budget_bytes != 0;
 	if (s->outcomes[i].kind != VMM_OUTCOME_NONE) {
 		json_t *o = vmm_stats_service_json(&plan->services[i], swappable, &s->outcomes[i],
-						   &s->stats[i]);
+						   s->stats[i] ? s->stats[i] : &no_stats);
 		json_object_set_new(o, "state", json_string("ended"));
 		return o;
 	}
@@ -1083,6 +1089,8 @@ out:
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	free(s.cells);
 	free(s.outcomes);
+	for (unsigned i = 0; s.stats && i < plan->count; i++)
+		free(s.stats[i]);
 	free(s.stats);
 	free(s.held);
 	budget_table_free(s.budget, plan->count);

@@ -517,6 +517,33 @@ def case_preemption(binaries, tmp, state):
     expect(late[1] < 200000, "p99 lateness bounded (under 200 ms)", status, out, err)
 
 
+def case_progress(binaries, tmp, state):
+    """Starting more than 8 services draws a progress line on a terminal, and none elsewhere."""
+    import pty
+    denali_run, hello = binaries[0], binaries[1]
+    files = services(tmp, [("p%02d" % i, hello, []) for i in range(12)])
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([denali_run, "--quiet", "--state-dir", state] + files,
+                            stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the terminal's other side closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    status = proc.wait(timeout=120)
+    text = seen.decode("utf-8", "replace")
+    expect(status == 0 and re.search(r"\rdenali-run: starting 12/12 services \([0-9.]+/s\)\s*\r?\n", text),
+           "the line ends at 12/12 on a terminal", status, text, "")
+    status, out, err = run([denali_run, "--quiet", "--state-dir", state] + files)
+    expect(status == 0 and "starting" not in err and "\r" not in err, "no line off a terminal", status, out, err)
+
+
 FLEET = {
     "fleet-2": lambda b, t, s: fleet_of(2, b, t, s, 64),
     "fleet-10": lambda b, t, s: fleet_of(10, b, t, s, 3),
@@ -534,6 +561,7 @@ FLEET = {
     "batching": case_batching,
     "stats": case_stats,
     "preemption": case_preemption,
+    "progress": case_progress,
 }
 
 SPECIAL = ["kvm-missing", "kvm-permission", "sigterm", "keep-state", "state-locked",
