@@ -99,7 +99,7 @@ static void take_live_stats(struct supervisor *s, const struct sup_cell *c,
 static void stats_cell_answered(struct supervisor *s, struct sup_cell *c);
 
 #define BUDGET_PERIOD_NS 50000000      /* how often the budget is checked */
-#define BUDGET_ASK_AGAIN_NS 1000000000 /* a service asked to swap out is not asked again sooner */
+#define BUDGET_ASK_AGAIN_NS 200000000 /* a service asked to swap out counts as going this long */
 #define BUDGET_PICK_MAX 64
 
 /* Sends what waits for a cell, as far as its socket takes it. */
