@@ -28,11 +28,16 @@ struct control_client {
 	int64_t last_ns; /* last activity */
 };
 
+#define ACCEPT_PAUSE_NS 100000000ll /* out of descriptors: try again this much later */
+
 struct control {
 	int listen_fd, lock_fd;
 	char *path, *lock_path;
 	struct control_ops ops;
 	struct control_client clients[CONTROL_CLIENTS_MAX];
+	/* Out of descriptors: accepting stops until then, or a listener that stays readable
+	 * would spin the supervisor's loop. 0: accepting. */
+	int64_t accept_paused_until;
 };
 
 /* One request kind: its command and its keys beside "cmd", each with a JSON type. */
@@ -248,7 +253,8 @@ void control_close(struct control *c)
 unsigned control_pollfds(const struct control *c, struct pollfd *fds)
 {
 	unsigned n = 0;
-	fds[n++] = (struct pollfd){.fd = c->listen_fd, .events = POLLIN};
+	fds[n++] =
+		(struct pollfd){.fd = c->listen_fd, .events = c->accept_paused_until ? 0 : POLLIN};
 	for (unsigned i = 0; i < CONTROL_CLIENTS_MAX; i++) {
 		const struct control_client *cl = &c->clients[i];
 		if (cl->fd < 0)
@@ -380,8 +386,12 @@ static void accept_clients(struct control *c, int64_t now)
 {
 	for (;;) {
 		int fd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
+				c->accept_paused_until = now + ACCEPT_PAUSE_NS;
 			return;
+		}
 		struct control_client *free_slot = NULL;
 		for (unsigned i = 0; i < CONTROL_CLIENTS_MAX && !free_slot; i++)
 			if (c->clients[i].fd < 0)
@@ -403,6 +413,8 @@ void control_serve(struct control *c, const struct pollfd *fds, unsigned n, int6
 {
 	if (!now)
 		now = now_ns();
+	if (c->accept_paused_until && now >= c->accept_paused_until)
+		c->accept_paused_until = 0;
 	for (unsigned k = 1; k < n; k++) {
 		struct control_client *cl = NULL;
 		for (unsigned i = 0; i < CONTROL_CLIENTS_MAX && !cl; i++)

@@ -34,10 +34,15 @@ struct mh_client {
 	int64_t linger_since; /* MH_LINGERING: since when */
 };
 
+#define ACCEPT_PAUSE_NS 100000000ll /* out of descriptors: try again this much later */
+
 struct metrics_http {
 	int listen_fd;
 	struct metrics_http_ops ops;
 	struct mh_client clients[METRICS_HTTP_CLIENTS_MAX];
+	/* Out of descriptors: accepting stops until then, or a listener that stays readable
+	 * would spin the supervisor's loop. 0: accepting. */
+	int64_t accept_paused_until;
 };
 
 /* A client id: the slot in the low 8 bits, the slot's generation (24 bits) above, so an
@@ -192,7 +197,8 @@ int metrics_http_port(const struct metrics_http *m)
 unsigned metrics_http_pollfds(const struct metrics_http *m, struct pollfd *fds)
 {
 	unsigned n = 0;
-	fds[n++] = (struct pollfd){.fd = m->listen_fd, .events = POLLIN};
+	fds[n++] =
+		(struct pollfd){.fd = m->listen_fd, .events = m->accept_paused_until ? 0 : POLLIN};
 	for (unsigned i = 0; i < METRICS_HTTP_CLIENTS_MAX; i++) {
 		const struct mh_client *cl = &m->clients[i];
 		if (cl->fd < 0)
@@ -422,8 +428,12 @@ static void accept_clients(struct metrics_http *m, int64_t now)
 {
 	for (;;) {
 		int fd = accept4(m->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
+				m->accept_paused_until = now + ACCEPT_PAUSE_NS;
 			return;
+		}
 		struct mh_client *free_slot = NULL;
 		for (unsigned i = 0; i < METRICS_HTTP_CLIENTS_MAX && !free_slot; i++)
 			if (m->clients[i].fd < 0)
@@ -442,6 +452,8 @@ void metrics_http_serve(struct metrics_http *m, const struct pollfd *fds, unsign
 {
 	if (!now)
 		now = mono_ns();
+	if (m->accept_paused_until && now >= m->accept_paused_until)
+		m->accept_paused_until = 0;
 	for (unsigned k = 1; k < n; k++) {
 		struct mh_client *cl = NULL;
 		for (unsigned i = 0; i < METRICS_HTTP_CLIENTS_MAX && !cl; i++)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -187,6 +188,41 @@ START_TEST(test_control_limits)
 }
 END_TEST
 
+/* Out of descriptors: the listener stops being polled for a while instead of spinning, and
+ * the waiting client is accepted once descriptors are back. */
+START_TEST(test_control_out_of_descriptors)
+{
+	char path[64], err[512];
+	socket_path(path, sizeof(path));
+	struct control *c = control_open(path, &fake_ops, err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	int fd = dial(path);
+	int next = dup(0); /* the lowest free descriptor */
+	close(next);
+	struct rlimit was, tight;
+	getrlimit(RLIMIT_NOFILE, &was);
+	tight = was;
+	tight.rlim_cur = (rlim_t)next; /* no descriptor left for accept */
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &tight), 0);
+	struct pollfd pfds[1 + CONTROL_CLIENTS_MAX];
+	unsigned n = control_pollfds(c, pfds);
+	ck_assert_int_eq(pfds[0].events, POLLIN);
+	ck_assert_int_eq(poll(pfds, n, 1000), 1);
+	control_serve(c, pfds, n, 1000); /* accept fails: EMFILE */
+	n = control_pollfds(c, pfds);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(pfds[0].events, 0); /* paused: poll does not spin on it */
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &was), 0);
+	control_serve(c, pfds, 0, 1000 + 200000000ll); /* later: accepting again */
+	n = control_pollfds(c, pfds);
+	ck_assert_int_eq(pfds[0].events, POLLIN);
+	ck_assert_str_eq(exchange(c, fd, "{\"cmd\":\"list\"}\n"),
+			 "{\"ok\":true,\"did\":\"list\"}\n");
+	close(fd);
+	control_close(c);
+}
+END_TEST
+
 Suite *control_suite(void)
 {
 	Suite *s = suite_create("control");
@@ -194,6 +230,7 @@ Suite *control_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_control_protocol);
 	tcase_add_test(tc, test_control_limits);
+	tcase_add_test(tc, test_control_out_of_descriptors);
 	suite_add_tcase(s, tc);
 	return s;
 }
