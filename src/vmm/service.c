@@ -416,7 +416,9 @@ void vmm_service_run(struct vmm_service *svc)
 	vmm_console_flush(&svc->console);
 	memcpy(svc->stats.exits, svc->vcpu.exits, sizeof(svc->stats.exits));
 	svc->stats.wall_ns = (uint64_t)(vcpu_clock_ns() - svc->started_ns);
-	svc->stats.resident_peak_bytes = swap_resident_pages(&svc->mem) * DN_PAGE_SIZE;
+	/* What it holds, as the memory budget counts it: the pages this process has mapped. */
+	svc->stats.resident_peak_bytes =
+		swap_count_mapped(svc->mem.host, svc->mem.size) * DN_PAGE_SIZE;
 	swap_count_faults(&svc->swap);
 	svc->stats.swap = svc->swap.stats;
 }
