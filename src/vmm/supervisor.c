@@ -98,7 +98,7 @@ static void take_live_stats(struct supervisor *s, const struct sup_cell *c,
 			    const struct cell_msg *msg);
 static void stats_cell_answered(struct supervisor *s, struct sup_cell *c);
 
-#define BUDGET_PERIOD_NS 50000000      /* how often the budget is checked */
+#define BUDGET_PERIOD_NS 50000000     /* how often the budget is checked */
 #define BUDGET_ASK_AGAIN_NS 200000000 /* a service asked to swap out counts as going this long */
 #define BUDGET_PICK_MAX 64
 
