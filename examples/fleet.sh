@@ -39,7 +39,8 @@ ctl stats web1 | jq -c '.services[0] | {name, state, swap: {outs: .swap.outs, in
 ctl stop web2 --grace 2 >/dev/null
 ctl stop web3 --grace 2 >/dev/null
 ctl wait web2 | jq -c .
-ctl metrics | grep '^denali_idles_total' | head -3
+metrics=$(ctl metrics)
+grep -m 3 '^denali_idles_total' <<<"$metrics"
 ctl shutdown >/dev/null
 while [ -e "$DENALI_CONTROL" ]; do sleep 0.2; done
 echo "fleet stopped"

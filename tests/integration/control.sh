@@ -69,7 +69,9 @@ check list "$list" '.ok and (.services | length) == 51'
 check list "$list" '[.services[] | .name] | sort == ([range(1; 51) | "s" + (if . < 10 then "0" else "" end) + tostring] + ["stubborn"] | sort)'
 check list "$list" '.services[] | select(.name == "s17") | .cell == 1 and .uptime_s > 0 and .resident_pages > 0'
 check list "$list" '[.services[] | .cell] | max == 3'
-ctl --table list | head -1 | grep -q '^NAME *STATE' || fail "list --table has no header"
+# Captured first: with pipefail, a reader that stops early (grep -q) would fail the writer.
+table=$(ctl --table list) || fail "list --table failed"
+grep -q '^NAME *STATE' <<<"$table" || fail "list --table has no header"
 
 # stop 10: each sees DN_EV_STOP and exits 7.
 for i in 01 02 03 04 05 06 07 08 09 10; do
@@ -116,7 +118,8 @@ out=$(ctl stats all)
 check "stats all" "$out" '.ok and (.services | length) == 51'
 check "stats all" "$out" '[.services[] | select(.state == "ended")] | length == 11'
 check "stats all" "$out" '.services[] | select(.name == "s01") | .outcome == "exited" and .status == 7'
-ctl --table stats all | grep -q '^s21 ' || fail "stats --table has no row for s21"
+table=$(ctl --table stats all) || fail "stats --table failed"
+grep -q '^s21 ' <<<"$table" || fail "stats --table has no row for s21: $table"
 
 # metrics: the same counters in the Prometheus text format, on the socket and over HTTP.
 metrics=$(ctl metrics) || fail "metrics: $metrics"
