@@ -992,6 +992,14 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 		broadcast(&s, CELL_MSG_KILL, VMM_OUTCOME_HOST_ERROR, 0);
 		goto out;
 	}
+	if (s.vnet) {
+		char err[512];
+		if (vnet_start(s.vnet, err, sizeof(err)) != 0) {
+			fprintf(stderr, "denali-run: %s\n", err);
+			broadcast(&s, CELL_MSG_KILL, VMM_OUTCOME_HOST_ERROR, 0);
+			goto out;
+		}
+	}
 	detach_ready(plan->ready_fd);
 	progress_init(&s.progress, plan->resume ? "resuming" : "starting", plan->count,
 		      isatty(STDERR_FILENO), vcpu_clock_ns());

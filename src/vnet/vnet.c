@@ -342,6 +342,11 @@ struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen)
 		vnet_destroy(vn);
 		return NULL;
 	}
+	return vn;
+}
+
+int vnet_start(struct vnet *vn, char *err, size_t errlen)
+{
 	/* The thread must not take the signals the supervisor reads from its signalfd. */
 	sigset_t all, old;
 	sigfillset(&all);
@@ -352,11 +357,10 @@ struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		snprintf(err, errlen, "network: cannot start its thread: %s", strerror(rc));
-		vnet_destroy(vn);
-		return NULL;
+		return -1;
 	}
 	vn->thread_started = 1;
-	return vn;
+	return 0;
 }
 
 static void poke(struct vnet *vn)

@@ -19,6 +19,11 @@ struct vnet;
  * forward listening; TAP devices), and starts the network thread. Returns NULL with err set. */
 struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen);
 
+/* Starts its thread. Only once every cell is forked: a process that forks while another of
+ * its threads may hold an allocator lock (ASan's has no fork handler) gives the child a lock
+ * no one will release. 0, or -1 with err. */
+int vnet_start(struct vnet *vn, char *err, size_t errlen);
+
 /* Stops the thread and releases every port and uplink. */
 void vnet_destroy(struct vnet *vn);
 
