@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A fleet driven from the shell: starts N httpd services in the background, inspects them,
-# swaps one out and lets a request bring it back, stops two, and shuts the rest down.
+# A fleet driven from the shell: starts N httpd services in the background, adds one more to
+# the running fleet, inspects them, swaps one out and lets a request bring it back, stops two,
+# and shuts the rest down.
 # Usage: examples/fleet.sh [N]    (after ./build.sh; needs curl and jq)
 set -euo pipefail
 n=${1:-5}
@@ -24,6 +25,15 @@ export DENALI_CONTROL=${XDG_RUNTIME_DIR:-/tmp}/denali-fleet-example.sock
 ctl() { "$build/denali-ctl" "$@"; }
 running() { ctl list | jq '[.services[] | select(.state == "running")] | length'; }
 until [ "$(running)" = "$n" ]; do sleep 0.2; done
+
+# One more, added to the running fleet: answered once it runs.
+extra=$((n + 1))
+cat >"$fleet/added.json" <<EOF
+{"name": "web$extra", "image": "$build/guest/httpd", "memory": "16M",
+ "net": {"forward": ["tcp:$((18080 + extra)):80"]}}
+EOF
+ctl start "$fleet/added.json" | jq -c .
+curl -s "http://127.0.0.1:$((18080 + extra))/" | grep -o "Hello from web$extra on Denali"
 
 ctl --table list
 curl -s http://127.0.0.1:18081/

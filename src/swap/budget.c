@@ -7,7 +7,7 @@
 struct budget_entry *budget_table_create(unsigned n)
 {
 	void *p = mmap(NULL, (size_t)n * sizeof(struct budget_entry), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
 

@@ -33,7 +33,6 @@
 
 #define DEFAULT_CELL_SIZE 64
 #define DEFAULT_GRACE_S 5.0
-#define MAX_SERVICES 100000
 
 struct options {
 	struct vmm_plan plan;
@@ -70,8 +69,8 @@ static void usage(FILE *out)
 		"                      control socket's path (default as denali-ctl's) and exit;\n"
 		"                      consoles and messages go to STATE-DIR/denali-run.log\n"
 		"  --control PATH      serve the control socket at PATH (docs/control.md): list,\n"
-		"                      stats, stop, kill, swap-out, swap-in, budget, wait, "
-		"shutdown\n"
+		"                      stats, start, stop, kill, swap-out, swap-in, budget, wait,\n"
+		"                      shutdown\n"
 		"  --resume            services saved by an earlier run with --resume go on from\n"
 		"                      where they were; a stop (signal) saves every service that\n"
 		"                      reaches an idle within --grace, instead of stopping it\n"
@@ -113,8 +112,8 @@ static int parse_seconds(const char *opt, const char *text, double min, double *
 
 static int add_file(struct options *o, const char *path)
 {
-	if (o->nfiles == MAX_SERVICES) {
-		fprintf(stderr, "denali-run: more than %d services\n", MAX_SERVICES);
+	if (o->nfiles == VMM_PLAN_SERVICES_MAX) {
+		fprintf(stderr, "denali-run: more than %u services\n", VMM_PLAN_SERVICES_MAX);
 		return -1;
 	}
 	char **files = realloc(o->files, (o->nfiles + 1) * sizeof(*files));
@@ -276,68 +275,27 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* A fleet often runs one image many times: reuse an earlier service's copy when the path is
- * the same and it also fits this service's RAM (segments are checked against RAM size). */
-static int share_image(struct vmm_plan *p, unsigned i)
-{
-	struct vmm_plan_service *ps = &p->services[i];
-	for (unsigned j = 0; j < i; j++) {
-		const struct vmm_plan_service *other = &p->services[j];
-		if (other->owns_image && strcmp(other->cfg.image, ps->cfg.image) == 0 &&
-		    other->cfg.ram_size == ps->cfg.ram_size) {
-			ps->img = other->img;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 /* Loads and checks every service file and image; any problem refuses the whole run. */
 static int build_plan(struct options *o)
 {
 	struct vmm_plan *p = &o->plan;
-	p->services = calloc(o->nfiles, sizeof(*p->services));
-	if (!p->services) {
-		fprintf(stderr, "denali-run: out of memory\n");
-		return -1;
-	}
 	struct vmm_config_limits limits = vmm_config_host_limits();
 	char err[1024];
-	for (unsigned i = 0; i < o->nfiles; i++) {
-		struct vmm_plan_service *ps = &p->services[i];
-		if (vmm_config_load(o->files[i], &limits, &ps->cfg, err, sizeof(err)) != 0) {
+	for (unsigned i = 0; i < o->nfiles; i++)
+		if (vmm_plan_add(p, o->files[i], &limits, err, sizeof(err)) != 0) {
 			fprintf(stderr, "denali-run: %s\n", err);
 			return -1;
 		}
-		p->count = i + 1;
-		for (unsigned j = 0; j < i; j++)
-			if (strcmp(p->services[j].cfg.name, ps->cfg.name) == 0) {
-				fprintf(stderr,
-					"denali-run: %s: service name \"%s\" is already used by "
-					"%s\n",
-					ps->cfg.source, ps->cfg.name, p->services[j].cfg.source);
-				return -1;
-			}
-		if (share_image(p, i) == 0)
-			continue;
-		if (vmm_image_read(ps->cfg.image, ps->cfg.ram_size, &ps->img, err, sizeof(err)) !=
-		    0) {
-			fprintf(stderr, "denali-run: %s: %s\n", ps->cfg.name, err);
-			return -1;
-		}
-		ps->owns_image = 1;
-	}
 	int swaps = p->memory_budget != 0 || p->resume; /* then any service may be swapped out */
 	for (unsigned i = 0; i < p->count; i++)
 		swaps |= p->services[i].cfg.swap.enabled;
 	/* The default folder is often on tmpfs ($XDG_RUNTIME_DIR), where swapping frees nothing:
-	 * services that swap get one on disk instead. */
+	 * services that swap get one on disk instead. (A service started later through the
+	 * control socket cannot move the folder: one that swaps is refused there.) */
 	if (swaps && !o->state_dir_given && swap_check_state_dir(p->state_dir, err, sizeof(err)))
 		snprintf(p->state_dir, sizeof(p->state_dir), "/var/tmp/denali-%u",
 			 (unsigned)getuid());
-	if (vmm_plan_net_finish(p, err, sizeof(err)) != 0 ||
-	    vmm_plan_disk_check(p->services, p->count, err, sizeof(err)) != 0 ||
-	    (swaps && swap_check_state_dir(p->state_dir, err, sizeof(err)) != 0)) {
+	if (vmm_plan_check(p, err, sizeof(err)) != 0) {
 		fprintf(stderr, "denali-run: %s\n", err);
 		return -1;
 	}
@@ -346,12 +304,7 @@ static int build_plan(struct options *o)
 
 static void free_options(struct options *o)
 {
-	for (unsigned i = 0; i < o->plan.count; i++) {
-		if (o->plan.services[i].owns_image)
-			vmm_image_free(&o->plan.services[i].img);
-		vmm_config_free(&o->plan.services[i].cfg);
-	}
-	free(o->plan.services);
+	vmm_plan_free(&o->plan);
 	for (unsigned i = 0; i < o->nfiles; i++)
 		free(o->files[i]);
 	free(o->files);

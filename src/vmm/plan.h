@@ -1,5 +1,7 @@
 /* A run's plan: every validated service and the options that apply to all of them. Built by
- * main before anything starts; the supervisor and (through fork) every cell read it. */
+ * main before anything starts; the supervisor and (through fork) every cell read it. The
+ * control socket's start adds services to the supervisor's copy: a cell sees the plan as it
+ * was when the cell was forked, which holds its own services. */
 #ifndef VMM_PLAN_H
 #define VMM_PLAN_H
 
@@ -15,9 +17,11 @@ struct vmm_plan_service {
 	int owns_image;	      /* this entry frees img.data */
 };
 
+#define VMM_PLAN_SERVICES_MAX 100000u
+
 struct vmm_plan {
 	struct vmm_plan_service *services;
-	unsigned count;
+	unsigned count, capacity;
 	char state_dir[PATH_MAX];
 	int keep_state;
 	unsigned cell_size; /* services per cell process */
@@ -31,5 +35,20 @@ struct vmm_plan {
 	const char *metrics_listen; /* --metrics-listen ADDR:PORT, NULL: none */
 	int ready_fd;		    /* --detach: told once the fleet is up (detach.h), else -1 */
 };
+
+/* Loads and checks the service file (its own keys, a name no service of the plan has, its image)
+ * and appends the service. Returns 0, or -1 with err naming the file and the problem (the plan
+ * unchanged). */
+int vmm_plan_add(struct vmm_plan *p, const char *file, const struct vmm_config_limits *limits,
+		 char *err, size_t errlen);
+
+/* The fleet-wide checks, once services are added: NIC defaults and uniqueness, disk images,
+ * a disk-backed state folder when some service may swap. 0, or -1 with err. */
+int vmm_plan_check(struct vmm_plan *p, char *err, size_t errlen);
+
+/* Removes the last service added (a start that failed its checks). */
+void vmm_plan_drop_last(struct vmm_plan *p);
+
+void vmm_plan_free(struct vmm_plan *p);
 
 #endif

@@ -56,9 +56,16 @@ struct stats_waiter {
 };
 
 struct supervisor {
-	const struct vmm_plan *plan;
+	struct vmm_plan *plan; /* grows with the control socket's start */
+	const struct vcpu_kvm *kvm;
+	sigset_t cell_mask; /* the caller's signal mask, which cells run with */
 	struct sup_cell *cells;
 	unsigned ncells;
+	/* The services and cells of the start; each service started later has a cell of its
+	 * own, in the order they came. */
+	unsigned first_count, first_ncells;
+	unsigned cap;	/* rows in the per-service arrays below */
+	int controlled; /* --control or --metrics-listen: the arrays for them are kept */
 	struct vmm_outcome *outcomes; /* by service; kind NONE until it ended */
 	int (*held)[2]; /* by service: its memory file and disk image, -1 if none (HOLD) */
 	/* By service, once it ended (NULL before, or if out of memory: zeros): its final counters.
@@ -72,12 +79,14 @@ struct supervisor {
 	/* --memory-budget: the table the cells fill, when each service was last asked to swap
 	 * out, and the timer that looks at it. */
 	struct budget_entry *budget;
+	unsigned budget_rows; /* its rows: room for started services when there is --control */
 	int64_t *asked_at;
 	int budget_fd;
 	uint64_t budget_bytes;	 /* the budget now (the control socket may change it); 0: none */
 	struct control *control; /* --control, else NULL */
 	struct metrics_http *metrics; /* --metrics-listen, else NULL */
 	unsigned *waiter;	      /* by service: a control client waiting for its end, or ~0u */
+	unsigned *starter; /* by service: a control client waiting for its start, or ~0u */
 	int64_t started_ns;
 	struct progress progress; /* the start's progress line, on a terminal */
 	unsigned up,
@@ -97,10 +106,21 @@ struct supervisor {
 static void take_live_stats(struct supervisor *s, const struct sup_cell *c,
 			    const struct cell_msg *msg);
 static void stats_cell_answered(struct supervisor *s, struct sup_cell *c);
+/* Growing the fleet (the control socket's start), below. */
+static int grow_services(struct supervisor *s, unsigned count);
+static int spawn_cell(struct supervisor *s, unsigned c);
 
 #define BUDGET_PERIOD_NS 50000000     /* how often the budget is checked */
 #define BUDGET_ASK_AGAIN_NS 200000000 /* a service asked to swap out counts as going this long */
 #define BUDGET_PICK_MAX 64
+
+/* The cell that runs service i. */
+static struct sup_cell *cell_of(struct supervisor *s, unsigned i)
+{
+	if (i < s->first_count)
+		return &s->cells[i / s->plan->cell_size];
+	return &s->cells[s->first_ncells + (i - s->first_count)];
+}
 
 /* Sends what waits for a cell, as far as its socket takes it. */
 static void flush_cell(struct sup_cell *c)
@@ -238,6 +258,22 @@ static void answer_waiter(struct supervisor *s, unsigned i)
 	s->waiter[i] = ~0u;
 }
 
+/* A control client waits for service i to start (it holds its files) or fail: it did. */
+static void answer_starter(struct supervisor *s, unsigned i)
+{
+	if (!s->starter || s->starter[i] == ~0u)
+		return;
+	const struct vmm_outcome *o = &s->outcomes[i];
+	const char *name = s->plan->services[i].cfg.name;
+	json_t *answer = o->kind == VMM_OUTCOME_NONE
+				 ? json_pack("{s:b, s:s, s:i}", "ok", 1, "name", name, "cell",
+					     (int)(cell_of(s, i) - s->cells))
+				 : control_error("failed", "start: %s did not start (%s): %s", name,
+						 outcome_word(o->kind), o->reason);
+	control_answer(s->control, s->starter[i], answer);
+	s->starter[i] = ~0u;
+}
+
 static void release_held(struct supervisor *s, unsigned i)
 {
 	for (unsigned f = 0; f < 2; f++) {
@@ -254,8 +290,10 @@ static void hold(struct supervisor *s, const struct sup_cell *c, const struct ce
 	unsigned i = msg->service;
 	if (i >= c->first && i - c->first < c->count && s->outcomes[i].kind == VMM_OUTCOME_NONE &&
 	    nfds <= 2) {
-		if (s->held[i][0] < 0)
-			s->up++; /* its first: it has started (or been restored) */
+		if (s->held[i][0] < 0) { /* its first: it has started (or been restored) */
+			s->up += i < s->first_count;
+			answer_starter(s, i);
+		}
 		release_held(s, i);
 		for (unsigned f = 0; f < nfds; f++)
 			s->held[i][f] = fds[f];
@@ -278,7 +316,8 @@ static void record(struct supervisor *s, const struct cell_msg *msg)
 	if (s->stats[i])
 		*s->stats[i] = msg->stats;
 	answer_waiter(s, i);
-	if (s->held[i][0] < 0)
+	answer_starter(s, i);
+	if (s->held[i][0] < 0 && i < s->first_count)
 		s->failed_to_start++; /* ended without ever holding its files: it never started */
 	detach_nic(s, i);
 	release_held(s, i);
@@ -330,7 +369,7 @@ static void on_network_wakes(struct supervisor *s)
 	struct cell_msg msg;
 	memset(&msg, 0, sizeof(msg));
 	while (vnet_take_wake(s->vnet, &i)) {
-		struct sup_cell *c = &s->cells[i / s->plan->cell_size];
+		struct sup_cell *c = cell_of(s, i);
 		msg.type = CELL_MSG_WAKE;
 		msg.service = i;
 		send_cell(s, c, &msg);
@@ -510,7 +549,7 @@ static json_t *control_list(struct supervisor *s)
 		json_array_append_new(
 			list, json_pack("{s:s, s:s, s:i, s:f, s:I, s:I}", "name",
 					s->plan->services[i].cfg.name, "state", state_word(s, i),
-					"cell", (int)(i / s->plan->cell_size), "uptime_s", uptime,
+					"cell", (int)(cell_of(s, i) - s->cells), "uptime_s", uptime,
 					"resident_pages", (json_int_t)(ended ? 0 : resident),
 					"swapped_pages", (json_int_t)(ended ? 0 : swapped)));
 	}
@@ -669,7 +708,7 @@ static void to_cell(struct supervisor *s, unsigned i, enum cell_msg_type type, c
 	msg.service = i;
 	if (reason)
 		snprintf(msg.outcome.reason, sizeof(msg.outcome.reason), "%s", reason);
-	send_cell(s, &s->cells[i / s->plan->cell_size], &msg);
+	send_cell(s, cell_of(s, i), &msg);
 }
 
 static void on_signal(struct supervisor *s, int signo);
@@ -711,6 +750,63 @@ static int kill_stopped(struct supervisor *s)
 	return next == INT64_MAX ? -1 : (int)((next - now) / 1000000) + 1;
 }
 
+/* Connects service i (added to the plan) to the network: the switch learns of it, and is
+ * created if no service had a NIC before. 0, or -1 with err. */
+static int start_network(struct supervisor *s, unsigned i, char *err, size_t errlen)
+{
+	if (!s->plan->services[i].cfg.net.enabled)
+		return 0;
+	if (s->vnet)
+		return vnet_add_service(s->vnet, i, err, errlen);
+	s->vnet = vnet_create(s->plan, err, errlen);
+	if (s->vnet && vnet_start(s->vnet, err, errlen) != 0) {
+		vnet_destroy(s->vnet);
+		s->vnet = NULL;
+	}
+	return s->vnet ? 0 : -1;
+}
+
+/* start FILE: the file validated as at startup, then its service in a new cell of its own.
+ * Answered once it has started, or failed to. */
+static json_t *control_start(struct supervisor *s, unsigned client, const char *file)
+{
+	struct vmm_plan *plan = s->plan;
+	if (s->stop_signal || s->killed)
+		return control_error("failed", "start: the fleet is stopping");
+	struct vmm_config_limits limits = vmm_config_host_limits();
+	char err[1024];
+	unsigned i = plan->count;
+	struct sup_cell *cells = realloc(s->cells, (s->ncells + 1) * sizeof(*cells));
+	if (cells)
+		s->cells = cells;
+	if (!cells || grow_services(s, i + 1) != 0)
+		return control_error("failed", "start: out of memory");
+	if (vmm_plan_add(plan, file, &limits, err, sizeof(err)) != 0)
+		return control_error("failed", "start: %s", err);
+	if (vmm_plan_check(plan, err, sizeof(err)) != 0 ||
+	    start_network(s, i, err, sizeof(err)) != 0) {
+		vmm_plan_drop_last(plan);
+		return control_error("failed", "start: %s", err);
+	}
+	struct sup_cell *c = &s->cells[s->ncells];
+	*c = (struct sup_cell){.sock = -1, .first = i, .count = 1};
+	if (s->budget)
+		memset(&s->budget[i], 0, sizeof(s->budget[i]));
+	s->ncells++;
+	if (spawn_cell(s, s->ncells - 1) != 0) {
+		/* It stays in the plan, ended: the network may know it already. */
+		struct cell_msg msg = {.type = CELL_MSG_ENDED, .service = i};
+		msg.outcome.kind = VMM_OUTCOME_HOST_ERROR;
+		snprintf(msg.outcome.reason, sizeof(msg.outcome.reason),
+			 "cannot fork a cell for it: %s", strerror(errno));
+		record(s, &msg);
+		return control_error("failed", "start: %s: %s", plan->services[i].cfg.name,
+				     msg.outcome.reason);
+	}
+	s->starter[i] = client;
+	return NULL;
+}
+
 static json_t *control_handle(void *ctx, unsigned client, const json_t *request)
 {
 	struct supervisor *s = ctx;
@@ -737,8 +833,8 @@ static json_t *control_handle(void *ctx, unsigned client, const json_t *request)
 		return json_pack("{s:b, s:I}", "ok", 1, "budget_bytes", (json_int_t)bytes);
 	}
 	if (strcmp(cmd, "start") == 0)
-		return control_error("failed", "start: adding services to a running fleet is not "
-					       "supported yet");
+		return control_start(s, client,
+				     json_string_value(json_object_get(request, "file")));
 	if (strcmp(cmd, "metrics") == 0)
 		return stats_request(s, client, STATS_METRICS);
 	if (strcmp(cmd, "stats") == 0 &&
@@ -783,7 +879,7 @@ static void on_network_faults(struct supervisor *s)
 	struct cell_msg msg;
 	memset(&msg, 0, sizeof(msg));
 	while (vnet_take_fault(s->vnet, &i, msg.outcome.reason, sizeof(msg.outcome.reason))) {
-		struct sup_cell *c = &s->cells[i / s->plan->cell_size];
+		struct sup_cell *c = cell_of(s, i);
 		msg.type = CELL_MSG_HALT;
 		msg.service = i;
 		send_cell(s, c, &msg); /* queued if need be: never lost, never blocking */
@@ -811,7 +907,7 @@ static void enforce_budget(struct supervisor *s)
 				 s->asked_at, now - BUDGET_ASK_AGAIN_NS, victims, BUDGET_PICK_MAX);
 	for (unsigned k = 0; k < n; k++) {
 		unsigned i = victims[k];
-		struct sup_cell *c = &s->cells[i / plan->cell_size];
+		struct sup_cell *c = cell_of(s, i);
 		struct cell_msg msg;
 		memset(&msg, 0, sizeof(msg));
 		msg.type = CELL_MSG_SWAP_OUT;
@@ -821,30 +917,111 @@ static void enforce_budget(struct supervisor *s)
 	}
 }
 
+/* Grows a by-service array of size-byte rows from old to cap rows, the new ones zero. */
+static int grow_rows(void *array, size_t size, unsigned old, unsigned cap)
+{
+	void **p = array;
+	char *bigger = realloc(*p, (size_t)cap * size);
+	if (!bigger)
+		return -1;
+	memset(bigger + (size_t)old * size, 0, (size_t)(cap - old) * size);
+	*p = bigger;
+	return 0;
+}
+
+/* Room for count services in the per-service arrays (exactly count at the start: a sleeper
+ * should cost little; doubling for started ones). 0, or -1 out of memory. */
+static int grow_services(struct supervisor *s, unsigned count)
+{
+	if (count <= s->cap)
+		return 0;
+	unsigned old = s->cap, cap = old ? 2 * old : count;
+	while (cap < count)
+		cap *= 2;
+	int rc = grow_rows(&s->outcomes, sizeof(*s->outcomes), old, cap) |
+		 grow_rows(&s->stats, sizeof(*s->stats), old, cap) |
+		 grow_rows(&s->held, sizeof(*s->held), old, cap);
+	if (s->plan->memory_budget || s->controlled)
+		rc |= grow_rows(&s->asked_at, sizeof(*s->asked_at), old, cap);
+	if (s->controlled)
+		rc |= grow_rows(&s->waiter, sizeof(*s->waiter), old, cap) |
+		      grow_rows(&s->starter, sizeof(*s->starter), old, cap) |
+		      grow_rows(&s->live, sizeof(*s->live), old, cap) |
+		      grow_rows(&s->live_state, sizeof(*s->live_state), old, cap) |
+		      grow_rows(&s->stop_at, sizeof(*s->stop_at), old, cap);
+	if (rc != 0)
+		return -1;
+	for (unsigned i = old; i < cap; i++) {
+		s->held[i][0] = s->held[i][1] = -1;
+		if (s->asked_at)
+			s->asked_at[i] = INT64_MIN;
+		if (s->waiter)
+			s->waiter[i] = s->starter[i] = ~0u;
+	}
+	s->cap = cap;
+	return 0;
+}
+
 static int start_budget(struct supervisor *s)
 {
 	const struct vmm_plan *plan = s->plan;
 	s->budget_bytes = plan->memory_budget;
 	/* The control socket may set a budget later, and lists states from the table. */
-	if (!plan->memory_budget && !plan->control_path && !plan->metrics_listen)
+	if (!plan->memory_budget && !s->controlled)
 		return 0;
-	s->budget = budget_table_create(plan->count);
-	s->asked_at = malloc(plan->count * sizeof(*s->asked_at));
+	/* Rows for every service the control socket may start: pages never touched cost
+	 * nothing. */
+	s->budget_rows = plan->control_path ? VMM_PLAN_SERVICES_MAX : plan->count;
+	s->budget = budget_table_create(s->budget_rows);
 	s->budget_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (!s->budget || !s->asked_at || s->budget_fd < 0) {
+	if (!s->budget || s->budget_fd < 0) {
 		fprintf(stderr, "denali-run: cannot set up the memory budget: %s\n",
 			strerror(errno));
 		return -1;
 	}
-	for (unsigned i = 0; i < plan->count; i++)
-		s->asked_at[i] = INT64_MIN;
 	struct itimerspec its = {.it_interval = {0, BUDGET_PERIOD_NS},
 				 .it_value = {0, BUDGET_PERIOD_NS}};
 	return timerfd_settime(s->budget_fd, 0, &its, NULL);
 }
 
-static int spawn_cells(struct supervisor *s, const struct vcpu_kvm *kvm, int sentinel,
-		       const sigset_t *old_mask)
+/* Forks cell c for its services. 0, or -1 (said why). */
+static int spawn_cell(struct supervisor *s, unsigned c)
+{
+	struct sup_cell *cell = &s->cells[c];
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+		perror("denali-run: socketpair");
+		return -1;
+	}
+	fflush(NULL);
+	vnet_fork_prepare(s->vnet); /* its thread (if it runs) must not be in malloc */
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* The cell: /dev/kvm and its own socket as fds 3 and 4, nothing else of the
+		 * supervisor's (no sentinel, no other cell's socket, no network sockets), and
+		 * the caller's signal mask. */
+		int kvm_fd = fcntl(s->kvm->fd, F_DUPFD, 10), sock = fcntl(sv[1], F_DUPFD, 10);
+		if (kvm_fd < 0 || sock < 0 || dup2(kvm_fd, 3) != 3 || dup2(sock, 4) != 4)
+			_exit(DENALI_EXIT_HOST);
+		close_range(5, ~0u, 0);
+		struct vcpu_kvm cell_kvm = *s->kvm;
+		cell_kvm.fd = 3;
+		sigprocmask(SIG_SETMASK, &s->cell_mask, NULL);
+		_exit(cell_run(s->plan, &cell_kvm, 4, cell->first, cell->count, s->budget));
+	}
+	vnet_fork_done(s->vnet);
+	close(sv[1]);
+	if (pid < 0) {
+		perror("denali-run: fork");
+		close(sv[0]);
+		return -1;
+	}
+	cell->pid = pid;
+	cell->sock = sv[0];
+	return 0;
+}
+
+static int spawn_cells(struct supervisor *s)
 {
 	const struct vmm_plan *plan = s->plan;
 	for (unsigned c = 0; c < s->ncells; c++) {
@@ -853,36 +1030,8 @@ static int spawn_cells(struct supervisor *s, const struct vcpu_kvm *kvm, int sen
 		cell->count = plan->count - cell->first < plan->cell_size
 				      ? plan->count - cell->first
 				      : plan->cell_size;
-		int sv[2];
-		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-			perror("denali-run: socketpair");
+		if (spawn_cell(s, c) != 0)
 			return -1;
-		}
-		fflush(NULL);
-		pid_t pid = fork();
-		if (pid < 0) {
-			perror("denali-run: fork");
-			close(sv[0]);
-			close(sv[1]);
-			return -1;
-		}
-		if (pid == 0) {
-			/* The cell: /dev/kvm and its own socket as fds 3 and 4, nothing else of the
-			 * supervisor's (no sentinel, no other cell's socket, no network sockets),
-			 * and the caller's signal mask. */
-			(void)sentinel;
-			int kvm_fd = fcntl(kvm->fd, F_DUPFD, 10), sock = fcntl(sv[1], F_DUPFD, 10);
-			if (kvm_fd < 0 || sock < 0 || dup2(kvm_fd, 3) != 3 || dup2(sock, 4) != 4)
-				_exit(DENALI_EXIT_HOST);
-			close_range(5, ~0u, 0);
-			struct vcpu_kvm cell_kvm = *kvm;
-			cell_kvm.fd = 3;
-			sigprocmask(SIG_SETMASK, old_mask, NULL);
-			_exit(cell_run(plan, &cell_kvm, 4, cell->first, cell->count, s->budget));
-		}
-		close(sv[1]);
-		cell->pid = pid;
-		cell->sock = sv[0];
 	}
 	return 0;
 }
@@ -915,22 +1064,23 @@ static int run_status(const struct supervisor *s)
 	return timeout ? DENALI_EXIT_TIMEOUT : failed ? DENALI_EXIT_SOME_FAILED : 0;
 }
 
-int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
+int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 {
-	struct supervisor s = {.plan = plan, .timeout_fd = -1, .grace_fd = -1, .budget_fd = -1};
-	s.ncells = (plan->count + plan->cell_size - 1) / plan->cell_size;
+	struct supervisor s = {.plan = plan,
+			       .kvm = kvm,
+			       .timeout_fd = -1,
+			       .grace_fd = -1,
+			       .budget_fd = -1,
+			       .controlled = plan->control_path || plan->metrics_listen,
+			       .first_count = plan->count};
+	s.ncells = s.first_ncells = (plan->count + plan->cell_size - 1) / plan->cell_size;
 	s.cells = calloc(s.ncells, sizeof(*s.cells));
-	s.outcomes = calloc(plan->count, sizeof(*s.outcomes));
-	s.stats = calloc(plan->count, sizeof(*s.stats));
-	s.held = malloc(plan->count * sizeof(*s.held));
-	if (!s.cells || !s.outcomes || !s.stats || !s.held) {
+	if (!s.cells || grow_services(&s, plan->count) != 0) {
 		fprintf(stderr, "denali-run: out of memory\n");
 		return DENALI_EXIT_HOST;
 	}
 	for (unsigned c = 0; c < s.ncells; c++)
 		s.cells[c].sock = -1;
-	for (unsigned i = 0; i < plan->count; i++)
-		s.held[i][0] = s.held[i][1] = -1;
 	int sentinel = ioctl(kvm->fd, KVM_CREATE_VM, 0);
 	if (sentinel < 0) {
 		fprintf(stderr, "denali-run: KVM_CREATE_VM (sentinel): %s\n", strerror(errno));
@@ -943,6 +1093,7 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, &old_mask);
+	s.cell_mask = old_mask;
 	s.sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	s.timeout_fd = arm_timer(plan->timeout_s);
 	s.grace_fd = arm_timer(0);
@@ -961,13 +1112,6 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 		char err[512];
 		struct control_ops ops = {.ctx = &s, .handle = control_handle};
 		struct metrics_http_ops mops = {.ctx = &s, .want = metrics_wanted};
-		s.waiter = malloc(plan->count * sizeof(*s.waiter));
-		if (!s.waiter) {
-			fprintf(stderr, "denali-run: out of memory\n");
-			goto out;
-		}
-		for (unsigned i = 0; i < plan->count; i++)
-			s.waiter[i] = ~0u;
 		if (plan->control_path &&
 		    !(s.control = control_open(plan->control_path, &ops, err, sizeof(err)))) {
 			fprintf(stderr, "denali-run: %s\n", err);
@@ -979,16 +1123,9 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 			fprintf(stderr, "denali-run: %s\n", err);
 			goto out;
 		}
-		s.live = calloc(plan->count, sizeof(*s.live));
-		s.live_state = calloc(plan->count, sizeof(*s.live_state));
-		s.stop_at = calloc(plan->count, sizeof(*s.stop_at));
-		if (!s.live || !s.live_state || !s.stop_at) {
-			fprintf(stderr, "denali-run: out of memory\n");
-			goto out;
-		}
 	}
 	if (s.sigfd < 0 || s.timeout_fd < 0 || s.grace_fd < 0 || start_budget(&s) != 0 ||
-	    spawn_cells(&s, kvm, sentinel, &old_mask) != 0) {
+	    spawn_cells(&s) != 0) {
 		broadcast(&s, CELL_MSG_KILL, VMM_OUTCOME_HOST_ERROR, 0);
 		goto out;
 	}
@@ -1005,8 +1142,9 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 		      isatty(STDERR_FILENO), vcpu_clock_ns());
 	int cells_alive = (int)s.ncells;
 	while (s.ended < plan->count || cells_alive > 0) {
-		struct pollfd
-			fds[6 + s.ncells + 2 + CONTROL_CLIENTS_MAX + METRICS_HTTP_CLIENTS_MAX];
+		/* A start while serving the control socket adds a cell: not polled this turn. */
+		unsigned npolled = s.ncells;
+		struct pollfd fds[6 + npolled + 2 + CONTROL_CLIENTS_MAX + METRICS_HTTP_CLIENTS_MAX];
 		fds[0] = (struct pollfd){.fd = s.sigfd, .events = POLLIN};
 		fds[1] = (struct pollfd){.fd = s.timeout_fd, .events = POLLIN};
 		fds[2] = (struct pollfd){.fd = s.grace_fd, .events = POLLIN};
@@ -1015,21 +1153,21 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 		fds[4] =
 			(struct pollfd){.fd = s.vnet ? vnet_wake_fd(s.vnet) : -1, .events = POLLIN};
 		fds[5] = (struct pollfd){.fd = s.budget_fd, .events = POLLIN};
-		for (unsigned c = 0; c < s.ncells; c++)
+		for (unsigned c = 0; c < npolled; c++)
 			fds[6 + c] = (struct pollfd){
 				.fd = s.cells[c].sock,
 				.events = (short)(POLLIN | (s.cells[c].queued ? POLLOUT : 0))};
-		unsigned nctl = s.control ? control_pollfds(s.control, fds + 6 + s.ncells) : 0;
-		struct pollfd *mfds = fds + 6 + s.ncells + nctl;
+		unsigned nctl = s.control ? control_pollfds(s.control, fds + 6 + npolled) : 0;
+		struct pollfd *mfds = fds + 6 + npolled + nctl;
 		unsigned nmet = s.metrics ? metrics_http_pollfds(s.metrics, mfds) : 0;
 		/* Idle control clients are dropped: look again at least every few seconds. */
 		int timeout = kill_stopped(&s);
 		if ((s.control || s.metrics) && (timeout < 0 || timeout > 1000))
 			timeout = 1000;
-		if (poll(fds, 6 + s.ncells + nctl + nmet, timeout) < 0 && errno != EINTR)
+		if (poll(fds, 6 + npolled + nctl + nmet, timeout) < 0 && errno != EINTR)
 			break;
 		if (s.control)
-			control_serve(s.control, fds + 6 + s.ncells, nctl, vcpu_clock_ns());
+			control_serve(s.control, fds + 6 + npolled, nctl, vcpu_clock_ns());
 		if (s.metrics)
 			metrics_http_serve(s.metrics, mfds, nmet, vcpu_clock_ns());
 		if (fds[5].revents & POLLIN)
@@ -1054,7 +1192,7 @@ int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 			s.killed = 1;
 			broadcast(&s, CELL_MSG_KILL, VMM_OUTCOME_SIGNALED, s.stop_signal);
 		}
-		for (unsigned c = 0; c < s.ncells; c++) {
+		for (unsigned c = 0; c < npolled; c++) {
 			if (s.cells[c].sock >= 0 &&
 			    (fds[6 + c].revents & (POLLIN | POLLHUP | POLLERR)))
 				drain(&s, &s.cells[c]);
@@ -1101,7 +1239,8 @@ out:
 		free(s.stats[i]);
 	free(s.stats);
 	free(s.held);
-	budget_table_free(s.budget, plan->count);
+	budget_table_free(s.budget, s.budget_rows);
+	free(s.starter);
 	free(s.asked_at);
 	if (s.budget_fd >= 0)
 		close(s.budget_fd);

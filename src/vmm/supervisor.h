@@ -6,7 +6,8 @@
 #include "plan.h"
 #include "vcpu/vcpu.h"
 
-/* Runs the plan to the end. Returns denali-run's exit status (docs/cli.md). */
-int vmm_supervise(const struct vmm_plan *plan, const struct vcpu_kvm *kvm);
+/* Runs the plan to the end (services started through the control socket are added to it).
+ * Returns denali-run's exit status (docs/cli.md). */
+int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm);
 
 #endif

@@ -51,10 +51,11 @@ struct vnet {
 	int epfd, ctl_fd, fault_fd;
 	int wakes_fd; /* readable when the wake queue has services */
 	struct vnet_switch sw;
-	struct vnet_guest *guests; /* by service */
-	unsigned *runq;		   /* services with TX work, a ring of plan->count */
+	struct vnet_guest *guests; /* by service, cap of them (the plan may grow: start) */
+	unsigned cap;
+	unsigned *runq; /* services with TX work, a ring of cap */
 	unsigned runq_head, runq_len;
-	unsigned *wakeq; /* sleeping services a frame came for, a ring of plan->count */
+	unsigned *wakeq; /* sleeping services a frame came for, a ring of cap */
 	unsigned wakeq_head, wakeq_len;
 	unsigned *dirty; /* scratch for vnet_switch_take_dirty */
 	struct vnet_slirp *slirp;
@@ -70,7 +71,7 @@ static void runq_push(struct vnet *vn, unsigned service)
 	if (g->queued || g->faulted || g->port < 0 || g->asleep)
 		return;
 	g->queued = 1;
-	vn->runq[(vn->runq_head + vn->runq_len++) % vn->plan->count] = service;
+	vn->runq[(vn->runq_head + vn->runq_len++) % vn->cap] = service;
 }
 
 static int uplink_of(struct vnet *vn, const struct vmm_net_config *net)
@@ -115,7 +116,7 @@ static void drain_runq(struct vnet *vn)
 	unsigned n = vn->runq_len; /* one turn: ports queued again go to the next */
 	for (unsigned i = 0; i < n; i++) {
 		unsigned service = vn->runq[vn->runq_head];
-		vn->runq_head = (vn->runq_head + 1) % vn->plan->count;
+		vn->runq_head = (vn->runq_head + 1) % vn->cap;
 		vn->runq_len--;
 		struct vnet_guest *g = &vn->guests[service];
 		g->queued = 0;
@@ -186,7 +187,7 @@ static void report_wakes(struct vnet *vn)
 		if (g->wake_queued)
 			continue;
 		g->wake_queued = 1;
-		vn->wakeq[(vn->wakeq_head + vn->wakeq_len++) % vn->plan->count] = service;
+		vn->wakeq[(vn->wakeq_head + vn->wakeq_len++) % vn->cap] = service;
 		queued++;
 	}
 	uint64_t one = 1;
@@ -221,16 +222,19 @@ static void *vnet_thread(void *arg)
 	}
 	for (;;) {
 		unsigned n = 0;
-		fds[n++] = (struct pollfd){.fd = vn->epfd, .events = POLLIN};
-		fds[n++] = (struct pollfd){.fd = vn->ctl_fd, .events = POLLIN};
-		for (unsigned t = 0; t < vn->ntaps; t++)
-			fds[n++] = (struct pollfd){.fd = vn->taps[t].fd, .events = POLLIN};
 		pthread_mutex_lock(&vn->lock);
 		if (vn->stop) {
 			pthread_mutex_unlock(&vn->lock);
 			break;
 		}
+		/* Under the lock: a started service may add a TAP uplink. */
+		unsigned ntaps = vn->ntaps;
+		fds[n++] = (struct pollfd){.fd = vn->epfd, .events = POLLIN};
+		fds[n++] = (struct pollfd){.fd = vn->ctl_fd, .events = POLLIN};
+		for (unsigned t = 0; t < ntaps; t++)
+			fds[n++] = (struct pollfd){.fd = vn->taps[t].fd, .events = POLLIN};
 		int timeout = vn->runq_len ? 0 : -1;
+		int slirp_polled = vn->slirp != NULL; /* a start may create it meanwhile */
 		if (vn->slirp && vnet_slirp_fill(vn->slirp, fds, &n, cap, &timeout) != 0) {
 			/* More NAT sockets than room: grow, and poll them all next turn. */
 			struct pollfd *bigger = realloc(fds, 2 * cap * sizeof(*fds));
@@ -250,10 +254,10 @@ static void *vnet_thread(void *arg)
 		}
 		take_kicks(vn);
 		drain_runq(vn);
-		for (unsigned t = 0; t < vn->ntaps; t++)
+		for (unsigned t = 0; t < ntaps; t++)
 			if (fds[2 + t].revents & POLLIN)
 				read_tap(vn, &vn->taps[t]);
-		if (vn->slirp) {
+		if (slirp_polled) {
 			vnet_slirp_dispatch(vn->slirp, fds, rc < 0);
 			flush_slirp(vn);
 		}
@@ -265,52 +269,86 @@ static void *vnet_thread(void *arg)
 	return NULL;
 }
 
-static int open_uplinks(struct vnet *vn, char *err, size_t errlen)
+/* The uplinks service i's NIC needs (created on first use) and its host forwards. Returns 0,
+ * or -1 with err set (forwards it published are withdrawn; an uplink it created stays). */
+static int open_uplinks(struct vnet *vn, unsigned i, char *err, size_t errlen)
 {
-	const struct vmm_plan *plan = vn->plan;
-	for (unsigned i = 0; i < plan->count; i++) {
-		const struct vmm_net_config *net = &plan->services[i].cfg.net;
-		if (!net->enabled)
-			continue;
-		if (net->uplink == VMM_UPLINK_USER && !vn->slirp) {
-			vn->slirp = vnet_slirp_create(err, errlen);
-			if (!vn->slirp)
-				return -1;
-			vn->slirp_port =
-				vnet_switch_add_uplink(&vn->sw, 0, vnet_slirp_input, vn->slirp);
-			if (vn->slirp_port < 0)
-				goto oom;
+	const struct vmm_net_config *net = &vn->plan->services[i].cfg.net;
+	if (!net->enabled)
+		return 0;
+	if (net->uplink == VMM_UPLINK_USER && !vn->slirp) {
+		vn->slirp = vnet_slirp_create(err, errlen);
+		if (!vn->slirp)
+			return -1;
+		vn->slirp_port = vnet_switch_add_uplink(&vn->sw, 0, vnet_slirp_input, vn->slirp);
+		if (vn->slirp_port < 0)
+			goto oom;
+	}
+	if (net->uplink == VMM_UPLINK_TAP && uplink_of(vn, net) == VNET_NO_UPLINK) {
+		if (vn->ntaps == TAPS_MAX) {
+			snprintf(err, errlen, "more than %u TAP uplinks", TAPS_MAX);
+			return -1;
 		}
-		if (net->uplink == VMM_UPLINK_TAP && uplink_of(vn, net) == VNET_NO_UPLINK) {
-			if (vn->ntaps == TAPS_MAX) {
-				snprintf(err, errlen, "more than %u TAP uplinks", TAPS_MAX);
-				return -1;
-			}
-			struct vnet_tap_uplink *t = &vn->taps[vn->ntaps];
-			snprintf(t->name, sizeof(t->name), "%s", net->tap);
-			t->fd = vnet_tap_open(net->tap, err, errlen);
-			if (t->fd < 0)
-				return -1;
-			vn->ntaps++;
-			t->port = vnet_switch_add_uplink(&vn->sw, (int)vn->ntaps, vnet_tap_send,
-							 (void *)(intptr_t)t->fd);
-			if (t->port < 0)
-				goto oom;
+		struct vnet_tap_uplink *t = &vn->taps[vn->ntaps];
+		snprintf(t->name, sizeof(t->name), "%s", net->tap);
+		t->fd = vnet_tap_open(net->tap, err, errlen);
+		if (t->fd < 0)
+			return -1;
+		t->port = vnet_switch_add_uplink(&vn->sw, (int)vn->ntaps + 1, vnet_tap_send,
+						 (void *)(intptr_t)t->fd);
+		if (t->port < 0) {
+			close(t->fd);
+			goto oom;
 		}
-		for (unsigned f = 0; f < net->nforward; f++) {
-			char why[256];
-			if (vnet_slirp_add_forward(vn->slirp, &net->forward[f], net->ip, why,
-						   sizeof(why)) != 0) {
-				snprintf(err, errlen, "%s: key \"net.forward\": %s",
-					 plan->services[i].cfg.source, why);
-				return -1;
-			}
+		vn->ntaps++;
+	}
+	for (unsigned f = 0; f < net->nforward; f++) {
+		char why[256];
+		if (vnet_slirp_add_forward(vn->slirp, &net->forward[f], net->ip, why,
+					   sizeof(why)) != 0) {
+			snprintf(err, errlen, "%s: key \"net.forward\": %s",
+				 vn->plan->services[i].cfg.source, why);
+			while (f--)
+				vnet_slirp_remove_forward(vn->slirp, &net->forward[f]);
+			return -1;
 		}
 	}
 	return 0;
 oom:
 	snprintf(err, errlen, "network: out of memory");
 	return -1;
+}
+
+/* Makes room for services below count (their rings keep their order). 0, or -1 (ENOMEM). */
+static int grow(struct vnet *vn, unsigned count)
+{
+	if (count <= vn->cap)
+		return 0;
+	unsigned cap = vn->cap ? vn->cap : 16;
+	while (cap < count)
+		cap *= 2;
+	struct vnet_guest *guests = realloc(vn->guests, cap * sizeof(*guests));
+	if (guests)
+		vn->guests = guests;
+	unsigned *runq = malloc(cap * sizeof(*runq)), *wakeq = malloc(cap * sizeof(*wakeq));
+	if (!guests || !runq || !wakeq) {
+		free(runq);
+		free(wakeq);
+		return -1;
+	}
+	for (unsigned i = vn->cap; i < cap; i++)
+		guests[i] = (struct vnet_guest){.port = -1, .kick_fd = -1, .wake_fd = -1};
+	for (unsigned k = 0; k < vn->runq_len; k++)
+		runq[k] = vn->runq[(vn->runq_head + k) % vn->cap];
+	for (unsigned k = 0; k < vn->wakeq_len; k++)
+		wakeq[k] = vn->wakeq[(vn->wakeq_head + k) % vn->cap];
+	free(vn->runq);
+	free(vn->wakeq);
+	vn->runq = runq;
+	vn->wakeq = wakeq;
+	vn->runq_head = vn->wakeq_head = 0;
+	vn->cap = cap;
+	return 0;
 }
 
 struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen)
@@ -323,25 +361,22 @@ struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen)
 	vn->plan = plan;
 	vn->epfd = vn->ctl_fd = vn->fault_fd = vn->wakes_fd = -1;
 	pthread_mutex_init(&vn->lock, NULL);
-	vn->guests = calloc(plan->count, sizeof(*vn->guests));
-	for (unsigned i = 0; vn->guests && i < plan->count; i++)
-		vn->guests[i] = (struct vnet_guest){.port = -1, .kick_fd = -1, .wake_fd = -1};
-	vn->runq = calloc(plan->count, sizeof(*vn->runq));
-	vn->wakeq = calloc(plan->count, sizeof(*vn->wakeq));
+	int grown = grow(vn, plan->count);
 	vn->epfd = epoll_create1(EPOLL_CLOEXEC);
 	vn->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vn->fault_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vn->wakes_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!vn->guests || !vn->runq || !vn->wakeq || vn->epfd < 0 || vn->ctl_fd < 0 ||
-	    vn->fault_fd < 0 || vn->wakes_fd < 0 || vnet_switch_init(&vn->sw) != 0) {
+	if (grown != 0 || vn->epfd < 0 || vn->ctl_fd < 0 || vn->fault_fd < 0 || vn->wakes_fd < 0 ||
+	    vnet_switch_init(&vn->sw) != 0) {
 		snprintf(err, errlen, "network: %s", strerror(errno ? errno : ENOMEM));
 		vnet_destroy(vn);
 		return NULL;
 	}
-	if (open_uplinks(vn, err, errlen) != 0) {
-		vnet_destroy(vn);
-		return NULL;
-	}
+	for (unsigned i = 0; i < plan->count; i++)
+		if (open_uplinks(vn, i, err, errlen) != 0) {
+			vnet_destroy(vn);
+			return NULL;
+		}
 	return vn;
 }
 
@@ -370,6 +405,31 @@ static void poke(struct vnet *vn)
 		perror("denali-run: network: control");
 }
 
+int vnet_add_service(struct vnet *vn, unsigned service, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&vn->lock);
+	int rc = grow(vn, service + 1);
+	if (rc != 0)
+		snprintf(err, errlen, "network: out of memory");
+	else
+		rc = open_uplinks(vn, service, err, errlen);
+	pthread_mutex_unlock(&vn->lock);
+	poke(vn); /* a new TAP uplink to poll */
+	return rc;
+}
+
+void vnet_fork_prepare(struct vnet *vn)
+{
+	if (vn)
+		pthread_mutex_lock(&vn->lock);
+}
+
+void vnet_fork_done(struct vnet *vn)
+{
+	if (vn)
+		pthread_mutex_unlock(&vn->lock);
+}
+
 void vnet_destroy(struct vnet *vn)
 {
 	if (!vn)
@@ -381,7 +441,7 @@ void vnet_destroy(struct vnet *vn)
 		poke(vn);
 		pthread_join(vn->thread, NULL);
 	}
-	for (unsigned i = 0; vn->guests && i < vn->plan->count; i++)
+	for (unsigned i = 0; vn->guests && i < vn->cap; i++)
 		vnet_detach(vn, i, NULL);
 	vnet_slirp_destroy(vn->slirp);
 	for (unsigned t = 0; t < vn->ntaps; t++)
@@ -448,7 +508,8 @@ int vnet_attach(struct vnet *vn, unsigned service, int mem_fd, int kick_fd, int 
 		size_t errlen)
 {
 	const struct vmm_plan *plan = vn->plan;
-	if (service >= plan->count || !plan->services[service].cfg.net.enabled) {
+	if (service >= plan->count || service >= vn->cap ||
+	    !plan->services[service].cfg.net.enabled) {
 		snprintf(err, errlen, "network: unexpected NIC for service %u", service);
 		goto fail;
 	}
@@ -459,6 +520,8 @@ int vnet_attach(struct vnet *vn, unsigned service, int mem_fd, int kick_fd, int 
 			 plan->services[service].cfg.name, strerror(errno));
 		goto fail;
 	}
+	/* A cell forked later (start) must not hold other services' windows. */
+	madvise(win, DN_IOWIN_SIZE, MADV_DONTFORK);
 	pthread_mutex_lock(&vn->lock);
 	struct vnet_guest *g = &vn->guests[service];
 	int rc = -1, woke = g->port >= 0 && g->asleep;
@@ -502,7 +565,7 @@ static void send_last(struct vnet *vn, unsigned service)
 
 int vnet_sleep(struct vnet *vn, unsigned service)
 {
-	if (service >= vn->plan->count)
+	if (service >= vn->cap)
 		return -1;
 	pthread_mutex_lock(&vn->lock);
 	struct vnet_guest *g = &vn->guests[service];
@@ -529,7 +592,7 @@ int vnet_sleep(struct vnet *vn, unsigned service)
 int vnet_counters(struct vnet *vn, unsigned service, struct vnet_port_counters *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (service >= vn->plan->count)
+	if (service >= vn->cap)
 		return -1;
 	pthread_mutex_lock(&vn->lock);
 	const struct vnet_guest *g = &vn->guests[service];
@@ -546,7 +609,7 @@ void vnet_detach(struct vnet *vn, unsigned service, struct vnet_port_counters *o
 {
 	if (out)
 		memset(out, 0, sizeof(*out));
-	if (service >= vn->plan->count)
+	if (service >= vn->cap)
 		return;
 	pthread_mutex_lock(&vn->lock);
 	struct vnet_guest *g = &vn->guests[service];
@@ -588,7 +651,7 @@ int vnet_take_fault(struct vnet *vn, unsigned *service, char *reason, size_t rea
 		perror("denali-run: network: fault");
 	pthread_mutex_lock(&vn->lock);
 	int got = 0;
-	for (unsigned i = 0; vn->nfaults && i < vn->plan->count && !got; i++) {
+	for (unsigned i = 0; vn->nfaults && i < vn->cap && !got; i++) {
 		struct vnet_guest *g = &vn->guests[i];
 		if (!g->fault_unreported || g->port < 0)
 			continue;
@@ -618,7 +681,7 @@ int vnet_take_wake(struct vnet *vn, unsigned *service)
 	int got = 0;
 	while (vn->wakeq_len && !got) {
 		unsigned s = vn->wakeq[vn->wakeq_head];
-		vn->wakeq_head = (vn->wakeq_head + 1) % vn->plan->count;
+		vn->wakeq_head = (vn->wakeq_head + 1) % vn->cap;
 		vn->wakeq_len--;
 		struct vnet_guest *g = &vn->guests[s];
 		g->wake_queued = 0;

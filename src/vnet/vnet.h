@@ -24,6 +24,16 @@ struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen);
  * no one will release. 0, or -1 with err. */
 int vnet_start(struct vnet *vn, char *err, size_t errlen);
 
+/* A service added to the plan after vnet_create (the control socket's start): room for its
+ * port, the uplink its NIC needs, its host forwards. 0, or -1 with err (no forward of it stays
+ * published). Services without a NIC need no call. */
+int vnet_add_service(struct vnet *vn, unsigned service, char *err, size_t errlen);
+
+/* Around a fork once the thread runs: the thread waits (it holds no allocator lock then), and
+ * the child must not touch the switch. NULL is allowed. */
+void vnet_fork_prepare(struct vnet *vn);
+void vnet_fork_done(struct vnet *vn);
+
 /* Stops the thread and releases every port and uplink. */
 void vnet_destroy(struct vnet *vn);
 

@@ -177,6 +177,11 @@ int vnet_slirp_add_forward(struct vnet_slirp *s, const struct vmm_forward *f, ui
 	return -1;
 }
 
+void vnet_slirp_remove_forward(struct vnet_slirp *s, const struct vmm_forward *f)
+{
+	slirp_remove_hostfwd(s->slirp, f->udp, addr(f->host_addr), f->host_port);
+}
+
 int vnet_slirp_input(void *ctx, const uint8_t *frame, size_t len)
 {
 	struct vnet_slirp *s = ctx;

@@ -20,6 +20,9 @@ void vnet_slirp_destroy(struct vnet_slirp *s);
 int vnet_slirp_add_forward(struct vnet_slirp *s, const struct vmm_forward *f, uint32_t guest_ip,
 			   char *err, size_t errlen);
 
+/* Stops publishing a forward that vnet_slirp_add_forward published. */
+void vnet_slirp_remove_forward(struct vnet_slirp *s, const struct vmm_forward *f);
+
 /* A frame from the LAN to the NAT (the switch's uplink send). Returns 0. */
 int vnet_slirp_input(void *ctx, const uint8_t *frame, size_t len);
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# it-control: drives a fleet of 50 services only through denali-ctl, checking every answer with
-# jq, then feeds the control socket hostile input and checks that the fleet runs on.
-# Usage: control.sh DENALI_RUN DENALI_CTL EVENTS_GUEST
+# it-control: starts a fleet of 50 services and drives it only through denali-ctl, checking every
+# answer with jq, then feeds the control socket hostile input and checks that the fleet runs on.
+# Usage: control.sh DENALI_RUN DENALI_CTL EVENTS_GUEST HTTPD_GUEST
 set -uo pipefail
-run=$(realpath "$1") ctl=$(realpath "$2") events=$(realpath "$3")
+run=$(realpath "$1") ctl=$(realpath "$2") events=$(realpath "$3") httpd=$(realpath "$4")
 [ -e /dev/kvm ] || { echo "SKIP: no /dev/kvm"; exit 77; }
 command -v jq >/dev/null || { echo "FAIL: jq is not installed"; exit 1; }
 
@@ -41,15 +41,16 @@ until_ok() {
 state_of() { ctl list | jq -r --arg n "$1" '.services[] | select(.name == $n) | .state'; }
 state_is() { [ "$(state_of "$1")" = "$2" ]; }
 
-mkdir -p "$work/fleet" "$work/state"
+mkdir -p "$work/fleet" "$work/more" "$work/state"
 for i in $(seq -w 1 50); do
 	printf '{"name": "s%s", "image": "%s", "memory": "4M", "args": ["stop-exit"]}\n' \
-		"$i" "$events" >"$work/fleet/s$i.json"
+		"$i" "$events" >"$work/more/s$i.json"
 done
 printf '{"name": "stubborn", "image": "%s", "memory": "4M", "args": ["stop-ignore"]}\n' \
 	"$events" >"$work/fleet/stubborn.json"
 
-"$run" --quiet --state-dir "$work/state" --control "$DENALI_CONTROL" --cell-size 16 \
+# The run starts with one service; the other 50 come through the control socket.
+"$run" --quiet --state-dir "$work/state" --control "$DENALI_CONTROL" \
 	--metrics-listen 127.0.0.1:19177 --fleet "$work/fleet" >"$work/run.out" 2>"$work/run.err" &
 pid=$!
 socket_up() { kill -0 "$pid" 2>/dev/null || fail "denali-run ended early"; test -S "$DENALI_CONTROL"; }
@@ -57,18 +58,33 @@ until_ok 60 socket_up || fail "no control socket after 60 s"
 [ "$(stat -c %a "$DENALI_CONTROL")" = 600 ] || fail "the socket is not mode 0600"
 
 # A second run on the same socket is refused while this one runs.
-"$run" --state-dir "$work/state2" --control "$DENALI_CONTROL" "$work/fleet/s01.json" \
+"$run" --state-dir "$work/state2" --control "$DENALI_CONTROL" "$work/more/s01.json" \
 	>/dev/null 2>"$work/second.err" && fail "a second denali-run took the same socket"
 grep -q "$DENALI_CONTROL" "$work/second.err" || fail "the refusal does not name the socket: $(cat "$work/second.err")"
 
-# list: 51 services, all running once started, in cells of 16.
+# start: each answered once its service runs, in a cell of its own (the first run's is 0).
+for i in $(seq -w 1 50); do
+	out=$(ctl start "$work/more/s$i.json") || fail "start s$i: $out"
+	check start "$out" '.ok and .name == "s'$i'" and .cell == '$((10#$i))
+done
+# A file with a bad key, a duplicate name, not JSON: refused, naming the problem.
+printf '{"name": "bad", "image": "%s", "memory": "4Q"}\n' "$events" >"$work/bad.json"
+out=$(ctl start "$work/bad.json") && fail "start of a bad file succeeded: $out"
+check "start bad" "$out" '.ok == false and .code == "failed" and (.error | test("bad.json: key \"memory\""))'
+out=$(ctl start "$work/more/s07.json") && fail "start of a duplicate succeeded: $out"
+check "start duplicate" "$out" '.ok == false and (.error | test("\"s07\" is already used"))'
+echo 'not json' >"$work/garbage.json"
+out=$(ctl start "$work/garbage.json") && fail "start of a non-JSON file succeeded: $out"
+check "start garbage" "$out" '.ok == false and (.error | test("garbage.json"))'
+
+# list: 51 services, all running.
 running() { [ "$(ctl list | jq '[.services[] | select(.state == "running")] | length')" = 51 ]; }
 until_ok 120 running || fail "not all 51 services running: $(ctl list)"
 list=$(ctl list)
 check list "$list" '.ok and (.services | length) == 51'
 check list "$list" '[.services[] | .name] | sort == ([range(1; 51) | "s" + (if . < 10 then "0" else "" end) + tostring] + ["stubborn"] | sort)'
-check list "$list" '.services[] | select(.name == "s17") | .cell == 1 and .uptime_s > 0 and .resident_pages > 0'
-check list "$list" '[.services[] | .cell] | max == 3'
+check list "$list" '.services[] | select(.name == "s17") | .cell == 17 and .uptime_s > 0 and .resident_pages > 0'
+check list "$list" '[.services[] | .cell] | max == 50'
 # Captured first: with pipefail, a reader that stops early (grep -q) would fail the writer.
 table=$(ctl --table list) || fail "list --table failed"
 grep -q '^NAME *STATE' <<<"$table" || fail "list --table has no header"
@@ -145,6 +161,27 @@ out=$(ctl kill nosuch)
 [ $? = 1 ] || fail "an unknown service is not a failure (1)"
 check unknown "$out" '.ok == false and .code == "failed" and (.error | test("nosuch"))'
 
+# start with a NIC: the first creates the network (no service had one), the second joins it;
+# a third whose host forward is taken is refused, and its name is free for the fixed file.
+web() { printf '{"name": "%s", "image": "%s", "memory": "16M", "net": {"forward": ["tcp:%s:80"]}}\n' \
+	"$1" "$httpd" "$2" >"$work/$1.json"; }
+web web1 19178
+web web2 19179
+for w in web1 web2; do
+	out=$(ctl start "$work/$w.json") || fail "start $w: $out"
+done
+for w in web1:19178 web2:19179; do
+	page=$(curl -s -m 10 "http://127.0.0.1:${w#*:}/") || fail "${w%:*}: no answer over its forward"
+	grep -q "Hello from ${w%:*} on Denali" <<<"$page" || fail "${w%:*}: wrong page: $page"
+done
+web web3 19178
+out=$(ctl start "$work/web3.json") && fail "start with a taken forward succeeded: $out"
+check "start taken forward" "$out" '.ok == false and (.error | test("net.forward"))'
+web web3 19180
+out=$(ctl start "$work/web3.json") || fail "start web3 after the fix: $out"
+page=$(curl -s -m 10 http://127.0.0.1:19180/) || fail "web3: no answer over its forward"
+grep -q "Hello from web3 on Denali" <<<"$page" || fail "web3: wrong page: $page"
+
 # Hostile input on the socket: the fleet keeps running.
 python3 - "$DENALI_CONTROL" <<'EOF' || fail "hostile input"
 import json, socket, sys, time
@@ -201,7 +238,8 @@ s.sendall(b'{"cmd": "list"}\n')
 if not lines(s, 1)[0]["ok"]:
     sys.exit("list failed after the surplus clients left")
 EOF
-check "after hostile input" "$(ctl list)" '[.services[] | select(.state == "running")] | length == 39'
+# 39 of the 50 (10 stopped, one killed) and the 3 web services.
+check "after hostile input" "$(ctl list)" '[.services[] | select(.state == "running")] | length == 42'
 
 # shutdown: the rest see DN_EV_STOP and exit 7; denali-run ends.
 check shutdown "$(ctl shutdown)" '.ok'
@@ -215,7 +253,7 @@ grep -q "host error\|lost" "$work/run.err" && fail "errors in the run"
 
 # --detach: returns once the fleet is up, printing the socket; the run goes on without it.
 out=$(timeout 60 "$run" --detach --state-dir "$work/state" --control "$sockets/detached" \
-	"$work/fleet/s01.json" "$work/fleet/s02.json") || fail "--detach failed: $out"
+	"$work/more/s01.json" "$work/more/s02.json") || fail "--detach failed: $out"
 [ "$out" = "$sockets/detached" ] || fail "--detach printed \"$out\", not the socket's path"
 until_ok 60 eval '[ "$(DENALI_CONTROL=$sockets/detached ctl list | jq "[.services[] | select(.state == \"running\")] | length")" = 2 ]' ||
 	fail "the detached fleet is not running"
@@ -224,18 +262,18 @@ until_ok 60 test ! -e "$sockets/detached" || fail "the detached run did not end"
 grep -q "got stop" "$work/state/denali-run.log" || fail "the detached run's consoles are not in its log"
 # A detached run that cannot start says why, in the foreground, with its status.
 out=$("$run" --detach --state-dir "$work/state" --control "$sockets/nofolder/x" \
-	"$work/fleet/s01.json" 2>&1) && fail "--detach with a bad socket path succeeded"
+	"$work/more/s01.json" 2>&1) && fail "--detach with a bad socket path succeeded"
 grep -q "nofolder" <<<"$out" || fail "the failed --detach does not say why: $out"
 
 # A socket left by a killed run is replaced.
-"$run" --quiet --state-dir "$work/state" --control "$DENALI_CONTROL" "$work/fleet/s01.json" \
+"$run" --quiet --state-dir "$work/state" --control "$DENALI_CONTROL" "$work/more/s01.json" \
 	>/dev/null 2>"$work/run.err" &
 pid=$!
 until_ok 60 state_is s01 running || fail "the first run did not start"
 kill -9 "$pid"
 wait "$pid" 2>/dev/null
 sleep 1 # its cells die with it, and their file locks
-"$run" --quiet --state-dir "$work/state" --control "$DENALI_CONTROL" "$work/fleet/s01.json" \
+"$run" --quiet --state-dir "$work/state" --control "$DENALI_CONTROL" "$work/more/s01.json" \
 	>/dev/null 2>"$work/run.err" &
 pid=$!
 until_ok 60 state_is s01 running || fail "a stale socket was not replaced"
