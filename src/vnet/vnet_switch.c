@@ -269,13 +269,29 @@ static unsigned ethertype(const struct vnet_frame *f)
 	return (unsigned)f->hdr[12] << 8 | f->hdr[13];
 }
 
-/* An ARP request (Ethernet/IPv4) whose target is port's own address: someone wants to reach
- * it. Read on the snapshot, which holds the ARP target through byte 41. */
-static int arp_asks_for(const struct vnet_port *port, const struct vnet_frame *f)
+/* The target address of an ARP request (Ethernet/IPv4), else 0. Read on the snapshot, which
+ * holds the ARP target through byte 41. */
+static uint32_t arp_request_target(const struct vnet_frame *f)
 {
 	const uint8_t *h = f->hdr;
-	return port->ip && ethertype(f) == 0x0806 && f->hdr_len >= 42 && h[16] == 0x08 &&
-	       h[17] == 0x00 && h[20] == 0 && h[21] == 1 && be32_at(h + 38) == port->ip;
+	if (ethertype(f) == 0x0806 && f->hdr_len >= 42 && h[16] == 0x08 && h[17] == 0x00 &&
+	    h[20] == 0 && h[21] == 1)
+		return be32_at(h + 38);
+	return 0;
+}
+
+/* An ARP request for port's own address: someone wants to reach it. */
+static int arp_asks_for(const struct vnet_port *port, const struct vnet_frame *f)
+{
+	return port->ip && arp_request_target(f) == port->ip;
+}
+
+/* A guest whose address the switch knows answers ARP for no other: a request for another
+ * address need not reach (and wake) it. With a thousand guests on a LAN, every new peer's
+ * request would otherwise interrupt them all. */
+static int arp_not_for(const struct vnet_port *port, uint32_t target)
+{
+	return target && !port->is_uplink && port->ip && port->ip != target;
 }
 
 /* Lists a sleeping port for a wake-up, once per sleep. */
@@ -438,12 +454,18 @@ enum dn_nic_status vnet_switch_forward(struct vnet_switch *sw, unsigned src,
 			delivered = (unsigned)deliver(sw, (unsigned)to, f);
 		goto done;
 	}
-	/* Broadcast or multicast: every reachable port but the sender. */
+	/* Broadcast or multicast: every reachable port but the sender (an ARP request: but
+	 * the guests it cannot be for). */
 	sw->flooded++;
+	uint32_t target = arp_request_target(f);
 	for (unsigned p = 0; p < sw->nports; p++) {
 		struct vnet_port *out = &sw->ports[p];
-		if (p != src && out->in_use && reachable(in, out) &&
-		    (!out->is_uplink || may_leave(f)))
+		if (p == src || !out->in_use || !reachable(in, out) ||
+		    (out->is_uplink && !may_leave(f)))
+			continue;
+		if (arp_not_for(out, target))
+			sw->arp_spared++;
+		else
 			delivered += (unsigned)deliver(sw, p, f);
 	}
 done:

@@ -81,7 +81,8 @@ struct vnet_switch {
 	int uplink_port[VNET_UPLINKS_MAX]; /* by uplink id: its port, -1 if none */
 	unsigned learned;		   /* table entries learned from uplinks */
 	uint64_t flooded;		   /* frames sent to every reachable port */
-	uint64_t learn_refused;		   /* uplink frames claiming a guest's MAC */
+	uint64_t arp_spared;	/* guest ports an ARP request skipped: it was for another address */
+	uint64_t learn_refused; /* uplink frames claiming a guest's MAC */
 };
 
 int vnet_switch_init(struct vnet_switch *sw);
@@ -114,8 +115,10 @@ unsigned vnet_switch_wake(struct vnet_switch *sw, unsigned p, uint8_t *win);
  * listed once per sleep); returns how many were written to out (room for every port). */
 unsigned vnet_switch_take_wakes(struct vnet_switch *sw, unsigned *out);
 
-/* Forwards one frame that arrived on port src. Returns the TX status for the sender: OK when
- * delivered to at least one port, else DN_NIC_DROPPED. */
+/* Forwards one frame that arrived on port src: unicast to its port, broadcast and multicast to
+ * every reachable port, except that an ARP request skips the guests whose address the switch
+ * knows and is not its target. Returns the TX status for the sender: OK when delivered to at
+ * least one port, else DN_NIC_DROPPED. */
 enum dn_nic_status vnet_switch_forward(struct vnet_switch *sw, unsigned src,
 				       const struct vnet_frame *f);
 

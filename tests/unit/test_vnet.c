@@ -732,7 +732,8 @@ END_TEST
 START_TEST(test_sleep_broadcast_policy)
 {
 	/* A sleeping port takes unicast for it and an ARP request for its own address; every
-	 * other broadcast and multicast passes it by, uncounted as a drop. */
+	 * other broadcast and multicast passes it by, uncounted as a drop (an ARP request for
+	 * another's address does not even reach a port whose address is known). */
 	struct vnet_switch sw;
 	vnet_switch_init(&sw);
 	struct guest a, b, c, d;
@@ -757,13 +758,15 @@ START_TEST(test_sleep_broadcast_policy)
 		ck_assert_ptr_nonnull(take_rx(&c)); /* the awake port got them all */
 	unsigned wakes[8];
 	ck_assert_uint_eq(vnet_switch_take_wakes(&sw, wakes), 0);
-	ck_assert_uint_eq(sw.ports[pb].count.asleep_ignored, 4);
+	ck_assert_uint_eq(sw.ports[pb].count.asleep_ignored, 3);
 	ck_assert_uint_eq(sw.ports[pd].count.asleep_ignored, 4);
-	put_arp(&a, bcast, 1, 0x0a000011u); /* who has b's address: b must wake for it */
+	ck_assert_uint_eq(sw.arp_spared, 1); /* b, for c's address */
+	put_arp(&a, bcast, 1, 0x0a000011u);  /* who has b's address: b must wake for it */
 	drain(&sw, pa);
 	ck_assert_uint_eq(sw.ports[pb].count.held, 1);
 	ck_assert_uint_eq(sw.ports[pd].count.held, 0);
 	ck_assert_uint_eq(sw.ports[pd].count.asleep_ignored, 5);
+	ck_assert_uint_eq(sw.arp_spared, 2); /* c, for b's: it did not get it */
 	ck_assert_uint_eq(vnet_switch_take_wakes(&sw, wakes), 1);
 	ck_assert_uint_eq(wakes[0], (unsigned)pb);
 	put_frame(&a, d.mac, a.mac, "unicast");
@@ -776,7 +779,54 @@ START_TEST(test_sleep_broadcast_policy)
 		ck_assert_uint_eq(sw.ports[p].count.held_dropped, 0);
 	}
 	ck_assert_uint_eq(sw.ports[pa].count.tx_dropped, 0);
-	ck_assert_uint_eq(sw.ports[pc].count.rx_frames, 5);
+	ck_assert_uint_eq(sw.ports[pc].count.rx_frames, 4);
+	vnet_switch_free(&sw);
+	guest_free(&a), guest_free(&b), guest_free(&c), guest_free(&d);
+}
+END_TEST
+
+START_TEST(test_arp_request_reaches_its_target)
+{
+	/* Awake or not, a guest with a known address gets only the ARP requests for it; one
+	 * without an address and the uplink get them all. */
+	struct vnet_switch sw;
+	vnet_switch_init(&sw);
+	struct uplink_sink sink = {0};
+	int up = vnet_switch_add_uplink(&sw, 0, sink_send, &sink);
+	struct guest a, b, c, d;
+	guest_init(&a, 1);
+	guest_init(&b, 2);
+	guest_init(&c, 3);
+	guest_init(&d, 4);
+	int pa = vnet_switch_add_guest(&sw, 0, a.mac, 0, 0, a.win);
+	int pb = vnet_switch_add_guest(&sw, 1, b.mac, 0x0a000011u, 0, b.win);
+	int pc = vnet_switch_add_guest(&sw, 2, c.mac, 0x0a000012u, 0, c.win);
+	int pd = vnet_switch_add_guest(&sw, 3, d.mac, 0, 0, d.win);
+	ck_assert_int_ge(up, 0);
+	post_rx(&b, 8, 2048), post_rx(&c, 8, 2048), post_rx(&d, 8, 2048);
+	put_arp(&a, bcast, 1, 0x0a000012u); /* who has c's address */
+	put_arp(&a, bcast, 1, 0x0a000001u); /* who has the gateway's: no guest's */
+	put_frame(&a, bcast, a.mac, "broadcast");
+	drain(&sw, pa);
+	ck_assert_uint_eq(sw.ports[pb].count.rx_frames, 1); /* the plain broadcast only */
+	ck_assert_uint_eq(sw.ports[pc].count.rx_frames, 2);
+	ck_assert_uint_eq(sw.ports[pd].count.rx_frames, 3);
+	ck_assert_uint_eq(sink.frames, 3);
+	ck_assert_uint_eq(sw.arp_spared, 3); /* b twice, c once */
+	/* From the outside too: a request for b's address reaches b alone of the guests. */
+	uint8_t frame[60] = {0};
+	memset(frame, 0xff, 6);
+	static const uint8_t outside[6] = {0x02, 0x99, 0, 0, 0, 1};
+	memcpy(frame + 6, outside, 6);
+	frame[12] = 0x08, frame[13] = 0x06, frame[15] = 1, frame[16] = 0x08, frame[18] = 6;
+	frame[19] = 4, frame[21] = 1;
+	put_be32(frame + 38, 0x0a000011u);
+	struct vnet_frame f;
+	vnet_frame_init(&f, frame, sizeof(frame));
+	ck_assert_int_eq(vnet_switch_forward(&sw, (unsigned)up, &f), DN_NIC_OK);
+	ck_assert_uint_eq(sw.ports[pb].count.rx_frames, 2);
+	ck_assert_uint_eq(sw.ports[pc].count.rx_frames, 2);
+	ck_assert_uint_eq(sw.ports[pd].count.rx_frames, 4);
 	vnet_switch_free(&sw);
 	guest_free(&a), guest_free(&b), guest_free(&c), guest_free(&d);
 }
@@ -1092,6 +1142,7 @@ Suite *vnet_suite(void)
 	tcase_add_test(tc, test_sleep_holds_in_order);
 	tcase_add_test(tc, test_sleep_bounds);
 	tcase_add_test(tc, test_sleep_broadcast_policy);
+	tcase_add_test(tc, test_arp_request_reaches_its_target);
 	tcase_add_test(tc, test_sleep_wake_list);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("network thread");
