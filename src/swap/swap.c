@@ -62,19 +62,19 @@ static uint64_t record_resident(const struct guestmem *mem, uint8_t *map)
 	return record_resident_range(mem->host, mem->size, map);
 }
 
-/* Notes into map the pages the guest really used: those mapped in this process's page tables
- * (pagemap bit 63), not every page readahead left in the cache. Returns how many, or -1 if
- * pagemap cannot be read (then mincore's view is taken). */
-static int64_t record_mapped(const struct guestmem *mem, uint8_t *map)
+/* Counts the pages of [host, host + size) mapped in this process's page tables (pagemap bit
+ * 63), noting them into map unless it is NULL. Returns -1 if pagemap cannot be read. */
+static int64_t record_mapped_range(const void *host, size_t size, uint8_t *map)
 {
-	size_t pages = mem->size / DN_PAGE_SIZE;
+	size_t pages = size / DN_PAGE_SIZE;
 	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	memset(map, 0, (pages + 7) / 8);
+	if (map)
+		memset(map, 0, (pages + 7) / 8);
 	uint64_t entries[512];
 	int64_t n = 0;
-	uint64_t base = (uint64_t)(uintptr_t)mem->host / DN_PAGE_SIZE;
+	uint64_t base = (uint64_t)(uintptr_t)host / DN_PAGE_SIZE;
 	for (size_t first = 0; first < pages; first += 512) {
 		size_t count = pages - first < 512 ? pages - first : 512;
 		ssize_t want = (ssize_t)(count * sizeof(entries[0]));
@@ -83,14 +83,24 @@ static int64_t record_mapped(const struct guestmem *mem, uint8_t *map)
 			close(fd);
 			return -1;
 		}
-		for (size_t i = 0; i < count; i++)
-			if (entries[i] >> 63) {
+		for (size_t i = 0; i < count; i++) {
+			if (!(entries[i] >> 63))
+				continue;
+			if (map)
 				map[(first + i) / 8] |= (uint8_t)(1u << ((first + i) % 8));
-				n++;
-			}
+			n++;
+		}
 	}
 	close(fd);
 	return n;
+}
+
+/* Notes into map the pages the guest really used: those mapped, not every page readahead left
+ * in the cache. Returns how many, or -1 if pagemap cannot be read (then mincore's view is
+ * taken). */
+static int64_t record_mapped(const struct guestmem *mem, uint8_t *map)
+{
+	return record_mapped_range(mem->host, mem->size, map);
 }
 
 uint64_t swap_resident_pages(const struct guestmem *mem)
@@ -100,23 +110,8 @@ uint64_t swap_resident_pages(const struct guestmem *mem)
 
 uint64_t swap_count_mapped(const void *host, size_t size)
 {
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	uint64_t entries[512], n = 0;
-	uint64_t base = (uint64_t)(uintptr_t)host / DN_PAGE_SIZE;
-	size_t pages = size / DN_PAGE_SIZE;
-	for (size_t first = 0; first < pages; first += 512) {
-		size_t count = pages - first < 512 ? pages - first : 512;
-		ssize_t want = (ssize_t)(count * sizeof(entries[0]));
-		if (pread(fd, entries, (size_t)want,
-			  (off_t)((base + first) * sizeof(entries[0]))) != want)
-			break;
-		for (size_t i = 0; i < count; i++)
-			n += entries[i] >> 63;
-	}
-	close(fd);
-	return n;
+	int64_t n = record_mapped_range(host, size, NULL);
+	return n > 0 ? (uint64_t)n : 0;
 }
 
 static int64_t now_ns(void)

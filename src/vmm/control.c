@@ -1,5 +1,6 @@
 /* The control socket's server: connections, line framing, the protocol's checks. */
 #include "control.h"
+#include "listener.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,16 +29,12 @@ struct control_client {
 	int64_t last_ns; /* last activity */
 };
 
-#define ACCEPT_PAUSE_NS 100000000ll /* out of descriptors: try again this much later */
-
 struct control {
-	int listen_fd, lock_fd;
+	struct listener listener; /* paused out of descriptors: never spins the loop */
+	int lock_fd;
 	char *path, *lock_path;
 	struct control_ops ops;
 	struct control_client clients[CONTROL_CLIENTS_MAX];
-	/* Out of descriptors: accepting stops until then, or a listener that stays readable
-	 * would spin the supervisor's loop. 0: accepting. */
-	int64_t accept_paused_until;
 };
 
 /* One request kind: its command and its keys beside "cmd", each with a JSON type. */
@@ -176,12 +173,12 @@ static int listen_on(struct control *c, char *err, size_t errlen)
 		}
 		unlink(c->path); /* a dead run's: we hold the lock */
 	}
-	c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	c->listener.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	mode_t old = umask(0177); /* 0600 from the start: no window for others to connect */
-	int bound = c->listen_fd >= 0 &&
-		    bind(c->listen_fd, (const struct sockaddr *)&addr, sizeof(addr)) == 0;
+	int bound = c->listener.fd >= 0 &&
+		    bind(c->listener.fd, (const struct sockaddr *)&addr, sizeof(addr)) == 0;
 	umask(old);
-	if (!bound || listen(c->listen_fd, 16) != 0) {
+	if (!bound || listen(c->listener.fd, 16) != 0) {
 		snprintf(err, errlen, "--control: cannot listen on %s: %s", c->path,
 			 strerror(errno));
 		return -1;
@@ -197,7 +194,7 @@ struct control *control_open(const char *path, const struct control_ops *ops, ch
 		snprintf(err, errlen, "--control: out of memory");
 		return NULL;
 	}
-	c->listen_fd = c->lock_fd = -1;
+	c->listener.fd = c->lock_fd = -1;
 	c->ops = *ops;
 	for (unsigned i = 0; i < CONTROL_CLIENTS_MAX; i++)
 		c->clients[i].fd = -1;
@@ -237,8 +234,8 @@ void control_close(struct control *c)
 		return;
 	for (unsigned i = 0; i < CONTROL_CLIENTS_MAX; i++)
 		drop_client(&c->clients[i]);
-	if (c->listen_fd >= 0) {
-		close(c->listen_fd);
+	if (c->listener.fd >= 0) {
+		close(c->listener.fd);
 		unlink(c->path);
 	}
 	if (c->lock_fd >= 0) {
@@ -253,8 +250,7 @@ void control_close(struct control *c)
 unsigned control_pollfds(const struct control *c, struct pollfd *fds)
 {
 	unsigned n = 0;
-	fds[n++] =
-		(struct pollfd){.fd = c->listen_fd, .events = c->accept_paused_until ? 0 : POLLIN};
+	fds[n++] = listener_pollfd(&c->listener);
 	for (unsigned i = 0; i < CONTROL_CLIENTS_MAX; i++) {
 		const struct control_client *cl = &c->clients[i];
 		if (cl->fd < 0)
@@ -385,13 +381,9 @@ static void write_client(struct control_client *cl)
 static void accept_clients(struct control *c, int64_t now)
 {
 	for (;;) {
-		int fd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-			    errno == ENOMEM)
-				c->accept_paused_until = now + ACCEPT_PAUSE_NS;
+		int fd = listener_accept(&c->listener, now);
+		if (fd < 0)
 			return;
-		}
 		struct control_client *free_slot = NULL;
 		for (unsigned i = 0; i < CONTROL_CLIENTS_MAX && !free_slot; i++)
 			if (c->clients[i].fd < 0)
@@ -413,8 +405,7 @@ void control_serve(struct control *c, const struct pollfd *fds, unsigned n, int6
 {
 	if (!now)
 		now = now_ns();
-	if (c->accept_paused_until && now >= c->accept_paused_until)
-		c->accept_paused_until = 0;
+	listener_resume(&c->listener, now);
 	for (unsigned k = 1; k < n; k++) {
 		struct control_client *cl = NULL;
 		for (unsigned i = 0; i < CONTROL_CLIENTS_MAX && !cl; i++)

@@ -1,5 +1,6 @@
 /* The --metrics-listen server: the listener, connections, request heads and answers. */
 #include "metrics_http.h"
+#include "listener.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,15 +35,10 @@ struct mh_client {
 	int64_t linger_since; /* MH_LINGERING: since when */
 };
 
-#define ACCEPT_PAUSE_NS 100000000ll /* out of descriptors: try again this much later */
-
 struct metrics_http {
-	int listen_fd;
+	struct listener listener; /* paused out of descriptors: never spins the loop */
 	struct metrics_http_ops ops;
 	struct mh_client clients[METRICS_HTTP_CLIENTS_MAX];
-	/* Out of descriptors: accepting stops until then, or a listener that stays readable
-	 * would spin the supervisor's loop. 0: accepting. */
-	int64_t accept_paused_until;
 };
 
 /* A client id: the slot in the low 8 bits, the slot's generation (24 bits) above, so an
@@ -146,12 +142,12 @@ struct metrics_http *metrics_http_open(const char *spec, const struct metrics_ht
 	m->ops = *ops;
 	for (unsigned i = 0; i < METRICS_HTTP_CLIENTS_MAX; i++)
 		m->clients[i].fd = -1;
-	m->listen_fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	m->listener.fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
-	if (m->listen_fd < 0 ||
-	    setsockopt(m->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(m->listen_fd, (const struct sockaddr *)&addr, addrlen) != 0 ||
-	    listen(m->listen_fd, 16) != 0) {
+	if (m->listener.fd < 0 ||
+	    setsockopt(m->listener.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(m->listener.fd, (const struct sockaddr *)&addr, addrlen) != 0 ||
+	    listen(m->listener.fd, 16) != 0) {
 		snprintf(err, errlen, "--metrics-listen: cannot listen on %s: %s", spec,
 			 strerror(errno));
 		metrics_http_close(m);
@@ -176,8 +172,8 @@ void metrics_http_close(struct metrics_http *m)
 		return;
 	for (unsigned i = 0; i < METRICS_HTTP_CLIENTS_MAX; i++)
 		drop_client(&m->clients[i]);
-	if (m->listen_fd >= 0)
-		close(m->listen_fd);
+	if (m->listener.fd >= 0)
+		close(m->listener.fd);
 	free(m);
 }
 
@@ -185,7 +181,7 @@ int metrics_http_port(const struct metrics_http *m)
 {
 	struct sockaddr_storage addr;
 	socklen_t len = sizeof(addr);
-	if (getsockname(m->listen_fd, (struct sockaddr *)&addr, &len) != 0)
+	if (getsockname(m->listener.fd, (struct sockaddr *)&addr, &len) != 0)
 		return -1;
 	if (addr.ss_family == AF_INET)
 		return ntohs(((const struct sockaddr_in *)&addr)->sin_port);
@@ -197,8 +193,7 @@ int metrics_http_port(const struct metrics_http *m)
 unsigned metrics_http_pollfds(const struct metrics_http *m, struct pollfd *fds)
 {
 	unsigned n = 0;
-	fds[n++] =
-		(struct pollfd){.fd = m->listen_fd, .events = m->accept_paused_until ? 0 : POLLIN};
+	fds[n++] = listener_pollfd(&m->listener);
 	for (unsigned i = 0; i < METRICS_HTTP_CLIENTS_MAX; i++) {
 		const struct mh_client *cl = &m->clients[i];
 		if (cl->fd < 0)
@@ -427,13 +422,9 @@ static void write_client(struct mh_client *cl, int64_t now)
 static void accept_clients(struct metrics_http *m, int64_t now)
 {
 	for (;;) {
-		int fd = accept4(m->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-			    errno == ENOMEM)
-				m->accept_paused_until = now + ACCEPT_PAUSE_NS;
+		int fd = listener_accept(&m->listener, now);
+		if (fd < 0)
 			return;
-		}
 		struct mh_client *free_slot = NULL;
 		for (unsigned i = 0; i < METRICS_HTTP_CLIENTS_MAX && !free_slot; i++)
 			if (m->clients[i].fd < 0)
@@ -452,8 +443,7 @@ void metrics_http_serve(struct metrics_http *m, const struct pollfd *fds, unsign
 {
 	if (!now)
 		now = mono_ns();
-	if (m->accept_paused_until && now >= m->accept_paused_until)
-		m->accept_paused_until = 0;
+	listener_resume(&m->listener, now);
 	for (unsigned k = 1; k < n; k++) {
 		struct mh_client *cl = NULL;
 		for (unsigned i = 0; i < METRICS_HTTP_CLIENTS_MAX && !cl; i++)
