@@ -38,10 +38,12 @@ struct cell_slot {
 		enum vmm_outcome_kind kind;
 		int status;
 	} kill;
-	int wake_wanted; /* woken while SLEEPING: its thread carries on */
-	int saving;	 /* --resume's stop: it is to sleep, and end saved */
-	int nic_slept;	 /* the switch's answer to NIC_SLEEP: 1 done, -1 refused */
-	unsigned epoch;	 /* counts state changes: a measurement taken across one is stale */
+	int wake_wanted;       /* woken while SLEEPING: its thread carries on */
+	int saving;	       /* --resume's stop: it is to sleep, and end saved */
+	int nic_slept;	       /* the switch's answer to NIC_SLEEP: 1 done, -1 refused */
+	unsigned epoch;	       /* counts state changes: a measurement taken across one is stale */
+	uint32_t measured_seq; /* its service's idle_seq and epoch when last measured */
+	unsigned measured_epoch;
 };
 
 struct cell {
@@ -95,7 +97,9 @@ static void set_state_locked(struct cell_slot *slot, enum slot_state state)
  * The pages its cell has mapped (its RSS), not those the page cache holds. Each is counted
  * outside cell->lock (a walk of a large RAM is slow, and the service
  * threads and this thread's relaying must not wait for it), and the count is kept only if the
- * service did not change state meanwhile: its mapping was the one counted. */
+ * service did not change state meanwhile: its mapping was the one counted. One that has
+ * idled since its last count is not counted again: with a thousand mostly idle services,
+ * their walks ten times a second took most of the CPU. */
 static void measure_resident(struct cell *cell)
 {
 	for (unsigned i = 0; i < cell->count; i++) {
@@ -106,14 +110,20 @@ static void measure_resident(struct cell *cell)
 		const uint8_t *host = slot->svc.mem.host;
 		size_t size = slot->svc.mem.size;
 		unsigned epoch = slot->epoch;
+		uint32_t seq = __atomic_load_n(&slot->svc.idle_seq, __ATOMIC_ACQUIRE);
+		int unchanged =
+			(seq & 1) && seq == slot->measured_seq && slot->measured_epoch == epoch;
 		pthread_mutex_unlock(&cell->lock);
-		if (!running)
+		if (!running || unchanged)
 			continue;
 		uint64_t pages = swap_count_mapped(host, size);
 		pthread_mutex_lock(&cell->lock);
-		if (slot->epoch == epoch)
+		if (slot->epoch == epoch) {
 			__atomic_store_n(&slot->svc.budget->resident_pages, pages,
 					 __ATOMIC_RELAXED);
+			slot->measured_seq = seq;
+			slot->measured_epoch = epoch;
+		}
 		pthread_mutex_unlock(&cell->lock);
 	}
 }
@@ -132,7 +142,9 @@ static void send_ended_locked(struct cell *cell, struct cell_slot *slot)
 	msg.service = slot->index;
 	msg.outcome = slot->svc.outcome;
 	msg.stats = slot->svc.stats;
-	cell_msg_send(cell->sock, &msg, NULL, 0, 0);
+	if (cell_msg_send(cell->sock, &msg, NULL, 0, 0) != 0 && !cell->supervisor_gone)
+		fprintf(stderr, "denali-run: %s: cannot report its end to the supervisor: %s\n",
+			slot->svc.cfg ? slot->svc.cfg->name : "a service", strerror(errno));
 }
 
 static void send_ended(struct cell *cell, struct cell_slot *slot)
@@ -664,6 +676,10 @@ static void read_supervisor(struct cell *cell)
 	}
 	if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
+	if (got != 0)
+		fprintf(stderr,
+			"denali-run: cell: cannot read from the supervisor (%s): stopping\n",
+			got < 0 ? strerror(errno) : "a short message");
 	/* No one to report to: stop everything. */
 	pthread_mutex_lock(&cell->lock);
 	cell->supervisor_gone = 1;
@@ -724,7 +740,10 @@ int cell_run(const struct vmm_plan *plan, const struct vcpu_kvm *kvm, int sock, 
 		if (poll(fds, 3, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
-			break;
+			/* Only ENOMEM is possible: wait a little rather than lose the services. */
+			perror("denali-run: cell: poll");
+			usleep(10000);
+			continue;
 		}
 		uint64_t n;
 		if (fds[0].revents & POLLIN)

@@ -178,7 +178,7 @@ static int listen_on(struct control *c, char *err, size_t errlen)
 	int bound = c->listener.fd >= 0 &&
 		    bind(c->listener.fd, (const struct sockaddr *)&addr, sizeof(addr)) == 0;
 	umask(old);
-	if (!bound || listen(c->listener.fd, 16) != 0) {
+	if (!bound || listen(c->listener.fd, CONTROL_CLIENTS_MAX) != 0) {
 		snprintf(err, errlen, "--control: cannot listen on %s: %s", c->path,
 			 strerror(errno));
 		return -1;

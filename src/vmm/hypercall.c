@@ -120,6 +120,7 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, int *asleep
 	pthread_sigmask(SIG_BLOCK, &kick, &unblocked);
 	sigdelset(&unblocked, VCPU_KICK_SIGNAL);
 	uint64_t ev = 0;
+	__atomic_add_fetch(&svc->idle_seq, 1, __ATOMIC_RELEASE);
 	const int64_t idle_after = (int64_t)svc->cfg->swap.idle_after_ns;
 	int64_t swap_at = svc->cfg->swap.enabled ? vcpu_clock_ns() + idle_after : INT64_MAX;
 	for (;;) {
@@ -170,6 +171,7 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, int *asleep
 				break;
 		}
 	}
+	__atomic_add_fetch(&svc->idle_seq, 1, __ATOMIC_RELEASE);
 	pthread_sigmask(SIG_SETMASK, &unblocked, NULL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 	vcpu_take_kicks(&svc->vcpu); /* the kicks that woke us are handled */

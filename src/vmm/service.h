@@ -108,7 +108,10 @@ struct vmm_service {
 	struct dn_hc_idle idle_call; /* ... and our copy of it */
 	uint64_t wake_events;	     /* raised while it slept: pending once it is back */
 	struct vdisk_dev_saved disk_saved;
-	volatile int swap_asked;     /* swap it out at its next idle (the memory budget) */
+	volatile int swap_asked; /* swap it out at its next idle (the memory budget) */
+	/* Odd while its vcpu waits in an idle, even while the guest runs (atomic): an idle guest
+	 * maps no new pages, so its cell need not measure it again. */
+	uint32_t idle_seq;
 	int locks_held;		     /* the supervisor holds its files' locks: it may sleep */
 	struct budget_entry *budget; /* its row of the memory budget's table, or NULL */
 	int persist;		     /* --resume: a checkpoint is saved each time it sleeps */

@@ -187,10 +187,17 @@ python3 - "$DENALI_CONTROL" <<'EOF' || fail "hostile input"
 import json, socket, sys, time
 path = sys.argv[1]
 def conn():
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(path)
-    return s
+    # A unix socket refuses (EAGAIN) rather than waits while its backlog is full: retry.
+    for _ in range(100):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        try:
+            s.connect(path)
+            return s
+        except BlockingIOError:
+            s.close()
+            time.sleep(0.05)
+    sys.exit("cannot connect to the control socket")
 def lines(s, n):
     buf = b""
     while buf.count(b"\n") < n:
