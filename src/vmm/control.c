@@ -224,7 +224,9 @@ static void drop_client(struct control_client *cl)
 		close(cl->fd);
 	free(cl->in);
 	free(cl->out);
-	unsigned generation = cl->generation + 1;
+	/* It wraps within the id's 24 bits: an answer meant for a client 16M connections ago
+	 * cannot still be waiting. */
+	unsigned generation = (cl->generation + 1) & 0xffffffu;
 	*cl = (struct control_client){.fd = -1, .generation = generation};
 }
 
