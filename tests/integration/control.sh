@@ -216,6 +216,12 @@ a = lines(s, 7)
 for what, ans in zip(["bad json", "unknown command", "wrong type", "unknown key", "not an object",
                       "not utf-8", "missing key"], a):
     expect(what, ans, "usage")
+# start is checked by the server too: a file that is not there (sent raw, past denali-ctl).
+s.sendall(b'{"cmd": "start", "file": "/nonexistent/x.json"}\n')
+a = lines(s, 1)[0]
+expect("start of a missing file", a, "failed")
+if "/nonexistent/x.json" not in a["error"]:
+    sys.exit("the missing file is not named: %r" % a)
 s.sendall(b'{"cmd": "list"}\n')  # the connection is still good
 if not lines(s, 1)[0]["ok"]:
     sys.exit("the connection broke after bad requests")
