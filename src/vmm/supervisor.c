@@ -413,6 +413,10 @@ static void drain(struct supervisor *s, struct sup_cell *c)
 		if (got < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (got <= 0) {
+			if (got < 0)
+				fprintf(stderr,
+					"denali-run: cell %u: cannot read its messages: %s\n",
+					(unsigned)(c - s->cells), strerror(errno));
 			close(c->sock);
 			c->sock = -1;
 			stats_cell_answered(s, c); /* it never will */
@@ -798,7 +802,7 @@ static json_t *control_start(struct supervisor *s, unsigned client, const char *
 		struct cell_msg msg = {.type = CELL_MSG_ENDED, .service = i};
 		msg.outcome.kind = VMM_OUTCOME_HOST_ERROR;
 		snprintf(msg.outcome.reason, sizeof(msg.outcome.reason),
-			 "cannot fork a cell for it: %s", strerror(errno));
+			 "cannot make a cell for it (out of processes or memory?)");
 		record(s, &msg);
 		return control_error("failed", "start: %s: %s", plan->services[i].cfg.name,
 				     msg.outcome.reason);
@@ -917,17 +921,24 @@ static void enforce_budget(struct supervisor *s)
 	}
 }
 
-/* Grows a by-service array of size-byte rows from old to cap rows, the new ones zero. */
-static int grow_rows(void *array, size_t size, unsigned old, unsigned cap)
+/* A by-service array of size-byte rows grown from old to cap rows, the new ones zero; NULL if
+ * out of memory (p is then unchanged). */
+static void *grow_rows(void *p, size_t size, unsigned old, unsigned cap)
 {
-	void **p = array;
-	char *bigger = realloc(*p, (size_t)cap * size);
-	if (!bigger)
-		return -1;
-	memset(bigger + (size_t)old * size, 0, (size_t)(cap - old) * size);
-	*p = bigger;
-	return 0;
+	char *bigger = realloc(p, (size_t)cap * size);
+	if (bigger)
+		memset(bigger + (size_t)old * size, 0, (size_t)(cap - old) * size);
+	return bigger;
 }
+
+#define GROW_ROWS(s, field, old, cap, rc)                                                          \
+	do {                                                                                       \
+		void *grown = grow_rows((s)->field, sizeof(*(s)->field), old, cap);                \
+		if (grown)                                                                         \
+			(s)->field = grown;                                                        \
+		else                                                                               \
+			rc = -1;                                                                   \
+	} while (0)
 
 /* Room for count services in the per-service arrays (exactly count at the start: a sleeper
  * should cost little; doubling for started ones). 0, or -1 out of memory. */
@@ -938,17 +949,19 @@ static int grow_services(struct supervisor *s, unsigned count)
 	unsigned old = s->cap, cap = old ? 2 * old : count;
 	while (cap < count)
 		cap *= 2;
-	int rc = grow_rows(&s->outcomes, sizeof(*s->outcomes), old, cap) |
-		 grow_rows(&s->stats, sizeof(*s->stats), old, cap) |
-		 grow_rows(&s->held, sizeof(*s->held), old, cap);
+	int rc = 0;
+	GROW_ROWS(s, outcomes, old, cap, rc);
+	GROW_ROWS(s, stats, old, cap, rc);
+	GROW_ROWS(s, held, old, cap, rc);
 	if (s->plan->memory_budget || s->controlled)
-		rc |= grow_rows(&s->asked_at, sizeof(*s->asked_at), old, cap);
-	if (s->controlled)
-		rc |= grow_rows(&s->waiter, sizeof(*s->waiter), old, cap) |
-		      grow_rows(&s->starter, sizeof(*s->starter), old, cap) |
-		      grow_rows(&s->live, sizeof(*s->live), old, cap) |
-		      grow_rows(&s->live_state, sizeof(*s->live_state), old, cap) |
-		      grow_rows(&s->stop_at, sizeof(*s->stop_at), old, cap);
+		GROW_ROWS(s, asked_at, old, cap, rc);
+	if (s->controlled) {
+		GROW_ROWS(s, waiter, old, cap, rc);
+		GROW_ROWS(s, starter, old, cap, rc);
+		GROW_ROWS(s, live, old, cap, rc);
+		GROW_ROWS(s, live_state, old, cap, rc);
+		GROW_ROWS(s, stop_at, old, cap, rc);
+	}
 	if (rc != 0)
 		return -1;
 	for (unsigned i = old; i < cap; i++) {
