@@ -62,11 +62,24 @@ until_ok 60 socket_up || fail "no control socket after 60 s"
 	>/dev/null 2>"$work/second.err" && fail "a second denali-run took the same socket"
 grep -q "$DENALI_CONTROL" "$work/second.err" || fail "the refusal does not name the socket: $(cat "$work/second.err")"
 
-# start: each answered once its service runs, in a cell of its own (the first run's is 0).
+# start: ten clients at a time; each is answered once its service runs, in a cell of its own
+# (the first run's is 0).
+t0=$SECONDS
+starts=()
 for i in $(seq -w 1 50); do
-	out=$(ctl start "$work/more/s$i.json") || fail "start s$i: $out"
-	check start "$out" '.ok and .name == "s'$i'" and .cell == '$((10#$i))
+	{ ctl start "$work/more/s$i.json" >"$work/start-s$i.out" 2>&1; echo $? >"$work/start-s$i.rc"; } &
+	starts+=($!)
+	# (A bare wait would wait for denali-run too.)
+	[ ${#starts[@]} = 10 ] && { wait "${starts[@]}"; starts=(); }
 done
+for i in $(seq -w 1 50); do
+	out=$(cat "$work/start-s$i.out")
+	[ "$(cat "$work/start-s$i.rc")" = 0 ] || fail "start s$i: $out"
+	check start "$out" '.ok and .name == "s'$i'" and .cell >= 1 and .cell <= 50'
+done
+cells=$(cat "$work"/start-s*.out | jq -s '[.[].cell] | unique | length')
+[ "$cells" = 50 ] || fail "the 50 started services share cells: $cells distinct"
+echo "started 50 services in $((SECONDS - t0)) s"
 # A file with a bad key, a duplicate name, not JSON: refused, naming the problem.
 printf '{"name": "bad", "image": "%s", "memory": "4Q"}\n' "$events" >"$work/bad.json"
 out=$(ctl start "$work/bad.json") && fail "start of a bad file succeeded: $out"
@@ -83,7 +96,7 @@ until_ok 120 running || fail "not all 51 services running: $(ctl list)"
 list=$(ctl list)
 check list "$list" '.ok and (.services | length) == 51'
 check list "$list" '[.services[] | .name] | sort == ([range(1; 51) | "s" + (if . < 10 then "0" else "" end) + tostring] + ["stubborn"] | sort)'
-check list "$list" '.services[] | select(.name == "s17") | .cell == 17 and .uptime_s > 0 and .resident_pages > 0'
+check list "$list" '.services[] | select(.name == "s17") | .cell >= 1 and .uptime_s > 0 and .resident_pages > 0'
 check list "$list" '[.services[] | .cell] | max == 50'
 # Captured first: with pipefail, a reader that stops early (grep -q) would fail the writer.
 table=$(ctl --table list) || fail "list --table failed"
