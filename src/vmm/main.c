@@ -281,6 +281,10 @@ static int build_plan(struct options *o)
 	struct vmm_plan *p = &o->plan;
 	struct vmm_config_limits limits = vmm_config_host_limits();
 	char err[1024];
+	if (vmm_plan_reserve(p, o->nfiles) != 0) {
+		fprintf(stderr, "denali-run: out of memory\n");
+		return -1;
+	}
 	for (unsigned i = 0; i < o->nfiles; i++)
 		if (vmm_plan_add(p, o->files[i], &limits, err, sizeof(err)) != 0) {
 			fprintf(stderr, "denali-run: %s\n", err);

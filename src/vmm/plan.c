@@ -25,6 +25,18 @@ static int share_image(struct vmm_plan *p, unsigned i)
 	return -1;
 }
 
+int vmm_plan_reserve(struct vmm_plan *p, unsigned n)
+{
+	if (n <= p->capacity)
+		return 0;
+	struct vmm_plan_service *bigger = realloc(p->services, n * sizeof(*bigger));
+	if (!bigger)
+		return -1;
+	p->services = bigger;
+	p->capacity = n;
+	return 0;
+}
+
 int vmm_plan_add(struct vmm_plan *p, const char *file, const struct vmm_config_limits *limits,
 		 char *err, size_t errlen)
 {
@@ -32,15 +44,10 @@ int vmm_plan_add(struct vmm_plan *p, const char *file, const struct vmm_config_l
 		snprintf(err, errlen, "%s: more than %u services", file, VMM_PLAN_SERVICES_MAX);
 		return -1;
 	}
-	if (p->count == p->capacity) {
-		unsigned cap = p->capacity ? 2 * p->capacity : 16;
-		struct vmm_plan_service *bigger = realloc(p->services, cap * sizeof(*bigger));
-		if (!bigger) {
-			snprintf(err, errlen, "%s: out of memory", file);
-			return -1;
-		}
-		p->services = bigger;
-		p->capacity = cap;
+	if (p->count == p->capacity &&
+	    vmm_plan_reserve(p, p->capacity ? 2 * p->capacity : 16) != 0) {
+		snprintf(err, errlen, "%s: out of memory", file);
+		return -1;
 	}
 	struct vmm_plan_service *ps = &p->services[p->count];
 	memset(ps, 0, sizeof(*ps));

@@ -36,6 +36,10 @@ struct vmm_plan {
 	int ready_fd;		    /* --detach: told once the fleet is up (detach.h), else -1 */
 };
 
+/* Room for n services without growing (startup knows its count: a sleeper should not pay for
+ * slack). 0, or -1 out of memory. */
+int vmm_plan_reserve(struct vmm_plan *p, unsigned n);
+
 /* Loads and checks the service file (its own keys, a name no service of the plan has, its image)
  * and appends the service. Returns 0, or -1 with err naming the file and the problem (the plan
  * unchanged). */

@@ -925,6 +925,10 @@ static void enforce_budget(struct supervisor *s)
  * out of memory (p is then unchanged). */
 static void *grow_rows(void *p, size_t size, unsigned old, unsigned cap)
 {
+	/* The first time calloc: a large array comes as fresh zero pages, resident only once a
+	 * row is written (most of a sleeping fleet's rows never are). */
+	if (!p)
+		return calloc(cap, size);
 	char *bigger = realloc(p, (size_t)cap * size);
 	if (bigger)
 		memset(bigger + (size_t)old * size, 0, (size_t)(cap - old) * size);
