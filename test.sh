@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: unit and integration tests in the normal build, then again with the
 # monitor built under AddressSanitizer and UndefinedBehaviorSanitizer. Integration tests boot
-# real guests on /dev/kvm. On a host without /dev/kvm the integration suites run inside a throwaway QEMU VM
-# that has one (tests/vm/kvm-vm.sh: slow software emulation, but real KVM); DENALI_TEST_VM=0
+# real guests on /dev/kvm. On a host without /dev/kvm the integration suites run inside throwaway QEMU VMs
+# that have one (tests/vm/kvm-vm.sh: slow software emulation, but real KVM); DENALI_TEST_VM=0
 # runs them on the host instead, where the guest-booting tests skip.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -20,15 +20,24 @@ for b in build build-asan; do
 	meson test -C "$b" --no-rebuild --print-errorlogs --suite unit --logbase unitlog || status=1
 done
 # The integration tests boot real guests.
-suites=(sh -c 's=0
-	meson test -C build --no-rebuild --print-errorlogs --suite integration --logbase itlog || s=1
-	meson test -C build-asan --no-rebuild --print-errorlogs --suite integration --logbase itlog || s=1
-	exit $s')
+integration=(meson test --no-rebuild --print-errorlogs --suite integration --logbase itlog -C)
 if [ -e /dev/kvm ] || [ "${DENALI_TEST_VM:-1}" = 0 ]; then
-	"${suites[@]}" || status=1
+	"${integration[@]}" build || status=1
+	"${integration[@]}" build-asan || status=1
 else
-	echo "test.sh: no /dev/kvm here: running the integration suites in a QEMU VM with nested KVM"
-	tests/vm/kvm-vm.sh env UBSAN_OPTIONS="$UBSAN_OPTIONS" ASAN_OPTIONS="$ASAN_OPTIONS" "${suites[@]}" || status=1
+	# One VM per build, both at once: each VM emulates one CPU, and the machine has two.
+	echo "test.sh: no /dev/kvm here: the integration suites run in two QEMU VMs with nested KVM, at once"
+	in_vm() {
+		tests/vm/kvm-vm.sh env UBSAN_OPTIONS="$UBSAN_OPTIONS" ASAN_OPTIONS="$ASAN_OPTIONS" "${integration[@]}" "$1"
+	}
+	asan_log=$(mktemp)
+	in_vm build-asan >"$asan_log" 2>&1 &
+	asan=$!
+	trap 'kill $asan 2>/dev/null || true; rm -f "$asan_log"' EXIT
+	in_vm build || status=1
+	wait $asan || status=1
+	echo "test.sh: the sanitizer build's integration suite:"
+	cat "$asan_log"
 fi
 /usr/bin/python3 scripts/test-summary.py build/meson-logs/unitlog.json build-asan/meson-logs/unitlog.json \
 	build/meson-logs/itlog.json build-asan/meson-logs/itlog.json || status=1

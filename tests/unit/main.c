@@ -1,7 +1,11 @@
-/* Runs every unit-test suite. Usage: unit HELLO_IMAGE MISBEHAVE_IMAGE */
+/* Runs the unit-test suites.
+ * Usage: unit HELLO_IMAGE MISBEHAVE_IMAGE [SUITE...]   the named suites, else every one
+ *        unit --list                                  every suite's name, a line each
+ * The build runs each suite as a test of its own, so that they run in parallel. */
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "unit.h"
 
@@ -24,43 +28,78 @@ const char *unit_tmpdir(void)
 	return dir;
 }
 
+/* Every suite, by the name a command line picks it with. */
+static const struct {
+	const char *name;
+	Suite *(*make)(void);
+} suites[] = {
+	{"size", size_suite},
+	{"config", config_suite},
+	{"loader", loader_suite},
+	{"abi", abi_suite},
+	{"guestmem", guestmem_suite},
+	{"console", console_suite},
+	{"vnet", vnet_suite},
+	{"vdisk", vdisk_suite},
+	{"vdisk_dev", vdisk_dev_suite},
+	{"swap", swap_suite},
+	{"net_ip", net_ip_suite},
+	{"net_tcp", net_tcp_suite},
+	{"net_fuzz", net_fuzz_suite},
+	{"http", http_suite},
+	{"http_server", http_server_suite},
+	{"kv_store", kv_store_suite},
+	{"kv_crash", kv_crash_suite},
+	{"kv_proto", kv_proto_suite},
+	{"kv_server", kv_server_suite},
+	{"ctl", ctl_suite},
+	{"control", control_suite},
+	{"metrics", metrics_suite},
+	{"progress", progress_suite},
+};
+#define NSUITES (sizeof(suites) / sizeof(suites[0]))
+
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
 	(void)st, (void)type, (void)ftw;
 	return remove(path);
 }
 
+static int find_suite(const char *name)
+{
+	for (unsigned i = 0; i < NSUITES; i++)
+		if (strcmp(suites[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: unit HELLO_IMAGE MISBEHAVE_IMAGE\n");
+	if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+		for (unsigned i = 0; i < NSUITES; i++)
+			printf("%s\n", suites[i].name);
+		return 0;
+	}
+	if (argc < 3) {
+		fprintf(stderr,
+			"usage: unit HELLO_IMAGE MISBEHAVE_IMAGE [SUITE...] | unit --list\n");
 		return 2;
 	}
 	unit_hello_image = argv[1];
 	unit_misbehave_image = argv[2];
-	SRunner *sr = srunner_create(size_suite());
-	srunner_add_suite(sr, config_suite());
-	srunner_add_suite(sr, loader_suite());
-	srunner_add_suite(sr, abi_suite());
-	srunner_add_suite(sr, guestmem_suite());
-	srunner_add_suite(sr, console_suite());
-	srunner_add_suite(sr, vnet_suite());
-	srunner_add_suite(sr, vdisk_suite());
-	srunner_add_suite(sr, vdisk_dev_suite());
-	srunner_add_suite(sr, swap_suite());
-	srunner_add_suite(sr, net_ip_suite());
-	srunner_add_suite(sr, net_tcp_suite());
-	srunner_add_suite(sr, net_fuzz_suite());
-	srunner_add_suite(sr, http_suite());
-	srunner_add_suite(sr, http_server_suite());
-	srunner_add_suite(sr, kv_store_suite());
-	srunner_add_suite(sr, kv_crash_suite());
-	srunner_add_suite(sr, kv_proto_suite());
-	srunner_add_suite(sr, kv_server_suite());
-	srunner_add_suite(sr, ctl_suite());
-	srunner_add_suite(sr, control_suite());
-	srunner_add_suite(sr, metrics_suite());
-	srunner_add_suite(sr, progress_suite());
+	SRunner *sr = srunner_create(NULL);
+	for (int a = 3; a < argc; a++) {
+		int i = find_suite(argv[a]);
+		if (i < 0) {
+			fprintf(stderr, "unit: no suite named %s (unit --list names them)\n",
+				argv[a]);
+			srunner_free(sr);
+			return 2;
+		}
+		srunner_add_suite(sr, suites[i].make());
+	}
+	for (unsigned i = 0; argc == 3 && i < NSUITES; i++)
+		srunner_add_suite(sr, suites[i].make());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -4,6 +4,7 @@
 # included, so Debian's own kernel loads kvm_amd inside it. The host's root filesystem is shared
 # into the VM over 9p and the command runs chrooted there, in the current directory, with
 # TMPDIR and XDG_RUNTIME_DIR on a tmpfs of the VM's own. Slow (software emulation), but real KVM.
+# Several may run at once: each VM reads its own command file, named on its kernel command line.
 #
 # Usage: tests/vm/kvm-vm.sh COMMAND [ARG...]     exit status: the command's
 # Env:   DENALI_VM_CACHE (default /var/cache/denali-kvm-vm), DENALI_VM_MEM (MiB, default 4096),
@@ -66,8 +67,10 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=loose hostroot /
 mount --bind /dev /host/dev; mount -t proc proc /host/proc; mount -t sysfs sys /host/sys
 mount -t tmpfs run /host/run; mkdir -p /host/run/denali-vm/tmp /host/run/denali-vm/xdg
 mkdir -p /host/dev/pts /host/dev/shm; mount -t devpts devpts /host/dev/pts; mount -t tmpfs shm /host/dev/shm
+cmd=""
+for w in $(cat /proc/cmdline); do case "$w" in denali_cmd=*) cmd="${w#denali_cmd=}";; esac; done
 echo "DENALI-VM-START"
-chroot /host /bin/bash /var/cache/denali-kvm-vm/cmd.sh
+chroot /host /bin/bash "$cmd"
 echo "DENALI-VM-EXIT=$?"
 poweroff -f
 INIT
@@ -77,27 +80,25 @@ INIT
 fi
 
 # The command, run in this directory with this environment's essentials.
+cmd=$(mktemp "$cache/cmd-XXXXXX.sh")
+log=$(mktemp)
+trap 'rm -f "$cmd" "$log"' EXIT
 {
 	echo "export PATH=$(printf %q "$PATH") HOME=$(printf %q "${HOME:-/root}") LANG=C.UTF-8 CI=${CI:-}"
 	echo "export DENALI_IN_KVM_VM=1 TMPDIR=/run/denali-vm/tmp XDG_RUNTIME_DIR=/run/denali-vm/xdg"
 	echo "cd $(printf %q "$PWD") || exit 125"
 	printf 'exec'; printf ' %q' "$@"; echo
-} > "$cache/cmd.sh"
-if [ "$cache" != /var/cache/denali-kvm-vm ]; then
-	echo "kvm-vm: DENALI_VM_CACHE must be /var/cache/denali-kvm-vm (the init script reads it there)" >&2
-	exit 2
-fi
+} > "$cmd"
 
-log=$(mktemp)
 # QEMU runs in the background so that this script can end it on any exit; its console is
 # followed from the log, showing only what the command printed.
 timeout "$limit" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu "${DENALI_VM_CPU_MODEL:-qemu64,+svm}" \
 	-smp "$cpus" -m "$mem" -nographic -no-reboot -kernel "$cache/vmlinuz" -initrd "$initrd" \
-	-append "console=ttyS0 quiet loglevel=3 panic=-1" -vga none \
+	-append "console=ttyS0 quiet loglevel=3 panic=-1 denali_cmd=$cmd" -vga none \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,multidevs=remap,id=hostroot \
 	</dev/null >"$log" 2>&1 &
 qemu=$!
-trap 'kill $qemu 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'kill $qemu 2>/dev/null || true; rm -f "$cmd" "$log"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 tail -n +1 -f --pid=$qemu "$log" | sed -u -n '/DENALI-VM-START/,$p' |
