@@ -46,7 +46,7 @@ int bench_raw_vm_create(struct bench_raw_vm *vm, const struct vcpu_kvm *kvm, uin
 	if (count == 0) /* skip the loop */
 		memset(code + 5, 0x90, 9);
 	memcpy(vm->ram + DN_GPA_IMAGE_BASE, code, sizeof(code));
-	if (vcpu_create(&vm->vcpu, kvm, vm->ram, ram_size, err, errlen) != 0)
+	if (vcpu_create(&vm->vcpu, kvm, NULL, vm->ram, ram_size, err, errlen) != 0)
 		goto fail;
 	if (vcpu_boot(&vm->vcpu, DN_GPA_IMAGE_BASE, ram_size, 0, err, errlen) != 0)
 		goto fail;

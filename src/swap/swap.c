@@ -192,16 +192,17 @@ static void prefetch_run(size_t first, size_t n, void *arg)
 }
 
 int swap_in(struct swap_state *s, struct guestmem *mem, struct vcpu *v, const struct vcpu_kvm *kvm,
-	    char *err, size_t errlen)
+	    struct vcpu_shell *spare, char *err, size_t errlen)
 {
 	int64_t t0 = now_ns();
 	struct prefetch p = {mem, 0};
 	if (s->prefetch)
 		for_each_run(s->working_set, s->pages, prefetch_run, &p);
-	if (vcpu_unpark(v, kvm, &s->vcpu, err, errlen) != 0)
+	if (vcpu_unpark(v, kvm, spare, &s->vcpu, err, errlen) != 0)
 		return -1;
 	s->out = 0;
 	s->stats.ins++;
+	s->stats.spare_ins += spare != NULL;
 	s->stats.prefetched_pages += p.pages;
 	s->stats.in_ns += (uint64_t)(now_ns() - t0);
 	s->faults_at_in = thread_faults();

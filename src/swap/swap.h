@@ -16,6 +16,7 @@ struct swap_stats {
 	uint64_t outs, ins;
 	uint64_t out_ns, in_ns;		 /* time spent swapping, in all */
 	uint64_t prefetched_pages;	 /* pages brought back by prefetch, in all */
+	uint64_t spare_ins;		 /* swap-ins into a spare VM, made ahead */
 	uint64_t working_set_pages;	 /* at the last swap-out */
 	uint64_t resident_after_out_max; /* pages still resident right after a swap-out */
 	uint64_t faults_after_in;	 /* page faults of the vcpu thread while swapped in */
@@ -35,9 +36,10 @@ struct swap_state {
 /* Swaps the service out. 0, or -1 with err (the service then still runs as it was). */
 int swap_out(struct swap_state *s, struct guestmem *mem, struct vcpu *v, char *err, size_t errlen);
 
-/* Swaps it back in. 0, or -1 with err (the service cannot run on). */
+/* Swaps it back in: into spare, a VM made ahead, if it is not NULL (swap_in then owns it),
+ * else into a new one. 0, or -1 with err (the service cannot run on). */
 int swap_in(struct swap_state *s, struct guestmem *mem, struct vcpu *v, const struct vcpu_kvm *kvm,
-	    char *err, size_t errlen);
+	    struct vcpu_shell *spare, char *err, size_t errlen);
 
 /* Adds the page faults since the last swap-in to the stats (at swap-out, and at the end). */
 void swap_count_faults(struct swap_state *s);

@@ -45,10 +45,23 @@ struct vcpu {
 	uint64_t exits[VCPU_EXIT_REASONS]; /* KVM exits to userspace, by KVM_EXIT_* reason */
 };
 
-/* Creates a VM with ram_size bytes of RAM at GPA 0 backed by ram, and its vcpu. Returns 0, or
- * -1 with the failing ioctl named in err; on failure nothing is left open. */
-int vcpu_create(struct vcpu *v, const struct vcpu_kvm *kvm, uint8_t *ram, uint64_t ram_size,
-		char *err, size_t errlen);
+/* A VM with its one vcpu and no memory yet. Made ahead of need (a cell keeps spares), it
+ * spares a swap-in the costliest ioctls: KVM_CREATE_VM and KVM_CREATE_VCPU. */
+struct vcpu_shell {
+	int vm_fd, fd;
+	struct kvm_run *run;
+	size_t run_size;
+};
+
+/* Makes a shell. 0, or -1 with the failing ioctl named in err (nothing left open). */
+int vcpu_shell_make(struct vcpu_shell *sh, const struct vcpu_kvm *kvm, char *err, size_t errlen);
+void vcpu_shell_free(struct vcpu_shell *sh);
+
+/* Creates a VM with ram_size bytes of RAM at GPA 0 backed by ram, and its vcpu: in shell if it
+ * is not NULL (vcpu_create then owns it), else in a new one. Returns 0, or -1 with the failing
+ * ioctl named in err; on failure nothing is left open, the shell included. */
+int vcpu_create(struct vcpu *v, const struct vcpu_kvm *kvm, struct vcpu_shell *shell, uint8_t *ram,
+		uint64_t ram_size, char *err, size_t errlen);
 void vcpu_destroy(struct vcpu *v);
 
 /* Writes the system area (page tables, GDT, TSS, IDT, fault stub) into the low pages of ram.
@@ -144,10 +157,11 @@ struct vcpu_state {
  * 0, or -1 with err (the vcpu is then untouched). */
 int vcpu_park(struct vcpu *v, struct vcpu_state *st, char *err, size_t errlen);
 
-/* Creates a new VM over the same RAM and restores st into its vcpu; the guest's TSC keeps its
- * offset from the host's, so its clock never notices. 0, or -1 with err (it stays parked). */
-int vcpu_unpark(struct vcpu *v, const struct vcpu_kvm *kvm, const struct vcpu_state *st, char *err,
-		size_t errlen);
+/* Creates a new VM over the same RAM (in shell, if not NULL: it is then owned and used or
+ * freed) and restores st into its vcpu; the guest's TSC keeps its offset from the host's, so its
+ * clock never notices. 0, or -1 with err (it stays parked). */
+int vcpu_unpark(struct vcpu *v, const struct vcpu_kvm *kvm, struct vcpu_shell *shell,
+		const struct vcpu_state *st, char *err, size_t errlen);
 
 /* The guest's current RIP (one ioctl), or 0 if it cannot be read. */
 uint64_t vcpu_rip(const struct vcpu *v);

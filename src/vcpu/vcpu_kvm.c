@@ -1,4 +1,5 @@
-/* Opening /dev/kvm with helpful errors, and creating or destroying one VM with one vcpu. */
+/* Opening /dev/kvm with helpful errors, and creating or destroying one VM with one vcpu (in a
+ * shell made ahead, or at once). */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -67,18 +68,64 @@ void vcpu_kvm_close(struct vcpu_kvm *kvm)
 	kvm->fd = -1;
 }
 
-int vcpu_create(struct vcpu *v, const struct vcpu_kvm *kvm, uint8_t *ram, uint64_t ram_size,
-		char *err, size_t errlen)
+int vcpu_shell_make(struct vcpu_shell *sh, const struct vcpu_kvm *kvm, char *err, size_t errlen)
 {
-	memset(v, 0, sizeof(*v));
-	v->fd = -1;
-	v->ram = ram;
-	v->ram_size = ram_size;
-	v->vm_fd = ioctl(kvm->fd, KVM_CREATE_VM, 0);
-	if (v->vm_fd < 0) {
+	sh->run = NULL;
+	sh->fd = -1;
+	sh->vm_fd = ioctl(kvm->fd, KVM_CREATE_VM, 0);
+	if (sh->vm_fd < 0) {
 		snprintf(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
 		return -1;
 	}
+	/* The vcpu comes before its memory: KVM takes memory slots at any time. */
+	sh->fd = ioctl(sh->vm_fd, KVM_CREATE_VCPU, 0);
+	if (sh->fd < 0) {
+		snprintf(err, errlen, "KVM_CREATE_VCPU: %s", strerror(errno));
+		vcpu_shell_free(sh);
+		return -1;
+	}
+	void *run = mmap(NULL, kvm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, sh->fd, 0);
+	if (run == MAP_FAILED) {
+		snprintf(err, errlen, "mmap of kvm_run: %s", strerror(errno));
+		vcpu_shell_free(sh);
+		return -1;
+	}
+	sh->run = run;
+	sh->run_size = kvm->run_size;
+	return 0;
+}
+
+void vcpu_shell_free(struct vcpu_shell *sh)
+{
+	if (sh->run)
+		munmap(sh->run, sh->run_size);
+	if (sh->fd >= 0)
+		close(sh->fd);
+	if (sh->vm_fd >= 0)
+		close(sh->vm_fd);
+	sh->run = NULL;
+	sh->fd = sh->vm_fd = -1;
+}
+
+int vcpu_create(struct vcpu *v, const struct vcpu_kvm *kvm, struct vcpu_shell *shell, uint8_t *ram,
+		uint64_t ram_size, char *err, size_t errlen)
+{
+	memset(v, 0, sizeof(*v));
+	v->fd = v->vm_fd = -1;
+	v->ram = ram;
+	v->ram_size = ram_size;
+	struct vcpu_shell made;
+	if (!shell) {
+		if (vcpu_shell_make(&made, kvm, err, errlen) != 0)
+			return -1;
+		shell = &made;
+	}
+	v->vm_fd = shell->vm_fd;
+	v->fd = shell->fd;
+	v->run = shell->run;
+	v->run_size = shell->run_size;
+	shell->run = NULL;
+	shell->fd = shell->vm_fd = -1; /* the vcpu owns them now */
 	struct kvm_userspace_memory_region region = {
 		.slot = 0,
 		.guest_phys_addr = 0,
@@ -87,24 +134,10 @@ int vcpu_create(struct vcpu *v, const struct vcpu_kvm *kvm, uint8_t *ram, uint64
 	};
 	if (ioctl(v->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) != 0) {
 		snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
-		goto fail;
+		vcpu_destroy(v);
+		return -1;
 	}
-	v->fd = ioctl(v->vm_fd, KVM_CREATE_VCPU, 0);
-	if (v->fd < 0) {
-		snprintf(err, errlen, "KVM_CREATE_VCPU: %s", strerror(errno));
-		goto fail;
-	}
-	void *run = mmap(NULL, kvm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
-	if (run == MAP_FAILED) {
-		snprintf(err, errlen, "mmap of kvm_run: %s", strerror(errno));
-		goto fail;
-	}
-	v->run = run;
-	v->run_size = kvm->run_size;
 	return 0;
-fail:
-	vcpu_destroy(v);
-	return -1;
 }
 
 void vcpu_destroy(struct vcpu *v)

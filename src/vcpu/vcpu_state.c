@@ -62,11 +62,11 @@ int vcpu_park(struct vcpu *v, struct vcpu_state *st, char *err, size_t errlen)
 	return 0;
 }
 
-int vcpu_unpark(struct vcpu *v, const struct vcpu_kvm *kvm, const struct vcpu_state *st, char *err,
-		size_t errlen)
+int vcpu_unpark(struct vcpu *v, const struct vcpu_kvm *kvm, struct vcpu_shell *shell,
+		const struct vcpu_state *st, char *err, size_t errlen)
 {
 	struct vcpu fresh;
-	if (vcpu_create(&fresh, kvm, v->ram, v->ram_size, err, errlen) != 0)
+	if (vcpu_create(&fresh, kvm, shell, v->ram, v->ram_size, err, errlen) != 0)
 		return -1;
 	struct vcpu_state copy = *st; /* the ioctls take non-const arguments */
 	int tsc_ok;

@@ -62,6 +62,11 @@ struct cell {
 	struct vmm_service_host host;
 	pthread_attr_t attr;
 	struct budget_entry *budget; /* the plan's, shared with the supervisor; NULL: no budget */
+	/* VMs made ahead for swap-ins (plan->spare_vms of them), once a service has slept. */
+	struct vcpu_shell spares[VMM_SPARE_VMS_MAX];
+	unsigned nspares;
+	int spares_wanted; /* a service slept: swap-ins will come */
+	int spare_failed;  /* making one failed, and said so */
 };
 
 #define RESIDENT_PERIOD_NS 100000000 /* how often the budget's resident pages are measured */
@@ -72,6 +77,8 @@ static void set_state_locked(struct cell_slot *slot, enum slot_state state)
 {
 	slot->state = state;
 	slot->epoch++;
+	if (state == SLOT_SLEEPING)
+		slot->cell->spares_wanted = 1;
 	struct budget_entry *b = slot->svc.budget;
 	if (!b)
 		return;
@@ -184,6 +191,54 @@ static void send_hold(struct cell *cell, struct cell_slot *slot)
 	pthread_mutex_unlock(&cell->lock);
 	svc->locks_held = rc == 0;
 	svc->mem.lock_held = rc == 0;
+}
+
+/* Hands a spare VM to a service being woken, and has the main thread make the next. */
+static int host_take_spare(void *ctx, struct vcpu_shell *out)
+{
+	struct cell *cell = ctx;
+	pthread_mutex_lock(&cell->lock);
+	int given = cell->nspares > 0;
+	if (given)
+		*out = cell->spares[--cell->nspares];
+	pthread_mutex_unlock(&cell->lock);
+	if (given) {
+		uint64_t one = 1;
+		(void)!write(cell->done_fd, &one, sizeof(one));
+	}
+	return given ? 0 : -1;
+}
+
+/* On the main thread: makes spare VMs up to the plan's count once a service has slept. A
+ * failure (out of memory, of descriptors) is said once; the next sleep tries again, and
+ * swap-ins meanwhile make their own VM. */
+static void make_spares(struct cell *cell)
+{
+	for (;;) {
+		pthread_mutex_lock(&cell->lock);
+		int more = cell->spares_wanted && cell->nspares < cell->plan->spare_vms;
+		pthread_mutex_unlock(&cell->lock);
+		if (!more)
+			return;
+		struct vcpu_shell shell;
+		char err[256];
+		if (vcpu_shell_make(&shell, cell->kvm, err, sizeof(err)) != 0) {
+			if (!cell->spare_failed)
+				fprintf(stderr,
+					"denali-run: cell: cannot make a spare VM for swap-ins "
+					"(%s): "
+					"they make their own\n",
+					err);
+			cell->spare_failed = 1;
+			pthread_mutex_lock(&cell->lock);
+			cell->spares_wanted = 0;
+			pthread_mutex_unlock(&cell->lock);
+			return;
+		}
+		pthread_mutex_lock(&cell->lock);
+		cell->spares[cell->nspares++] = shell;
+		pthread_mutex_unlock(&cell->lock);
+	}
 }
 
 static int host_nic_attach(void *ctx, struct vmm_service *svc)
@@ -697,8 +752,10 @@ int cell_run(const struct vmm_plan *plan, const struct vcpu_kvm *kvm, int sock, 
 	cell_signals();
 	struct cell cell = {
 		.plan = plan, .kvm = kvm, .sock = sock, .count = count, .budget = budget};
-	cell.host = (struct vmm_service_host){
-		.ctx = &cell, .nic_sleep = host_nic_sleep, .nic_attach = host_nic_attach};
+	cell.host = (struct vmm_service_host){.ctx = &cell,
+					      .nic_sleep = host_nic_sleep,
+					      .nic_attach = host_nic_attach,
+					      .take_spare = host_take_spare};
 	pthread_mutex_init(&cell.lock, NULL);
 	pthread_cond_init(&cell.nic_answer, NULL);
 	cell.done_fd = eventfd(0, EFD_CLOEXEC);
@@ -723,6 +780,7 @@ int cell_run(const struct vmm_plan *plan, const struct vcpu_kvm *kvm, int sock, 
 	int64_t measured = 0;
 	while (reap_threads(&cell)) {
 		wake_due(&cell);
+		make_spares(&cell);
 		int timeout = -1;
 		if (cell.budget) {
 			int64_t now = vcpu_clock_ns();
@@ -754,6 +812,8 @@ int cell_run(const struct vmm_plan *plan, const struct vcpu_kvm *kvm, int sock, 
 			read_supervisor(&cell);
 	}
 	pthread_attr_destroy(&cell.attr);
+	for (unsigned i = 0; i < cell.nspares; i++)
+		vcpu_shell_free(&cell.spares[i]);
 	if (cell.disk_worker)
 		vdisk_worker_stop(cell.disk_worker);
 	free(cell.slots);

@@ -32,6 +32,7 @@
 #endif
 
 #define DEFAULT_CELL_SIZE 64
+#define DEFAULT_SPARE_VMS 1
 #define DEFAULT_GRACE_S 5.0
 
 struct options {
@@ -54,6 +55,8 @@ static void usage(FILE *out)
 		"\n"
 		"  --fleet DIR         run every *.json in DIR (with any SERVICE.json given too)\n"
 		"  --cell-size K       at most K services per cell process (default %d)\n"
+		"  --spare-vms N       VMs each cell keeps made ahead for swap-ins, once one of\n"
+		"                      its services has been swapped out (0-8, default %d)\n"
 		"  --grace SECONDS     after SIGINT/SIGTERM, how long services may take to stop "
 		"on\n"
 		"                      their own before they are stopped (default %g)\n"
@@ -88,9 +91,9 @@ static void usage(FILE *out)
 		"(abort, fault, broken contract); 128+N on signal N. Several services: 0 when all "
 		"exited\n"
 		"0, else %d (%d timeout, 128+N signal). See docs/cli.md.\n",
-		DEFAULT_CELL_SIZE, DEFAULT_GRACE_S, DN_EXIT_STATUS_MAX, DENALI_EXIT_USAGE,
-		DENALI_EXIT_TIMEOUT, DENALI_EXIT_HOST, DENALI_EXIT_STOPPED, DENALI_EXIT_SOME_FAILED,
-		DENALI_EXIT_TIMEOUT);
+		DEFAULT_CELL_SIZE, DEFAULT_SPARE_VMS, DEFAULT_GRACE_S, DN_EXIT_STATUS_MAX,
+		DENALI_EXIT_USAGE, DENALI_EXIT_TIMEOUT, DENALI_EXIT_HOST, DENALI_EXIT_STOPPED,
+		DENALI_EXIT_SOME_FAILED, DENALI_EXIT_TIMEOUT);
 }
 
 static int parse_seconds(const char *opt, const char *text, double min, double *out)
@@ -173,6 +176,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_TIMEOUT,
 		OPT_FLEET,
 		OPT_CELL_SIZE,
+		OPT_SPARE_VMS,
 		OPT_GRACE,
 		OPT_STATS,
 		OPT_MEMORY_BUDGET,
@@ -187,6 +191,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"fleet", required_argument, NULL, OPT_FLEET},
 		{"cell-size", required_argument, NULL, OPT_CELL_SIZE},
+		{"spare-vms", required_argument, NULL, OPT_SPARE_VMS},
 		{"grace", required_argument, NULL, OPT_GRACE},
 		{"stats", required_argument, NULL, OPT_STATS},
 		{"memory-budget", required_argument, NULL, OPT_MEMORY_BUDGET},
@@ -201,6 +206,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	};
 	struct vmm_plan *p = &o->plan;
 	p->cell_size = DEFAULT_CELL_SIZE;
+	p->spare_vms = DEFAULT_SPARE_VMS;
 	p->grace_s = DEFAULT_GRACE_S;
 	guestmem_default_state_dir(p->state_dir, sizeof(p->state_dir));
 	int c;
@@ -239,6 +245,20 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			p->cell_size = (unsigned)k;
+			break;
+		}
+		case OPT_SPARE_VMS: {
+			char *end;
+			errno = 0;
+			unsigned long n = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || n > VMM_SPARE_VMS_MAX) {
+				fprintf(stderr,
+					"denali-run: --spare-vms: \"%s\" is not a number from 0 to "
+					"%u\n",
+					optarg, VMM_SPARE_VMS_MAX);
+				return -1;
+			}
+			p->spare_vms = (unsigned)n;
 			break;
 		}
 		case OPT_STATS: p->stats_path = optarg; break;

@@ -94,6 +94,8 @@ static const struct metric metrics[] = {
 		"Page faults of the vcpu thread while swapped in."),
 	COUNTER("swap_prefetched_pages_total", "swap", "prefetched_pages", UNIT_ONE,
 		"Pages prefetched at swap-in."),
+	COUNTER("swap_spare_ins_total", "swap", "spare_ins", UNIT_ONE,
+		"Swap-ins into a spare VM made ahead."),
 	GAUGE("swap_working_set_pages", "swap", "working_set_pages", UNIT_ONE,
 	      "Working set noted at the last swap-out."),
 	GAUGE("swap_resident_after_out_max_pages", "swap", "resident_after_out_max", UNIT_ONE,

@@ -18,6 +18,7 @@ struct vmm_plan_service {
 };
 
 #define VMM_PLAN_SERVICES_MAX 100000u
+#define VMM_SPARE_VMS_MAX 8u /* --spare-vms */
 
 struct vmm_plan {
 	struct vmm_plan_service *services;
@@ -25,6 +26,7 @@ struct vmm_plan {
 	char state_dir[PATH_MAX];
 	int keep_state;
 	unsigned cell_size; /* services per cell process */
+	unsigned spare_vms; /* VMs a cell keeps made for swap-ins, once a service of it slept */
 	double timeout_s;   /* 0: none */
 	double grace_s;	    /* after DN_EV_STOP, before a forced stop */
 	int quiet;

@@ -224,7 +224,7 @@ int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *
 		vmm_service_destroy(svc, 0);
 		return -1;
 	}
-	if (vcpu_create(&svc->vcpu, kvm, svc->mem.host, svc->mem.size, err, errlen) != 0 ||
+	if (vcpu_create(&svc->vcpu, kvm, NULL, svc->mem.host, svc->mem.size, err, errlen) != 0 ||
 	    vcpu_boot(&svc->vcpu, img->entry, svc->mem.size, vcpu_sysarea_boot_info_gpa(), err,
 		      errlen) != 0 ||
 	    (cfg->net.enabled && nic_create(svc, 0, err, errlen) != 0) ||
@@ -586,7 +586,10 @@ int vmm_service_wake(struct vmm_service *svc, char *err, size_t errlen)
 		return -1;
 	}
 	svc->vcpu.ram = svc->mem.host;
-	if (swap_in(&svc->swap, &svc->mem, &svc->vcpu, svc->kvm, err, errlen) != 0)
+	struct vcpu_shell spare;
+	int spared = svc->host->take_spare && svc->host->take_spare(svc->host->ctx, &spare) == 0;
+	if (swap_in(&svc->swap, &svc->mem, &svc->vcpu, svc->kvm, spared ? &spare : NULL, err,
+		    errlen) != 0)
 		return -1;
 	svc->vregs = (struct dn_vregs *)(svc->mem.host + vcpu_sysarea_vregs_gpa());
 	__atomic_fetch_or(&svc->vregs->pending, svc->wake_events, __ATOMIC_SEQ_CST);

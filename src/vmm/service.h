@@ -68,6 +68,8 @@ struct vmm_service_host {
 	void *ctx;
 	int (*nic_sleep)(void *ctx, struct vmm_service *svc);
 	int (*nic_attach)(void *ctx, struct vmm_service *svc);
+	/* A VM made ahead for a swap-in into *out: 0, or -1 if there is none (may be NULL). */
+	int (*take_spare)(void *ctx, struct vcpu_shell *out);
 };
 
 struct vmm_service {

@@ -92,11 +92,12 @@ json_t *vmm_stats_service_json(const struct vmm_plan_service *ps, int swappable,
 		const struct swap_stats *w = &st->swap;
 		json_object_set_new(
 			svc, "swap",
-			json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "faults_after_in",
-				  (json_int_t)w->faults_after_in, "outs", (json_int_t)w->outs,
-				  "ins", (json_int_t)w->ins, "out_ns", (json_int_t)w->out_ns,
-				  "in_ns", (json_int_t)w->in_ns, "prefetched_pages",
-				  (json_int_t)w->prefetched_pages, "working_set_pages",
+			json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				  "faults_after_in", (json_int_t)w->faults_after_in, "outs",
+				  (json_int_t)w->outs, "ins", (json_int_t)w->ins, "out_ns",
+				  (json_int_t)w->out_ns, "in_ns", (json_int_t)w->in_ns,
+				  "prefetched_pages", (json_int_t)w->prefetched_pages, "spare_ins",
+				  (json_int_t)w->spare_ins, "working_set_pages",
 				  (json_int_t)w->working_set_pages, "resident_after_out_max",
 				  (json_int_t)w->resident_after_out_max));
 	}

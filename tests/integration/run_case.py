@@ -99,6 +99,8 @@ CASES = {
                          stderr=r"^denali-run: /nonexistent/a\.json: unable to open /nonexistent/a\.json"),
     "usage-timeout": dict(kvm=False, opts=["--timeout", "soon"], status=2,
                           stderr=r'^denali-run: --timeout: "soon" is not a number of seconds'),
+    "usage-spare-vms": dict(kvm=False, opts=["--spare-vms", "9"], status=2,
+                            stderr=r'^denali-run: --spare-vms: "9" is not a number from 0 to 8\n'),
     "help": dict(kvm=False, argv=["--help"], status=0, stdout=None, stdout_regex=r"^usage: denali-run \[OPTIONS\] SERVICE\.json\.\.\.\n", stderr="^$"),
     "version": dict(kvm=False, argv=["--version"], status=0, stdout=None, stdout_regex=r"^denali-run \S+ \(Denali ABI v\d+\)\n$", stderr="^$"),
 }

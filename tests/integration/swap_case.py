@@ -62,6 +62,7 @@ def case_swap_pattern(env):
     expect(sw["resident_after_out_max"] < sw["working_set_pages"] // 4,
            "swapped out, most pages left memory", status, out, repr(sw))
     expect(sw["prefetched_pages"] >= 20 * 2048, "the working set was prefetched", status, out, repr(sw))
+    expect(sw["spare_ins"] >= sw["ins"] // 2, "most swap-ins found a spare VM made ahead", status, out, repr(sw))
 
 
 def case_swap_timer(env):
@@ -170,13 +171,15 @@ def cell_view(pid):
     return threads, fds, maps, rss
 
 
-def case_swap_release(env):
+def case_swap_release(env, spares=0):
     """Sleeping services hold nothing in their cell: no vcpu thread, no VM or vcpu fd, no
-    mapping and no fd of their memory; they wake on their timers and finish."""
+    mapping and no fd of their memory; they wake on their timers and finish. With spares, the
+    cell holds that many VMs (each with its vcpu) made ahead, and the swap-ins use them."""
     n = 6
     files = [env.service("idler%d" % i, ["timer", "2", "5000"], 0.02, memory="8M") for i in range(n)]
     stats = os.path.join(env.tmp, "release-stats.json")
-    proc = subprocess.Popen([env.denali_run, "--state-dir", env.state, "--stats", stats] + files,
+    proc = subprocess.Popen([env.denali_run, "--state-dir", env.state, "--stats", stats,
+                             "--spare-vms", str(spares)] + files,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         seen = None
@@ -203,11 +206,16 @@ def case_swap_release(env):
            proc.returncode, out, err)
     expect(not maps, "no guest memory mapped while all sleep: %r" % maps, proc.returncode, out, err)
     held = [f for f in fds if f.endswith("/mem") or "kvm-" in f]
-    expect(not held, "no memory file, VM or vcpu fd while all sleep: %r" % held, proc.returncode, out, err)
+    spare = sorted(["anon_inode:kvm-vm", "anon_inode:kvm-vcpu:0"] * spares)
+    expect(sorted(held) == spare, "no memory file, and no VM or vcpu fd but %d spare(s), while all sleep: %r"
+           % (spares, held), proc.returncode, out, err)
+    spare_ins = 0
     with open(stats) as fs:
         for svc in json.load(fs)["services"]:
             expect(svc["swap"]["outs"] >= 2 and svc["swap"]["ins"] >= 2,
                    "%s slept and woke twice: %r" % (svc["name"], svc["swap"]), proc.returncode, out, err)
+            spare_ins += svc["swap"]["spare_ins"]
+    expect((spare_ins > 0) == (spares > 0), "%d swap-ins into a spare VM" % spare_ins, proc.returncode, out, err)
 
 
 def fleet_rss_kib(pid):
@@ -476,6 +484,7 @@ CASES = {
     "swap-httpd": (case_swap_httpd, True),
     "swap-stop": (case_swap_stop, True),
     "swap-release": (case_swap_release, True),
+    "swap-release-spare": (lambda env: case_swap_release(env, spares=1), True),
     "swap-budget": (case_swap_budget, True),
     "resume-clean": (case_resume_clean, True),
     "resume-kill": (case_resume_kill, True),
