@@ -142,12 +142,9 @@ int vcpu_create(struct vcpu *v, const struct vcpu_kvm *kvm, struct vcpu_shell *s
 
 void vcpu_destroy(struct vcpu *v)
 {
-	if (v->run)
-		munmap(v->run, v->run_size);
-	if (v->fd >= 0)
-		close(v->fd);
-	if (v->vm_fd >= 0)
-		close(v->vm_fd);
+	struct vcpu_shell held = {
+		.vm_fd = v->vm_fd, .fd = v->fd, .run = v->run, .run_size = v->run_size};
+	vcpu_shell_free(&held);
 	v->run = NULL;
 	v->fd = v->vm_fd = -1;
 }
