@@ -5,8 +5,8 @@ swapped) and against one always-resident service, measured in the same run, as r
 
 Usage: zipf.py DENALI_RUN HTTPD ZIPF_LOAD [--services 100,300] [--alphas 1.0,0.8]
                [--budgets 100,50,25,10] [--seconds 20] [--warmup 10] [--clients 4]
-               [--memory 16M] [--uplink user|tap] [--cell-size 64] [--dir /var/tmp]
-               [--timeout-ms 10000] [--seed 1]
+               [--memory 16M] [--uplink user|tap] [--cell-size 64] [--spare-vms 1]
+               [--dir /var/tmp] [--timeout-ms 10000] [--seed 1]
 
 First, one always-resident httpd under the same load: the single-service baseline, and its
 resident guest memory after the load (--stats resident_peak_bytes) is the working set of one
@@ -31,7 +31,11 @@ the fleet (floods included).
 
 Swap-ins are counted per point as the VMs KVM created during it (its uevents' CREATED counter:
 once the fleet is up, a VM is created only to swap a service in), and the VMs alive (COUNT) are
-the services awake. A run ends with two SIGTERMs, 0.2 s apart: the first raises DN_EV_STOP
+the services awake, but for the spare VMs cells keep for swap-ins (--spare-vms, passed to
+denali-run): a cell makes its spares once one of its services has slept, and the next as soon as
+one is taken, so the VMs alive overcount the awake by at most cells x spares, and the VMs created
+count each swap-in once, give or take the spares made at the point's edges. A run ends with two
+SIGTERMs, 0.2 s apart: the first raises DN_EV_STOP
 (a sleeping service is swapped in to see it), the second stops whatever still runs. Its --stats
 swap.ins total is then the swap-ins counted under load plus the services asleep at the end.
 Memory files go to --dir (default /var/tmp; not tmpfs: swapping refuses it).
@@ -174,6 +178,7 @@ class Run:
         self.n, self.stats, self.up, self.errors = n, stats, 0, []
         self.all_up = threading.Event()
         cmd = [a.denali_run, "--quiet", "--grace", "60", "--cell-size", str(a.cell_size),
+               "--spare-vms", str(a.spare_vms),
                "--state-dir", state, "--stats", stats, "--fleet", folder]
         if budget:
             cmd[1:1] = ["--memory-budget", str(budget)]
@@ -440,6 +445,7 @@ def parse_args():
     ap.add_argument("--uplink", choices=("user", "tap"),
                     default="tap" if os.geteuid() == 0 else "user")
     ap.add_argument("--cell-size", type=int, default=64)
+    ap.add_argument("--spare-vms", type=int, default=1)
     ap.add_argument("--dir", default="/var/tmp")
     ap.add_argument("--timeout-ms", type=int, default=10000)
     ap.add_argument("--seed", type=int, default=1)
@@ -475,10 +481,11 @@ def main():
         with tempfile.TemporaryDirectory(prefix="denali-bench-zipf-") as tmp, \
                 tempfile.TemporaryDirectory(prefix="denali-bench-zipf-", dir=a.dir) as workdir:
             a.workdir = workdir
-            print("bench/zipf: httpd fleets (%s each, cell size %d, %s uplink), memory files in "
+            print("bench/zipf: httpd fleets (%s each, cell size %d, %d spare VM(s) per cell, %s uplink), "
+                  "memory files in "
                   "%s (%s); %d closed-loop clients, one GET / per connection, warm-up %g s then "
                   "%g s per point; fd limit %d; swap-ins counted from KVM uevents: %s" %
-                  (a.memory, a.cell_size, a.uplink, a.dir, fs, a.clients, a.warmup, a.seconds,
+                  (a.memory, a.cell_size, a.spare_vms, a.uplink, a.dir, fs, a.clients, a.warmup, a.seconds,
                    fds, "yes" if kvm.sock else "no (unavailable)"), flush=True)
             single, per_service = single_baseline(a, tmp, kvm)
             print_header()
