@@ -224,10 +224,7 @@ static void make_spares(struct cell *cell)
 		char err[256];
 		if (vcpu_shell_make(&shell, cell->kvm, err, sizeof(err)) != 0) {
 			if (!cell->spare_failed)
-				fprintf(stderr,
-					"denali-run: cell: cannot make a spare VM for swap-ins "
-					"(%s): "
-					"they make their own\n",
+				fprintf(stderr, "denali-run: cell: no spare VM for swap-ins (%s)\n",
 					err);
 			cell->spare_failed = 1;
 			pthread_mutex_lock(&cell->lock);
