@@ -5,6 +5,10 @@
 # into the VM over 9p and the command runs chrooted there, in the current directory, with
 # TMPDIR and XDG_RUNTIME_DIR on a tmpfs of the VM's own. Slow (software emulation), but real KVM.
 # Several may run at once: each VM reads its own command file, named on its kernel command line.
+# Its kernel is told the TSC is reliable (QEMU derives it from the host's clock): a loaded host
+# can make the clocksource watchdog mark it unstable mid-run, and KVM then handles guest TSCs
+# differently. The suspected cause of one CI run where swapped-in guests' clocks lagged (timers
+# fired 16-30 ms early, idles looked too short to swap out); the VM reports such messages.
 #
 # Usage: tests/vm/kvm-vm.sh COMMAND [ARG...]     exit status: the command's
 # Env:   DENALI_VM_CACHE (default /var/cache/denali-kvm-vm), DENALI_VM_MEM (MiB, default 4096),
@@ -46,7 +50,7 @@ if [ ! -f "$initrd" ]; then
 	root=$(mktemp -d)
 	mkdir -p "$root"/{bin,lib,proc,sys,dev,host}
 	cp /bin/busybox "$root/bin/busybox"
-	for a in sh mount insmod cat echo sleep poweroff reboot chroot mkdir grep ip; do ln -s busybox "$root/bin/$a"; done
+	for a in sh mount insmod cat echo sleep poweroff reboot chroot mkdir grep ip dmesg sed; do ln -s busybox "$root/bin/$a"; done
 	n=0
 	for m in virt/lib/irqbypass drivers/crypto/ccp/ccp arch/x86/kvm/kvm arch/x86/kvm/kvm-amd \
 		drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev \
@@ -71,7 +75,10 @@ cmd=""
 for w in $(cat /proc/cmdline); do case "$w" in denali_cmd=*) cmd="${w#denali_cmd=}";; esac; done
 echo "DENALI-VM-START"
 chroot /host /bin/bash "$cmd"
-echo "DENALI-VM-EXIT=$?"
+rc=$?
+# A clock the VM's kernel gave up on skews guest time under KVM: say so beside any failure.
+dmesg | grep -i -E "clocksource.*unstable|tsc.*unstable" | sed 's/^/kvm-vm: the VM kernel said: /'
+echo "DENALI-VM-EXIT=$rc"
 poweroff -f
 INIT
 	chmod +x "$root/init"
@@ -94,7 +101,7 @@ trap 'rm -f "$cmd" "$log"' EXIT
 # followed from the log, showing only what the command printed.
 timeout "$limit" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu "${DENALI_VM_CPU_MODEL:-qemu64,+svm}" \
 	-smp "$cpus" -m "$mem" -nographic -no-reboot -kernel "$cache/vmlinuz" -initrd "$initrd" \
-	-append "console=ttyS0 quiet loglevel=3 panic=-1 denali_cmd=$cmd" -vga none \
+	-append "console=ttyS0 quiet loglevel=3 panic=-1 tsc=reliable denali_cmd=$cmd" -vga none \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,multidevs=remap,id=hostroot \
 	</dev/null >"$log" 2>&1 &
 qemu=$!
