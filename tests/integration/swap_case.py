@@ -181,6 +181,10 @@ def case_swap_release(env, spares=0):
     proc = subprocess.Popen([env.denali_run, "--state-dir", env.state, "--stats", stats,
                              "--spare-vms", str(spares)] + files,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    spare = sorted(["anon_inode:kvm-vm", "anon_inode:kvm-vcpu:0"] * spares)
+
+    def kept(fds):
+        return sorted(f for f in fds if f.endswith("/mem") or "kvm-" in f)
     try:
         seen = None
         deadline = time.time() + 4.5
@@ -189,7 +193,8 @@ def case_swap_release(env, spares=0):
             if cells:
                 threads, fds, maps, rss = cell_view(cells[0])
                 seen = (threads, fds, maps, rss)
-                if threads == 1 and not maps:
+                # The spare is made just after the last sleeper's thread ends.
+                if threads == 1 and not maps and kept(fds) == spare:
                     break
             time.sleep(0.05)
         out, err = proc.communicate(timeout=120)
@@ -205,9 +210,8 @@ def case_swap_release(env, spares=0):
     expect(threads == 1, "only the cell's main thread while all sleep (saw %d)" % threads,
            proc.returncode, out, err)
     expect(not maps, "no guest memory mapped while all sleep: %r" % maps, proc.returncode, out, err)
-    held = [f for f in fds if f.endswith("/mem") or "kvm-" in f]
-    spare = sorted(["anon_inode:kvm-vm", "anon_inode:kvm-vcpu:0"] * spares)
-    expect(sorted(held) == spare, "no memory file, and no VM or vcpu fd but %d spare(s), while all sleep: %r"
+    held = kept(fds)
+    expect(held == spare, "no memory file, and no VM or vcpu fd but %d spare(s), while all sleep: %r"
            % (spares, held), proc.returncode, out, err)
     spare_ins = 0
     with open(stats) as fs:
