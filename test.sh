@@ -27,6 +27,7 @@ if [ -e /dev/kvm ] || [ "${DENALI_TEST_VM:-1}" = 0 ]; then
 else
 	# One VM per build, both at once: each VM emulates one CPU, and the machine has two.
 	echo "test.sh: no /dev/kvm here: the integration suites run in two QEMU VMs with nested KVM, at once"
+	tests/vm/kvm-vm.sh --setup # once, before both start (QEMU, the kernel, the initramfs)
 	in_vm() {
 		tests/vm/kvm-vm.sh env UBSAN_OPTIONS="$UBSAN_OPTIONS" ASAN_OPTIONS="$ASAN_OPTIONS" "${integration[@]}" "$1"
 	}
