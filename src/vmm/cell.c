@@ -75,6 +75,7 @@ struct cell {
  * sleeps (its pages are gone by then) or ends. */
 static void set_state_locked(struct cell_slot *slot, enum slot_state state)
 {
+	int came_up = state == SLOT_RUNNING && slot->state == SLOT_STARTING;
 	slot->state = state;
 	slot->epoch++;
 	if (state == SLOT_SLEEPING)
@@ -83,6 +84,8 @@ static void set_state_locked(struct cell_slot *slot, enum slot_state state)
 	if (!b)
 		return;
 	int awake = state == SLOT_RUNNING;
+	if (came_up) /* before awake: the budget never sees it awake with an old time */
+		__atomic_store_n(&b->woke_ns, vcpu_clock_ns(), __ATOMIC_RELAXED);
 	__atomic_store_n(&b->awake, (uint32_t)awake, __ATOMIC_RELAXED);
 	if (awake && !b->started_ns)
 		__atomic_store_n(&b->started_ns, slot->svc.started_ns, __ATOMIC_RELAXED);
