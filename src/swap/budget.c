@@ -27,7 +27,8 @@ uint64_t budget_resident(const struct budget_entry *t, unsigned n)
 }
 
 unsigned budget_pick(const struct budget_entry *t, unsigned n, uint64_t budget_pages,
-		     const int64_t *asked_at, int64_t not_before, unsigned *out, unsigned max)
+		     const int64_t *asked_at, int64_t not_before, int64_t woke_after, unsigned *out,
+		     unsigned max)
 {
 	uint64_t resident = budget_resident(t, n), largest = 0;
 	unsigned picked = 0;
@@ -51,7 +52,8 @@ unsigned budget_pick(const struct budget_entry *t, unsigned n, uint64_t budget_p
 		unsigned victim = n;
 		for (unsigned i = 0; i < n; i++) {
 			if (!__atomic_load_n(&t[i].awake, __ATOMIC_RELAXED) ||
-			    asked_at[i] >= not_before)
+			    asked_at[i] >= not_before ||
+			    __atomic_load_n(&t[i].woke_ns, __ATOMIC_RELAXED) > woke_after)
 				continue;
 			int already = 0;
 			for (unsigned k = 0; k < picked && !already; k++)

@@ -15,6 +15,7 @@ struct budget_entry {
 	uint32_t state;		 /* its cell slot's state (cell.c: starting, running, ...) */
 	int64_t started_ns;	 /* host clock when it first ran, 0 before (control: uptime) */
 	uint64_t swapped_pages;	 /* asleep: its working set, on disk (control: list) */
+	int64_t woke_ns;	 /* host clock when it last came to run (started or woken) */
 };
 
 /* A table of n rows in memory shared with processes forked later; NULL on failure. */
@@ -27,9 +28,11 @@ uint64_t budget_resident(const struct budget_entry *t, unsigned n);
 /* When the resident pages pass budget_pages, picks the services to swap out to bring them down
  * to budget_pages less the largest awake service (room for one wake): awake ones, least
  * recently run first; those asked since not_before (asked_at[i] is when service i was last
- * asked) count as gone and are not asked again. Writes at most max of them to out, and returns
- * how many. */
+ * asked) count as gone and are not asked again; those woken after woke_after are not picked
+ * (a minimum residency: a service just woken for a frame must take it and run before it may
+ * go again). Writes at most max of them to out, and returns how many. */
 unsigned budget_pick(const struct budget_entry *t, unsigned n, uint64_t budget_pages,
-		     const int64_t *asked_at, int64_t not_before, unsigned *out, unsigned max);
+		     const int64_t *asked_at, int64_t not_before, int64_t woke_after, unsigned *out,
+		     unsigned max);
 
 #endif

@@ -75,6 +75,7 @@ struct cell {
  * sleeps (its pages are gone by then) or ends. */
 static void set_state_locked(struct cell_slot *slot, enum slot_state state)
 {
+	int came_up = state == SLOT_RUNNING && slot->state == SLOT_STARTING;
 	slot->state = state;
 	slot->epoch++;
 	if (state == SLOT_SLEEPING)
@@ -83,6 +84,8 @@ static void set_state_locked(struct cell_slot *slot, enum slot_state state)
 	if (!b)
 		return;
 	int awake = state == SLOT_RUNNING;
+	if (came_up) /* before awake: the budget never sees it awake with an old time */
+		__atomic_store_n(&b->woke_ns, vcpu_clock_ns(), __ATOMIC_RELAXED);
 	__atomic_store_n(&b->awake, (uint32_t)awake, __ATOMIC_RELAXED);
 	if (awake && !b->started_ns)
 		__atomic_store_n(&b->started_ns, slot->svc.started_ns, __ATOMIC_RELAXED);
@@ -284,9 +287,11 @@ static void notify_main(struct cell *cell)
 		perror("denali-run: cell: eventfd");
 }
 
-enum start_result { START_FAILED = -1, START_RUNS, START_ASLEEP, START_LOST };
+enum start_result { START_FAILED = -1, START_RUNS, START_ASLEEP };
 
-/* Builds the service, or under --resume brings it back asleep from what an earlier run saved. */
+/* Builds the service, or under --resume brings it back asleep from what an earlier run saved.
+ * One that cannot be resumed (it was running when the last run was killed: it has no
+ * checkpoint) starts afresh, and says so. */
 static enum start_result start_service(struct cell_slot *slot, char *err, size_t errlen)
 {
 	struct cell *cell = slot->cell;
@@ -297,8 +302,10 @@ static enum start_result start_service(struct cell_slot *slot, char *err, size_t
 	if (cell->plan->resume) {
 		restored = vmm_service_restore(svc, &ps->cfg, cell->kvm, cell->plan->state_dir,
 					       prefix, cell->disk_worker, err, errlen);
-		if (restored < 0)
-			return START_LOST;
+		if (restored < 0) {
+			fprintf(stderr, "denali-run: %s: %s: starting afresh\n", ps->cfg.name, err);
+			restored = 0;
+		}
 	}
 	if (!restored &&
 	    vmm_service_start(svc, &ps->cfg, &ps->img, cell->kvm, cell->plan->state_dir, prefix,
@@ -378,13 +385,7 @@ static void *service_thread(void *arg)
 		ok = vmm_service_wake(svc, err, sizeof(err)) == 0;
 	} else {
 		enum start_result started = start_service(slot, err, sizeof(err));
-		ok = started != START_FAILED && started != START_LOST;
-		if (started == START_LOST) {
-			svc->outcome.kind = VMM_OUTCOME_LOST;
-			snprintf(svc->outcome.reason, sizeof(svc->outcome.reason),
-				 "cannot resume it: %s", err);
-			goto ended;
-		}
+		ok = started != START_FAILED;
 		if (started == START_ASLEEP) {
 			pthread_mutex_lock(&cell->lock);
 			int wake = settle_sleeper_locked(cell, slot);
@@ -431,7 +432,6 @@ static void *service_thread(void *arg)
 		woken = 1;
 		ok = vmm_service_wake(svc, err, sizeof(err)) == 0;
 	}
-ended:
 	send_ended(cell, slot);
 	pthread_mutex_lock(&cell->lock);
 	set_state_locked(slot, SLOT_DONE);

@@ -2,6 +2,7 @@
  * hands the plan to the supervisor, which runs the services in cell processes. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,6 +26,7 @@
 #include "plan_net.h"
 #include "size.h"
 #include "supervisor.h"
+#include "swap/checkpoint.h"
 #include "swap/swap.h"
 #include "vcpu/vcpu.h"
 
@@ -379,6 +382,59 @@ static int start_detached(struct options *o, char *err, size_t errlen)
 	return detach_start(log, p->control_path, &p->ready_fd, err, errlen);
 }
 
+/* Removes the checkpoint of service name in the state folder, unless another run holds its
+ * memory file. 1 if it had one and it is gone. */
+static int discard_checkpoint(const char *state_dir, const char *name)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 8];
+	struct stat st;
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", state_dir, name) >= sizeof(dir) ||
+	    (size_t)snprintf(path, sizeof(path), "%s/state", dir) >= sizeof(path) ||
+	    lstat(path, &st) != 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/mem", dir);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		return 0; /* another run's: its own start says so */
+	}
+	int gone = checkpoint_discard(dir) == 0;
+	if (fd >= 0)
+		close(fd);
+	return gone;
+}
+
+/* A run without --resume starts every service afresh: what an earlier --resume run saved of
+ * them would be overwritten, and its checkpoint left behind for nothing. Says so in one line,
+ * naming them, and removes their checkpoints (their memory files are reused, and removed when
+ * they end). Saved services this run does not name are left for a later --resume. */
+static void discard_saved(const struct vmm_plan *p)
+{
+	char names[256] = "";
+	size_t len = 0;
+	unsigned n = 0, unnamed = 0;
+	for (unsigned i = 0; i < p->count; i++) {
+		const char *name = p->services[i].cfg.name;
+		if (!discard_checkpoint(p->state_dir, name))
+			continue;
+		n++;
+		if (len + strlen(name) + 3 < sizeof(names))
+			len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
+						len ? ", " : "", name);
+		else
+			unnamed++;
+	}
+	if (!n)
+		return;
+	char rest[48] = "";
+	if (unnamed)
+		snprintf(rest, sizeof(rest), " and %u more", unnamed);
+	fprintf(stderr,
+		"denali-run: warning: no --resume: the saved state of %s%s in %s is discarded; "
+		"%s afresh\n",
+		names, rest, p->state_dir, n > 1 ? "they start" : "it starts");
+}
+
 int main(int argc, char **argv)
 {
 	static struct options opt;
@@ -400,6 +456,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	opt.plan.ready_fd = -1;
+	if (!opt.plan.resume)
+		discard_saved(&opt.plan);
 	if (opt.detach && start_detached(&opt, err, sizeof(err)) != 0) {
 		fprintf(stderr, "denali-run: %s\n", err);
 		vcpu_kvm_close(&kvm);

@@ -652,21 +652,25 @@ int vmm_service_restore(struct vmm_service *svc, const struct vmm_service_config
 	svc->nic_kick_fd = svc->nic_wake_fd = svc->disk_kick_fd = svc->held_disk_fd = -1;
 	vmm_console_init(&svc->console, 1, console_prefix);
 	svc->console.cancel = &svc->vcpu.stop_requested;
-	int saved =
-		guestmem_open_saved(&svc->mem, state_dir, cfg->name, cfg->ram_size, err, errlen);
-	if (saved <= 0)
-		return saved;
+	char why[512];
+	int saved = guestmem_open_saved(&svc->mem, state_dir, cfg->name, cfg->ram_size, why,
+					sizeof(why));
+	if (saved == 0)
+		return 0;
 	struct checkpoint c;
-	uint8_t *working_set;
-	int loaded = checkpoint_load(svc->mem.dir, &c, &working_set, err, errlen);
-	if (loaded == 0)
-		snprintf(
-			err, errlen,
-			"it was running when its last run ended, and was not saved since: there is "
-			"no checkpoint to resume");
-	if (loaded <= 0 || restore_files(svc, &c, err, errlen) != 0) {
+	uint8_t *working_set = NULL;
+	int loaded =
+		saved < 0 ? -1 : checkpoint_load(svc->mem.dir, &c, &working_set, why, sizeof(why));
+	if (loaded <= 0 || restore_files(svc, &c, why, sizeof(why)) != 0) {
+		if (loaded == 0) /* a memory file without a checkpoint: it was running */
+			snprintf(err, errlen,
+				 "no checkpoint to resume (lost when the last run was "
+				 "killed while it ran)");
+		else
+			snprintf(err, errlen, "cannot resume it: %s", why);
 		free(working_set);
-		checkpoint_discard(svc->mem.dir);
+		if (svc->mem.dir)
+			checkpoint_discard(svc->mem.dir);
 		vmm_service_destroy(svc, 0); /* lost: its files go */
 		return -1;
 	}

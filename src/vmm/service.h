@@ -206,7 +206,8 @@ enum vcpu_action vmm_hypercall_idle_resume(struct vmm_service *svc);
 
 /* --resume: brings back a service saved by an earlier run, asleep (its memory file open and
  * locked, its disk image too, nothing mapped). 1: restored; 0: nothing saved (start it
- * afresh); -1 with err: it cannot be resumed (its files are removed: it is lost). */
+ * afresh); -1 with err saying why it cannot be resumed (its files are removed: what it was is
+ * lost, and the caller starts it afresh). */
 int vmm_service_restore(struct vmm_service *svc, const struct vmm_service_config *cfg,
 			const struct vcpu_kvm *kvm, const char *state_dir,
 			const char *console_prefix, struct vdisk_worker *disk_worker, char *err,

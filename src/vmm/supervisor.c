@@ -113,6 +113,10 @@ static int spawn_cell(struct supervisor *s, unsigned c);
 #define BUDGET_PERIOD_NS 50000000     /* how often the budget is checked */
 #define BUDGET_ASK_AGAIN_NS 200000000 /* a service asked to swap out counts as going this long */
 #define BUDGET_PICK_MAX 64
+/* A service woken (or started) this recently is not asked to go: it must take the frames that
+ * woke it and answer them first, or a budget far below the fleet would swap it out again at
+ * its first idle, before its NIC was even back, and no request would get through. */
+#define BUDGET_MIN_RESIDENT_NS 200000000
 
 /* The cell that runs service i. */
 static struct sup_cell *cell_of(struct supervisor *s, unsigned i)
@@ -908,7 +912,8 @@ static void enforce_budget(struct supervisor *s)
 		    !__atomic_load_n(&s->budget[i].awake, __ATOMIC_RELAXED))
 			s->asked_at[i] = INT64_MIN;
 	unsigned n = budget_pick(s->budget, plan->count, s->budget_bytes / DN_PAGE_SIZE,
-				 s->asked_at, now - BUDGET_ASK_AGAIN_NS, victims, BUDGET_PICK_MAX);
+				 s->asked_at, now - BUDGET_ASK_AGAIN_NS,
+				 now - BUDGET_MIN_RESIDENT_NS, victims, BUDGET_PICK_MAX);
 	for (unsigned k = 0; k < n; k++) {
 		unsigned i = victims[k];
 		struct sup_cell *c = cell_of(s, i);

@@ -24,6 +24,9 @@
 #define EPOLL_BATCH 256
 #define POLL_MIN 64u /* slirp's sockets, the taps, epoll and the control fd: grows */
 #define TAPS_MAX (VNET_UPLINKS_MAX - 1u) /* uplink 0 is the user NAT */
+/* While a woken guest's RX ring has not taken all that was held for it, the thread looks again
+ * this often: a guest gives its buffers back without a kick. */
+#define BACKLOG_POLL_MS 5
 
 struct vnet_guest {
 	int port;	      /* -1: not attached */
@@ -177,6 +180,14 @@ static void wake_receivers(struct vnet *vn)
 	}
 }
 
+/* Guests whose TX waited for a sleeping port that woke (or went): drain their rings again. */
+static void requeue_ready(struct vnet *vn)
+{
+	unsigned n = vnet_switch_take_ready(&vn->sw, vn->dirty);
+	for (unsigned i = 0; i < n; i++)
+		runq_push(vn, vn->sw.ports[vn->dirty[i]].service);
+}
+
 /* Sleeping ports a frame came for: queue their services for the supervisor, each once. */
 static void report_wakes(struct vnet *vn)
 {
@@ -233,7 +244,7 @@ static void *vnet_thread(void *arg)
 		fds[n++] = (struct pollfd){.fd = vn->ctl_fd, .events = POLLIN};
 		for (unsigned t = 0; t < ntaps; t++)
 			fds[n++] = (struct pollfd){.fd = vn->taps[t].fd, .events = POLLIN};
-		int timeout = vn->runq_len ? 0 : -1;
+		int timeout = vn->runq_len ? 0 : vn->sw.nbacklog ? BACKLOG_POLL_MS : -1;
 		int slirp_polled = vn->slirp != NULL; /* a start may create it meanwhile */
 		if (vn->slirp && vnet_slirp_fill(vn->slirp, fds, &n, cap, &timeout) != 0) {
 			/* More NAT sockets than room: grow, and poll them all next turn. */
@@ -261,6 +272,8 @@ static void *vnet_thread(void *arg)
 			vnet_slirp_dispatch(vn->slirp, fds, rc < 0);
 			flush_slirp(vn);
 		}
+		vnet_switch_flush_backlog(&vn->sw);
+		requeue_ready(vn);
 		wake_receivers(vn);
 		report_wakes(vn);
 		pthread_mutex_unlock(&vn->lock);
@@ -501,6 +514,7 @@ static int wake_port(struct vnet *vn, unsigned service, uint8_t *win, int kick_f
 	}
 	g->asleep = 0;
 	vnet_switch_wake(&vn->sw, (unsigned)g->port, win);
+	requeue_ready(vn); /* the senders that waited for its room */
 	return 0;
 }
 
@@ -575,6 +589,7 @@ int vnet_sleep(struct vnet *vn, unsigned service)
 	}
 	if (!g->faulted)
 		send_last(vn, service);
+	vnet_switch_flush_backlog(&vn->sw); /* what it still holds: then it has work, and stays */
 	wake_receivers(vn); /* now, while its own window is still mapped: it may be one */
 	epoll_ctl(vn->epfd, EPOLL_CTL_DEL, g->kick_fd, NULL);
 	vnet_switch_sleep(&vn->sw, (unsigned)g->port);
@@ -622,6 +637,7 @@ void vnet_detach(struct vnet *vn, unsigned service, struct vnet_port_counters *o
 		out->ring_errors = vn->sw.ports[g->port].ring.errors;
 	}
 	vnet_switch_remove(&vn->sw, (unsigned)g->port); /* frees what it held */
+	requeue_ready(vn);				/* the senders that waited for it */
 	if (!g->asleep) {
 		epoll_ctl(vn->epfd, EPOLL_CTL_DEL, g->kick_fd, NULL);
 		munmap(g->win, DN_IOWIN_SIZE);

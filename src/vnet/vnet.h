@@ -41,9 +41,10 @@ void vnet_destroy(struct vnet *vn);
  * is mapped) and takes ownership of kick_fd and wake_fd. mem_fd stays the caller's. On a
  * sleeping port it wakes it: its ring goes on from where it stopped (cursors and error count
  * are the switch's own, never read back from the window), the frames held for it are put in
- * its RX ring in the order they came (those that do not fit count in rx_dropped), DN_EV_NET
- * is raised and its TX ring is served. Returns 0, or -1 with err set, kick_fd and wake_fd
- * closed (a sleeping port then sleeps on, its frames still held). */
+ * its RX ring in the order they came (what does not fit yet follows as it gives buffers back),
+ * DN_EV_NET is raised, its TX ring is served, and so are the senders that waited for it. Returns 0,
+ * or -1 with err set, kick_fd and wake_fd closed (a sleeping port then sleeps on, its frames still
+ * held). */
 int vnet_attach(struct vnet *vn, unsigned service, int mem_fd, int kick_fd, int wake_fd, char *err,
 		size_t errlen);
 
@@ -51,9 +52,11 @@ int vnet_attach(struct vnet *vn, unsigned service, int mem_fd, int kick_fd, int 
  * holds one last time (at most one ring's worth), then lets go of its window, kick fd and
  * wake fd. The port stays: its MAC, counters, ring cursors and errors are kept. While it
  * sleeps, unicast frames for it and ARP requests for its IPv4 address are held, at most
- * VNET_HELD_FRAMES for it and VNET_HELD_BYTES_MAX in the switch (beyond: held_dropped);
- * other broadcasts and multicasts are not given to it (asleep_ignored). The first frame for
- * it queues it on the wake list. Returns 0, or -1 if service has no attached, awake port. */
+ * VNET_HELD_PORT_BYTES for it and VNET_HELD_BYTES_MAX in the switch; beyond, a guest sending
+ * to it waits (its TX ring is not served until it wakes) and a frame from an uplink is dropped
+ * (held_dropped); other broadcasts and multicasts are not given to it (asleep_ignored). The first
+ * frame for it queues it on the wake list. Returns 0, or -1 if service has no attached, awake port.
+ */
 int vnet_sleep(struct vnet *vn, unsigned service);
 
 /* Disconnects service's NIC (if attached, asleep or not: what was held for it is dropped)

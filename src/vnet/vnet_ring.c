@@ -75,6 +75,11 @@ uint32_t vnet_ring_tx_pending(struct vnet_ring *r)
 	return pending(r, &r->nic->tx, &r->tx_used, "TX");
 }
 
+uint32_t vnet_ring_rx_free(struct vnet_ring *r)
+{
+	return pending(r, &r->nic->rx, &r->rx_used, "RX");
+}
+
 int vnet_ring_tx_full(const struct vnet_ring *r)
 {
 	uint32_t avail = __atomic_load_n(&r->nic->tx.avail, __ATOMIC_ACQUIRE);

@@ -51,6 +51,10 @@ uint32_t vnet_ring_tx_pending(struct vnet_ring *r);
 int vnet_ring_tx_take(struct vnet_ring *r, struct vnet_frame *f);
 void vnet_ring_tx_finish(struct vnet_ring *r, enum dn_nic_status status);
 
+/* The number of RX buffers the guest has published and the device not yet filled (checked as
+ * vnet_ring_tx_pending checks TX). */
+uint32_t vnet_ring_rx_free(struct vnet_ring *r);
+
 /* 1 if the TX ring was full (the guest may be waiting for buffers). */
 int vnet_ring_tx_full(const struct vnet_ring *r);
 

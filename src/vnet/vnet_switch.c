@@ -1,5 +1,6 @@
 /* The learning Ethernet switch: MAC table, reachability between guests and uplinks, flooding,
- * source-MAC enforcement, frames held for sleeping ports, and the per-port counters. */
+ * source-MAC enforcement, frames held for sleeping ports (and senders held back when that hold
+ * is full), and the per-port counters. */
 #include "vnet_switch.h"
 
 #include <stdlib.h>
@@ -94,14 +95,21 @@ int vnet_switch_init(struct vnet_switch *sw)
 	return 0;
 }
 
+/* What a held frame of len bytes costs against the bounds: its copy and its bookkeeping. */
+static size_t held_cost(size_t len)
+{
+	return sizeof(struct vnet_held) + len;
+}
+
 static void free_held(struct vnet_switch *sw, struct vnet_port *port)
 {
 	while (port->held) {
 		struct vnet_held *h = port->held;
 		port->held = h->next;
-		sw->held_bytes -= h->len;
 		free(h);
 	}
+	sw->held_bytes -= port->held_cost;
+	port->held_cost = 0;
 	port->held_tail = NULL;
 	port->nheld = 0;
 }
@@ -113,6 +121,9 @@ void vnet_switch_free(struct vnet_switch *sw)
 	free(sw->ports);
 	free(sw->dirty);
 	free(sw->wakes);
+	free(sw->backlog);
+	free(sw->blocked);
+	free(sw->ready);
 	free(sw->table);
 	memset(sw, 0, sizeof(*sw));
 }
@@ -132,13 +143,17 @@ static int new_port(struct vnet_switch *sw)
 		if (!d)
 			return -1;
 		sw->dirty = d;
-		d = realloc(sw->wakes, cap * sizeof(*d));
-		if (!d)
-			return -1;
-		sw->wakes = d;
+		unsigned **lists[] = {&sw->wakes, &sw->backlog, &sw->blocked, &sw->ready};
+		for (unsigned l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+			d = realloc(*lists[l], cap * sizeof(*d));
+			if (!d)
+				return -1;
+			*lists[l] = d;
+		}
 		sw->cap = cap;
 	}
 	memset(&sw->ports[sw->nports], 0, sizeof(sw->ports[0]));
+	sw->ports[sw->nports].blocked_on = -1;
 	return (int)sw->nports++;
 }
 
@@ -159,6 +174,7 @@ int vnet_switch_add_guest(struct vnet_switch *sw, unsigned service, const uint8_
 	struct vnet_port *port = &sw->ports[p];
 	memset(port, 0, sizeof(*port));
 	port->in_use = 1;
+	port->blocked_on = -1;
 	port->uplink = uplink;
 	port->service = service;
 	port->ip = ip;
@@ -177,6 +193,7 @@ int vnet_switch_add_uplink(struct vnet_switch *sw, int uplink, vnet_uplink_send_
 	struct vnet_port *port = &sw->ports[p];
 	memset(port, 0, sizeof(*port));
 	port->in_use = 1;
+	port->blocked_on = -1;
 	port->is_uplink = 1;
 	port->uplink = uplink;
 	port->send = send;
@@ -185,8 +202,8 @@ int vnet_switch_add_uplink(struct vnet_switch *sw, int uplink, vnet_uplink_send_
 	return p;
 }
 
-/* Takes port out of a list of ports (dirty, wakes). Each list holds a port at most once and
- * never a free slot, so that it never needs more than cap entries. */
+/* Takes port out of a list of ports (dirty, wakes, backlog, blocked, ready). Each list holds a
+ * port at most once and never a free slot, so that it never needs more than cap entries. */
 static void list_drop(unsigned *list, unsigned *n, unsigned port)
 {
 	for (unsigned i = 0; i < *n; i++)
@@ -197,6 +214,33 @@ static void list_drop(unsigned *list, unsigned *n, unsigned port)
 		}
 }
 
+/* Takes port p off the blocked list, if it is on it. */
+static void unblock(struct vnet_switch *sw, unsigned p)
+{
+	if (sw->ports[p].blocked_on < 0)
+		return;
+	sw->ports[p].blocked_on = -1;
+	list_drop(sw->blocked, &sw->nblocked, p);
+}
+
+/* Port dst woke or went: the senders that waited for it go on the ready list. */
+static void release_waiters(struct vnet_switch *sw, unsigned dst)
+{
+	for (unsigned i = 0; i < sw->nblocked;) {
+		unsigned p = sw->blocked[i];
+		struct vnet_port *port = &sw->ports[p];
+		if (port->blocked_on != (int)dst) {
+			i++;
+			continue;
+		}
+		unblock(sw, p); /* shifts the rest down: look again at i */
+		if (!port->unblock_asked) {
+			port->unblock_asked = 1;
+			sw->ready[sw->nready++] = p;
+		}
+	}
+}
+
 void vnet_switch_remove(struct vnet_switch *sw, unsigned port)
 {
 	if (port >= sw->nports || !sw->ports[port].in_use)
@@ -205,6 +249,10 @@ void vnet_switch_remove(struct vnet_switch *sw, unsigned port)
 	free_held(sw, &sw->ports[port]);
 	list_drop(sw->dirty, &sw->ndirty, port);
 	list_drop(sw->wakes, &sw->nwakes, port);
+	list_drop(sw->backlog, &sw->nbacklog, port);
+	list_drop(sw->ready, &sw->nready, port);
+	unblock(sw, port);
+	release_waiters(sw, port);
 	if (!sw->ports[port].is_uplink) {
 		/* A guest port has one entry, its own MAC: nothing is learned behind a guest. */
 		struct vnet_mac_entry *e = table_find(sw, mac_key(sw->ports[port].mac));
@@ -304,26 +352,24 @@ static void ask_wake(struct vnet_switch *sw, unsigned port)
 	}
 }
 
-/* Keeps a copy of f for a sleeping port, within the bounds. Returns 1 if held. */
-static int hold(struct vnet_switch *sw, unsigned port, const struct vnet_frame *f)
+/* Room in port's hold for a frame of len bytes: within its share and the switch's. */
+static int held_room(const struct vnet_switch *sw, const struct vnet_port *port, size_t len)
 {
-	struct vnet_port *dst = &sw->ports[port];
-	if ((f->hdr[0] & 1) && !arp_asks_for(dst, f)) {
-		dst->count.asleep_ignored++; /* a broadcast it need not wake for: not a drop */
+	size_t cost = held_cost(len);
+	return port->held_cost + cost <= VNET_HELD_PORT_BYTES &&
+	       cost <= VNET_HELD_BYTES_MAX - sw->held_bytes;
+}
+
+/* Appends a stable copy of f to what port dst holds, within the bounds. Returns 1 if kept. */
+static int keep(struct vnet_switch *sw, struct vnet_port *dst, const struct vnet_frame *f)
+{
+	if (!held_room(sw, dst, f->len))
 		return 0;
-	}
-	/* Even a frame dropped for room asks: its sender will try again once it is up. */
-	ask_wake(sw, port);
-	if (dst->nheld >= VNET_HELD_FRAMES || f->len > VNET_HELD_BYTES_MAX - sw->held_bytes) {
-		dst->count.held_dropped++;
-		return 0;
-	}
 	struct vnet_held *h = malloc(sizeof(*h) + f->len);
 	/* The sender's buffer may be unbacked (SIGBUS): then its frame is lost, as for an
 	 * uplink. The checked header goes over the copy, as in every delivery. */
 	if (!h || guestmem_copy(h->data, f->data, f->len) != 0) {
 		free(h);
-		dst->count.held_dropped++;
 		return 0;
 	}
 	memcpy(h->data, f->hdr, f->hdr_len);
@@ -335,9 +381,72 @@ static int hold(struct vnet_switch *sw, unsigned port, const struct vnet_frame *
 		dst->held = h;
 	dst->held_tail = h;
 	dst->nheld++;
-	sw->held_bytes += f->len;
+	dst->held_cost += held_cost(f->len);
+	sw->held_bytes += held_cost(f->len);
 	dst->count.held++;
 	return 1;
+}
+
+/* Keeps a copy of f for a sleeping port, within the bounds. Returns 1 if held. */
+static int hold(struct vnet_switch *sw, unsigned port, const struct vnet_frame *f)
+{
+	struct vnet_port *dst = &sw->ports[port];
+	if ((f->hdr[0] & 1) && !arp_asks_for(dst, f)) {
+		dst->count.asleep_ignored++; /* a broadcast it need not wake for: not a drop */
+		return 0;
+	}
+	/* Even a frame dropped for room asks: its sender will try again once it is up. */
+	ask_wake(sw, port);
+	if (!keep(sw, dst, f)) {
+		dst->count.held_dropped++;
+		return 0;
+	}
+	return 1;
+}
+
+/* Puts f into awake guest port's RX ring. Returns 1 if delivered. */
+static int ring_put(struct vnet_switch *sw, unsigned port, const struct vnet_frame *f)
+{
+	struct vnet_port *dst = &sw->ports[port];
+	uint64_t errors = dst->ring.errors;
+	int ok = vnet_ring_rx_put(&dst->ring, f);
+	if (ok)
+		dst->count.rx_frames++;
+	else
+		dst->count.rx_dropped++;
+	if (ok || dst->ring.errors != errors)
+		mark(sw, port); /* to be woken, or checked against the error limit */
+	return ok;
+}
+
+/* Moves what awake guest port p holds into its RX ring, oldest first, as far as the ring has
+ * buffers; what is left keeps it on the backlog list. Each turn takes one held frame: bounded
+ * by what it holds. Returns how many were delivered. */
+static unsigned deliver_held(struct vnet_switch *sw, unsigned p)
+{
+	struct vnet_port *port = &sw->ports[p];
+	unsigned delivered = 0;
+	while (port->held && vnet_ring_rx_free(&port->ring) > 0) {
+		struct vnet_held *h = port->held;
+		port->held = h->next;
+		if (!port->held)
+			port->held_tail = NULL;
+		port->nheld--;
+		port->held_cost -= held_cost(h->len);
+		sw->held_bytes -= held_cost(h->len);
+		struct vnet_frame f;
+		vnet_frame_init(&f, h->data, h->len);
+		delivered += (unsigned)ring_put(sw, p, &f);
+		free(h);
+	}
+	if (port->held && !port->backlogged) {
+		port->backlogged = 1;
+		sw->backlog[sw->nbacklog++] = p;
+	} else if (!port->held && port->backlogged) {
+		port->backlogged = 0;
+		list_drop(sw->backlog, &sw->nbacklog, p);
+	}
+	return delivered;
 }
 
 static int deliver(struct vnet_switch *sw, unsigned port, const struct vnet_frame *f)
@@ -361,15 +470,17 @@ static int deliver(struct vnet_switch *sw, unsigned port, const struct vnet_fram
 		dst->count.rx_frames++;
 		return 1;
 	}
-	uint64_t errors = dst->ring.errors;
-	int ok = vnet_ring_rx_put(&dst->ring, f);
-	if (ok)
-		dst->count.rx_frames++;
-	else
+	/* Woken with more held than its ring took: what is held goes first, and f queues
+	 * behind it (a receiver that does not keep up then loses frames, as on any NIC). */
+	if (dst->held)
+		deliver_held(sw, port);
+	if (dst->held) {
+		if (keep(sw, dst, f))
+			return 1;
 		dst->count.rx_dropped++;
-	if (ok || dst->ring.errors != errors)
-		mark(sw, port); /* to be woken, or checked against the error limit */
-	return ok;
+		return 0;
+	}
+	return ring_put(sw, port, f);
 }
 
 /* Learned MACs live behind one uplink each: the key carries the uplink, so what one uplink
@@ -415,12 +526,33 @@ static int uplink_port(const struct vnet_switch *sw, int uplink)
 	return uplink >= 0 && uplink < VNET_UPLINKS_MAX ? sw->uplink_port[uplink] : -1;
 }
 
+/* The port a unicast frame from port src goes to: a guest's MAC, else one learned behind the
+ * sender's uplink (a guest's unknown unicast can only be for the outside: its uplink alone);
+ * -1 when it may go nowhere. */
+static int unicast_to(const struct vnet_switch *sw, unsigned src, const struct vnet_frame *f)
+{
+	const struct vnet_port *in = &sw->ports[src];
+	uint64_t dst = mac_key(f->hdr);
+	int to = -1;
+	const struct vnet_mac_entry *e = table_find(sw, dst);
+	if (e->mac) {
+		to = (int)e->port;
+	} else if (!in->is_uplink) {
+		e = table_find(sw, learned_key(dst, in->uplink));
+		to = e->mac ? (int)e->port : uplink_port(sw, in->uplink);
+	}
+	if (to >= 0 && (unsigned)to != src && sw->ports[to].in_use &&
+	    reachable(in, &sw->ports[to]) && (!sw->ports[to].is_uplink || may_leave(f)))
+		return to;
+	return -1;
+}
+
 enum dn_nic_status vnet_switch_forward(struct vnet_switch *sw, unsigned src,
 				       const struct vnet_frame *f)
 {
 	struct vnet_port *in = &sw->ports[src];
 	const uint8_t *dst_mac = f->hdr, *src_mac = f->hdr + 6;
-	uint64_t dst = mac_key(dst_mac), from = mac_key(src_mac);
+	uint64_t from = mac_key(src_mac);
 	unsigned delivered = 0;
 	if (!in->is_uplink) {
 		if (from != mac_key(in->mac) || !sources_ok(in, f)) {
@@ -439,18 +571,8 @@ enum dn_nic_status vnet_switch_forward(struct vnet_switch *sw, unsigned src,
 			learn(sw, in, src, from);
 	}
 	if (!(dst_mac[0] & 1)) {
-		/* Unicast: a guest's MAC, else one learned behind the sender's uplink. A guest's
-		 * unknown unicast can only be for the outside: it goes to its uplink alone. */
-		int to = -1;
-		const struct vnet_mac_entry *e = table_find(sw, dst);
-		if (e->mac) {
-			to = (int)e->port;
-		} else if (!in->is_uplink) {
-			e = table_find(sw, learned_key(dst, in->uplink));
-			to = e->mac ? (int)e->port : uplink_port(sw, in->uplink);
-		}
-		if (to >= 0 && (unsigned)to != src && sw->ports[to].in_use &&
-		    reachable(in, &sw->ports[to]) && (!sw->ports[to].is_uplink || may_leave(f)))
+		int to = unicast_to(sw, src, f);
+		if (to >= 0)
 			delivered = (unsigned)deliver(sw, (unsigned)to, f);
 		goto done;
 	}
@@ -477,6 +599,32 @@ done:
 	return DN_NIC_DROPPED;
 }
 
+/* The sleeping guest port whose hold has no room for a frame that guest port src may send to
+ * it, or -1. Spoofed frames never wait: forwarding drops them. */
+static int waits_for(const struct vnet_switch *sw, unsigned src, const struct vnet_frame *f)
+{
+	const struct vnet_port *in = &sw->ports[src];
+	if ((f->hdr[0] & 1) || mac_key(f->hdr + 6) != mac_key(in->mac) || !sources_ok(in, f))
+		return -1;
+	int to = unicast_to(sw, src, f);
+	if (to < 0 || !sw->ports[to].asleep || held_room(sw, &sw->ports[to], f->len))
+		return -1;
+	return to;
+}
+
+/* Guest port p's next TX frame waits for sleeping port dst: p goes on the blocked list (once),
+ * and dst is asked to wake (its hold may be empty when the whole switch's is full). */
+static void block(struct vnet_switch *sw, unsigned p, unsigned dst)
+{
+	struct vnet_port *port = &sw->ports[p];
+	if (port->blocked_on < 0) {
+		sw->blocked[sw->nblocked++] = p;
+		port->count.tx_blocked++;
+	}
+	port->blocked_on = (int)dst;
+	ask_wake(sw, dst);
+}
+
 unsigned vnet_switch_drain_tx(struct vnet_switch *sw, unsigned p, unsigned budget, int *more)
 {
 	struct vnet_port *port = &sw->ports[p];
@@ -489,9 +637,18 @@ unsigned vnet_switch_drain_tx(struct vnet_switch *sw, unsigned p, unsigned budge
 		int got = vnet_ring_tx_take(&port->ring, &f);
 		if (got < 0)
 			return done;
-		done++;
-		if (got == 0)
+		if (got == 0) {
+			done++;
 			continue; /* a bad descriptor, finished and counted */
+		}
+		int dst = waits_for(sw, p, &f);
+		if (dst >= 0) {
+			/* Left in its ring, not finished: it goes when dst wakes. */
+			block(sw, p, (unsigned)dst);
+			return done;
+		}
+		unblock(sw, p); /* it waited, and need no longer */
+		done++;
 		vnet_ring_tx_finish(&port->ring, vnet_switch_forward(sw, p, &f));
 	}
 	*more = vnet_ring_tx_pending(&port->ring) != 0;
@@ -516,7 +673,14 @@ void vnet_switch_sleep(struct vnet_switch *sw, unsigned p)
 	port->wake_asked = 0;
 	port->rx_dirty = 0; /* nothing left to tell it: its window is going */
 	list_drop(sw->dirty, &sw->ndirty, p);
+	if (port->backlogged) {
+		port->backlogged = 0;
+		list_drop(sw->backlog, &sw->nbacklog, p);
+	}
+	unblock(sw, p); /* what waits in its TX ring goes when it wakes */
 	vnet_ring_rebind(&port->ring, NULL);
+	if (port->held)
+		ask_wake(sw, p); /* frames wait for it already */
 }
 
 unsigned vnet_switch_wake(struct vnet_switch *sw, unsigned p, uint8_t *win)
@@ -528,19 +692,27 @@ unsigned vnet_switch_wake(struct vnet_switch *sw, unsigned p, uint8_t *win)
 	port->asleep = 0;
 	port->wake_asked = 0;
 	list_drop(sw->wakes, &sw->nwakes, p); /* up already: nobody need wake it */
-	unsigned delivered = 0;
-	while (port->held) {
-		struct vnet_held *h = port->held;
-		port->held = h->next;
-		port->nheld--;
-		sw->held_bytes -= h->len;
-		struct vnet_frame f;
-		vnet_frame_init(&f, h->data, h->len);
-		delivered += (unsigned)deliver(sw, p, &f);
-		free(h);
+	release_waiters(sw, p);
+	return deliver_held(sw, p);
+}
+
+unsigned vnet_switch_flush_backlog(struct vnet_switch *sw)
+{
+	/* From the end: a port that has taken all leaves the list behind the cursor. */
+	for (unsigned i = sw->nbacklog; i-- > 0;)
+		deliver_held(sw, sw->backlog[i]);
+	return sw->nbacklog;
+}
+
+unsigned vnet_switch_take_ready(struct vnet_switch *sw, unsigned *out)
+{
+	unsigned n = sw->nready;
+	for (unsigned i = 0; i < n; i++) {
+		out[i] = sw->ready[i];
+		sw->ports[out[i]].unblock_asked = 0;
 	}
-	port->held_tail = NULL;
-	return delivered;
+	sw->nready = 0;
+	return n;
 }
 
 unsigned vnet_switch_take_wakes(struct vnet_switch *sw, unsigned *out)

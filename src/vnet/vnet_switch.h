@@ -2,7 +2,9 @@
  * frame logic: no threads, no fds. Guest ports send only from their own MAC; uplink ports are
  * reachable only from the guests that chose them; every queue is bounded and every drop is
  * counted. A guest port may sleep (its service swapped out, its window unmapped): frames for
- * it are then held, bounded, until it wakes. */
+ * it are then held, bounded, until it wakes and its RX ring has taken them. A guest that sends
+ * to a sleeping port whose hold is full is held back instead: its TX descriptor waits in its
+ * ring until that port wakes. */
 #ifndef VNET_SWITCH_H
 #define VNET_SWITCH_H
 
@@ -14,9 +16,12 @@
 #define VNET_NO_UPLINK (-1)
 #define VNET_UPLINKS_MAX 17 /* user, and up to 16 TAP devices */
 
-/* What is held for sleeping ports: frames per port, and frame bytes in the whole switch. */
-#define VNET_HELD_FRAMES 64u
-#define VNET_HELD_BYTES_MAX (8u * 1024 * 1024)
+/* What is held for a port while it sleeps (and after its wake, until its RX ring has taken it),
+ * in bytes with each frame's bookkeeping: per port, and in the whole switch. A port's share is
+ * far more than the TCP windows its peers may have in flight towards it while it sleeps (the
+ * guest stack advertises 32 KiB a connection): flow control, not the switch, bounds that. */
+#define VNET_HELD_PORT_BYTES (1024u * 1024)
+#define VNET_HELD_BYTES_MAX (64u * 1024 * 1024)
 
 /* How an uplink takes a frame: one contiguous, stable buffer. Returns 0 or -1 (dropped). */
 typedef int (*vnet_uplink_send_fn)(void *ctx, const uint8_t *frame, size_t len);
@@ -28,8 +33,9 @@ struct vnet_port_counters {
 	uint64_t rx_frames;    /* frames delivered to this port */
 	uint64_t rx_dropped;   /* frames for this port dropped: its queue was full */
 	uint64_t ring_errors;  /* bad descriptors and counters (filled in by vnet_detach) */
-	uint64_t held;	       /* frames kept for it while it slept (delivered as rx at its wake) */
+	uint64_t held;	       /* frames kept for it while it slept (delivered as rx once awake) */
 	uint64_t held_dropped; /* frames for it while it slept that found no room: dropped */
+	uint64_t tx_blocked; /* times its TX ring waited for a sleeping port's hold to have room */
 	uint64_t asleep_ignored; /* broadcasts and multicasts not given to it while it slept */
 };
 
@@ -52,8 +58,14 @@ struct vnet_port {
 	int rx_dirty;	/* frames delivered (or ring errors) since the network thread looked */
 	int asleep;	/* no window (ring.win is NULL): frames for it are held */
 	int wake_asked; /* asleep: a frame came for it since it went to sleep */
-	struct vnet_held *held, *held_tail; /* asleep: oldest first; NULL when nothing is held */
+	/* Held frames, oldest first (NULL: none): while it sleeps, and once awake those its RX
+	 * ring had no room for yet (it is then on the backlog list). */
+	struct vnet_held *held, *held_tail;
 	unsigned nheld;
+	size_t held_cost;  /* what its held frames cost: bytes with bookkeeping */
+	int backlogged;	   /* awake, with held frames: on the backlog list */
+	int blocked_on;	   /* its next TX frame waits for this sleeping port's room; -1: none */
+	int unblock_asked; /* on the ready list: its TX ring may go on */
 	/* uplink ports */
 	vnet_uplink_send_fn send;
 	void *send_ctx;
@@ -77,7 +89,13 @@ struct vnet_switch {
 	unsigned ndirty;
 	unsigned *wakes; /* sleeping ports a frame came for, in the order it came, each once */
 	unsigned nwakes;
-	size_t held_bytes;		   /* frame bytes held for every sleeping port */
+	unsigned *backlog; /* awake guest ports with held frames, each once */
+	unsigned nbacklog;
+	unsigned *blocked; /* guest ports whose TX waits for a sleeping port, each once */
+	unsigned nblocked;
+	unsigned *ready; /* ports unblocked since the last vnet_switch_take_ready, each once */
+	unsigned nready;
+	size_t held_bytes;		   /* what every held frame costs (held_cost summed) */
 	int uplink_port[VNET_UPLINKS_MAX]; /* by uplink id: its port, -1 if none */
 	unsigned learned;		   /* table entries learned from uplinks */
 	uint64_t flooded;		   /* frames sent to every reachable port */
@@ -99,17 +117,28 @@ int vnet_switch_add_uplink(struct vnet_switch *sw, int uplink, vnet_uplink_send_
 void vnet_switch_remove(struct vnet_switch *sw, unsigned port);
 
 /* Puts guest port p to sleep: the ring forgets its window (the caller unmaps it after) and
- * keeps its cursors and errors; the port keeps its MAC and counters, and leaves the dirty
- * list. From now on unicast frames for it are held, and of the flooded frames only an ARP
+ * keeps its cursors and errors; the port keeps its MAC and counters, and leaves the dirty,
+ * backlog and blocked lists (frames it still holds wait for its next wake, which is asked at
+ * once). From now on unicast frames for it are held, and of the flooded frames only an ARP
  * request for its own IPv4 address (when it has one): a fleet must not wake for every
  * broadcast. The first frame for it (held, or dropped for room) puts it on the wake list.
  * Its TX ring must have been drained before: a sleeping port sends nothing. */
 void vnet_switch_sleep(struct vnet_switch *sw, unsigned p);
 
 /* Wakes sleeping port p over its window mapped again, and delivers what was held for it in
- * the order it came (frames that do not fit its RX ring are dropped, counted in rx_dropped).
- * Returns how many were delivered. */
+ * the order it came, as far as its RX ring has buffers: the rest stays held (the port is on
+ * the backlog list) for vnet_switch_flush_backlog, and frames that come meanwhile queue behind
+ * it. The senders whose TX waited for p go on the ready list. Returns how many were delivered. */
 unsigned vnet_switch_wake(struct vnet_switch *sw, unsigned p, uint8_t *win);
+
+/* Delivers what awake ports still hold into their RX rings, as far as they have buffers (a
+ * port that has taken all leaves the backlog list). Returns how many ports still hold some. */
+unsigned vnet_switch_flush_backlog(struct vnet_switch *sw);
+
+/* Takes the list of guest ports whose TX waited for a sleeping port that has woken (or gone)
+ * since the last call; returns how many were written to out (room for every port). Their TX
+ * rings should be drained again. */
+unsigned vnet_switch_take_ready(struct vnet_switch *sw, unsigned *out);
 
 /* Takes the list of sleeping ports that a frame came for since the last call (each port is
  * listed once per sleep); returns how many were written to out (room for every port). */
@@ -123,7 +152,9 @@ enum dn_nic_status vnet_switch_forward(struct vnet_switch *sw, unsigned src,
 				       const struct vnet_frame *f);
 
 /* Sends up to budget frames from guest port p's TX ring. Returns how many descriptors were
- * finished; *more is set when some are still waiting. A sleeping port sends nothing. */
+ * finished; *more is set when some are still waiting. A sleeping port sends nothing. A unicast
+ * frame for a sleeping guest port whose hold has no room for it is left in the ring (not
+ * finished, *more clear) and p waits on the blocked list until that port wakes or goes. */
 unsigned vnet_switch_drain_tx(struct vnet_switch *sw, unsigned p, unsigned budget, int *more);
 
 /* Takes the list of guest ports that received frames or made RX ring errors since the last

@@ -6,8 +6,10 @@ Usage: swap_case.py DENALI_RUN SWAPTEST HTTPD CASE   (--list prints the cases)
 Guest-booting cases exit 77 (skip) only when /dev/kvm does not exist. Swapping needs a state
 directory on a disk-backed filesystem: DENALI_SWAP_DIR, else /var/tmp.
 """
+import hashlib
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -325,6 +327,66 @@ def case_swap_budget(env):
            "never more than two services' worth over the budget (%d KiB)" % max(samples), samples, budget, "")
 
 
+def big_ok(status, body):
+    """/big: 1 MiB of the httpd's pattern, checked whole by its SHA-256."""
+    want = hashlib.sha256(bytes((i * 31 + 7) & 0xff for i in range(1 << 20))).hexdigest()
+    return status == "HTTP/1.1 200 OK" and hashlib.sha256(body).hexdigest() == want
+
+
+def case_swap_held(env):
+    """Frames for a sleeping or waking service are never lost: a fleet of httpds under a budget
+    with room for about two of them, asked by concurrent clients with a Zipf-like mix of / and
+    /big (1 MiB, checked by SHA-256), answers every request, and the switch dropped no frame it
+    held for a sleeper (held_dropped 0)."""
+    n, clients, per_client = 12, 16, 4
+    proc, names, ports, stats = httpd_fleet(env, n, [])
+    try:
+        ask_fleet(names, ports, 1)
+        time.sleep(0.5)
+        total = fleet_rss_kib(proc.pid)
+    finally:
+        if proc.poll() is None:
+            stop_fleet(proc, names, stats)
+    budget = 2 * total // n
+    print("fleet resident %d KiB; budget %d KiB" % (total, budget))
+    proc, names, ports, stats = httpd_fleet(env, n, ["--memory-budget", "%dK" % budget])
+    weights = [1.0 / (k + 1) for k in range(n)]
+    failures, done = [], []
+
+    def client(c):
+        rng = random.Random(c)
+        for r in range(per_client):
+            k = rng.choices(range(n), weights)[0]
+            path = "/big" if (c + r) % 2 == 0 else "/"
+            try:
+                status, body = http_get(ports[k], path)
+            except OSError as e:
+                failures.append("%s %s: %s" % (names[k], path, e))
+                continue
+            ok = big_ok(status, body) if path == "/big" else (
+                status == "HTTP/1.1 200 OK" and ("Hello from %s on Denali" % names[k]).encode() in body)
+            if not ok:
+                failures.append("%s %s: %r, %d bytes" % (names[k], path, status, len(body)))
+            done.append(path)
+    try:
+        time.sleep(2)  # the budget brings the fleet under it: most sleep
+        threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        services = stop_fleet(proc, names, stats)
+    outs = sum(s["swap"]["outs"] for s in services)
+    held = sum(s["nic"]["held"] for s in services)
+    dropped = {s["name"]: s["nic"]["held_dropped"] for s in services if s["nic"]["held_dropped"]}
+    print("%d requests (%d /big), swap-outs %d, frames held %d, held_dropped %r" %
+          (len(done), done.count("/big"), outs, held, dropped))
+    expect(not failures, "every request answered, every /big intact", failures, "", "")
+    expect(outs >= n, "services were swapped out for the budget", outs, "", "")
+    expect(not dropped, "no frame held for a sleeper was dropped", dropped, "", "")
+
+
 def read_until(proc, want, timeout=120):
     """Reads proc's stdout until a line containing want; returns what was read."""
     seen, deadline = "", time.time() + timeout
@@ -399,24 +461,82 @@ def case_resume_kill(env):
     expect(status == -signal.SIGKILL, "denali-run was killed", status, "", err)
 
 
+LOST = (r"%s: no checkpoint to resume \(lost when the last run was killed while it ran\): "
+        r"starting afresh")
+
+
 def case_resume_lost(env):
-    """A service that was running (not saved) when denali-run was killed is reported lost by
-    the next --resume, with the reason, and starts afresh in the one after."""
+    """A service that was running (not saved) when denali-run was killed has no checkpoint: the
+    next --resume says so in one line and starts it afresh in that same run."""
     f = resumable(env, "busy", ["pattern", "4", "100000", "20"], swap=False)
     proc = start_resume(env, f)
     read_until(proc, "round 3:")
     proc.send_signal(signal.SIGKILL)
     finish(proc)
-    status, out, err = finish(start_resume(env, f))
-    expect(status != 0 and re.search(r"busy: lost: cannot resume it: it was running when its last run ended", err),
-           "reported lost, with the reason", status, out, err)
-    expect(not os.path.exists(os.path.join(env.state, "busy")), "its files are removed", status, out, err)
     proc = start_resume(env, f)
     seen = read_until(proc, "round 0:")
     proc.send_signal(signal.SIGINT)
     proc.send_signal(signal.SIGINT)
+    status, out, err = finish(proc)
+    expect(re.search(LOST % "busy", err) and "lost:" not in err, "said why, in one line", status, seen + out, err)
+    expect("round 0:" in seen, "started afresh in the same run", status, seen + out, err)
+
+
+def case_resume_kill_fleet(env):
+    """denali-run killed (SIGKILL) while one service sleeps, saved, and another runs: the next
+    --resume run brings the sleeper back where it was and starts the other afresh, both in that
+    one run."""
+    keeper = resumable(env, "keeper", ["pattern", "8", "5", "4000"])
+    busy = resumable(env, "busy", ["pattern", "4", "100000", "20"], swap=False)
+    run = [env.denali_run, "--resume", "--state-dir", env.state, keeper, busy]
+    proc = subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    read_until(proc, "[keeper] round 1:")
+    saved = os.path.join(env.state, "keeper", "state")
+    deadline = time.time() + 3.5  # round 2 idles 4 s: it writes its pattern, sleeps, is saved
+    while not os.path.exists(saved) and time.time() < deadline:
+        time.sleep(0.02)
+    expect(os.path.exists(saved), "keeper saved while it sleeps", proc.poll(), "", "")
+    proc.send_signal(signal.SIGKILL)
     finish(proc)
-    expect("round 0:" in seen, "the next run starts it afresh", 0, seen, "")
+    proc = subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = read_until(proc, "[keeper] round 4:")
+    if "[busy] round 0:" not in seen:
+        seen += read_until(proc, "[busy] round 0:")
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    status, out, err = finish(proc)
+    print("second run, stderr: %r" % err)
+    expect(all("[keeper] round %d: 8 MiB intact" % r in seen for r in (2, 3, 4)) and
+           "[keeper] round 1:" not in seen, "keeper went on from round 2, every byte intact", status, seen, err)
+    expect("[busy] round 0:" in seen and re.search(LOST % "busy", err), "busy started afresh in the same run, "
+           "and said so", status, seen, err)
+    expect("keeper: no checkpoint" not in err and "lost:" not in err, "nothing else lost", status, seen, err)
+
+
+def case_resume_discard(env):
+    """A run without --resume on a state folder that holds a saved service says, in one line, that
+    its saved state is discarded, removes its checkpoint, and leaves nothing behind; a saved
+    service it does not run is left for a later --resume."""
+    keeper = resumable(env, "keeper", ["pattern", "8", "3", "4000"])
+    other = resumable(env, "other", ["pattern", "8", "3", "4000"])
+    for f in (keeper, other):
+        proc = start_resume(env, f)
+        read_until(proc, "round 0:")
+        saved = os.path.join(env.state, os.path.basename(f)[:-5], "state")
+        deadline = time.time() + 3.5
+        while not os.path.exists(saved) and time.time() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        status, out, err = finish(proc)
+        expect(status == 0 and "saved; --resume goes on with it" in err, "saved", status, out, err)
+    status, out, err, st = env.run([keeper])
+    expect(status == 0 and "round 0:" in out, "it ran afresh", status, out, err)
+    expect(re.search(r"warning: no --resume: the saved state of keeper in \S+ is discarded; it starts "
+                     r"afresh", err) and "other" not in err, "said so, naming it alone", status, out, err)
+    expect(not os.path.exists(os.path.join(env.state, "keeper")), "nothing of it left behind", status, out,
+           os.listdir(env.state))
+    expect(os.path.exists(os.path.join(env.state, "other", "state")), "the other's checkpoint is kept", status,
+           out, os.listdir(env.state))
 
 
 def case_resume_httpd(env):
@@ -490,9 +610,12 @@ CASES = {
     "swap-release": (case_swap_release, True),
     "swap-release-spare": (lambda env: case_swap_release(env, spares=1), True),
     "swap-budget": (case_swap_budget, True),
+    "swap-held": (case_swap_held, True),
     "resume-clean": (case_resume_clean, True),
     "resume-kill": (case_resume_kill, True),
     "resume-lost": (case_resume_lost, True),
+    "resume-kill-fleet": (case_resume_kill_fleet, True),
+    "resume-discard": (case_resume_discard, True),
     "resume-httpd": (case_resume_httpd, True),
     "swap-tmpfs": (case_swap_tmpfs, False),
     "swap-config": (case_swap_config, False),

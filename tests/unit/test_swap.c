@@ -72,9 +72,10 @@ START_TEST(test_budget_least_recently_run_first)
 	unsigned out[6];
 	fleet(t, asked);
 	ck_assert_uint_eq(budget_resident(t, 6), 600);
-	ck_assert_uint_eq(budget_pick(t, 6, 600, asked, 0, out, 6), 0); /* within the budget */
+	ck_assert_uint_eq(budget_pick(t, 6, 600, asked, 0, INT64_MAX, out, 6),
+			  0); /* within the budget */
 	/* Over 350 pages: down to 250 (room for one more of 100), least recently run first. */
-	ck_assert_uint_eq(budget_pick(t, 6, 350, asked, 0, out, 6), 4);
+	ck_assert_uint_eq(budget_pick(t, 6, 350, asked, 0, INT64_MAX, out, 6), 4);
 	ck_assert_uint_eq(out[0], 1);
 	ck_assert_uint_eq(out[1], 3);
 	ck_assert_uint_eq(out[2], 5);
@@ -82,7 +83,7 @@ START_TEST(test_budget_least_recently_run_first)
 	/* Asleep ones hold nothing and are never picked; max bounds the answer. */
 	t[1].awake = 0;
 	ck_assert_uint_eq(budget_resident(t, 6), 500);
-	ck_assert_uint_eq(budget_pick(t, 6, 0, asked, 0, out, 2), 2);
+	ck_assert_uint_eq(budget_pick(t, 6, 0, asked, 0, INT64_MAX, out, 2), 2);
 	ck_assert_uint_eq(out[0], 3);
 	ck_assert_uint_eq(out[1], 5);
 }
@@ -97,18 +98,24 @@ START_TEST(test_budget_asked_ones_count_as_going)
 	/* Service 1 was asked at 100: with not_before 50 it is on its way out, so its pages count
 	 * as gone and it is not asked again; 500 is over 450, and two more bring it to 300. */
 	asked[1] = 100;
-	ck_assert_uint_eq(budget_pick(t, 6, 450, asked, 50, out, 6), 2);
+	ck_assert_uint_eq(budget_pick(t, 6, 450, asked, 50, INT64_MAX, out, 6), 2);
 	ck_assert_uint_eq(out[0], 3);
 	ck_assert_uint_eq(out[1], 5);
 	/* Within the budget once it is gone: nothing more. */
-	ck_assert_uint_eq(budget_pick(t, 6, 500, asked, 50, out, 6), 0);
+	ck_assert_uint_eq(budget_pick(t, 6, 500, asked, 50, INT64_MAX, out, 6), 0);
 	/* Long ago (before not_before): asked again. */
-	ck_assert_uint_eq(budget_pick(t, 6, 450, asked, 200, out, 6), 3);
+	ck_assert_uint_eq(budget_pick(t, 6, 450, asked, 200, INT64_MAX, out, 6), 3);
 	ck_assert_uint_eq(out[0], 1);
+	/* Woken after woke_after: kept for its minimum residency, the next oldest goes. */
+	t[1].woke_ns = 300;
+	ck_assert_uint_eq(budget_pick(t, 6, 450, asked, 200, 250, out, 6), 3);
+	ck_assert_uint_eq(out[0], 3);
+	ck_assert_uint_eq(out[1], 5);
+	ck_assert_uint_eq(out[2], 4);
 	/* Nothing awake to pick: no answer, however far over. */
 	for (unsigned i = 0; i < 6; i++)
 		t[i].awake = 0;
-	ck_assert_uint_eq(budget_pick(t, 6, 0, asked, 0, out, 6), 0);
+	ck_assert_uint_eq(budget_pick(t, 6, 0, asked, 0, INT64_MAX, out, 6), 0);
 }
 END_TEST
 

@@ -639,7 +639,7 @@ START_TEST(test_sleep_holds_in_order)
 		ck_assert_uint_eq(a.nic->tx.desc[i].status, DN_NIC_OK); /* held is delivered */
 	ck_assert_uint_eq(sw.ports[pb].count.held, 4);
 	ck_assert_uint_eq(sw.ports[pb].nheld, 4);
-	ck_assert_uint_eq(sw.held_bytes, 4 * 14 + 4 + 4 + 6 + 5);
+	ck_assert_uint_eq(sw.held_bytes, 4 * (sizeof(struct vnet_held) + 14) + 4 + 4 + 6 + 5);
 	ck_assert_uint_eq(vnet_switch_take_dirty(&sw, dirty), 0); /* nothing to raise on it */
 	int more = 1;
 	ck_assert_uint_eq(vnet_switch_drain_tx(&sw, (unsigned)pb, 100, &more), 0);
@@ -655,16 +655,30 @@ START_TEST(test_sleep_holds_in_order)
 	ck_assert_str_eq(take_rx(&b), "three");
 	ck_assert_ptr_null(take_rx(&b));
 	ck_assert_uint_eq(sw.ports[pb].count.rx_frames, 4);
-	ck_assert_uint_eq(sw.ports[pb].count.rx_dropped, 1); /* "four": no buffer left */
-	ck_assert_ptr_null(sw.ports[pb].held);
-	ck_assert_uint_eq(sw.held_bytes, 0);
+	ck_assert_uint_eq(sw.ports[pb].count.rx_dropped, 0);
+	ck_assert_uint_eq(sw.ports[pb].nheld, 1); /* "four": no buffer yet, still held */
+	ck_assert_uint_eq(sw.held_bytes, sizeof(struct vnet_held) + 14 + 5);
 	ck_assert_uint_eq(vnet_switch_take_dirty(&sw, dirty), 1); /* to be told */
 	ck_assert_uint_eq(dirty[0], (unsigned)pb);
-	/* Awake, it takes frames as before. */
-	post_rx(&b, 1, 2048);
+	ck_assert_uint_eq(vnet_switch_flush_backlog(&sw), 1); /* no buffer: it waits */
+	/* Awake, a frame for it queues behind what it holds, until it gives buffers back. */
 	put_frame(&a, b.mac, a.mac, "after");
 	drain(&sw, pa);
+	ck_assert_ptr_null(take_rx(&b));
+	ck_assert_uint_eq(sw.ports[pb].nheld, 2);
+	post_rx(&b, 1, 2048);
+	ck_assert_uint_eq(vnet_switch_flush_backlog(&sw), 1);
+	ck_assert_str_eq(take_rx(&b), "four");
+	post_rx(&b, 4, 2048);
+	ck_assert_uint_eq(vnet_switch_flush_backlog(&sw), 0);
 	ck_assert_str_eq(take_rx(&b), "after");
+	ck_assert_ptr_null(sw.ports[pb].held);
+	ck_assert_uint_eq(sw.held_bytes, 0);
+	/* With nothing held, straight into its ring as before. */
+	put_frame(&a, b.mac, a.mac, "straight");
+	drain(&sw, pa);
+	ck_assert_str_eq(take_rx(&b), "straight");
+	ck_assert_uint_eq(sw.ports[pb].count.rx_dropped, 0);
 	vnet_switch_free(&sw);
 	guest_free(&a), guest_free(&b);
 }
@@ -699,24 +713,36 @@ START_TEST(test_sleep_bounds)
 		ck_assert_int_eq(vnet_switch_add_guest(&sw, i, m, 0, 0, win), (int)i + 1);
 		vnet_switch_sleep(&sw, i + 1);
 	}
-	/* One port: VNET_HELD_FRAMES, then drops, counted. */
-	for (unsigned n = 0; n < VNET_HELD_FRAMES + 6; n++)
+	/* One port: its share, then drops, counted. */
+	const size_t small = sizeof(struct vnet_held) + 64;
+	const size_t big = sizeof(struct vnet_held) + DN_NIC_FRAME_MAX;
+	const unsigned fit0 = (unsigned)(VNET_HELD_PORT_BYTES / small);
+	for (unsigned n = 0; n < fit0 + 6; n++)
 		ck_assert_int_eq(from_uplink(&sw, up, mac[0], 64),
-				 n < VNET_HELD_FRAMES ? DN_NIC_OK : DN_NIC_DROPPED);
-	ck_assert_uint_eq(sw.ports[1].count.held, VNET_HELD_FRAMES);
+				 n < fit0 ? DN_NIC_OK : DN_NIC_DROPPED);
+	ck_assert_uint_eq(sw.ports[1].count.held, fit0);
 	ck_assert_uint_eq(sw.ports[1].count.held_dropped, 6);
-	/* The whole switch: VNET_HELD_BYTES_MAX of frames, then drops, counted. */
-	uint64_t held = 0, dropped = 0;
-	for (unsigned i = 1; i < PORTS; i++)
-		for (unsigned n = 0; n < VNET_HELD_FRAMES; n++)
+	ck_assert_uint_le(sw.ports[1].held_cost, VNET_HELD_PORT_BYTES);
+	/* The whole switch: VNET_HELD_BYTES_MAX, then drops, counted. */
+	const unsigned per_port = (unsigned)(VNET_HELD_PORT_BYTES / big);
+	uint64_t held = 0, dropped = 0, want = 0, sent = 0;
+	size_t left = VNET_HELD_BYTES_MAX - fit0 * small;
+	for (unsigned i = 1; i < PORTS; i++) {
+		/* Once the switch is full, a few frames a port show it (and keep the test fast). */
+		unsigned send = left >= big ? per_port : 2;
+		for (unsigned n = 0; n < send; n++)
 			from_uplink(&sw, up, mac[i], DN_NIC_FRAME_MAX);
+		unsigned k = left / big < send ? (unsigned)(left / big) : send;
+		want += k;
+		left -= k * big;
+		sent += send;
+	}
 	for (unsigned i = 1; i < PORTS; i++) {
 		held += sw.ports[i + 1].count.held;
 		dropped += sw.ports[i + 1].count.held_dropped;
 	}
-	uint64_t fit = (VNET_HELD_BYTES_MAX - VNET_HELD_FRAMES * 64) / DN_NIC_FRAME_MAX;
-	ck_assert_uint_eq(held, fit);
-	ck_assert_uint_eq(held + dropped, (PORTS - 1) * VNET_HELD_FRAMES);
+	ck_assert_uint_eq(held, want);
+	ck_assert_uint_eq(held + dropped, sent);
 	ck_assert_uint_le(sw.held_bytes, VNET_HELD_BYTES_MAX);
 	ck_assert_uint_eq(sw.ports[PORTS].count.held, 0); /* the last ones found no room */
 	ck_assert_uint_eq(from_uplink(&sw, up, mac[PORTS - 1], DN_NIC_FRAME_MAX), DN_NIC_DROPPED);
@@ -726,6 +752,99 @@ START_TEST(test_sleep_bounds)
 	ck_assert_uint_eq(sw.ports[PORTS].count.held, 1);
 	vnet_switch_free(&sw);
 	free(win);
+}
+END_TEST
+
+/* Queues a frame of len bytes from g to dst whose text is "frame N". */
+static void put_sized(struct guest *g, const uint8_t *dst, unsigned n, uint16_t len)
+{
+	char text[32];
+	snprintf(text, sizeof(text), "frame %u", n);
+	put_frame(g, dst, g->mac, text);
+	g->nic->tx.desc[(g->nic->tx.avail - 1) % DN_NIC_RING_SIZE].len = len;
+}
+
+START_TEST(test_sleep_backpressure)
+{
+	/* A guest sending to a sleeper whose hold is full waits: its TX descriptor stays in its
+	 * ring, it asks nothing more of the switch until the sleeper wakes, and then every frame
+	 * arrives, in order, none dropped, though far more than one RX ring's worth. */
+	struct vnet_switch sw;
+	vnet_switch_init(&sw);
+	struct guest a, b, c;
+	guest_init(&a, 1);
+	guest_init(&b, 2);
+	guest_init(&c, 3);
+	int pa = vnet_switch_add_guest(&sw, 0, a.mac, 0, VNET_NO_UPLINK, a.win);
+	int pb = vnet_switch_add_guest(&sw, 1, b.mac, 0, VNET_NO_UPLINK, b.win);
+	int pc = vnet_switch_add_guest(&sw, 2, c.mac, 0, VNET_NO_UPLINK, c.win);
+	vnet_switch_sleep(&sw, (unsigned)pb);
+	unsigned sent = 0, list[8];
+	int more = 1;
+	for (int round = 0; round < 100 && sw.ports[pa].blocked_on < 0; round++) {
+		while (a.nic->tx.avail - a.nic->tx.used < DN_NIC_RING_SIZE)
+			put_sized(&a, b.mac, sent++, DN_NIC_FRAME_MAX);
+		vnet_switch_drain_tx(&sw, (unsigned)pa, 1000, &more);
+	}
+	ck_assert_int_eq(sw.ports[pa].blocked_on, pb);
+	ck_assert_int_eq(more, 0);
+	ck_assert_uint_eq(sw.ports[pa].count.tx_blocked, 1);
+	ck_assert_uint_eq(sw.ports[pb].count.held_dropped, 0);
+	ck_assert_uint_le(sw.ports[pb].held_cost, VNET_HELD_PORT_BYTES);
+	uint32_t waiting = a.nic->tx.avail - a.nic->tx.used;
+	ck_assert_uint_gt(waiting, 0);
+	ck_assert_uint_eq(a.nic->tx.desc[a.nic->tx.used % DN_NIC_RING_SIZE].status, 0);
+	/* Looked at again (a kick), it still waits, counted once; a frame for another port
+	 * behind it waits too: the ring goes in order. */
+	ck_assert_uint_eq(vnet_switch_drain_tx(&sw, (unsigned)pa, 1000, &more), 0);
+	ck_assert_uint_eq(sw.ports[pa].count.tx_blocked, 1);
+	ck_assert_uint_eq(vnet_switch_take_ready(&sw, list), 0);
+	ck_assert_uint_eq(vnet_switch_take_wakes(&sw, list), 1);
+	ck_assert_uint_eq(list[0], (unsigned)pb);
+	/* b wakes: a is ready; b takes what it held, ring by ring, then a's rest. */
+	post_rx(&b, DN_NIC_RING_SIZE, 2048);
+	ck_assert_uint_eq(vnet_switch_wake(&sw, (unsigned)pb, b.win), DN_NIC_RING_SIZE);
+	ck_assert_uint_eq(vnet_switch_take_ready(&sw, list), 1);
+	ck_assert_uint_eq(list[0], (unsigned)pa);
+	ck_assert_int_eq(sw.ports[pa].blocked_on, -1);
+	unsigned got = 0;
+	for (int round = 0; round < 1000 && got < sent; round++) {
+		const char *text;
+		while ((text = take_rx(&b)) != NULL) {
+			char want[32];
+			snprintf(want, sizeof(want), "frame %u", got++);
+			ck_assert_str_eq(text, want);
+		}
+		post_rx(&b, DN_NIC_RING_SIZE - (b.nic->rx.avail - b.nic->rx.used), 2048);
+		vnet_switch_flush_backlog(&sw);
+		vnet_switch_drain_tx(&sw, (unsigned)pa, 1000, &more);
+	}
+	ck_assert_uint_eq(got, sent);
+	ck_assert_uint_eq(a.nic->tx.used, a.nic->tx.avail);
+	ck_assert_uint_eq(sw.ports[pb].count.rx_dropped, 0);
+	ck_assert_uint_eq(sw.ports[pb].count.held_dropped, 0);
+	ck_assert_uint_eq(sw.ports[pa].count.tx_dropped, 0);
+	ck_assert_uint_eq(sw.held_bytes, 0);
+	/* A sender waiting for a sleeper that is removed goes on (its frame then has nowhere
+	 * to go); one that sleeps itself leaves the list. */
+	vnet_switch_sleep(&sw, (unsigned)pb);
+	sw.ports[pb].held_cost = VNET_HELD_PORT_BYTES; /* as good as full */
+	put_sized(&c, b.mac, 0, 100);
+	vnet_switch_drain_tx(&sw, (unsigned)pc, 1000, &more);
+	ck_assert_int_eq(sw.ports[pc].blocked_on, pb);
+	vnet_switch_sleep(&sw, (unsigned)pc);
+	ck_assert_uint_eq(sw.nblocked, 0);
+	vnet_switch_wake(&sw, (unsigned)pc, c.win);
+	vnet_switch_drain_tx(&sw, (unsigned)pc, 1000, &more);
+	ck_assert_int_eq(sw.ports[pc].blocked_on, pb);
+	sw.ports[pb].held_cost = 0;
+	vnet_switch_remove(&sw, (unsigned)pb);
+	ck_assert_uint_eq(vnet_switch_take_ready(&sw, list), 1);
+	ck_assert_uint_eq(list[0], (unsigned)pc);
+	ck_assert_uint_eq(vnet_switch_drain_tx(&sw, (unsigned)pc, 1000, &more), 1);
+	ck_assert_uint_eq(sw.ports[pc].count.tx_dropped, 1);
+	vnet_switch_free(&sw);
+	guest_free(&a), guest_free(&b), guest_free(&c);
 }
 END_TEST
 
@@ -1141,6 +1260,7 @@ Suite *vnet_suite(void)
 	tcase_add_test(tc, test_unbacked_window);
 	tcase_add_test(tc, test_sleep_holds_in_order);
 	tcase_add_test(tc, test_sleep_bounds);
+	tcase_add_test(tc, test_sleep_backpressure);
 	tcase_add_test(tc, test_sleep_broadcast_policy);
 	tcase_add_test(tc, test_arp_request_reaches_its_target);
 	tcase_add_test(tc, test_sleep_wake_list);
