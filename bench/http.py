@@ -3,8 +3,12 @@
 port forward, beside the same load against a trivial host-native server (http_native) in the
 same run, as a ratio.
 
-Usage: http.py DENALI_RUN HTTPD HTTP_NATIVE [--seconds 10] [--connections 4,32]
-Load generator: wrk (Debian package "wrk"), keep-alive, GET /hello.txt.
+Two loads, each against both servers: keep-alive (wrk, Debian package "wrk"; skipped without
+it) and one request per connection, the server closing first (bench/zipf_load with --close: the
+load of ab without -k and of httperf, the Denali paper's), both GET /hello.txt.
+
+Usage: http.py DENALI_RUN HTTPD HTTP_NATIVE [--zipf-load ZIPF_LOAD] [--seconds 10]
+               [--connections 4,32]
 """
 import argparse
 import json
@@ -56,16 +60,37 @@ def wrk(port, seconds, conns):
     return rps, p50, p99, errors.group(0) if errors else ""
 
 
+HELLO = "Hello, world! This is a text file served by denali-httpd."
+
+
+def short_load(zipf_load, tmp, port, seconds, conns):
+    """One GET per connection, "Connection: close": (req/s, p50 us, p99 us, failures)."""
+    targets = os.path.join(tmp, "targets-%d" % port)
+    with open(targets, "w") as f:
+        f.write("127.0.0.1 %d web\n" % port)
+    out = subprocess.run([zipf_load, targets, str(seconds), str(conns), "0", "--path", "/hello.txt",
+                          "--expect", HELLO, "--close"], capture_output=True, check=True).stdout.decode()
+    v = dict(zip(out.split()[1::2], out.split()[2::2]))
+    failed = int(v["errors"]) + int(v["timeouts"])
+    note = "" if not failed else "(%d failed: %s resets, %s connects, %s timeouts)" % (
+        failed, v["err_reset"], v["err_connect"], v["timeouts"])
+    return float(v["rps"]), float(v["p50_us"]), float(v["p99_us"]), note
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("denali_run")
     ap.add_argument("httpd")
     ap.add_argument("native")
+    ap.add_argument("--zipf-load", help="bench/zipf_load, for the one-request-per-connection load "
+                    "(default: beside HTTP_NATIVE)")
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", default="4,32")
     a = ap.parse_args()
-    if not shutil.which("wrk"):
-        raise SystemExit("bench/http needs wrk: sudo apt-get install wrk")
+    zipf_load = os.path.abspath(a.zipf_load or os.path.join(os.path.dirname(a.native), "zipf_load"))
+    if not os.access(zipf_load, os.X_OK):
+        raise SystemExit("bench/http needs bench/zipf_load (build it, or give --zipf-load)")
+    have_wrk = shutil.which("wrk") is not None
     vm_port, host_port = free_port(), free_port()
     with tempfile.TemporaryDirectory(prefix="denali-bench-http-") as tmp:
         svc = os.path.join(tmp, "web.json")
@@ -78,14 +103,21 @@ def main():
         try:
             wait_listening(vm_port)
             wait_listening(host_port)
-            print("bench/http: wrk, keep-alive GET /hello.txt, %d s per point" % a.seconds)
-            print("%5s %12s %10s %10s %12s %10s %10s %8s" % ("conns", "vm req/s", "p50 us", "p99 us",
-                                                          "native req/s", "p50 us", "p99 us", "ratio"))
-            for c in [int(x) for x in a.connections.split(",")]:
-                v = wrk(vm_port, a.seconds, c)
-                n = wrk(host_port, a.seconds, c)
-                print("%5d %12.0f %10.0f %10.0f %12.0f %10.0f %10.0f %7.3fx %s" %
-                      (c, v[0], v[1], v[2], n[0], n[1], n[2], v[0] / n[0], v[3]), flush=True)
+            conns = [int(x) for x in a.connections.split(",")]
+            loads = [("keep-alive (wrk)", wrk)] if have_wrk else []
+            loads.append(("new connection per request (zipf_load --close)",
+                          lambda port, secs, c: short_load(zipf_load, tmp, port, secs, c)))
+            if not have_wrk:
+                print("bench/http: no wrk (sudo apt-get install wrk): keep-alive load skipped")
+            for name, load in loads:
+                print("bench/http: %s, GET /hello.txt, %d s per point" % (name, a.seconds))
+                print("%5s %12s %10s %10s %12s %10s %10s %8s" % ("conns", "vm req/s", "p50 us", "p99 us",
+                                                              "native req/s", "p50 us", "p99 us", "ratio"))
+                for c in conns:
+                    v = load(vm_port, a.seconds, c)
+                    n = load(host_port, a.seconds, c)
+                    print("%5d %12.0f %10.0f %10.0f %12.0f %10.0f %10.0f %7.3fx %s %s" %
+                          (c, v[0], v[1], v[2], n[0], n[1], n[2], v[0] / n[0], v[3], n[3]), flush=True)
         finally:
             vm.send_signal(signal.SIGTERM)
             native.kill()

@@ -1,7 +1,7 @@
 /* bench/http_native: the baseline for bench/http, a trivial host-native HTTP/1.1 server with
  * keep-alive on one thread (epoll), answering every request with the same body as httpd's
- * /hello.txt. Usage: http_native PORT. Not a real server: it only parses enough to count
- * requests (one per blank line). */
+ * /hello.txt, and closing after it when the request says "Connection: close". Usage: http_native
+ * PORT. Not a real server: it only parses enough to count requests (one per blank line). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -58,14 +58,16 @@ int main(int argc, char **argv)
 				continue;
 			}
 			/* One response per request head in what arrived (heads end in a blank
-			 * line). */
-			for (ssize_t k = 3; k < got; k++)
+			 * line); "Connection: close" in what arrived: close after answering, as
+			 * httpd does (the server then keeps the TIME_WAIT). */
+			int done = 0;
+			for (ssize_t k = 3; k < got && !done; k++)
 				if (buf[k - 3] == '\r' && buf[k - 2] == '\n' &&
 				    buf[k - 1] == '\r' && buf[k] == '\n' &&
-				    write(fd, resp, (size_t)rlen) != rlen) {
-					close(fd);
-					break;
-				}
+				    write(fd, resp, (size_t)rlen) != rlen)
+					done = 1;
+			if (done || memmem(buf, (size_t)got, "Connection: close", 17))
+				close(fd);
 		}
 	}
 }

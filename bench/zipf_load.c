@@ -5,8 +5,12 @@
  * first, so the service ends on the passive side of the close and keeps no timer for the
  * connection.
  *
- * Usage: zipf_load TARGETS SECONDS CLIENTS ALPHA [--seed S] [--timeout-ms MS]
- * TARGETS: one "IPV4 PORT NAME" per line, most popular first.
+ * Usage: zipf_load TARGETS SECONDS CLIENTS ALPHA [--seed S] [--timeout-ms MS] [--path P]
+ *                  [--expect TEXT] [--close]
+ * TARGETS: one "IPV4 PORT NAME" per line, most popular first. --path: the request path (default
+ * /); --expect: the body must hold TEXT instead of the greeting; --close: the request says
+ * "Connection: close", so the server closes first (ab's and httperf's load) and keeps the
+ * TIME_WAIT.
  * Prints one line: requests (good), errors by kind, timeouts, elapsed seconds, requests per
  * second and the latency of the good ones (connect to last byte) in microseconds. A request
  * still unanswered after --timeout-ms (default 10000) is closed and counted as a timeout. */
@@ -104,7 +108,13 @@ static const struct target *pick(struct load *l)
 	return &l->targets[lo];
 }
 
-static int read_targets(struct load *l, const char *path)
+/* The request options, the same for every target. */
+struct request_opts {
+	const char *path, *expect;
+	int close;
+};
+
+static int read_targets(struct load *l, const char *path, const struct request_opts *o)
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {
@@ -134,9 +144,19 @@ static int read_targets(struct load *l, const char *path)
 			return -1;
 		}
 		snprintf(t->name, sizeof(t->name), "%s", name);
-		t->request_len = (size_t)snprintf(t->request, sizeof(t->request),
-						  "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", name);
-		snprintf(t->expect, sizeof(t->expect), "Hello from %s on Denali", name);
+		int n = snprintf(t->request, sizeof(t->request),
+				 "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", o->path, name,
+				 o->close ? "Connection: close\r\n" : "");
+		if (n < 0 || (size_t)n >= sizeof(t->request)) {
+			fprintf(stderr, "zipf_load: request for %s too long\n", name);
+			fclose(f);
+			return -1;
+		}
+		t->request_len = (size_t)n;
+		if (o->expect)
+			snprintf(t->expect, sizeof(t->expect), "%s", o->expect);
+		else
+			snprintf(t->expect, sizeof(t->expect), "Hello from %s on Denali", name);
 		l->ntargets++;
 	}
 	fclose(f);
@@ -355,7 +375,7 @@ static void report(struct load *l, double seconds)
 static int usage(void)
 {
 	fprintf(stderr, "usage: zipf_load TARGETS SECONDS CLIENTS ALPHA [--seed S] "
-			"[--timeout-ms MS]\n");
+			"[--timeout-ms MS] [--path P] [--expect TEXT] [--close]\n");
 	return 2;
 }
 
@@ -366,17 +386,24 @@ int main(int argc, char **argv)
 	struct load l = {.rng = 0x9e3779b97f4a7c15ull, .timeout_ns = 10000000000ll};
 	double seconds = atof(argv[2]), alpha = atof(argv[4]);
 	unsigned nclients = (unsigned)atoi(argv[3]);
+	struct request_opts o = {.path = "/"};
 	for (int i = 5; i < argc; i++) {
 		if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
 			l.rng = strtoull(argv[++i], NULL, 0) | 1;
 		else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc)
 			l.timeout_ns = atoll(argv[++i]) * 1000000ll;
+		else if (strcmp(argv[i], "--path") == 0 && i + 1 < argc && argv[i + 1][0] == '/')
+			o.path = argv[++i];
+		else if (strcmp(argv[i], "--expect") == 0 && i + 1 < argc && argv[i + 1][0])
+			o.expect = argv[++i];
+		else if (strcmp(argv[i], "--close") == 0)
+			o.close = 1;
 		else
 			return usage();
 	}
 	if (nclients == 0 || nclients > CLIENTS_MAX || seconds <= 0 || alpha < 0)
 		return usage();
-	if (read_targets(&l, argv[1]) != 0 || build_cdf(&l, alpha) != 0)
+	if (read_targets(&l, argv[1], &o) != 0 || build_cdf(&l, alpha) != 0)
 		return 1;
 	l.ep = epoll_create1(EPOLL_CLOEXEC);
 	struct client *cl = calloc(nclients, sizeof(*cl));

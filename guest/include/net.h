@@ -75,6 +75,8 @@ struct net_stats {
 	uint64_t tcp_out_of_window;  /* unacceptable segments: ACKed and dropped */
 	uint64_t tcp_persist_probes; /* zero-window probes */
 	uint64_t tcp_acks_limited;   /* challenge/out-of-window ACKs not sent (rate limit) */
+	uint64_t tcp_tw_recycled;    /* TIME_WAITs given up for new connections (pool full) */
+	uint64_t tcp_tw_reopened;    /* TIME_WAITs ended by a new SYN for the same ports */
 };
 
 /* ---- UDP ---- */

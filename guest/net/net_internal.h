@@ -119,7 +119,8 @@ void net_tcp_send_reset(struct net_stack *st, uint32_t src, uint32_t dst, uint16
 uint32_t net_tcp_rcv_window(const struct net_tcp *c);
 
 /* tcp.c: connection life cycle shared by input, output and timers. */
-/* A cleared slot in state CLOSED (not owned, no timers), or NULL if the pool is full. */
+/* A cleared slot in state CLOSED (not owned, no timers): a free one, else the oldest TIME_WAIT
+ * one; NULL if every slot holds a live connection or listener. */
 struct net_tcp *net_tcp_alloc(struct net_stack *st);
 /* Marks the connection CLOSED: stops timers and frees it if the application does not hold it. */
 void net_tcp_set_closed(struct net_tcp *c, uint8_t error);

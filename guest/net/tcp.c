@@ -26,21 +26,42 @@ uint32_t net_tcp_isn(struct net_stack *st, uint32_t rip, uint16_t lport, uint16_
 	return (uint32_t)h + (uint32_t)(net_now(st) >> 12);
 }
 
-struct net_tcp *net_tcp_alloc(struct net_stack *st)
+/* The TIME_WAIT connection that would end first, NULL if none. */
+static struct net_tcp *tcp_oldest_time_wait(struct net_stack *st)
 {
+	struct net_tcp *old = NULL;
 	for (int i = 0; i < NET_TCP_CONNS; i++) {
 		struct net_tcp *c = &st->tcp[i];
-		if (c->state == NET_TCPS_FREE) {
-			/* The buffers need no clearing: only bytes written are read. */
-			memset(c, 0, offsetof(struct net_tcp, sndbuf));
-			c->st = st;
-			c->state = NET_TCPS_CLOSED;
-			c->mss = 536; /* RFC 1122 default until the peer says otherwise */
-			c->rto = NET_TCP_RTO_INIT_NS;
-			return c;
-		}
+		if (c->state == NET_TCPS_TIME_WAIT && !c->in_cb &&
+		    (!old || c->close_at < old->close_at))
+			old = c;
 	}
-	return NULL;
+	return old;
+}
+
+struct net_tcp *net_tcp_alloc(struct net_stack *st)
+{
+	struct net_tcp *c = NULL;
+	for (int i = 0; i < NET_TCP_CONNS && !c; i++)
+		if (st->tcp[i].state == NET_TCPS_FREE)
+			c = &st->tcp[i];
+	if (!c) {
+		/* A server that closes first keeps every connection in TIME_WAIT for 2 MSL: at a
+		 * few hundred connections a second those would fill the pool and every new SYN
+		 * would be dropped. TIME_WAIT holds no data and the application has let go, so
+		 * the oldest one gives way, as Linux does past tcp_max_tw_buckets. */
+		c = tcp_oldest_time_wait(st);
+		if (!c)
+			return NULL;
+		st->stats.tcp_tw_recycled++;
+	}
+	/* The buffers need no clearing: only bytes written are read. */
+	memset(c, 0, offsetof(struct net_tcp, sndbuf));
+	c->st = st;
+	c->state = NET_TCPS_CLOSED;
+	c->mss = 536; /* RFC 1122 default until the peer says otherwise */
+	c->rto = NET_TCP_RTO_INIT_NS;
+	return c;
 }
 
 static void tcp_free(struct net_tcp *c)

@@ -42,7 +42,9 @@ static uint16_t clamp_mss(uint16_t mss)
 	return mss > NET_TCP_MSS ? NET_TCP_MSS : mss;
 }
 
-static void listen_input(struct net_tcp *l, const struct seg *s)
+/* A SYN (or a stray segment) for listener l. iss: our ISN if it must not be the usual one (a
+ * reopened TIME_WAIT), else NULL. */
+static void listen_input(struct net_tcp *l, const struct seg *s, const uint32_t *iss)
 {
 	struct net_stack *st = l->st;
 	if (s->flags & TCP_RST)
@@ -68,7 +70,7 @@ static void listen_input(struct net_tcp *l, const struct seg *s)
 	c->irs = s->seq;
 	c->rcv_nxt = c->rcv_adv = s->seq + 1;
 	c->mss = clamp_mss(s->mss);
-	c->iss = net_tcp_isn(st, s->src, c->lport, s->sport);
+	c->iss = iss ? *iss : net_tcp_isn(st, s->src, c->lport, s->sport);
 	c->snd_una = c->snd_max = c->iss;
 	c->snd_wnd = s->wnd;
 	c->snd_wl1 = s->seq;
@@ -350,6 +352,16 @@ static void sync_input(struct net_tcp *c, const struct seg *s)
 		net_tcp_output(c);
 }
 
+/* Whether s opens a new connection over c, a TIME_WAIT for the same ports (RFC 1122 4.2.2.13):
+ * a plain SYN above everything the old connection received. An older one is a duplicate: it
+ * gets the usual ACK, and a peer that meant a new connection resets TIME_WAIT and retries. */
+static int time_wait_reopen(const struct net_tcp *c, const struct seg *s)
+{
+	return c->state == NET_TCPS_TIME_WAIT &&
+	       (s->flags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) == TCP_SYN &&
+	       seq_lt(c->rcv_nxt, s->seq);
+}
+
 void net_tcp_input(struct net_stack *st, uint32_t src, uint32_t dst, const uint8_t *t, size_t len)
 {
 	if (len < TCP_HLEN) {
@@ -395,17 +407,23 @@ void net_tcp_input(struct net_stack *st, uint32_t src, uint32_t dst, const uint8
 			continue;
 		if (k->state == NET_TCPS_LISTEN)
 			l = k;
-		else if (k->rport == s.sport && k->rip == src) {
+		else if (!c && k->rport == s.sport && k->rip == src)
 			c = k;
-			break;
-		}
 	}
-	if (c && c->state == NET_TCPS_SYN_SENT)
+	if (c && l && time_wait_reopen(c, &s)) {
+		/* RFC 6191's rule without timestamps, as BSD and Linux do: our new ISN lies past
+		 * everything the old connection sent, so its stray segments cannot be taken for
+		 * the new one's. */
+		uint32_t iss = c->snd_nxt + 65536;
+		st->stats.tcp_tw_reopened++;
+		net_tcp_set_closed(c, NET_TCP_ERR_NONE);
+		listen_input(l, &s, &iss);
+	} else if (c && c->state == NET_TCPS_SYN_SENT)
 		syn_sent_input(c, &s);
 	else if (c)
 		sync_input(c, &s);
 	else if (l)
-		listen_input(l, &s);
+		listen_input(l, &s, NULL);
 	else {
 		st->stats.drop_no_socket++;
 		if (!(s.flags & TCP_RST))

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "denali/abi.h"
 #include "vnet_sanitize.h"
@@ -165,12 +167,45 @@ void vnet_slirp_destroy(struct vnet_slirp *s)
 	free(s);
 }
 
+/* libslirp listens for a TCP forward with a backlog of 1: clients that connect together
+ * overflow the host's accept queue and the kernel drops their SYNs, each drop costing the client
+ * a 1 s retry. fd is the lowest free descriptor before slirp_add_hostfwd, so the one its socket
+ * took: if it is that listening socket, listen() again sets a full backlog. Anything else (a
+ * thread took the descriptor meanwhile) is left alone: the forward still works. */
+static void forward_raise_backlog(int fd, const struct vmm_forward *f)
+{
+	int listening = 0;
+	socklen_t len = sizeof(listening);
+	struct sockaddr_in a;
+	socklen_t alen = sizeof(a);
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+	    !listening || getsockname(fd, (struct sockaddr *)&a, &alen) != 0 || alen != sizeof(a) ||
+	    a.sin_family != AF_INET || ntohs(a.sin_port) != f->host_port ||
+	    a.sin_addr.s_addr != addr(f->host_addr).s_addr)
+		return;
+	if (listen(fd, SOMAXCONN) != 0)
+		fprintf(stderr, "denali-run: forward TCP port %u: listen backlog stays 1: %s\n",
+			f->host_port, strerror(errno));
+}
+
+/* The lowest free descriptor now (the next socket's), or -1. */
+static int lowest_free_fd(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0)
+		close(fd);
+	return fd;
+}
+
 int vnet_slirp_add_forward(struct vnet_slirp *s, const struct vmm_forward *f, uint32_t guest_ip,
 			   char *err, size_t errlen)
 {
+	int fd = f->udp ? -1 : lowest_free_fd();
 	if (slirp_add_hostfwd(s->slirp, f->udp, addr(f->host_addr), f->host_port, addr(guest_ip),
-			      f->guest_port) == 0)
+			      f->guest_port) == 0) {
+		forward_raise_backlog(fd, f);
 		return 0;
+	}
 	char host[16];
 	snprintf(err, errlen, "cannot listen on %s port %s:%u (in use, or not a local address?)",
 		 f->udp ? "UDP" : "TCP", vmm_ip_str(f->host_addr, host), f->host_port);

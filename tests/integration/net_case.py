@@ -5,6 +5,7 @@ statuses and --stats counters.
 Usage: net_case.py DENALI_RUN NETTEST NETCLIENT ECHO HTTPD CASE   (--list prints the cases)
 Guest-booting cases exit 77 (skip) only when /dev/kvm does not exist.
 """
+import errno
 import hashlib
 import json
 import os
@@ -285,6 +286,91 @@ def case_httpd(e):
     expect(proc.returncode == 0, "httpd exits 0 on SIGTERM", proc.returncode, out.decode(), err.decode())
 
 
+def short_get(port, path, sport):
+    """One request on a new connection from 127.0.0.1:sport, HTTP/1.0 without keep-alive (ab's
+    and httperf's load): returns (seconds to the last byte, the reply up to the server's close).
+    A dropped or refused SYN toward the guest costs slirp's retransmission timeout (6 s), far
+    past the 5 s a request may take."""
+    t0 = time.monotonic()
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.settimeout(5)
+        s.bind(("127.0.0.1", sport))
+        for _ in range(100):  # our last socket on the port may not be quite gone
+            try:
+                s.connect(("127.0.0.1", port))
+                break
+            except OSError as err:
+                if err.errno not in (errno.EADDRNOTAVAIL, errno.EADDRINUSE):
+                    raise
+                time.sleep(0.01)
+        s.sendall(b"GET %s HTTP/1.0\r\n\r\n" % path.encode())
+        reply = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return time.monotonic() - t0, reply
+            reply += chunk
+
+
+def case_httpd_short(e):
+    """One request per connection, 8 clients at once, 300 connections: far more than the
+    guest stack's 64 connection slots, each ending in TIME_WAIT on the guest (the server closes
+    first). Each client keeps its source port, as a busy host reuses ports, so slirp opens each
+    connection over the guest's TIME_WAIT for the same ports. Every reply must be whole and
+    right; none may be reset, refused or stalled."""
+    port = free_port()
+    proc = subprocess.Popen([e.denali_run, "--state-dir", e.state,
+                             e.service("web", [], {"forward": ["tcp:%d:80" % port]}, e.httpd)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    total, threads = 300, 8
+    want = b"Hello, world! This is a text file served by denali-httpd.\n"
+    todo = queue.Queue()
+    for i in range(total):
+        todo.put(i)
+    lock = threading.Lock()
+    failures, connects = [], []
+
+    def client(sport):
+        while len(failures) < 10:  # enough to tell; a stalled run would take minutes
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                took, reply = short_get(port, "/hello.txt", sport)
+            except OSError as err:  # a reset, a refusal, a timeout
+                with lock:
+                    failures.append("connection %d: %r" % (i, err))
+                continue
+            head, _, body = reply.partition(b"\r\n\r\n")
+            with lock:
+                connects.append(took)
+                if not head.startswith(b"HTTP/1.1 200 ") or body != want:
+                    failures.append("connection %d: %r" % (i, reply[:200]))
+    try:
+        line = proc.stdout.readline().decode()
+        if "listening" not in line:
+            fail("httpd did not start: %r %r" % (line, proc.stderr.read()))
+        start = time.monotonic()
+        pool = [threading.Thread(target=client, args=(free_port(),)) for _ in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        took = time.monotonic() - start
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    connects.sort()
+    print("%d short connections, %d at a time: %.1f s, %.0f req/s; request p50 %.1f ms, max %.1f ms" %
+          (total, threads, took, total / took, 1e3 * connects[len(connects) // 2] if connects else 0,
+           1e3 * connects[-1] if connects else 0))
+    expect(not failures, "every short connection answered, none reset (%d failed: %s)" %
+           (len(failures), "; ".join(failures[:5])), proc.returncode, out.decode(), err.decode())
+    expect(proc.returncode == 0, "httpd exits 0 on SIGTERM", proc.returncode, out.decode(), err.decode())
+
+
 def case_flood(e):
     """A guest flooding the switch cannot starve its neighbours: their pings keep coming back."""
     files = [e.service("srv", [], SERVER, e.echo),
@@ -443,6 +529,7 @@ CASES = {
     "net-echo": case_echo,
     "net-host-send": case_host_send,
     "net-httpd": case_httpd,
+    "net-httpd-short": case_httpd_short,
     "net-flood": case_flood,
     "net-fuzz": case_fuzz,
     "net-tap": case_tap,

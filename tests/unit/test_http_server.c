@@ -229,6 +229,109 @@ START_TEST(test_server_peer_close)
 }
 END_TEST
 
+/* ---- one request per connection (httperf, ab without -k): far more connections than slots ---- */
+
+/* What the client sees on the wire: resets from the server, SYNs (retries included) it sends. */
+struct flag_tally {
+	unsigned rst_to_client, syn_from_client;
+};
+
+static int tally_flags(struct wire *w, int from, const uint8_t *f, size_t len, void *arg)
+{
+	(void)w;
+	struct flag_tally *t = arg;
+	/* Ethernet, a 20-byte IPv4 header (the stack sends no options), then TCP. */
+	if (len < 14 + 20 + 20 || f[12] != 0x08 || f[13] != 0x00 || f[14 + 9] != 6)
+		return 1;
+	uint8_t flags = f[14 + 20 + 13];
+	if (from == 1 && (flags & 0x04))
+		t->rst_to_client++;
+	if (from == 0 && (flags & 0x02))
+		t->syn_from_client++;
+	return 1;
+}
+
+struct short_run {
+	struct wire *w;
+	struct wire_client *c[16];
+	uint64_t started[16];
+	unsigned conc;
+};
+
+/* Done when any running client is done (for wire_run). */
+static int any_done(void *arg)
+{
+	struct short_run *r = arg;
+	for (unsigned i = 0; i < r->conc; i++)
+		if (r->c[i] && wire_client_done(r->c[i]))
+			return 1;
+	return 0;
+}
+
+/* Runs total connections, conc at a time, each "GET /hello.txt HTTP/1.0": every one must get
+ * its whole response and the server's close, with no reset, no SYN retry and no dropped SYN;
+ * the slowest must take far less than an initial RTO (1 s) of fake time. */
+static void short_connections(uint64_t seed, unsigned total, unsigned conc)
+{
+	struct wire *w = server_new(seed);
+	w->latency_ns = 100000; /* 100 us each way */
+	struct flag_tally t = {0};
+	w->tap = tally_flags;
+	w->tap_arg = &t;
+	static const char req[] = "GET /hello.txt HTTP/1.0\r\n\r\n";
+	struct short_run r = {.w = w, .conc = conc};
+	unsigned started = 0, finished = 0;
+	uint64_t slowest = 0;
+	while (finished < total) {
+		/* One alone first: the client's ARP queue would drop SYNs sent before the reply. */
+		unsigned room = started ? conc : 1;
+		for (unsigned i = 0; i < room && started < total; i++)
+			if (!r.c[i]) {
+				r.c[i] = wire_client_connect(w, 80, req, sizeof(req) - 1, 0, 4096);
+				r.started[i] = w->now;
+				started++;
+			}
+		ck_assert_msg(wire_run(w, any_done, &r, 10 * SEC), "stalled after %u", finished);
+		for (unsigned i = 0; i < conc; i++) {
+			struct wire_client *c = r.c[i];
+			if (!c || !wire_client_done(c))
+				continue;
+			ck_assert_msg(!c->closed, "connection %u reset", finished);
+			size_t off = 0;
+			struct resp resp;
+			next_response(c, &off, 0, &resp);
+			ck_assert_int_eq(resp.status, 200);
+			ck_assert(closes(&resp));
+			ck_assert_uint_eq(off, c->rx_len);
+			if (w->now - r.started[i] > slowest)
+				slowest = w->now - r.started[i];
+			net_tcp_close(c->tcp);
+			c->closed = 1; /* released: no abort */
+			wire_client_free(c);
+			r.c[i] = NULL;
+			finished++;
+		}
+	}
+	wire_settle(w, SEC / 10);
+	ck_assert_uint_eq(t.rst_to_client, 0);
+	ck_assert_uint_eq(t.syn_from_client, total);
+	ck_assert_uint_eq(net_stats(w->st[0])->tcp_retransmits, 0);
+	ck_assert_uint_eq(net_stats(w->st[1])->tcp_syn_dropped, 0);
+	ck_assert_uint_gt(net_stats(w->st[1])->tcp_tw_recycled, 0);
+	ck_assert_msg(slowest < SEC / 10, "slowest connection took %llu ns",
+		      (unsigned long long)slowest);
+	wire_free(w);
+}
+
+START_TEST(test_server_short_connections)
+{
+	/* In sequence, then 16 at a time: 5 and 10 times the stack's connection slots, all within
+	 * one TIME_WAIT (2 s of fake time). */
+	short_connections(10, 5 * NET_TCP_CONNS, 1);
+	short_connections(11, 10 * NET_TCP_CONNS, 16);
+}
+END_TEST
+
 Suite *http_server_suite(void)
 {
 	Suite *s = suite_create("http_server");
@@ -239,6 +342,7 @@ Suite *http_server_suite(void)
 	tcase_add_test(tc, test_server_http10);
 	tcase_add_test(tc, test_server_errors);
 	tcase_add_test(tc, test_server_peer_close);
+	tcase_add_test(tc, test_server_short_connections);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -598,6 +598,67 @@ START_TEST(test_tcp_pool_full)
 }
 END_TEST
 
+static int accepted_twice(void *arg)
+{
+	struct xfer *x = arg;
+	return x->connected && x->accepted == 2;
+}
+
+START_TEST(test_tcp_time_wait_reuse)
+{
+	/* The server closes first and holds TIME_WAIT; the client's next connection from the same
+	 * port (hosts, and slirp's forwards, reuse ports quickly) must open at once: a SYN above
+	 * the old connection's sequence space reopens the 4-tuple (RFC 1122 4.2.2.13). */
+	struct xfer *x = xfer_new(30);
+	struct net_stack *a = x->w->st[0], *b = x->w->st[1];
+	x->w->latency_ns = 100000;
+	xfer_connect(x);
+	uint16_t cport = x->client->lport;
+	ck_assert_uint_eq(net_tcp_write(x->client, "request", 7), 7);
+	wire_settle(x->w, SEC / 100);
+	net_tcp_close(x->server);
+	x->server_close_called = 1;
+	wire_settle(x->w, SEC / 100);
+	net_tcp_close(x->client);
+	x->client_close_called = 1;
+	wire_settle(x->w, SEC / 100);
+	ck_assert_int_eq(slot_state(b, PORT, cport), NET_TCPS_TIME_WAIT);
+	ck_assert_int_eq(slot_state(a, cport, PORT), NET_TCPS_FREE);
+	struct net_tcp *tw = NULL;
+	for (int i = 0; i < NET_TCP_CONNS; i++)
+		if (b->tcp[i].state == NET_TCPS_TIME_WAIT)
+			tw = &b->tcp[i];
+	/* An old duplicate SYN (not above rcv_nxt) does not: it gets an ACK, TIME_WAIT stays. */
+	x->w->tap = drop_from_b;
+	uint8_t f[128];
+	size_t len =
+		wire_tcp_frame(f, 0, 1, cport, PORT, tw->rcv_nxt - 1, 0, TCP_SYN, 8192, NULL, 0);
+	net_input(b, f, len);
+	wire_settle(x->w, SEC / 100);
+	ck_assert_int_eq(slot_state(b, PORT, cport), NET_TCPS_TIME_WAIT);
+	ck_assert_int_eq(x->accepted, 1);
+	x->w->tap = NULL;
+	/* A new one does, with no SYN retry and no reset. */
+	uint64_t retx = net_stats(a)->tcp_retransmits, rst = net_stats(a)->tcp_rst_sent;
+	a->next_port = cport;
+	x->connected = 0;
+	x->client = net_tcp_connect(a, WIRE_IP_B, PORT);
+	ck_assert_ptr_nonnull(x->client);
+	ck_assert_uint_eq(x->client->lport, cport);
+	net_tcp_set_callbacks(x->client, on_client, x);
+	uint64_t t0 = x->w->now;
+	ck_assert(wire_run(x->w, accepted_twice, x, 10 * SEC));
+	ck_assert_uint_lt(x->w->now - t0, SEC / 100);
+	ck_assert_uint_eq(net_stats(a)->tcp_retransmits, retx);
+	ck_assert_uint_eq(net_stats(a)->tcp_rst_sent, rst);
+	ck_assert_int_eq(slot_state(b, PORT, cport), NET_TCPS_ESTABLISHED);
+	ck_assert_uint_eq(net_stats(b)->tcp_tw_reopened, 1);
+	ck_assert_uint_eq(net_tcp_active(b), 2);
+	ck_assert_uint_eq(x->listener->backlog, 0);
+	xfer_free(x);
+}
+END_TEST
+
 START_TEST(test_tcp_rfc5961)
 {
 	struct xfer *x = xfer_new(24);
@@ -834,6 +895,7 @@ Suite *net_tcp_suite(void)
 	tcase_add_test(tc, test_tcp_data_timeout);
 	tcase_add_test(tc, test_tcp_backlog_full);
 	tcase_add_test(tc, test_tcp_pool_full);
+	tcase_add_test(tc, test_tcp_time_wait_reuse);
 	tcase_add_test(tc, test_tcp_rfc5961);
 	tcase_add_test(tc, test_tcp_mss_option);
 	tcase_add_test(tc, test_tcp_simultaneous_open);
