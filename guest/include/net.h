@@ -16,8 +16,10 @@
 #define NET_ARP_RETRY_NS 1000000000ull /* a request is repeated every second ... */
 #define NET_ARP_TRIES 3		       /* ... three times, then the waiting frames are dropped */
 #define NET_UDP_SOCKETS 16
-#define NET_TCP_CONNS 64   /* listeners and connections share this pool */
-#define NET_TCP_BACKLOG 16 /* half-open connections per listener */
+#define NET_TCP_CONNS 64 /* listeners and connections share this pool */
+/* Half-open connections per listener: half the pool, so that a burst of clients connecting at
+ * once is not dropped into SYN retries, and a SYN flood still leaves room for the rest. */
+#define NET_TCP_BACKLOG 32
 #define NET_TCP_SNDBUF 32768
 #define NET_TCP_RCVBUF 32768
 #define NET_TCP_MSS 1460

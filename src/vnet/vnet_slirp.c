@@ -2,7 +2,9 @@
 #include "vnet_slirp.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <slirp/libslirp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,43 +169,57 @@ void vnet_slirp_destroy(struct vnet_slirp *s)
 	free(s);
 }
 
-/* libslirp listens for a TCP forward with a backlog of 1: clients that connect together
- * overflow the host's accept queue and the kernel drops their SYNs, each drop costing the client
- * a 1 s retry. fd is the lowest free descriptor before slirp_add_hostfwd, so the one its socket
- * took: if it is that listening socket, listen() again sets a full backlog. Anything else (a
- * thread took the descriptor meanwhile) is left alone: the forward still works. */
-static void forward_raise_backlog(int fd, const struct vmm_forward *f)
+/* Whether fd is a listening TCP socket bound to the forward's host address and port. */
+static int is_forward_listener(int fd, const struct vmm_forward *f)
 {
 	int listening = 0;
 	socklen_t len = sizeof(listening);
 	struct sockaddr_in a;
 	socklen_t alen = sizeof(a);
-	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
-	    !listening || getsockname(fd, (struct sockaddr *)&a, &alen) != 0 || alen != sizeof(a) ||
-	    a.sin_family != AF_INET || ntohs(a.sin_port) != f->host_port ||
-	    a.sin_addr.s_addr != addr(f->host_addr).s_addr)
-		return;
-	if (listen(fd, SOMAXCONN) != 0)
-		fprintf(stderr, "denali-run: forward TCP port %u: listen backlog stays 1: %s\n",
-			f->host_port, strerror(errno));
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening &&
+	       getsockname(fd, (struct sockaddr *)&a, &alen) == 0 && alen == sizeof(a) &&
+	       a.sin_family == AF_INET && ntohs(a.sin_port) == f->host_port &&
+	       a.sin_addr.s_addr == addr(f->host_addr).s_addr;
 }
 
-/* The lowest free descriptor now (the next socket's), or -1. */
-static int lowest_free_fd(void)
+/* libslirp listens for a TCP forward with a backlog of 1: clients that connect together
+ * overflow the host's accept queue and the kernel drops their SYNs, each drop costing the client
+ * a 1 s retry. libslirp does not say which descriptor it took, so the process's descriptors are
+ * searched for the listening socket on the forward's address and port (only slirp's can be
+ * bound there: the bind just succeeded), and listen() again sets a full backlog. */
+static void forward_raise_backlog(const struct vmm_forward *f)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0)
-		close(fd);
-	return fd;
+	DIR *d = opendir("/proc/self/fd");
+	if (!d) {
+		fprintf(stderr,
+			"denali-run: forward TCP port %u: listen backlog stays 1: /proc/self/fd: "
+			"%s\n",
+			f->host_port, strerror(errno));
+		return;
+	}
+	int found = 0;
+	for (struct dirent *e; !found && (e = readdir(d));) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		if (*end || end == e->d_name || fd < 0 || fd > INT_MAX || fd == dirfd(d) ||
+		    !is_forward_listener((int)fd, f))
+			continue;
+		found = 1;
+		if (listen((int)fd, SOMAXCONN) != 0)
+			fprintf(stderr,
+				"denali-run: forward TCP port %u: listen backlog stays 1: %s\n",
+				f->host_port, strerror(errno));
+	}
+	closedir(d);
 }
 
 int vnet_slirp_add_forward(struct vnet_slirp *s, const struct vmm_forward *f, uint32_t guest_ip,
 			   char *err, size_t errlen)
 {
-	int fd = f->udp ? -1 : lowest_free_fd();
 	if (slirp_add_hostfwd(s->slirp, f->udp, addr(f->host_addr), f->host_port, addr(guest_ip),
 			      f->guest_port) == 0) {
-		forward_raise_backlog(fd, f);
+		if (!f->udp)
+			forward_raise_backlog(f);
 		return 0;
 	}
 	char host[16];
