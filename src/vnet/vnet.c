@@ -125,7 +125,7 @@ static void drain_runq(struct vnet *vn)
 		struct vnet_port *port = &vn->sw.ports[g->port];
 		int was_full = vnet_ring_tx_full(&port->ring), more;
 		vnet_switch_drain_tx(&vn->sw, (unsigned)g->port, TX_BUDGET, &more);
-		if (port->ring.errors >= DN_NIC_ERRORS_MAX) {
+		if (vnet_ring_broken(&port->ring)) {
 			fault(vn, service);
 			continue;
 		}
@@ -170,7 +170,7 @@ static void wake_receivers(struct vnet *vn)
 		struct vnet_guest *g = &vn->guests[port->service];
 		if (g->faulted || g->asleep)
 			continue;
-		if (port->ring.errors >= DN_NIC_ERRORS_MAX)
+		if (vnet_ring_broken(&port->ring))
 			fault(vn, port->service); /* broke its RX ring too often */
 		else
 			raise_net(g);
@@ -559,7 +559,7 @@ static void send_last(struct vnet *vn, unsigned service)
 	int more = 1;
 	for (unsigned done = 0; more && done < DN_NIC_RING_SIZE;)
 		done += vnet_switch_drain_tx(&vn->sw, port, DN_NIC_RING_SIZE - done, &more);
-	if (vn->sw.ports[port].ring.errors >= DN_NIC_ERRORS_MAX)
+	if (vnet_ring_broken(&vn->sw.ports[port].ring))
 		fault(vn, service);
 }
 

@@ -3,6 +3,8 @@
  * sleeping ports, in the switch and through the network thread. */
 #include <dirent.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,6 +259,74 @@ START_TEST(test_hostile_descriptors)
 	ck_assert_uint_eq(sw.ports[1].ring.errors, 2);
 	vnet_switch_free(&sw);
 	free(a.win), free(b.win);
+}
+END_TEST
+
+/* A hostile guest on its own vcpu: publishes bad RX buffers (outside the buffer area) as fast
+ * as the device finishes them, keeping rx.avail a ring ahead of rx.used, until told to stop or
+ * HOSTILE_MAX are published. */
+#define HOSTILE_MAX 2000000u
+struct hostile_rx {
+	struct dn_nic *nic;
+	int stop;
+	uint32_t published; /* atomic */
+};
+
+static void *hostile_rx_main(void *arg)
+{
+	struct hostile_rx *h = arg;
+	uint32_t avail = h->nic->rx.avail;
+	while (!__atomic_load_n(&h->stop, __ATOMIC_ACQUIRE) &&
+	       __atomic_load_n(&h->published, __ATOMIC_RELAXED) < HOSTILE_MAX) {
+		if (avail - __atomic_load_n(&h->nic->rx.used, __ATOMIC_ACQUIRE) >=
+		    DN_NIC_RING_SIZE) {
+			sched_yield();
+			continue;
+		}
+		h->nic->rx.desc[avail % DN_NIC_RING_SIZE] = (struct dn_nic_desc){0x100, 2048, 0};
+		__atomic_store_n(&h->nic->rx.avail, ++avail, __ATOMIC_RELEASE);
+		__atomic_add_fetch(&h->published, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+START_TEST(test_rx_put_bounded_against_a_running_guest)
+{
+	/* The guest keeps publishing bad RX buffers while a frame is put: each call takes at most
+	 * one ring's worth of descriptors and returns while the guest is still writing, and the
+	 * error limit holds inside the call: at DN_NIC_ERRORS_MAX no more is read. */
+	struct guest g;
+	guest_init(&g, 1);
+	struct vnet_ring r;
+	vnet_ring_init(&r, g.win);
+	uint8_t buf[64] = {0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00};
+	struct vnet_frame f;
+	vnet_frame_init(&f, buf, sizeof(buf));
+	struct hostile_rx h = {.nic = g.nic};
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, hostile_rx_main, &h), 0);
+	while (__atomic_load_n(&h.published, __ATOMIC_RELAXED) < DN_NIC_RING_SIZE)
+		sched_yield();
+	for (unsigned call = 0; call < 8; call++) {
+		uint32_t before = r.rx_used;
+		ck_assert_int_eq(vnet_ring_rx_put(&r, &f), 0);
+		ck_assert_uint_le(r.rx_used - before, DN_NIC_RING_SIZE);
+		ck_assert_uint_le(r.errors, DN_NIC_ERRORS_MAX);
+		ck_assert_uint_lt(__atomic_load_n(&h.published, __ATOMIC_RELAXED), HOSTILE_MAX);
+	}
+	ck_assert(vnet_ring_broken(&r));
+	ck_assert_uint_eq(r.errors, DN_NIC_ERRORS_MAX);
+	ck_assert_uint_eq(r.rx_used, DN_NIC_ERRORS_MAX); /* one descriptor per error, then none */
+	ck_assert_uint_eq(g.nic->rx_dropped, 8);
+	__atomic_store_n(&h.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	/* A broken ring is not served: a good buffer now is not read either, nor its TX ring. */
+	post_rx(&g, 1, 2048);
+	ck_assert_int_eq(vnet_ring_rx_put(&r, &f), 0);
+	put_frame(&g, g.mac, g.mac, "x");
+	ck_assert_int_eq(vnet_ring_tx_take(&r, &f), -1);
+	ck_assert_uint_eq(r.errors, DN_NIC_ERRORS_MAX);
+	free(g.win);
 }
 END_TEST
 
@@ -1132,6 +1202,7 @@ Suite *vnet_suite(void)
 	TCase *tc = tcase_create("switch");
 	tcase_add_test(tc, test_unicast_broadcast_and_spoofing);
 	tcase_add_test(tc, test_hostile_descriptors);
+	tcase_add_test(tc, test_rx_put_bounded_against_a_running_guest);
 	tcase_add_test(tc, test_bounded_queue_and_budget);
 	tcase_add_test(tc, test_uplinks_learning_and_reachability);
 	tcase_add_test(tc, test_many_ports);
