@@ -270,7 +270,16 @@ struct hostile_rx {
 	struct dn_nic *nic;
 	int stop;
 	uint32_t published; /* atomic */
+	uint32_t beats;	    /* atomic: turns of its loop, to see it run */
 };
+
+/* Returns once the hostile thread is seen running (on another CPU, if there is one). */
+static void hostile_running(const uint32_t *beats)
+{
+	uint32_t b = __atomic_load_n(beats, __ATOMIC_RELAXED);
+	while (__atomic_load_n(beats, __ATOMIC_RELAXED) - b < 2)
+		sched_yield();
+}
 
 static void *hostile_rx_main(void *arg)
 {
@@ -278,11 +287,10 @@ static void *hostile_rx_main(void *arg)
 	uint32_t avail = h->nic->rx.avail;
 	while (!__atomic_load_n(&h->stop, __ATOMIC_ACQUIRE) &&
 	       __atomic_load_n(&h->published, __ATOMIC_RELAXED) < HOSTILE_MAX) {
-		if (avail - __atomic_load_n(&h->nic->rx.used, __ATOMIC_ACQUIRE) >=
-		    DN_NIC_RING_SIZE) {
-			sched_yield();
+		__atomic_add_fetch(&h->beats, 1, __ATOMIC_RELAXED);
+		/* A full ring: spin, as a vcpu would, to be on hand when the device moves. */
+		if (avail - __atomic_load_n(&h->nic->rx.used, __ATOMIC_ACQUIRE) >= DN_NIC_RING_SIZE)
 			continue;
-		}
 		h->nic->rx.desc[avail % DN_NIC_RING_SIZE] = (struct dn_nic_desc){0x100, 2048, 0};
 		__atomic_store_n(&h->nic->rx.avail, ++avail, __ATOMIC_RELEASE);
 		__atomic_add_fetch(&h->published, 1, __ATOMIC_RELAXED);
@@ -305,9 +313,11 @@ START_TEST(test_rx_put_bounded_against_a_running_guest)
 	struct hostile_rx h = {.nic = g.nic};
 	pthread_t t;
 	ck_assert_int_eq(pthread_create(&t, NULL, hostile_rx_main, &h), 0);
+	unit_cpus_apart(t);
 	while (__atomic_load_n(&h.published, __ATOMIC_RELAXED) < DN_NIC_RING_SIZE)
 		sched_yield();
 	for (unsigned call = 0; call < 8; call++) {
+		hostile_running(&h.beats);
 		uint32_t before = r.rx_used;
 		ck_assert_int_eq(vnet_ring_rx_put(&r, &f), 0);
 		ck_assert_uint_le(r.rx_used - before, DN_NIC_RING_SIZE);
