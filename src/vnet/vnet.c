@@ -48,6 +48,10 @@ struct vnet_tap_uplink {
 struct vnet {
 	const struct vmm_plan *plan;
 	pthread_mutex_t lock;
+	pthread_cond_t callers_out; /* a caller of the API let go of the lock */
+	unsigned callers;	    /* callers waiting for the lock (atomic) */
+	uint64_t steps;		    /* ports the thread served (atomic): what a caller waits for */
+	uint64_t wait_max;	    /* the most steps a caller waited (under the lock) */
 	pthread_t thread;
 	int thread_started;
 	int stop;
@@ -67,6 +71,37 @@ struct vnet {
 	unsigned ntaps;
 	unsigned nfaults; /* guests with fault_unreported set */
 };
+
+/* Why the API's callers and the thread do not share the lock as a plain mutex: the thread
+ * lets go of it only for an instant between turns, and while guests keep it busy (a full TX
+ * ring every turn is legitimate) it would take it back turn after turn: a mutex is not fair.
+ * The supervisor's main loop, which takes it for stats, metrics, attach, sleep, wake and
+ * start, would wait for as long as the guests liked. So a caller says it is waiting, and the
+ * thread gives way at its next step (one port's TX budget, each frame bounded by the RX
+ * budget): the main loop never waits for more than one step of guest-driven work. */
+static void caller_lock(struct vnet *vn)
+{
+	__atomic_add_fetch(&vn->callers, 1, __ATOMIC_SEQ_CST);
+	uint64_t since = __atomic_load_n(&vn->steps, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&vn->lock);
+	__atomic_sub_fetch(&vn->callers, 1, __ATOMIC_SEQ_CST);
+	uint64_t waited = __atomic_load_n(&vn->steps, __ATOMIC_RELAXED) - since;
+	if (waited > vn->wait_max)
+		vn->wait_max = waited;
+}
+
+static void caller_unlock(struct vnet *vn)
+{
+	pthread_cond_broadcast(&vn->callers_out);
+	pthread_mutex_unlock(&vn->lock);
+}
+
+/* The thread, holding the lock between steps: lets every waiting caller in first. */
+static void give_way(struct vnet *vn)
+{
+	while (__atomic_load_n(&vn->callers, __ATOMIC_SEQ_CST))
+		pthread_cond_wait(&vn->callers_out, &vn->lock);
+}
 
 static void runq_push(struct vnet *vn, unsigned service)
 {
@@ -118,6 +153,7 @@ static void drain_runq(struct vnet *vn)
 {
 	unsigned n = vn->runq_len; /* one turn: ports queued again go to the next */
 	for (unsigned i = 0; i < n; i++) {
+		give_way(vn); /* it may detach, sleep or add ports: each is taken afresh */
 		unsigned service = vn->runq[vn->runq_head];
 		vn->runq_head = (vn->runq_head + 1) % vn->cap;
 		vn->runq_len--;
@@ -128,7 +164,8 @@ static void drain_runq(struct vnet *vn)
 		struct vnet_port *port = &vn->sw.ports[g->port];
 		int was_full = vnet_ring_tx_full(&port->ring), more;
 		vnet_switch_drain_tx(&vn->sw, (unsigned)g->port, TX_BUDGET, &more);
-		if (port->ring.errors >= DN_NIC_ERRORS_MAX) {
+		__atomic_add_fetch(&vn->steps, 1, __ATOMIC_SEQ_CST);
+		if (vnet_ring_broken(&port->ring)) {
 			fault(vn, service);
 			continue;
 		}
@@ -173,7 +210,7 @@ static void wake_receivers(struct vnet *vn)
 		struct vnet_guest *g = &vn->guests[port->service];
 		if (g->faulted || g->asleep)
 			continue;
-		if (port->ring.errors >= DN_NIC_ERRORS_MAX)
+		if (vnet_ring_broken(&port->ring))
 			fault(vn, port->service); /* broke its RX ring too often */
 		else
 			raise_net(g);
@@ -234,6 +271,7 @@ static void *vnet_thread(void *arg)
 	for (;;) {
 		unsigned n = 0;
 		pthread_mutex_lock(&vn->lock);
+		give_way(vn);
 		if (vn->stop) {
 			pthread_mutex_unlock(&vn->lock);
 			break;
@@ -258,6 +296,7 @@ static void *vnet_thread(void *arg)
 		pthread_mutex_unlock(&vn->lock);
 		int rc = poll(fds, n, timeout);
 		pthread_mutex_lock(&vn->lock);
+		give_way(vn);
 		if (fds[1].revents & POLLIN) {
 			uint64_t v;
 			if (read(vn->ctl_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
@@ -374,6 +413,7 @@ struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen)
 	vn->plan = plan;
 	vn->epfd = vn->ctl_fd = vn->fault_fd = vn->wakes_fd = -1;
 	pthread_mutex_init(&vn->lock, NULL);
+	pthread_cond_init(&vn->callers_out, NULL);
 	int grown = grow(vn, plan->count);
 	vn->epfd = epoll_create1(EPOLL_CLOEXEC);
 	vn->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -420,13 +460,13 @@ static void poke(struct vnet *vn)
 
 int vnet_add_service(struct vnet *vn, unsigned service, char *err, size_t errlen)
 {
-	pthread_mutex_lock(&vn->lock);
+	caller_lock(vn);
 	int rc = grow(vn, service + 1);
 	if (rc != 0)
 		snprintf(err, errlen, "network: out of memory");
 	else
 		rc = open_uplinks(vn, service, err, errlen);
-	pthread_mutex_unlock(&vn->lock);
+	caller_unlock(vn);
 	poke(vn); /* a new TAP uplink to poll */
 	return rc;
 }
@@ -434,13 +474,13 @@ int vnet_add_service(struct vnet *vn, unsigned service, char *err, size_t errlen
 void vnet_fork_prepare(struct vnet *vn)
 {
 	if (vn)
-		pthread_mutex_lock(&vn->lock);
+		caller_lock(vn);
 }
 
 void vnet_fork_done(struct vnet *vn)
 {
 	if (vn)
-		pthread_mutex_unlock(&vn->lock);
+		caller_unlock(vn);
 }
 
 void vnet_destroy(struct vnet *vn)
@@ -448,9 +488,9 @@ void vnet_destroy(struct vnet *vn)
 	if (!vn)
 		return;
 	if (vn->thread_started) {
-		pthread_mutex_lock(&vn->lock);
+		caller_lock(vn);
 		vn->stop = 1;
-		pthread_mutex_unlock(&vn->lock);
+		caller_unlock(vn);
 		poke(vn);
 		pthread_join(vn->thread, NULL);
 	}
@@ -469,6 +509,7 @@ void vnet_destroy(struct vnet *vn)
 	if (vn->wakes_fd >= 0)
 		close(vn->wakes_fd);
 	pthread_mutex_destroy(&vn->lock);
+	pthread_cond_destroy(&vn->callers_out);
 	free(vn->guests);
 	free(vn->runq);
 	free(vn->wakeq);
@@ -536,7 +577,7 @@ int vnet_attach(struct vnet *vn, unsigned service, int mem_fd, int kick_fd, int 
 	}
 	/* A cell forked later (start) must not hold other services' windows. */
 	madvise(win, DN_IOWIN_SIZE, MADV_DONTFORK);
-	pthread_mutex_lock(&vn->lock);
+	caller_lock(vn);
 	struct vnet_guest *g = &vn->guests[service];
 	int rc = -1, woke = g->port >= 0 && g->asleep;
 	if (g->port < 0)
@@ -546,7 +587,7 @@ int vnet_attach(struct vnet *vn, unsigned service, int mem_fd, int kick_fd, int 
 	else
 		snprintf(err, errlen, "network: unexpected NIC for service %u", service);
 	if (rc != 0) {
-		pthread_mutex_unlock(&vn->lock);
+		caller_unlock(vn);
 		munmap(win, DN_IOWIN_SIZE);
 		goto fail;
 	}
@@ -556,7 +597,7 @@ int vnet_attach(struct vnet *vn, unsigned service, int mem_fd, int kick_fd, int 
 	if (woke)
 		raise_net(g);	/* it looks at its rings once: what was held is there */
 	runq_push(vn, service); /* it may have queued frames before it was connected */
-	pthread_mutex_unlock(&vn->lock);
+	caller_unlock(vn);
 	poke(vn);
 	return 0;
 fail:
@@ -573,7 +614,7 @@ static void send_last(struct vnet *vn, unsigned service)
 	int more = 1;
 	for (unsigned done = 0; more && done < DN_NIC_RING_SIZE;)
 		done += vnet_switch_drain_tx(&vn->sw, port, DN_NIC_RING_SIZE - done, &more);
-	if (vn->sw.ports[port].ring.errors >= DN_NIC_ERRORS_MAX)
+	if (vnet_ring_broken(&vn->sw.ports[port].ring))
 		fault(vn, service);
 }
 
@@ -581,10 +622,10 @@ int vnet_sleep(struct vnet *vn, unsigned service)
 {
 	if (service >= vn->cap)
 		return -1;
-	pthread_mutex_lock(&vn->lock);
+	caller_lock(vn);
 	struct vnet_guest *g = &vn->guests[service];
 	if (g->port < 0 || g->asleep) {
-		pthread_mutex_unlock(&vn->lock);
+		caller_unlock(vn);
 		return -1;
 	}
 	if (!g->faulted)
@@ -600,7 +641,7 @@ int vnet_sleep(struct vnet *vn, unsigned service)
 	g->kick_fd = g->wake_fd = -1;
 	g->asleep = 1;
 	report_wakes(vn); /* its last frames may have been for other sleepers */
-	pthread_mutex_unlock(&vn->lock);
+	caller_unlock(vn);
 	return 0;
 }
 
@@ -609,14 +650,14 @@ int vnet_counters(struct vnet *vn, unsigned service, struct vnet_port_counters *
 	memset(out, 0, sizeof(*out));
 	if (service >= vn->cap)
 		return -1;
-	pthread_mutex_lock(&vn->lock);
+	caller_lock(vn);
 	const struct vnet_guest *g = &vn->guests[service];
 	int attached = g->port >= 0;
 	if (attached) {
 		*out = vn->sw.ports[g->port].count;
 		out->ring_errors = vn->sw.ports[g->port].ring.errors;
 	}
-	pthread_mutex_unlock(&vn->lock);
+	caller_unlock(vn);
 	return attached ? 0 : -1;
 }
 
@@ -626,10 +667,10 @@ void vnet_detach(struct vnet *vn, unsigned service, struct vnet_port_counters *o
 		memset(out, 0, sizeof(*out));
 	if (service >= vn->cap)
 		return;
-	pthread_mutex_lock(&vn->lock);
+	caller_lock(vn);
 	struct vnet_guest *g = &vn->guests[service];
 	if (g->port < 0) {
-		pthread_mutex_unlock(&vn->lock);
+		caller_unlock(vn);
 		return;
 	}
 	if (out) {
@@ -652,7 +693,7 @@ void vnet_detach(struct vnet *vn, unsigned service, struct vnet_port_counters *o
 				 .wake_fd = -1,
 				 .queued = g->queued,
 				 .wake_queued = g->wake_queued};
-	pthread_mutex_unlock(&vn->lock);
+	caller_unlock(vn);
 }
 
 int vnet_fault_fd(const struct vnet *vn)
@@ -665,7 +706,7 @@ int vnet_take_fault(struct vnet *vn, unsigned *service, char *reason, size_t rea
 	uint64_t v;
 	if (read(vn->fault_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		perror("denali-run: network: fault");
-	pthread_mutex_lock(&vn->lock);
+	caller_lock(vn);
 	int got = 0;
 	for (unsigned i = 0; vn->nfaults && i < vn->cap && !got; i++) {
 		struct vnet_guest *g = &vn->guests[i];
@@ -679,7 +720,7 @@ int vnet_take_fault(struct vnet *vn, unsigned *service, char *reason, size_t rea
 		*service = i;
 		got = 1;
 	}
-	pthread_mutex_unlock(&vn->lock);
+	caller_unlock(vn);
 	return got;
 }
 
@@ -693,7 +734,7 @@ int vnet_take_wake(struct vnet *vn, unsigned *service)
 	uint64_t v;
 	if (read(vn->wakes_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		perror("denali-run: network: wake");
-	pthread_mutex_lock(&vn->lock);
+	caller_lock(vn);
 	int got = 0;
 	while (vn->wakeq_len && !got) {
 		unsigned s = vn->wakeq[vn->wakeq_head];
@@ -706,6 +747,14 @@ int vnet_take_wake(struct vnet *vn, unsigned *service)
 			got = 1;
 		}
 	}
-	pthread_mutex_unlock(&vn->lock);
+	caller_unlock(vn);
 	return got;
+}
+
+uint64_t vnet_caller_wait_max(struct vnet *vn)
+{
+	caller_lock(vn);
+	uint64_t max = vn->wait_max;
+	caller_unlock(vn);
+	return max;
 }

@@ -3,7 +3,9 @@
  * guest has frames to send; wake: tell the vcpu a frame arrived); the switch maps only the
  * window. A swapped-out service's port sleeps: the switch holds no fd or mapping of it, keeps
  * (bounded) the frames that come for it, and asks the supervisor to wake it.
- * Each call takes the switch's lock: the network thread runs beside the caller. */
+ * Each call takes the switch's lock: the network thread runs beside the caller, and gives way
+ * to a waiting caller between ports, so no call waits for more than one port's worth of
+ * guest-driven work (its TX budget). */
 #ifndef VNET_H
 #define VNET_H
 
@@ -76,5 +78,9 @@ int vnet_take_fault(struct vnet *vn, unsigned *service, char *reason, size_t rea
  * service woken (or detached) before it is taken is not returned. */
 int vnet_wake_fd(const struct vnet *vn);
 int vnet_take_wake(struct vnet *vn, unsigned *service);
+
+/* The most ports the network thread served while one call waited for the switch's lock, since
+ * vnet_create: at most 1 (for the tests). */
+uint64_t vnet_caller_wait_max(struct vnet *vn);
 
 #endif

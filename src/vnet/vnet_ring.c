@@ -86,9 +86,14 @@ int vnet_ring_tx_full(const struct vnet_ring *r)
 	return avail - r->tx_used == DN_NIC_RING_SIZE;
 }
 
+int vnet_ring_broken(const struct vnet_ring *r)
+{
+	return r->errors >= DN_NIC_ERRORS_MAX;
+}
+
 int vnet_ring_tx_take(struct vnet_ring *r, struct vnet_frame *f)
 {
-	if (vnet_ring_tx_pending(r) == 0)
+	if (vnet_ring_broken(r) || vnet_ring_tx_pending(r) == 0)
 		return -1;
 	struct dn_nic_desc d;
 	volatile const struct dn_nic_desc *slot = &r->nic->tx.desc[r->tx_used % DN_NIC_RING_SIZE];
@@ -123,11 +128,11 @@ void vnet_ring_tx_finish(struct vnet_ring *r, enum dn_nic_status status)
 
 int vnet_ring_rx_put(struct vnet_ring *r, const struct vnet_frame *f)
 {
-	for (;;) {
-		if (pending(r, &r->nic->rx, &r->rx_used, "RX") == 0) {
-			r->nic->rx_dropped++;
-			return 0;
-		}
+	/* What the guest published when the frame came, read once: a guest that keeps
+	 * publishing bad descriptors from its vcpu cannot keep this loop going (at most one
+	 * ring's worth), and it stops at the error limit, not after. */
+	uint32_t n = vnet_ring_broken(r) ? 0 : pending(r, &r->nic->rx, &r->rx_used, "RX");
+	for (uint32_t i = 0; i < n && !vnet_ring_broken(r); i++) {
 		volatile struct dn_nic_desc *slot = &r->nic->rx.desc[r->rx_used % DN_NIC_RING_SIZE];
 		uint32_t offset = slot->offset, cap = slot->len;
 		int ok = cap >= f->len && buffer_ok(offset, cap);
@@ -156,4 +161,7 @@ int vnet_ring_rx_put(struct vnet_ring *r, const struct vnet_frame *f)
 			return 1;
 		}
 	}
+	/* No buffer, or only bad ones: the frame is lost, as for a ring without room. */
+	r->nic->rx_dropped++;
+	return 0;
 }

@@ -45,9 +45,13 @@ void vnet_ring_rebind(struct vnet_ring *r, uint8_t *win);
  * resynchronised: those descriptors are skipped). */
 uint32_t vnet_ring_tx_pending(struct vnet_ring *r);
 
+/* 1 once the ring has had DN_NIC_ERRORS_MAX errors: its guest is to be stopped, and neither
+ * ring is served any more (no descriptor is read, so the count stops there). */
+int vnet_ring_broken(const struct vnet_ring *r);
+
 /* Takes the next TX descriptor. Returns 1 with *f filled; 0 if the descriptor was bad or its
- * buffer unreadable (it is finished with DN_NIC_BAD_DESC and counted); -1 if none is waiting.
- * A frame taken must be finished with vnet_ring_tx_finish. */
+ * buffer unreadable (it is finished with DN_NIC_BAD_DESC and counted); -1 if none is waiting
+ * or the ring is broken. A frame taken must be finished with vnet_ring_tx_finish. */
 int vnet_ring_tx_take(struct vnet_ring *r, struct vnet_frame *f);
 void vnet_ring_tx_finish(struct vnet_ring *r, enum dn_nic_status status);
 
@@ -59,9 +63,11 @@ uint32_t vnet_ring_rx_free(struct vnet_ring *r);
 int vnet_ring_tx_full(const struct vnet_ring *r);
 
 /* Copies f into the next RX buffer and publishes it. Returns 1 if delivered, 0 if dropped
- * (no buffer published, counted in rx_dropped). Bad RX descriptors are finished with
- * DN_NIC_BAD_DESC, counted, and the next one is tried. Copies survive a window whose file
- * cannot back a page (SIGBUS): the frame is dropped and counted as a ring error. */
+ * (counted in rx_dropped): no buffer published, or the ring broken. Bad RX descriptors are
+ * finished with DN_NIC_BAD_DESC, counted, and the next one is tried, but only among those
+ * published when the call began (at most DN_NIC_RING_SIZE descriptors per call, good or bad)
+ * and only until the ring is broken; then the frame is dropped. Copies survive a window whose
+ * file cannot back a page (SIGBUS): the frame is dropped and counted as a ring error. */
 int vnet_ring_rx_put(struct vnet_ring *r, const struct vnet_frame *f);
 
 #endif

@@ -651,7 +651,7 @@ unsigned vnet_switch_drain_tx(struct vnet_switch *sw, unsigned p, unsigned budge
 		done++;
 		vnet_ring_tx_finish(&port->ring, vnet_switch_forward(sw, p, &f));
 	}
-	*more = vnet_ring_tx_pending(&port->ring) != 0;
+	*more = !vnet_ring_broken(&port->ring) && vnet_ring_tx_pending(&port->ring) != 0;
 	return done;
 }
 

@@ -151,10 +151,11 @@ unsigned vnet_switch_take_wakes(struct vnet_switch *sw, unsigned *out);
 enum dn_nic_status vnet_switch_forward(struct vnet_switch *sw, unsigned src,
 				       const struct vnet_frame *f);
 
-/* Sends up to budget frames from guest port p's TX ring. Returns how many descriptors were
- * finished; *more is set when some are still waiting. A sleeping port sends nothing. A unicast
- * frame for a sleeping guest port whose hold has no room for it is left in the ring (not
- * finished, *more clear) and p waits on the blocked list until that port wakes or goes. */
+/* Sends from guest port p's TX ring, taking at most budget descriptors, good or bad. Returns
+ * how many were finished; *more is set when some are still waiting. A sleeping port, or one
+ * whose ring is broken (vnet_ring_broken), sends nothing. A unicast frame for a sleeping guest
+ * port whose hold has no room for it is left in the ring (not finished, *more clear) and p waits
+ * on the blocked list until that port wakes or goes. */
 unsigned vnet_switch_drain_tx(struct vnet_switch *sw, unsigned p, unsigned budget, int *more);
 
 /* Takes the list of guest ports that received frames or made RX ring errors since the last

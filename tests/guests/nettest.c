@@ -7,6 +7,8 @@
  *   spoof N PERIOD_MS    like send, but with a source MAC that is not ours
  *   bad-desc             publish TX descriptors outside the buffers until stopped
  *   bad-index            publish an avail counter far ahead of used until stopped
+ *   bad-rx               keep the RX ring full of buffers outside the buffer area, moving
+ *                        rx.avail up as fast as the device moves rx.used, until stopped
  *   flood SECONDS        send broadcast frames as fast as the ring takes them
  * Test frames use the local experimental EtherType 0x88b5 and carry the sender's name. */
 #include <denali.h>
@@ -126,6 +128,20 @@ __attribute__((noreturn)) static void cmd_bad(int index)
 	}
 }
 
+/* What the network thread once chased for as long as the guest wrote, holding the switch. */
+__attribute__((noreturn)) static void cmd_bad_rx(void)
+{
+	struct dn_nic *nic = (struct dn_nic *)(uintptr_t)dn_boot_info()->nic;
+	for (;;) {
+		for (unsigned i = 0; i < DN_NIC_RING_SIZE; i++) {
+			nic->rx.desc[i].offset = 0x10; /* the vregs page */
+			nic->rx.desc[i].len = 2048;
+		}
+		uint32_t used = __atomic_load_n(&nic->rx.used, __ATOMIC_ACQUIRE);
+		__atomic_store_n(&nic->rx.avail, used + DN_NIC_RING_SIZE, __ATOMIC_RELEASE);
+	}
+}
+
 static int cmd_flood(int argc, char **argv)
 {
 	uint64_t end = dn_time_ns() + (argc > 2 ? (uint64_t)atoi(argv[2]) : 2) * 1000 * MS;
@@ -161,8 +177,10 @@ int main(int argc, char **argv)
 		cmd_bad(0);
 	if (strcmp(cmd, "bad-index") == 0)
 		cmd_bad(1);
+	if (strcmp(cmd, "bad-rx") == 0)
+		cmd_bad_rx();
 	if (strcmp(cmd, "flood") == 0)
 		return cmd_flood(argc, argv);
-	printf("usage: nettest send|recv|spoof|bad-desc|bad-index|flood ARGS\n");
+	printf("usage: nettest send|recv|spoof|bad-desc|bad-index|bad-rx|flood ARGS\n");
 	return 2;
 }

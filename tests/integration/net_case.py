@@ -141,6 +141,12 @@ def case_bad_index(e):
     bad_ring(e, "bad-index", r"TX ring: avail \d+ is more than 128 ahead of used \d+")
 
 
+def case_bad_rx(e):
+    """A guest that keeps its RX ring full of bad buffers from its vcpu is stopped at the limit,
+    counted inside the delivery that reaches it: exactly 64 errors."""
+    bad_ring(e, "bad-rx", r"RX descriptor \d+: offset 0x10 length 2048 outside the frame buffers")
+
+
 def case_no_nic(e):
     status, out, err = e.run([e.service("plain", ["recv"])])
     expect(status == 3 and out == "nettest: this service has no NIC\n", "no net key: no NIC", status, out, err)
@@ -522,6 +528,7 @@ CASES = {
     "net-spoof": case_spoof,
     "net-bad-desc": case_bad_desc,
     "net-bad-index": case_bad_index,
+    "net-bad-rx": case_bad_rx,
     "net-no-nic": case_no_nic,
     "net-config": case_config,
     "net-forward-busy": case_forward_busy,

@@ -3,6 +3,7 @@
  *        unit --list                                  every suite's name, a line each
  * The build runs each suite as a test of its own, so that they run in parallel. */
 #include <ftw.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,23 @@ const char *unit_tmpdir(void)
 		made = 1;
 	}
 	return dir;
+}
+
+void unit_cpus_apart(pthread_t other)
+{
+	cpu_set_t allowed, one;
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0 || CPU_COUNT(&allowed) < 2)
+		return;
+	int cpu[2], n = 0;
+	for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+		if (CPU_ISSET(c, &allowed))
+			cpu[n++] = c;
+	CPU_ZERO(&one);
+	CPU_SET(cpu[0], &one);
+	pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+	CPU_ZERO(&one);
+	CPU_SET(cpu[1], &one);
+	pthread_setaffinity_np(other, sizeof(one), &one);
 }
 
 /* Every suite, by the name a command line picks it with. */

@@ -1,6 +1,8 @@
 /* The disk device without KVM: request checks, and the device over a fake guest RAM and a real
  * image with io_uring, driven as the worker drives it. */
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,6 +267,98 @@ START_TEST(test_dev_backpressure)
 }
 END_TEST
 
+/* A hostile guest on its own vcpu: keeps sq a ring ahead of sq_used with requests of op (and
+ * count), and consumes every completion at once, so that the device never runs out of room,
+ * until told to stop or HOSTILE_MAX are published. */
+#define HOSTILE_MAX 2000000u
+struct hostile_sq {
+	struct dn_disk *shared;
+	uint16_t op;
+	uint32_t count;
+	int stop;
+	uint32_t published; /* atomic */
+	uint32_t beats;	    /* atomic: turns of its loop, to see it run */
+};
+
+/* Returns once h's thread is seen running (on another CPU, if there is one). */
+static void hostile_running(const uint32_t *beats)
+{
+	uint32_t b = __atomic_load_n(beats, __ATOMIC_RELAXED);
+	while (__atomic_load_n(beats, __ATOMIC_RELAXED) - b < 2)
+		sched_yield();
+}
+
+static void *hostile_sq_main(void *arg)
+{
+	struct hostile_sq *h = arg;
+	struct dn_disk *d = h->shared;
+	uint32_t avail = d->sq_avail;
+	while (!__atomic_load_n(&h->stop, __ATOMIC_ACQUIRE) &&
+	       __atomic_load_n(&h->published, __ATOMIC_RELAXED) < HOSTILE_MAX) {
+		__atomic_add_fetch(&h->beats, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&d->cq_used, __atomic_load_n(&d->cq_avail, __ATOMIC_ACQUIRE),
+				 __ATOMIC_RELEASE);
+		/* A full ring: spin, as a vcpu would, to be on hand when the device moves. */
+		if (avail - __atomic_load_n(&d->sq_used, __ATOMIC_ACQUIRE) >= DN_DISK_RING_SIZE)
+			continue;
+		/* Beyond the disk: well-formed, it only fails (no ring error, no io_uring). */
+		d->sq[avail % DN_DISK_RING_SIZE] = (struct dn_disk_req){.id = avail,
+									.op = h->op,
+									.block = BLOCKS,
+									.count = h->count,
+									.buf = DN_GPA_IMAGE_BASE};
+		__atomic_store_n(&d->sq_avail, ++avail, __ATOMIC_RELEASE);
+		__atomic_add_fetch(&h->published, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+START_TEST(test_dev_kick_bounded_against_a_running_guest)
+{
+	/* The guest keeps publishing requests and consuming completions while the worker serves
+	 * a kick: each kick takes at most one ring of requests and returns while the guest is
+	 * still writing. */
+	struct fake_guest g;
+	guest_open(&g, "hostile.img", 0);
+	struct hostile_sq h = {.shared = g.shared, .op = DN_DISK_READ, .count = 1};
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, hostile_sq_main, &h), 0);
+	unit_cpus_apart(t);
+	for (unsigned kick = 0; kick < 64; kick++) {
+		while (__atomic_load_n(&g.shared->sq_avail, __ATOMIC_ACQUIRE) == g.dev.sq_used)
+			sched_yield();
+		hostile_running(&h.beats);
+		uint32_t before = g.dev.sq_used;
+		vdisk_dev_kick(&g.dev);
+		ck_assert_uint_le(g.dev.sq_used - before, DN_DISK_RING_SIZE);
+		ck_assert_uint_lt(__atomic_load_n(&h.published, __ATOMIC_RELAXED), HOSTILE_MAX);
+	}
+	__atomic_store_n(&h.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	ck_assert_uint_eq(g.shared->errors, 0);
+	ck_assert_uint_eq(g.halted, 0);
+	guest_close(&g);
+	/* Malformed requests (count 0): the error limit holds inside the kick that reaches it,
+	 * and then nothing more is taken. */
+	guest_open(&g, "hostile.img", 0);
+	h = (struct hostile_sq){.shared = g.shared, .op = DN_DISK_READ, .count = 0};
+	ck_assert_int_eq(pthread_create(&t, NULL, hostile_sq_main, &h), 0);
+	unit_cpus_apart(t);
+	for (unsigned kick = 0; kick < 8; kick++) {
+		while (__atomic_load_n(&h.published, __ATOMIC_RELAXED) < DN_DISK_RING_SIZE)
+			sched_yield();
+		vdisk_dev_kick(&g.dev);
+		ck_assert_uint_le(g.dev.sq_used, DN_DISK_ERRORS_MAX);
+	}
+	__atomic_store_n(&h.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	ck_assert_uint_eq(g.halted, 1);
+	ck_assert_uint_eq(g.shared->errors, DN_DISK_ERRORS_MAX);
+	ck_assert_uint_eq(g.dev.sq_used, DN_DISK_ERRORS_MAX);
+	guest_close(&g);
+}
+END_TEST
+
 START_TEST(test_dev_readonly)
 {
 	struct fake_guest g;
@@ -334,6 +428,7 @@ Suite *vdisk_dev_suite(void)
 	tcase_add_test(tc, test_dev_bad_requests_and_halt);
 	tcase_add_test(tc, test_dev_bad_counters);
 	tcase_add_test(tc, test_dev_backpressure);
+	tcase_add_test(tc, test_dev_kick_bounded_against_a_running_guest);
 	tcase_add_test(tc, test_dev_readonly);
 	tcase_add_test(tc, test_plan_one_writer);
 	suite_add_tcase(s, tc);

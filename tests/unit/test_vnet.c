@@ -5,6 +5,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,6 +263,84 @@ START_TEST(test_hostile_descriptors)
 	ck_assert_uint_eq(sw.ports[1].ring.errors, 2);
 	vnet_switch_free(&sw);
 	free(a.win), free(b.win);
+}
+END_TEST
+
+/* A hostile guest on its own vcpu: publishes bad RX buffers (outside the buffer area) as fast
+ * as the device finishes them, keeping rx.avail a ring ahead of rx.used, until told to stop or
+ * HOSTILE_MAX are published. */
+#define HOSTILE_MAX 2000000u
+struct hostile_rx {
+	struct dn_nic *nic;
+	int stop;
+	uint32_t published; /* atomic */
+	uint32_t beats;	    /* atomic: turns of its loop, to see it run */
+};
+
+/* Returns once the hostile thread is seen running (on another CPU, if there is one). */
+static void hostile_running(const uint32_t *beats)
+{
+	uint32_t b = __atomic_load_n(beats, __ATOMIC_RELAXED);
+	while (__atomic_load_n(beats, __ATOMIC_RELAXED) - b < 2)
+		sched_yield();
+}
+
+static void *hostile_rx_main(void *arg)
+{
+	struct hostile_rx *h = arg;
+	uint32_t avail = h->nic->rx.avail;
+	while (!__atomic_load_n(&h->stop, __ATOMIC_ACQUIRE) &&
+	       __atomic_load_n(&h->published, __ATOMIC_RELAXED) < HOSTILE_MAX) {
+		__atomic_add_fetch(&h->beats, 1, __ATOMIC_RELAXED);
+		/* A full ring: spin, as a vcpu would, to be on hand when the device moves. */
+		if (avail - __atomic_load_n(&h->nic->rx.used, __ATOMIC_ACQUIRE) >= DN_NIC_RING_SIZE)
+			continue;
+		h->nic->rx.desc[avail % DN_NIC_RING_SIZE] = (struct dn_nic_desc){0x100, 2048, 0};
+		__atomic_store_n(&h->nic->rx.avail, ++avail, __ATOMIC_RELEASE);
+		__atomic_add_fetch(&h->published, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+START_TEST(test_rx_put_bounded_against_a_running_guest)
+{
+	/* The guest keeps publishing bad RX buffers while a frame is put: each call takes at most
+	 * one ring's worth of descriptors and returns while the guest is still writing, and the
+	 * error limit holds inside the call: at DN_NIC_ERRORS_MAX no more is read. */
+	struct guest g;
+	guest_init(&g, 1);
+	struct vnet_ring r;
+	vnet_ring_init(&r, g.win);
+	uint8_t buf[64] = {0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00};
+	struct vnet_frame f;
+	vnet_frame_init(&f, buf, sizeof(buf));
+	struct hostile_rx h = {.nic = g.nic};
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, hostile_rx_main, &h), 0);
+	unit_cpus_apart(t);
+	while (__atomic_load_n(&h.published, __ATOMIC_RELAXED) < DN_NIC_RING_SIZE)
+		sched_yield();
+	for (unsigned call = 0; call < 8; call++) {
+		hostile_running(&h.beats);
+		uint32_t before = r.rx_used;
+		ck_assert_int_eq(vnet_ring_rx_put(&r, &f), 0);
+		ck_assert_uint_le(r.rx_used - before, DN_NIC_RING_SIZE);
+		ck_assert_uint_le(r.errors, DN_NIC_ERRORS_MAX);
+		ck_assert_uint_lt(__atomic_load_n(&h.published, __ATOMIC_RELAXED), HOSTILE_MAX);
+	}
+	ck_assert(vnet_ring_broken(&r));
+	ck_assert_uint_eq(r.errors, DN_NIC_ERRORS_MAX);
+	ck_assert_uint_eq(r.rx_used, DN_NIC_ERRORS_MAX); /* one descriptor per error, then none */
+	ck_assert_uint_eq(g.nic->rx_dropped, 8);
+	__atomic_store_n(&h.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	/* A broken ring is not served: a good buffer now is not read either, nor its TX ring. */
+	post_rx(&g, 1, 2048);
+	ck_assert_int_eq(vnet_ring_rx_put(&r, &f), 0);
+	put_frame(&g, g.mac, g.mac, "x");
+	ck_assert_int_eq(vnet_ring_tx_take(&r, &f), -1);
+	ck_assert_uint_eq(r.errors, DN_NIC_ERRORS_MAX);
+	free(g.win);
 }
 END_TEST
 
@@ -1297,12 +1377,105 @@ START_TEST(test_slirp_forward_backlog)
 }
 END_TEST
 
+/* Guests that keep their TX rings full of good frames (to a peer without RX buffers) and kick,
+ * so that the network thread never runs out of work, until told to stop: one thread plays
+ * them all. Their frames are written beforehand (flooder_init): it only publishes. */
+#define FLOODERS 4
+struct flooder {
+	struct cell_nic *n[FLOODERS];
+	int stop;
+};
+
+static void flooder_init(struct cell_nic *n, const uint8_t *to)
+{
+	for (unsigned i = 0; i < DN_NIC_RING_SIZE; i++)
+		put_frame(&n->g, to, n->g.mac, "flood");
+	n->g.nic->tx.avail = 0; /* descriptor i names buffer i: written, not yet published */
+}
+
+/* Publishes one more frame on n's ring, and kicks now and then; 0 if the ring is full. */
+static int flood_one(struct cell_nic *n)
+{
+	struct dn_nic *nic = n->g.nic;
+	uint32_t avail = nic->tx.avail;
+	uint64_t one = 1;
+	int full = avail - __atomic_load_n(&nic->tx.used, __ATOMIC_ACQUIRE) >= DN_NIC_RING_SIZE;
+	if (!full)
+		__atomic_store_n(&nic->tx.avail, ++avail, __ATOMIC_RELEASE);
+	if ((full || avail % 32 == 0) && write(n->kick, &one, sizeof(one)) < 0)
+		return 0;
+	return !full;
+}
+
+static void *flooder_main(void *arg)
+{
+	struct flooder *fl = arg;
+	while (!__atomic_load_n(&fl->stop, __ATOMIC_ACQUIRE)) {
+		int published = 0;
+		for (unsigned i = 0; i < FLOODERS; i++)
+			published |= flood_one(fl->n[i]);
+		if (!published)
+			sched_yield();
+	}
+	return NULL;
+}
+
+START_TEST(test_vnet_callers_not_starved_by_busy_guests)
+{
+	/* While guests keep the network thread busy turn after turn, the supervisor's calls
+	 * (stats here) get the switch's lock within one port's TX budget: the thread gives way
+	 * between ports, not only between turns. */
+	struct vmm_plan_service svc[1 + FLOODERS];
+	memset(svc, 0, sizeof(svc));
+	for (unsigned i = 0; i < 1 + FLOODERS; i++) {
+		svc[i].cfg.net.enabled = 1;
+		svc[i].cfg.net.uplink = VMM_UPLINK_NONE;
+		uint8_t mac[6] = {0x02, 0, 0, 0, 0, (uint8_t)(i + 1)};
+		memcpy(svc[i].cfg.net.mac, mac, 6);
+	}
+	struct vmm_plan plan = {.services = svc, .count = 1 + FLOODERS};
+	char err[256];
+	struct vnet *vn = vnet_create(&plan, err, sizeof(err));
+	ck_assert_msg(vn != NULL, "%s", err);
+	ck_assert_msg(vnet_start(vn, err, sizeof(err)) == 0, "%s", err);
+	struct cell_nic nics[1 + FLOODERS];
+	struct flooder fl = {.stop = 0};
+	for (unsigned i = 0; i < 1 + FLOODERS; i++) {
+		cell_nic_init(&nics[i], (uint8_t)(i + 1));
+		if (i > 0) {
+			flooder_init(&nics[i], nics[0].g.mac);
+			fl.n[i - 1] = &nics[i];
+		}
+		ck_assert_int_eq(cell_nic_attach(vn, i, &nics[i]), 0);
+	}
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, flooder_main, &fl), 0);
+	while (__atomic_load_n(&nics[1].g.nic->tx.used, __ATOMIC_ACQUIRE) < 4 * DN_NIC_RING_SIZE)
+		sched_yield();
+	struct vnet_port_counters c;
+	for (unsigned i = 0; i < 2000; i++) {
+		usleep(20); /* calls come now and then, as the main loop's do */
+		ck_assert_int_eq(vnet_counters(vn, 0, &c), 0);
+	}
+	ck_assert_uint_ge(c.rx_dropped, 4 * DN_NIC_RING_SIZE); /* the thread was busy */
+	ck_assert_uint_le(vnet_caller_wait_max(vn), 1);
+	__atomic_store_n(&fl.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	vnet_destroy(vn);
+	for (unsigned i = 0; i < 1 + FLOODERS; i++) {
+		guest_unmap(&nics[i].g);
+		close(nics[i].mem_fd), close(nics[i].kick), close(nics[i].wake);
+	}
+}
+END_TEST
+
 Suite *vnet_suite(void)
 {
 	Suite *s = suite_create("vnet");
 	TCase *tc = tcase_create("switch");
 	tcase_add_test(tc, test_unicast_broadcast_and_spoofing);
 	tcase_add_test(tc, test_hostile_descriptors);
+	tcase_add_test(tc, test_rx_put_bounded_against_a_running_guest);
 	tcase_add_test(tc, test_bounded_queue_and_budget);
 	tcase_add_test(tc, test_uplinks_learning_and_reachability);
 	tcase_add_test(tc, test_many_ports);
@@ -1320,6 +1493,7 @@ Suite *vnet_suite(void)
 	tc = tcase_create("network thread");
 	tcase_add_test(tc, test_vnet_sleep_and_wake);
 	tcase_add_test(tc, test_vnet_wake_list_skips_the_awake);
+	tcase_add_test(tc, test_vnet_callers_not_starved_by_busy_guests);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("user uplink");
 	tcase_add_test(tc, test_slirp_forward_backlog);

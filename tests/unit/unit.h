@@ -3,6 +3,7 @@
 #define UNIT_H
 
 #include <check.h>
+#include <pthread.h>
 
 Suite *size_suite(void);
 Suite *config_suite(void);
@@ -34,5 +35,10 @@ extern const char *unit_misbehave_image;
 
 /* A fresh temporary directory for this process (created once). */
 const char *unit_tmpdir(void);
+
+/* Puts the calling thread and other on two different CPUs, if it may use two, so that a
+ * hostile "guest" thread really runs beside the device code under test (on one CPU the
+ * race never shows). Test processes are forked per test: nothing needs undoing. */
+void unit_cpus_apart(pthread_t other);
 
 #endif
