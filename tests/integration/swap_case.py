@@ -365,7 +365,7 @@ def resume_pattern(env, stop):
     f = resumable(env, "keeper", ["pattern", "8", "5", "4000"])
     proc = start_resume(env, f)
     first = read_until(proc, "round 1:")
-    state = os.path.join(env.state, "keeper")
+    state = os.path.join(env.state, "services", "keeper")
     deadline = time.time() + 3.5  # round 2 idles 4 s: it writes its pattern, sleeps, is saved
     while not os.path.exists(os.path.join(state, "state")) and time.time() < deadline:
         time.sleep(0.02)
@@ -410,7 +410,7 @@ def case_resume_lost(env):
     status, out, err = finish(start_resume(env, f))
     expect(status != 0 and re.search(r"busy: lost: cannot resume it: it was running when its last run ended", err),
            "reported lost, with the reason", status, out, err)
-    expect(not os.path.exists(os.path.join(env.state, "busy")), "its files are removed", status, out, err)
+    expect(not os.path.exists(os.path.join(env.state, "services", "busy")), "its files are removed", status, out, err)
     proc = start_resume(env, f)
     seen = read_until(proc, "round 0:")
     proc.send_signal(signal.SIGINT)
