@@ -2,7 +2,6 @@
  * hands the plan to the supervisor, which runs the services in cell processes. */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>

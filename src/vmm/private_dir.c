@@ -231,10 +231,9 @@ static int absolute(const char *path)
 int private_dir_default(const struct private_dir_env *env, int on_disk, char *out, size_t outlen)
 {
 	int n;
-	/* Root's own folders: /run and /var/lib are root's alone, whatever $HOME sudo kept. */
 	if (!on_disk && absolute(env->xdg_runtime_dir))
 		n = snprintf(out, outlen, "%s/denali", env->xdg_runtime_dir);
-	else if (env->euid == 0)
+	else if (env->euid == 0) /* root's alone, whatever $HOME sudo kept */
 		n = snprintf(out, outlen, on_disk ? "/var/lib/denali" : "/run/denali");
 	else if (absolute(env->xdg_state_home))
 		n = snprintf(out, outlen, "%s/denali", env->xdg_state_home);
