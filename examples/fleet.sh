@@ -18,9 +18,12 @@ for i in $(seq 1 "$n"); do
 EOF
 done
 
-# Swapping needs a disk-backed state folder; the socket may live anywhere local.
-export DENALI_CONTROL=${XDG_RUNTIME_DIR:-/tmp}/denali-fleet-example.sock
-"$build/denali-run" --detach --quiet --state-dir "/var/tmp/denali-fleet-$(id -u)" \
+# Swapping needs a disk-backed state folder. The socket goes in a folder of ours that no one
+# else may write (denali-run and denali-ctl refuse others, such as /tmp itself).
+state=$(mktemp -d /var/tmp/denali-fleet-XXXXXX)
+trap 'rm -rf "$fleet" "$state"' EXIT
+export DENALI_CONTROL=$fleet/control
+"$build/denali-run" --detach --quiet --state-dir "$state" \
 	--control "$DENALI_CONTROL" --fleet "$fleet"
 ctl() { "$build/denali-ctl" "$@"; }
 running() { ctl list | jq '[.services[] | select(.state == "running")] | length'; }

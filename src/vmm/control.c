@@ -1,6 +1,7 @@
 /* The control socket's server: connections, line framing, the protocol's checks. */
 #include "control.h"
 #include "listener.h"
+#include "private_dir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +33,9 @@ struct control_client {
 struct control {
 	struct listener listener; /* paused out of descriptors: never spins the loop */
 	int lock_fd;
-	char *path, *lock_path;
+	int dir_fd; /* the socket's folder, checked: the socket and lock are named in it */
+	char *path, *lock_name;
+	const char *name; /* the socket's name in its folder, in path */
 	struct control_ops ops;
 	struct control_client clients[CONTROL_CLIENTS_MAX];
 };
@@ -142,19 +145,28 @@ static int64_t now_ns(void)
  * socket left by a dead run (its lock gone with it) is replaced. */
 static int take_lock(struct control *c, char *err, size_t errlen)
 {
-	c->lock_fd = open(c->lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (c->lock_fd < 0) {
-		snprintf(err, errlen, "--control: cannot create %s: %s", c->lock_path,
-			 strerror(errno));
-		return -1;
+	c->lock_fd =
+		openat(c->dir_fd, c->lock_name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	struct stat st;
+	if (c->lock_fd < 0 || fstat(c->lock_fd, &st) != 0) {
+		snprintf(err, errlen, "--control: cannot create %s.lock: %s", c->path,
+			 errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		snprintf(err, errlen, "--control: %s.lock is not a regular file of yours", c->path);
+		goto fail;
 	}
 	if (flock(c->lock_fd, LOCK_EX | LOCK_NB) != 0) {
 		snprintf(err, errlen, "--control: %s is in use by another denali-run", c->path);
-		close(c->lock_fd);
-		c->lock_fd = -1;
-		return -1;
+		goto fail;
 	}
 	return 0;
+fail:
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);
+	c->lock_fd = -1;
+	return -1;
 }
 
 static int listen_on(struct control *c, char *err, size_t errlen)
@@ -164,14 +176,16 @@ static int listen_on(struct control *c, char *err, size_t errlen)
 		snprintf(err, errlen, "--control: path too long for a unix socket: %s", c->path);
 		return -1;
 	}
+	/* bind() takes a path: the folder is ours and closed to others, and so are the folders
+	 * above it, so the path still leads to it. */
 	memcpy(addr.sun_path, c->path, strlen(c->path) + 1);
 	struct stat st;
-	if (lstat(c->path, &st) == 0) {
+	if (fstatat(c->dir_fd, c->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			snprintf(err, errlen, "--control: %s exists and is not a socket", c->path);
 			return -1;
 		}
-		unlink(c->path); /* a dead run's: we hold the lock */
+		unlinkat(c->dir_fd, c->name, 0); /* a dead run's: we hold the lock */
 	}
 	c->listener.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	mode_t old = umask(0177); /* 0600 from the start: no window for others to connect */
@@ -194,24 +208,32 @@ struct control *control_open(const char *path, const struct control_ops *ops, ch
 		snprintf(err, errlen, "--control: out of memory");
 		return NULL;
 	}
-	c->listener.fd = c->lock_fd = -1;
+	c->listener.fd = c->lock_fd = c->dir_fd = -1;
 	c->ops = *ops;
 	for (unsigned i = 0; i < CONTROL_CLIENTS_MAX; i++)
 		c->clients[i].fd = -1;
-	if (asprintf(&c->path, "%s", path) < 0 || asprintf(&c->lock_path, "%s.lock", path) < 0) {
-		c->path = c->lock_path = NULL;
+	if (!(c->path = strdup(path))) {
 		snprintf(err, errlen, "--control: out of memory");
 		control_close(c);
 		return NULL;
 	}
+	char why[1024];
+	c->dir_fd = private_dir_open_parent(c->path, "control socket folder", PRIVATE_DIR_ANCESTORS,
+					    &c->name, why, sizeof(why));
+	if (c->dir_fd < 0) {
+		snprintf(err, errlen, "--control: %s", why);
+		control_close(c);
+		return NULL;
+	}
+	if (asprintf(&c->lock_name, "%s.lock", c->name) < 0) {
+		c->lock_name = NULL;
+		snprintf(err, errlen, "--control: out of memory");
+		control_close(c);
+		return NULL;
+	}
+	/* On failure control_close removes only what this run made: the socket once it has
+	 * one, the lock once it holds it; another run's stay. */
 	if (take_lock(c, err, errlen) != 0 || listen_on(c, err, errlen) != 0) {
-		int locked = c->lock_fd >= 0;
-		if (!locked) { /* another run's socket and lock: leave them alone */
-			free(c->path);
-			c->path = NULL;
-			free(c->lock_path);
-			c->lock_path = NULL;
-		}
 		control_close(c);
 		return NULL;
 	}
@@ -238,14 +260,16 @@ void control_close(struct control *c)
 		drop_client(&c->clients[i]);
 	if (c->listener.fd >= 0) {
 		close(c->listener.fd);
-		unlink(c->path);
+		unlinkat(c->dir_fd, c->name, 0);
 	}
 	if (c->lock_fd >= 0) {
-		unlink(c->lock_path);
+		unlinkat(c->dir_fd, c->lock_name, 0);
 		close(c->lock_fd);
 	}
+	if (c->dir_fd >= 0)
+		close(c->dir_fd);
 	free(c->path);
-	free(c->lock_path);
+	free(c->lock_name);
 	free(c);
 }
 

@@ -1,5 +1,6 @@
 /* denali-ctl: the shell client of denali-run's control socket (docs/control.md). It sends one
  * request and prints the one response: as received (JSON, for jq) or for people (--table). */
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -36,7 +37,10 @@ static void usage(FILE *out)
 		"Options (before the command):\n"
 		"  --socket PATH        the control socket (default $DENALI_CONTROL, else\n"
 		"                       $XDG_RUNTIME_DIR/denali/control, else "
-		"/var/tmp/denali-UID/control)\n"
+		"/run/denali/control\n"
+		"                       for root, else ~/.local/state/denali/control; its "
+		"folder\n"
+		"                       must be yours and closed to others)\n"
 		"  --table              print for people: list and stats as aligned columns, "
 		"other\n"
 		"                       answers as a sentence\n"
@@ -120,11 +124,23 @@ static int print_response(const struct options *o, const char *cmd, const char *
 static int run(const struct options *o, const json_t *request)
 {
 	char path[PATH_MAX], err[1024];
-	if (ctl_socket_path(o->socket, getenv("DENALI_CONTROL"), getenv("XDG_RUNTIME_DIR"),
-			    (unsigned)getuid(), path, sizeof(path), err, sizeof(err)) != 0) {
+	struct private_dir_env env;
+	private_dir_env_get(&env);
+	if (ctl_socket_path(o->socket, getenv("DENALI_CONTROL"), &env, path, sizeof(path), err,
+			    sizeof(err)) != 0) {
 		fprintf(stderr, "denali-ctl: %s\n", err);
 		return CTL_EXIT_USAGE;
 	}
+	/* Whoever owns the socket's folder can put a socket of theirs in it, and would read
+	 * what we send and answer for the fleet: only a folder as denali-run checks it. */
+	const char *name;
+	int dir = private_dir_open_parent(path, "control socket folder", PRIVATE_DIR_ANCESTORS,
+					  &name, err, sizeof(err));
+	if (dir < 0) {
+		fprintf(stderr, "denali-ctl: %s\n", err);
+		return CTL_EXIT_FAILED;
+	}
+	close(dir);
 	char *line = json_dumps(request, JSON_COMPACT);
 	if (!line) {
 		fprintf(stderr, "denali-ctl: out of memory\n");

@@ -2,6 +2,7 @@
 #include "ctl_request.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -355,29 +356,38 @@ int ctl_parse_seconds(const char *text, double min, int min_exclusive, double *o
 	return 0;
 }
 
-int ctl_socket_path(const char *given, const char *denali_control, const char *xdg_runtime_dir,
-		    unsigned uid, char *out, size_t outlen, char *err, size_t errlen)
+int ctl_socket_path(const char *given, const char *denali_control,
+		    const struct private_dir_env *env, char *out, size_t outlen, char *err,
+		    size_t errlen)
 {
 	char q[QUOTE_MAX];
-	int n;
 	if (given && !*given) {
 		snprintf(err, errlen, "--socket: the path is empty");
 		return -1;
 	}
 	if (!given && denali_control && *denali_control)
 		given = denali_control;
-	if (given)
-		n = snprintf(out, outlen, "%s", given);
-	else if (xdg_runtime_dir && *xdg_runtime_dir)
-		n = snprintf(out, outlen, "%s/denali/control", xdg_runtime_dir);
-	else
-		n = snprintf(out, outlen, "/var/tmp/denali-%u/control", uid);
+	if (!given) {
+		char folder[PATH_MAX];
+		int n;
+		if (private_dir_default(env, 0, folder, sizeof(folder)) != 0) {
+			snprintf(err, errlen,
+				 "no default control socket: set $DENALI_CONTROL, $XDG_RUNTIME_DIR "
+				 "or $HOME, or give --socket");
+			return -1;
+		}
+		n = snprintf(out, outlen, "%s/control", folder);
+		if (n < 0 || (size_t)n >= outlen) {
+			snprintf(err, errlen, "the control socket path \"%s/control\" is too long",
+				 ctl_printable(folder, q, sizeof(q)));
+			return -1;
+		}
+		return 0;
+	}
+	int n = snprintf(out, outlen, "%s", given);
 	if (n < 0 || (size_t)n >= outlen) {
 		snprintf(err, errlen, "the control socket path \"%s\" is too long",
-			 ctl_printable(given		 ? given
-				       : xdg_runtime_dir ? xdg_runtime_dir
-							 : "",
-				       q, sizeof(q)));
+			 ctl_printable(given, q, sizeof(q)));
 		return -1;
 	}
 	return 0;

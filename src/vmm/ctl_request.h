@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "private_dir.h"
+
 /* denali-ctl's exit statuses. */
 #define CTL_EXIT_OK 0
 /* "code": "failed", the socket could not be reached, or the answer was not a response. */
@@ -34,11 +36,12 @@ void ctl_commands_help(FILE *out);
 int ctl_parse_seconds(const char *text, double min, int min_exclusive, double *out);
 
 /* The control socket to use: given (--socket) unless NULL, else denali_control
- * ($DENALI_CONTROL), else xdg_runtime_dir/denali/control, else /var/tmp/denali-UID/control;
- * empty variables count as unset. Returns 0, or -1 with err when the path is empty or does not
- * fit in out. */
-int ctl_socket_path(const char *given, const char *denali_control, const char *xdg_runtime_dir,
-		    unsigned uid, char *out, size_t outlen, char *err, size_t errlen);
+ * ($DENALI_CONTROL), else control in the default folder of env (private_dir_default, not on
+ * disk); empty variables count as unset. Returns 0, or -1 with err when the path is empty,
+ * there is no default or it does not fit in out. */
+int ctl_socket_path(const char *given, const char *denali_control,
+		    const struct private_dir_env *env, char *out, size_t outlen, char *err,
+		    size_t errlen);
 
 /* Copies text into buf (at most buflen - 1 bytes) for an error message: bytes that are not
  * printable ASCII become '?', and a long text is cut with "...". Returns buf. */

@@ -13,11 +13,8 @@
 #include "exit_status.h"
 
 /* Copies what the child wrote to the log from offset on to stderr: the reason it failed. */
-static void echo_log(const char *log_path, off_t offset)
+static void echo_log(int fd, off_t offset)
 {
-	int fd = open(log_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
 	char buf[4096];
 	ssize_t n;
 	while ((n = pread(fd, buf, sizeof(buf), offset)) > 0) {
@@ -25,11 +22,9 @@ static void echo_log(const char *log_path, off_t offset)
 			break;
 		offset += n;
 	}
-	close(fd);
 }
 
-static int parent_waits(pid_t child, int ready, const char *log_path, off_t offset,
-			const char *socket_path)
+static int parent_waits(pid_t child, int ready, int log, off_t offset, const char *socket_path)
 {
 	char byte;
 	ssize_t n;
@@ -45,19 +40,34 @@ static int parent_waits(pid_t child, int ready, const char *log_path, off_t offs
 	int status;
 	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
 		;
-	echo_log(log_path, offset);
+	echo_log(log, offset);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : DENALI_EXIT_HOST;
 }
 
-int detach_start(const char *log_path, const char *socket_path, int *ready_fd, char *err,
-		 size_t errlen)
+int detach_open_log(int state_fd, const char *state_dir, char *err, size_t errlen)
 {
-	int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	/* In the checked folder, and never through a symbolic link: a log planted there by
+	 * someone else would have us append to any file. */
+	int fd = openat(state_fd, DETACH_LOG, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
+			0600);
+	struct stat st;
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid())
+		return fd;
+	snprintf(err, errlen, "--detach: cannot open its log %s/" DETACH_LOG ": %s", state_dir,
+		 fd < 0 && errno == ELOOP ? "it is a symbolic link"
+		 : fd < 0		  ? strerror(errno)
+					  : "it is not a regular file of yours");
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+int detach_start(int log, const char *socket_path, int *ready_fd, char *err, size_t errlen)
+{
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	int pipefd[2] = {-1, -1};
-	if (log < 0 || null < 0 || pipe2(pipefd, O_CLOEXEC) != 0) {
-		snprintf(err, errlen, "--detach: %s %s: %s", log < 0 ? "cannot open its log" : "",
-			 log < 0 ? log_path : "", strerror(errno));
+	if (null < 0 || pipe2(pipefd, O_CLOEXEC) != 0) {
+		snprintf(err, errlen, "--detach: %s", strerror(errno));
 		goto fail;
 	}
 	struct stat st;
@@ -69,10 +79,9 @@ int detach_start(const char *log_path, const char *socket_path, int *ready_fd, c
 		goto fail;
 	}
 	if (pid > 0) {
-		close(log);
 		close(null);
 		close(pipefd[1]);
-		exit(parent_waits(pid, pipefd[0], log_path, offset, socket_path));
+		exit(parent_waits(pid, pipefd[0], log, offset, socket_path));
 	}
 	close(pipefd[0]);
 	setsid();

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "denali/abi.h"
+#include "private_dir.h"
 
 enum guestmem_check guestmem_range_check(uint64_t ram_size, gpa_t gpa, uint64_t len, uint64_t align)
 {
@@ -99,46 +100,30 @@ int guestmem_copy(void *dst, const void *src, size_t len)
 	return guestmem_protected(do_copy, &c);
 }
 
-void guestmem_default_state_dir(char *out, size_t outlen)
+int guestmem_state_open(const char *state_dir, int make_parents, char *err, size_t errlen)
 {
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	if (xdg && xdg[0] == '/')
-		snprintf(out, outlen, "%s/denali", xdg);
-	else
-		snprintf(out, outlen, "/var/tmp/denali-%u", (unsigned)getuid());
+	unsigned flags = PRIVATE_DIR_CREATE | PRIVATE_DIR_ANCESTORS;
+	int top = private_dir_open(AT_FDCWD, state_dir, "state folder", state_dir,
+				   flags | (make_parents ? PRIVATE_DIR_PARENTS : 0), err, errlen);
+	if (top < 0)
+		return -1;
+	char shown[PATH_MAX];
+	snprintf(shown, sizeof(shown), "%s/" GUESTMEM_SERVICES, state_dir);
+	int services = private_dir_open(top, GUESTMEM_SERVICES, "services folder", shown,
+					PRIVATE_DIR_CREATE | PRIVATE_DIR_STRICT, err, errlen);
+	if (services < 0) {
+		close(top);
+		return -1;
+	}
+	close(services);
+	return top;
 }
 
-/* Opens (creating it if needed) a directory that we own and that no one else may write:
- * otherwise another local user could plant a symlink or a file of theirs as a service's
- * memory. strict: no access at all for group and others. Returns an fd or -1. */
-static int open_private_dir(int at, const char *path, const char *shown, int strict, char *err,
-			    size_t errlen)
+void guestmem_state_close(const char *state_dir)
 {
-	if (mkdirat(at, path, 0700) != 0 && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create state directory %s: %s", shown,
-			 strerror(errno));
-		return -1;
-	}
-	int fd = openat(at, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		snprintf(err, errlen, "cannot open state directory %s: %s", shown,
-			 errno == ELOOP || errno == ENOTDIR
-				 ? "it is a symbolic link or not a directory"
-				 : strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	if (st.st_uid != geteuid() || (st.st_mode & (strict ? 077u : 022u))) {
-		snprintf(err, errlen,
-			 "state directory %s is not private (owner uid %u, mode %03o): it must be "
-			 "ours and not writable by others",
-			 shown, (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
-		close(fd);
-		return -1;
-	}
-	return fd;
+	char path[PATH_MAX];
+	if ((size_t)snprintf(path, sizeof(path), "%s/" GUESTMEM_SERVICES, state_dir) < sizeof(path))
+		rmdir(path); /* only when empty: files kept or saved stay */
 }
 
 /* Opens and locks the memory file in dir: a regular file of ours with one link, and still the
@@ -190,11 +175,11 @@ static void forget_paths(struct guestmem *gm)
 static int open_file(struct guestmem *gm, const char *state_dir, const char *name, char *err,
 		     size_t errlen)
 {
-	if (strlen(state_dir) + strlen(name) + sizeof("//mem") > PATH_MAX) {
-		snprintf(err, errlen, "state directory path too long: %s", state_dir);
+	if (strlen(state_dir) + strlen(name) + sizeof("/" GUESTMEM_SERVICES "//mem") > PATH_MAX) {
+		snprintf(err, errlen, "state folder path too long: %s", state_dir);
 		return -1;
 	}
-	if (asprintf(&gm->dir, "%s/%s", state_dir, name) < 0) {
+	if (asprintf(&gm->dir, "%s/" GUESTMEM_SERVICES "/%s", state_dir, name) < 0) {
 		gm->dir = NULL; /* asprintf leaves it undefined */
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -204,14 +189,25 @@ static int open_file(struct guestmem *gm, const char *state_dir, const char *nam
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	int top = open_private_dir(AT_FDCWD, state_dir, state_dir, 0, err, errlen);
+	/* The folders above the state folder were checked once at startup (guestmem_state_open):
+	 * no one else can swap them since. */
+	int top = private_dir_open(AT_FDCWD, state_dir, "state folder", state_dir,
+				   PRIVATE_DIR_CREATE, err, errlen);
 	if (top < 0)
 		return -1;
-	int dir = open_private_dir(top, name, gm->dir, 1, err, errlen);
+	char shown[PATH_MAX];
+	snprintf(shown, sizeof(shown), "%s/" GUESTMEM_SERVICES, state_dir);
+	int services = private_dir_open(top, GUESTMEM_SERVICES, "services folder", shown,
+					PRIVATE_DIR_CREATE | PRIVATE_DIR_STRICT, err, errlen);
 	close(top);
+	if (services < 0)
+		return -1;
+	int dir = private_dir_open(services, name, "service folder", gm->dir,
+				   PRIVATE_DIR_CREATE | PRIVATE_DIR_STRICT, err, errlen);
+	close(services);
 	if (dir < 0)
 		return -1;
-	/* Both directories are ours and closed to others, so the paths stay valid for cleanup
+	/* The folders are ours and closed to others, so the paths stay valid for cleanup
 	 * without holding their fds (a cell may hold thousands of services). */
 	gm->fd = open_locked_file(gm, dir, name, err, errlen);
 	close(dir);
@@ -274,7 +270,8 @@ int guestmem_open_saved(struct guestmem *gm, const char *state_dir, const char *
 	gm->fd = -1;
 	char path[PATH_MAX];
 	struct stat st;
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s/mem", state_dir, name) >= sizeof(path) ||
+	if ((size_t)snprintf(path, sizeof(path), "%s/" GUESTMEM_SERVICES "/%s/mem", state_dir,
+			     name) >= sizeof(path) ||
 	    (lstat(path, &st) != 0 && errno == ENOENT))
 		return 0; /* never ran here, or ended: it starts afresh */
 	if (open_file(gm, state_dir, name, err, errlen) != 0) {
@@ -297,7 +294,8 @@ int guestmem_open_saved(struct guestmem *gm, const char *state_dir, const char *
 void guestmem_remove(const char *state_dir, const char *name)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
-	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", state_dir, name) >= sizeof(dir) ||
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/" GUESTMEM_SERVICES "/%s", state_dir, name) >=
+		    sizeof(dir) ||
 	    (size_t)snprintf(path, sizeof(path), "%s/mem", dir) >= sizeof(path))
 		return;
 	unlink(path);

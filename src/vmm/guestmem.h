@@ -19,7 +19,8 @@ struct guestmem {
 	int lock_held; /* another fd of the same open (the supervisor's) keeps the lock */
 	dev_t dev;     /* which file it is, to find the same one when it is opened again */
 	ino_t ino;
-	char *path; /* <state_dir>/<name>/mem, allocated: a sleeping service keeps only these */
+	char *path; /* <state_dir>/services/<name>/mem, allocated: a sleeping service keeps only
+		       these */
 	char *dir;
 };
 
@@ -53,7 +54,7 @@ void guestmem_sigbus_install(void);
 /* Host pointer to [gpa, gpa+len) if guestmem_range_check allows it, else NULL. */
 void *guestmem_user_ptr(const struct guestmem *gm, gpa_t gpa, uint64_t len, uint64_t align);
 
-/* Creates <state_dir>/<name>/mem holding size zero bytes (sparse), locks it and maps it.
+/* Creates <state_dir>/services/<name>/mem holding size zero bytes (sparse), locks it and maps it.
  * Fails if another live run holds the same service's file. Returns 0 or -1 with err set. */
 int guestmem_open(struct guestmem *gm, const char *state_dir, const char *name, uint64_t size,
 		  char *err, size_t errlen);
@@ -63,7 +64,7 @@ int guestmem_open(struct guestmem *gm, const char *state_dir, const char *name, 
 void guestmem_unmap(struct guestmem *gm);
 int guestmem_remap(struct guestmem *gm, char *err, size_t errlen);
 
-/* Opens (and locks) the memory file an earlier run left in <state_dir>/<name>, without
+/* Opens (and locks) the memory file an earlier run left in <state_dir>/services/<name>, without
  * mapping or changing it; it must be size bytes. 1: opened; 0: there is none; -1 with err. */
 int guestmem_open_saved(struct guestmem *gm, const char *state_dir, const char *name, uint64_t size,
 			char *err, size_t errlen);
@@ -71,10 +72,20 @@ int guestmem_open_saved(struct guestmem *gm, const char *state_dir, const char *
 /* Unmaps and closes; removes the file and its folder unless keep_file. */
 void guestmem_close(struct guestmem *gm, int keep_file);
 
-/* Removes <state_dir>/<name>/mem and its folder, for a service whose process died. */
+/* Removes <state_dir>/services/<name>/mem and its folder, for a service whose process died. */
 void guestmem_remove(const char *state_dir, const char *name);
 
-/* The default state directory: $XDG_RUNTIME_DIR/denali, else /var/tmp/denali-<uid>. */
-void guestmem_default_state_dir(char *out, size_t outlen);
+/* The services' folders live in <state_dir>/services/<name>: a name a service takes can then
+ * never be one of the monitor's own files in the state folder (denali-run.log, control). */
+#define GUESTMEM_SERVICES "services"
+
+/* Opens the state folder, making it (and, with make_parents, the folders above it) if need
+ * be, and its services folder, all checked by private_dir_open, the folders above it too.
+ * Run once at startup, before any cell: the cells then check only the folders themselves.
+ * Returns the state folder's fd, or -1 with a one-line err naming the folder at fault. */
+int guestmem_state_open(const char *state_dir, int make_parents, char *err, size_t errlen);
+
+/* Removes the services folder of state_dir if it is empty: at the end of the run. */
+void guestmem_state_close(const char *state_dir);
 
 #endif

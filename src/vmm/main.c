@@ -24,6 +24,7 @@
 #include "loader.h"
 #include "plan.h"
 #include "plan_net.h"
+#include "private_dir.h"
 #include "size.h"
 #include "supervisor.h"
 #include "swap/checkpoint.h"
@@ -66,7 +67,8 @@ static void usage(FILE *out)
 		"  --timeout SECONDS   stop every service after this long (fractions allowed)\n"
 		"  --state-dir DIR     where guest memory files live (default: "
 		"$XDG_RUNTIME_DIR/denali,\n"
-		"                      else /var/tmp/denali-UID)\n"
+		"                      else /run/denali for root, else "
+		"~/.local/state/denali)\n"
 		"  --keep-state        keep the services' memory files after they end\n"
 		"  --stats FILE        write every service's counters to FILE as JSON at the end\n"
 		"  --metrics-listen ADDR:PORT  serve the counters in the Prometheus text format\n"
@@ -211,7 +213,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 	p->cell_size = DEFAULT_CELL_SIZE;
 	p->spare_vms = DEFAULT_SPARE_VMS;
 	p->grace_s = DEFAULT_GRACE_S;
-	guestmem_default_state_dir(p->state_dir, sizeof(p->state_dir));
 	int c;
 	while ((c = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -298,6 +299,25 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+/* The default state folder (private_dir_default). It is often on tmpfs ($XDG_RUNTIME_DIR),
+ * where swapping frees nothing: services that swap get one on disk instead. (A service
+ * started later through the control socket cannot move the folder: one that swaps is refused
+ * there.) */
+static int default_state_dir(struct vmm_plan *p, int swaps)
+{
+	struct private_dir_env env;
+	private_dir_env_get(&env);
+	char err[1024];
+	if (private_dir_default(&env, 0, p->state_dir, sizeof(p->state_dir)) != 0 ||
+	    (swaps && swap_check_state_dir(p->state_dir, err, sizeof(err)) != 0 &&
+	     private_dir_default(&env, 1, p->state_dir, sizeof(p->state_dir)) != 0)) {
+		fprintf(stderr, "denali-run: no default state folder: set $XDG_RUNTIME_DIR or "
+				"$HOME, or give --state-dir\n");
+		return -1;
+	}
+	return 0;
+}
+
 /* Loads and checks every service file and image; any problem refuses the whole run. */
 static int build_plan(struct options *o)
 {
@@ -316,12 +336,8 @@ static int build_plan(struct options *o)
 	int swaps = p->memory_budget != 0 || p->resume; /* then any service may be swapped out */
 	for (unsigned i = 0; i < p->count; i++)
 		swaps |= p->services[i].cfg.swap.enabled;
-	/* The default folder is often on tmpfs ($XDG_RUNTIME_DIR), where swapping frees nothing:
-	 * services that swap get one on disk instead. (A service started later through the
-	 * control socket cannot move the folder: one that swaps is refused there.) */
-	if (swaps && !o->state_dir_given && swap_check_state_dir(p->state_dir, err, sizeof(err)))
-		snprintf(p->state_dir, sizeof(p->state_dir), "/var/tmp/denali-%u",
-			 (unsigned)getuid());
+	if (!o->state_dir_given && default_state_dir(p, swaps) != 0)
+		return -1;
 	if (vmm_plan_check(p, err, sizeof(err)) != 0) {
 		fprintf(stderr, "denali-run: %s\n", err);
 		return -1;
@@ -337,49 +353,53 @@ static void free_options(struct options *o)
 	free(o->files);
 }
 
-/* Makes folder (and its parent) owner-only if it does not exist. */
-static int make_private_dir(const char *folder, char *err, size_t errlen)
-{
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s", folder);
-	for (char *slash = path + 1; (slash = strchr(slash, '/')); slash++) {
-		*slash = '\0';
-		if (mkdir(path, 0700) != 0 && errno != EEXIST)
-			break;
-		*slash = '/';
-	}
-	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create %s: %s", folder, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/* --detach: the control socket (--control, else denali-ctl's default) and the log in the
- * state folder; returns in the child (detach.h). */
-static int start_detached(struct options *o, char *err, size_t errlen)
+/* --detach, before anything starts: the control socket (--control, else denali-ctl's
+ * default, its folder made and checked here as the state folder is) and the log in the state
+ * folder, state_fd. Returns the log's fd, or -1 with err. */
+static int prepare_detach(struct options *o, int state_fd, char *err, size_t errlen)
 {
 	struct vmm_plan *p = &o->plan;
 	if (!p->control_path) {
-		if (ctl_socket_path(NULL, getenv("DENALI_CONTROL"), getenv("XDG_RUNTIME_DIR"),
-				    (unsigned)getuid(), o->control_default,
+		struct private_dir_env env;
+		private_dir_env_get(&env);
+		if (ctl_socket_path(NULL, getenv("DENALI_CONTROL"), &env, o->control_default,
 				    sizeof(o->control_default), err, errlen) != 0)
 			return -1;
-		char folder[PATH_MAX];
-		snprintf(folder, sizeof(folder), "%s", o->control_default);
-		char *slash = strrchr(folder, '/');
-		if (slash && slash != folder) {
-			*slash = '\0';
-			if (make_private_dir(folder, err, errlen) != 0)
-				return -1;
-		}
+		/* Made here: control_open checks a folder, but makes none. */
+		const char *base;
+		int fd = private_dir_open_parent(o->control_default, "control socket folder",
+						 PRIVATE_DIR_PARENTS | PRIVATE_DIR_ANCESTORS, &base,
+						 err, errlen);
+		if (fd < 0)
+			return -1;
+		close(fd);
 		p->control_path = o->control_default;
 	}
-	char log[PATH_MAX + 32];
-	if (make_private_dir(p->state_dir, err, errlen) != 0)
+	return detach_open_log(state_fd, p->state_dir, err, errlen);
+}
+
+/* Checks (and makes) the state folder, and with --detach the socket's folder and the log
+ * (*log, else -1): refused with a message before KVM is touched. 0, or -1 when refused (said
+ * on stderr). */
+static int prepare_folders(struct options *o, int *log)
+{
+	char err[1024];
+	*log = -1;
+	int state_fd =
+		guestmem_state_open(o->plan.state_dir, !o->state_dir_given, err, sizeof(err));
+	if (state_fd < 0) {
+		fprintf(stderr, "denali-run: %s\n", err);
 		return -1;
-	snprintf(log, sizeof(log), "%s/denali-run.log", p->state_dir);
-	return detach_start(log, p->control_path, &p->ready_fd, err, errlen);
+	}
+	if (o->detach)
+		*log = prepare_detach(o, state_fd, err, sizeof(err));
+	close(state_fd);
+	if (o->detach && *log < 0) {
+		fprintf(stderr, "denali-run: %s\n", err);
+		guestmem_state_close(o->plan.state_dir);
+		return -1;
+	}
+	return 0;
 }
 
 /* Removes the checkpoint of service name in the state folder, unless another run holds its
@@ -388,7 +408,8 @@ static int discard_checkpoint(const char *state_dir, const char *name)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 8];
 	struct stat st;
-	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", state_dir, name) >= sizeof(dir) ||
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/" GUESTMEM_SERVICES "/%s", state_dir, name) >=
+		    sizeof(dir) ||
 	    (size_t)snprintf(path, sizeof(path), "%s/state", dir) >= sizeof(path) ||
 	    lstat(path, &st) != 0)
 		return 0;
@@ -448,24 +469,35 @@ int main(int argc, char **argv)
 	int status = DENALI_EXIT_USAGE;
 	if (parse_options(argc, argv, &opt) != 0 || build_plan(&opt) != 0)
 		goto out;
+	status = DENALI_EXIT_HOST;
+	int log;
+	if (prepare_folders(&opt, &log) != 0)
+		goto out;
 	char err[1024];
 	struct vcpu_kvm kvm;
 	if (vcpu_kvm_open(&kvm, err, sizeof(err)) != 0) {
 		fprintf(stderr, "denali-run: %s\n", err);
-		status = DENALI_EXIT_HOST;
-		goto out;
+		goto out_log;
 	}
 	opt.plan.ready_fd = -1;
 	if (!opt.plan.resume)
 		discard_saved(&opt.plan);
-	if (opt.detach && start_detached(&opt, err, sizeof(err)) != 0) {
-		fprintf(stderr, "denali-run: %s\n", err);
-		vcpu_kvm_close(&kvm);
-		status = DENALI_EXIT_HOST;
-		goto out;
+	if (opt.detach) {
+		int rc = detach_start(log, opt.plan.control_path, &opt.plan.ready_fd, err,
+				      sizeof(err));
+		log = -1; /* taken over */
+		if (rc != 0) {
+			fprintf(stderr, "denali-run: %s\n", err);
+			vcpu_kvm_close(&kvm);
+			goto out_log;
+		}
 	}
 	status = vmm_supervise(&opt.plan, &kvm);
 	vcpu_kvm_close(&kvm);
+out_log:
+	guestmem_state_close(opt.plan.state_dir);
+	if (log >= 0)
+		close(log);
 out:
 	free_options(&opt);
 	return status;

@@ -306,4 +306,56 @@ until_ok 60 state_is s01 running || fail "a stale socket was not replaced"
 ctl shutdown >/dev/null
 wait "$pid"
 pid=
+# Services named as the monitor's own files in the state folder (the log, the default socket
+# and its lock) run beside them: their folders are in services/. First detached with the
+# default socket, in the default state folder ($XDG_RUNTIME_DIR/denali, as the socket).
+xdg=$sockets/xdg
+mkdir -m 700 "$xdg"
+for n in control control.lock denali-run.log; do
+	printf '{"name": "%s", "image": "%s", "memory": "4M", "args": ["stop-exit"]}\n' \
+		"$n" "$events" >"$work/more/$n.json"
+	printf '{"name": "%s", "image": "%s", "memory": "4M", "args": ["stop-exit"], "swap": {"idle_after": 1000}}\n' \
+		"$n" "$events" >"$work/more/swap-$n.json"
+done
+dctl() { env -u DENALI_CONTROL XDG_RUNTIME_DIR="$xdg" "$ctl" "$@"; }
+running() { [ "$("$@" list | jq '[.services[] | select(.state == "running")] | length')" = 3 ]; }
+out=$(env -u DENALI_CONTROL XDG_RUNTIME_DIR="$xdg" timeout 60 "$run" --detach \
+	"$work/more/control.json" "$work/more/control.lock.json" "$work/more/denali-run.log.json") ||
+	fail "--detach with services named control, control.lock, denali-run.log: $out"
+[ "$out" = "$xdg/denali/control" ] || fail "--detach printed \"$out\", not the default socket"
+until_ok 60 running dctl || fail "the services named as the monitor's files are not running"
+[ -S "$xdg/denali/control" ] && [ -f "$xdg/denali/denali-run.log" ] &&
+	[ -f "$xdg/denali/services/control/mem" ] || fail "the default state folder: $(ls -lR "$xdg")"
+check "default-socket shutdown" "$(dctl shutdown)" '.ok'
+until_ok 60 test ! -e "$xdg/denali/control" || fail "the detached run on the default socket did not end"
+[ "$(grep -c "got stop" "$xdg/denali/denali-run.log")" = 3 ] ||
+	fail "not every service stopped: $(cat "$xdg/denali/denali-run.log")"
+[ ! -e "$xdg/denali/services" ] || fail "the services folder outlived the run"
+# The same names with swap, in a state folder on disk: each goes to sleep and wakes.
+out=$(timeout 60 "$run" --detach --state-dir "$work/swapstate" --control "$sockets/swap" \
+	"$work/more/swap-control.json" "$work/more/swap-control.lock.json" \
+	"$work/more/swap-denali-run.log.json") || fail "--detach with swapping services: $out"
+sctl() { DENALI_CONTROL=$sockets/swap ctl "$@"; }
+until_ok 60 running sctl || fail "the swapping services are not running"
+for n in control control.lock denali-run.log; do
+	check "swap-out $n" "$(sctl swap-out "$n")" '.ok'
+	until_ok 60 eval '[ "$(sctl list | jq -r --arg n "$n" ".services[] | select(.name == \$n) | .state")" = asleep ]' ||
+		fail "$n did not go to sleep: $(sctl list)"
+	check "swap-in $n" "$(sctl swap-in "$n")" '.ok'
+done
+until_ok 60 running sctl || fail "the swapped services did not wake"
+check "swap shutdown" "$(sctl shutdown)" '.ok'
+until_ok 60 test ! -e "$sockets/swap" || fail "the detached swapping run did not end"
+[ "$(grep -c "got stop" "$work/swapstate/denali-run.log")" = 3 ] ||
+	fail "not every swapping service stopped: $(cat "$work/swapstate/denali-run.log")"
+
+# denali-ctl talks to no socket in a folder someone else owns, or others may write.
+mkdir -m 700 "$xdg/denali"
+chown 65534:65534 "$xdg/denali"
+out=$(dctl list 2>&1) && fail "denali-ctl used a socket folder owned by nobody"
+[ "$out" = "denali-ctl: control socket folder $xdg/denali is owned by uid 65534 (nobody), not by you: refusing to use it" ] ||
+	fail "the refusal of a folder owned by nobody: $out"
+out=$(DENALI_CONTROL=/tmp/denali-control ctl list 2>&1) && fail "denali-ctl used a socket in /tmp"
+grep -q "^denali-ctl: control socket folder /tmp is open to others (mode 1777): refusing to use it$" <<<"$out" ||
+	fail "the refusal of a socket in /tmp: $out"
 echo "ok: 50 services driven through denali-ctl; hostile input refused"

@@ -186,10 +186,83 @@ def check_case(name, case, binaries, tmp):
     print("PASS: %s" % name)
 
 
+def victim_file(tmp):
+    """A root-only file that a planted symlink points at: it must stay as it is."""
+    victim = os.path.join(tmp, "victim")
+    with open(victim, "w") as f:
+        f.write("precious\n")
+    os.chmod(victim, 0o600)
+    return victim
+
+
+def refused_run(cmd, want, victim, env=None):
+    """denali-run is refused with exactly the one line want (status 125), before anything runs;
+    victim is untouched."""
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, env=env)
+    out, err = proc.stdout.decode(), proc.stderr.decode()
+    expect(proc.returncode == 125 and out == "" and err == want,
+           "refused with %r" % want, proc.returncode, out, err)
+    with open(victim) as f:
+        expect(f.read() == "precious\n", "the file the symlink points at is untouched", proc.returncode, out, err)
+
+
+def case_folder_planted(binaries, tmp, state):
+    """Another user made the state folder first and planted denali-run.log as a symlink: --detach
+    refuses the folder, naming it and its owner, and appends to nothing."""
+    if os.geteuid() != 0:
+        print("SKIP: needs root to make a folder another user owns")
+        sys.exit(SKIP)
+    victim = victim_file(tmp)
+    os.makedirs(state, mode=0o700)
+    os.symlink(victim, os.path.join(state, "denali-run.log"))
+    os.chown(state, 65534, 65534)
+    svc = write_service(tmp, "planted", binaries[1], [])
+    refused_run([binaries[0], "--detach", "--state-dir", state, svc],
+                "denali-run: state folder %s is owned by uid 65534 (nobody), not by you: refusing to use it\n" % state,
+                victim)
+    # The default control socket's folder, planted the same way.
+    xdg = os.path.join(tmp, "xdg")
+    os.makedirs(os.path.join(xdg, "denali"), mode=0o700)
+    os.chown(os.path.join(xdg, "denali"), 65534, 65534)
+    mine = os.path.join(tmp, "mine")
+    env = dict(os.environ, XDG_RUNTIME_DIR=xdg)
+    env.pop("DENALI_CONTROL", None)
+    refused_run([binaries[0], "--detach", "--state-dir", mine, svc],
+                "denali-run: control socket folder %s/denali is owned by uid 65534 (nobody), not by you: "
+                "refusing to use it\n" % xdg, victim, env)
+
+
+def case_folder_open(binaries, tmp, state):
+    """A state folder others may write is refused; so is a log that is a symlink, even in a
+    folder of ours."""
+    victim = victim_file(tmp)
+    os.makedirs(state)
+    os.chmod(state, 0o777)
+    svc = write_service(tmp, "open", binaries[1], [])
+    refused_run([binaries[0], "--state-dir", state, svc],
+                "denali-run: state folder %s is open to others (mode 0777): refusing to use it\n" % state, victim)
+    os.chmod(state, 0o700)
+    os.symlink(victim, os.path.join(state, "denali-run.log"))
+    refused_run([binaries[0], "--detach", "--state-dir", state, "--control", os.path.join(tmp, "sock"), svc],
+                "denali-run: --detach: cannot open its log %s/denali-run.log: it is a symbolic link\n" % state,
+                victim)
+    # A folder above the state folder that others may write (not sticky): they could swap it.
+    shared = os.path.join(tmp, "shared")
+    os.makedirs(os.path.join(shared, "state"), mode=0o700)
+    os.chmod(shared, 0o777)
+    refused_run([binaries[0], "--state-dir", os.path.join(shared, "state"), svc],
+                "denali-run: state folder %s/state is in %s, which others may write (mode 0777, not sticky): "
+                "refusing to use it\n" % (shared, os.path.realpath(shared)), victim)
+
+
 def special_case(name, binaries, tmp):
     """Cases that need more than one run or a signal."""
     denali_run, hello, misbehave, events = binaries
     state = os.path.join(tmp, "state")
+    if name in NO_KVM:
+        NO_KVM[name](binaries, tmp, state)
+        print("PASS: %s" % name)
+        return
     if name == "kvm-missing":
         # Hide /dev/kvm in a private mount namespace (root only); elsewhere only the real
         # absence can show this message.
@@ -229,8 +302,8 @@ def special_case(name, binaries, tmp):
             print("SKIP: needs root, setpriv and a /dev/kvm that others may not open")
             sys.exit(SKIP)
         os.chmod(tmp, 0o755)
-        os.makedirs(state, mode=0o777)
-        os.chmod(state, 0o777)
+        os.makedirs(state, mode=0o700)
+        os.chown(state, 65534, 65534)  # the state folder must be the user's own
         image = os.path.join(tmp, "hello")
         shutil.copy(hello, image)  # the build tree may not be readable by nobody
         os.chmod(image, 0o644)
@@ -266,20 +339,21 @@ def special_case(name, binaries, tmp):
     elif name == "keep-state":
         svc = write_service(tmp, "kept", hello, [])
         status, out, err = run([denali_run, "--state-dir", state, "--keep-state", svc])
-        mem = os.path.join(state, "kept", "mem")
+        mem = os.path.join(state, "services", "kept", "mem")
         if status != 0 or not os.path.isfile(mem) or os.path.getsize(mem) != 8 << 20:
             fail("status %d, memory file %s missing or wrong size; stderr %r" % (status, mem, err))
     elif name == "state-locked":
         # A second run of the same service on the same state directory is refused.
-        os.makedirs(os.path.join(state, "busy"), mode=0o700)
+        os.makedirs(os.path.join(state, "services", "busy"), mode=0o700)
         os.chmod(state, 0o700)
-        with open(os.path.join(state, "busy", "mem"), "w") as held:
+        os.chmod(os.path.join(state, "services"), 0o700)
+        with open(os.path.join(state, "services", "busy", "mem"), "w") as held:
             fcntl.flock(held, fcntl.LOCK_EX)
             svc = write_service(tmp, "busy", hello, [])
             status, out, err = run([denali_run, "--state-dir", state, svc])
         if status != 125 or "is in use: is service \"busy\" already running" not in err:
             fail("status %d stderr %r" % (status, err))
-        if not os.path.exists(os.path.join(state, "busy", "mem")):
+        if not os.path.exists(os.path.join(state, "services", "busy", "mem")):
             fail("the refused run removed the other run's memory file")
     else:
         fail("unknown case " + name)
@@ -566,7 +640,13 @@ FLEET = {
     "progress": case_progress,
 }
 
-SPECIAL = ["kvm-missing", "kvm-permission", "sigterm", "keep-state", "state-locked",
+# Refused before KVM is touched: they run without /dev/kvm too.
+NO_KVM = {
+    "folder-planted": case_folder_planted,
+    "folder-open": case_folder_open,
+}
+
+SPECIAL = list(NO_KVM) + ["kvm-missing", "kvm-permission", "sigterm", "keep-state", "state-locked",
            "full-filesystem"] + list(FLEET)
 
 

@@ -427,7 +427,7 @@ def resume_pattern(env, stop):
     f = resumable(env, "keeper", ["pattern", "8", "5", "4000"])
     proc = start_resume(env, f)
     first = read_until(proc, "round 1:")
-    state = os.path.join(env.state, "keeper")
+    state = os.path.join(env.state, "services", "keeper")
     deadline = time.time() + 3.5  # round 2 idles 4 s: it writes its pattern, sleeps, is saved
     while not os.path.exists(os.path.join(state, "state")) and time.time() < deadline:
         time.sleep(0.02)
@@ -491,7 +491,7 @@ def case_resume_kill_fleet(env):
     run = [env.denali_run, "--resume", "--state-dir", env.state, keeper, busy]
     proc = subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     read_until(proc, "[keeper] round 1:")
-    saved = os.path.join(env.state, "keeper", "state")
+    saved = os.path.join(env.state, "services", "keeper", "state")
     deadline = time.time() + 3.5  # round 2 idles 4 s: it writes its pattern, sleeps, is saved
     while not os.path.exists(saved) and time.time() < deadline:
         time.sleep(0.02)
@@ -522,7 +522,7 @@ def case_resume_discard(env):
     for f in (keeper, other):
         proc = start_resume(env, f)
         read_until(proc, "round 0:")
-        saved = os.path.join(env.state, os.path.basename(f)[:-5], "state")
+        saved = os.path.join(env.state, "services", os.path.basename(f)[:-5], "state")
         deadline = time.time() + 3.5
         while not os.path.exists(saved) and time.time() < deadline:
             time.sleep(0.02)
@@ -533,9 +533,9 @@ def case_resume_discard(env):
     expect(status == 0 and "round 0:" in out, "it ran afresh", status, out, err)
     expect(re.search(r"warning: no --resume: the saved state of keeper in \S+ is discarded; it starts "
                      r"afresh", err) and "other" not in err, "said so, naming it alone", status, out, err)
-    expect(not os.path.exists(os.path.join(env.state, "keeper")), "nothing of it left behind", status, out,
+    expect(not os.path.exists(os.path.join(env.state, "services", "keeper")), "nothing of it left behind", status, out,
            os.listdir(env.state))
-    expect(os.path.exists(os.path.join(env.state, "other", "state")), "the other's checkpoint is kept", status,
+    expect(os.path.exists(os.path.join(env.state, "services", "other", "state")), "the other's checkpoint is kept", status,
            out, os.listdir(env.state))
 
 

@@ -74,6 +74,7 @@ static const struct {
 	{"control", control_suite},
 	{"metrics", metrics_suite},
 	{"progress", progress_suite},
+	{"private_dir", private_dir_suite},
 };
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))
 

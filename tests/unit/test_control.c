@@ -30,10 +30,11 @@ static json_t *fake_handle(void *ctx, unsigned client, const json_t *request)
 
 static const struct control_ops fake_ops = {.handle = fake_handle};
 
-/* Short enough for sun_path (108 bytes), in a folder of its own. */
+/* Short enough for sun_path (108 bytes), in a folder of its own: control_open refuses a
+ * folder others may write, such as /tmp. */
 static void socket_path(char *out, size_t len)
 {
-	snprintf(out, len, "/tmp/denali-ctl-test-%d", (int)getpid());
+	snprintf(out, len, "%s/ctl-%d", unit_tmpdir(), (int)getpid());
 }
 
 static int dial(const char *path)

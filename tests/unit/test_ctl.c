@@ -301,30 +301,38 @@ END_TEST
 START_TEST(test_socket_path)
 {
 	char out[64], err[256];
-	ck_assert_int_eq(
-		ctl_socket_path("/s", "/env", "/run", 7, out, sizeof(out), err, sizeof(err)), 0);
+	struct private_dir_env user = {"/run/user/7", NULL, "/home/u", 7};
+	ck_assert_int_eq(ctl_socket_path("/s", "/env", &user, out, sizeof(out), err, sizeof(err)),
+			 0);
 	ck_assert_str_eq(out, "/s");
-	ck_assert_int_eq(
-		ctl_socket_path(NULL, "/env", "/run", 7, out, sizeof(out), err, sizeof(err)), 0);
+	ck_assert_int_eq(ctl_socket_path(NULL, "/env", &user, out, sizeof(out), err, sizeof(err)),
+			 0);
 	ck_assert_str_eq(out, "/env");
-	ck_assert_int_eq(ctl_socket_path(NULL, "", "/run", 7, out, sizeof(out), err, sizeof(err)),
-			 0);
+	ck_assert_int_eq(ctl_socket_path(NULL, "", &user, out, sizeof(out), err, sizeof(err)), 0);
+	ck_assert_str_eq(out, "/run/user/7/denali/control");
+	/* Without $XDG_RUNTIME_DIR: never in a folder others may write, as /var/tmp. */
+	user.xdg_runtime_dir = "";
+	ck_assert_int_eq(ctl_socket_path(NULL, NULL, &user, out, sizeof(out), err, sizeof(err)), 0);
+	ck_assert_str_eq(out, "/home/u/.local/state/denali/control");
+	struct private_dir_env root = {NULL, NULL, "/home/u", 0};
+	ck_assert_int_eq(ctl_socket_path(NULL, NULL, &root, out, sizeof(out), err, sizeof(err)), 0);
 	ck_assert_str_eq(out, "/run/denali/control");
-	ck_assert_int_eq(ctl_socket_path(NULL, NULL, "", 7, out, sizeof(out), err, sizeof(err)), 0);
-	ck_assert_str_eq(out, "/var/tmp/denali-7/control");
-	ck_assert_int_eq(ctl_socket_path(NULL, NULL, NULL, 0, out, sizeof(out), err, sizeof(err)),
-			 0);
-	ck_assert_str_eq(out, "/var/tmp/denali-0/control");
-	ck_assert_int_eq(ctl_socket_path("", "/env", NULL, 7, out, sizeof(out), err, sizeof(err)),
+	struct private_dir_env homeless = {NULL, NULL, NULL, 7};
+	ck_assert_int_eq(ctl_socket_path(NULL, NULL, &homeless, out, sizeof(out), err, sizeof(err)),
+			 -1);
+	ck_assert_ptr_nonnull(strstr(err, "no default control socket"));
+	ck_assert_int_eq(ctl_socket_path("", "/env", &user, out, sizeof(out), err, sizeof(err)),
 			 -1);
 	ck_assert_str_eq(err, "--socket: the path is empty");
 	char long_dir[100];
 	memset(long_dir, 'd', sizeof(long_dir) - 1);
+	long_dir[0] = '/';
 	long_dir[sizeof(long_dir) - 1] = '\0';
-	ck_assert_int_eq(
-		ctl_socket_path(NULL, NULL, long_dir, 7, out, sizeof(out), err, sizeof(err)), -1);
+	struct private_dir_env deep = {long_dir, NULL, NULL, 7};
+	ck_assert_int_eq(ctl_socket_path(NULL, NULL, &deep, out, sizeof(out), err, sizeof(err)),
+			 -1);
 	ck_assert_ptr_nonnull(strstr(err, "is too long"));
-	ck_assert_int_eq(ctl_socket_path(NULL, NULL, NULL, 7, out, 8, err, sizeof(err)), -1);
+	ck_assert_int_eq(ctl_socket_path(NULL, NULL, &root, out, 8, err, sizeof(err)), -1);
 }
 END_TEST
 

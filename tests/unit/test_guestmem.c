@@ -71,8 +71,7 @@ START_TEST(test_bad_state_dir)
 	ck_assert_int_eq(
 		guestmem_open(&gm, "/proc/denali-cannot-be-here", "svc", RAM, err, sizeof(err)),
 		-1);
-	ck_assert_msg(strstr(err, "cannot create state directory /proc/denali-cannot-be-here") !=
-			      NULL,
+	ck_assert_msg(strstr(err, "cannot create state folder /proc/denali-cannot-be-here") != NULL,
 		      "%s", err);
 }
 END_TEST
@@ -88,7 +87,8 @@ START_TEST(test_hostile_state_dir)
 	ck_assert_int_eq(mkdir(dir, 0777), 0);
 	ck_assert_int_eq(chmod(dir, 0777), 0);
 	ck_assert_int_eq(guestmem_open(&gm, dir, "svc", RAM, err, sizeof(err)), -1);
-	ck_assert_msg(strstr(err, "is not private") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "is open to others (mode 0777): refusing to use it") != NULL,
+		      "%s", err);
 
 	snprintf(dir, sizeof(dir), "%s/planted", unit_tmpdir());
 	ck_assert_int_eq(mkdir(dir, 0700), 0);
@@ -96,22 +96,24 @@ START_TEST(test_hostile_state_dir)
 	FILE *f = fopen(target, "w");
 	fputs("precious", f);
 	fclose(f);
+	snprintf(path, sizeof(path), "%s/services", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
 	/* The service folder is a symlink. */
-	snprintf(path, sizeof(path), "%s/svc", dir);
+	snprintf(path, sizeof(path), "%s/services/svc", dir);
 	ck_assert_int_eq(symlink(unit_tmpdir(), path), 0);
 	ck_assert_int_eq(guestmem_open(&gm, dir, "svc", RAM, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "symbolic link") != NULL, "%s", err);
 	/* The memory file is a symlink to a file of ours. */
-	snprintf(path, sizeof(path), "%s/svc2", dir);
+	snprintf(path, sizeof(path), "%s/services/svc2", dir);
 	ck_assert_int_eq(mkdir(path, 0700), 0);
-	snprintf(path, sizeof(path), "%s/svc2/mem", dir);
+	snprintf(path, sizeof(path), "%s/services/svc2/mem", dir);
 	ck_assert_int_eq(symlink(target, path), 0);
 	ck_assert_int_eq(guestmem_open(&gm, dir, "svc2", RAM, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "symbolic link") != NULL, "%s", err);
 	/* The memory file is a hard link to it. */
-	snprintf(path, sizeof(path), "%s/svc3", dir);
+	snprintf(path, sizeof(path), "%s/services/svc3", dir);
 	ck_assert_int_eq(mkdir(path, 0700), 0);
-	snprintf(path, sizeof(path), "%s/svc3/mem", dir);
+	snprintf(path, sizeof(path), "%s/services/svc3/mem", dir);
 	ck_assert_int_eq(link(target, path), 0);
 	ck_assert_int_eq(guestmem_open(&gm, dir, "svc3", RAM, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "not a private regular file") != NULL, "%s", err);
@@ -119,6 +121,41 @@ START_TEST(test_hostile_state_dir)
 	struct stat st;
 	ck_assert_int_eq(stat(target, &st), 0);
 	ck_assert_int_eq(st.st_size, 8);
+}
+END_TEST
+
+/* A service may take the name of a file the monitor keeps in the state folder: its own
+ * folder is in services/, never beside them. */
+START_TEST(test_names_of_monitor_files)
+{
+	char dir[512], path[600], err[512] = "";
+	snprintf(dir, sizeof(dir), "%s/fixed", unit_tmpdir());
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	static const char *const names[] = {"denali-run.log", "control", "control.lock"};
+	for (unsigned i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		FILE *f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		fclose(f);
+	}
+	int fd = guestmem_state_open(dir, 0, err, sizeof(err));
+	ck_assert_msg(fd >= 0, "%s", err);
+	close(fd);
+	for (unsigned i = 0; i < 3; i++) {
+		struct guestmem gm;
+		ck_assert_msg(guestmem_open(&gm, dir, names[i], RAM, err, sizeof(err)) == 0,
+			      "%s: %s", names[i], err);
+		snprintf(path, sizeof(path), "%s/services/%s/mem", dir, names[i]);
+		ck_assert_str_eq(gm.path, path);
+		guestmem_close(&gm, 0);
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		struct stat st;
+		ck_assert_int_eq(stat(path, &st), 0);
+		ck_assert(S_ISREG(st.st_mode)); /* the monitor's file is untouched */
+	}
+	guestmem_state_close(dir);
+	snprintf(path, sizeof(path), "%s/services", dir);
+	ck_assert_int_ne(access(path, F_OK), 0); /* removed once empty */
 }
 END_TEST
 
@@ -130,6 +167,7 @@ Suite *guestmem_suite(void)
 	tcase_add_test(tc, test_memory_file);
 	tcase_add_test(tc, test_bad_state_dir);
 	tcase_add_test(tc, test_hostile_state_dir);
+	tcase_add_test(tc, test_names_of_monitor_files);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -28,6 +28,7 @@ Suite *ctl_suite(void);
 Suite *control_suite(void);
 Suite *metrics_suite(void);
 Suite *progress_suite(void);
+Suite *private_dir_suite(void);
 
 /* Paths of the real guest images, from the command line (argv[1], argv[2]). */
 extern const char *unit_hello_image;
