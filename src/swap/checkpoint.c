@@ -123,6 +123,25 @@ static int read_all(int fd, void *buf, size_t len)
 	return 0;
 }
 
+/* What a later run takes from the checkpoint, checked or set as the monitor would: the file
+ * may have been written by anyone who could write the state folder. */
+static int check_contents(struct checkpoint *c, const char *path, char *err, size_t errlen)
+{
+	int64_t now = vcpu_clock_ns();
+	char why[256];
+	if (!c->tsc_hz)
+		snprintf(why, sizeof(why), "its guest clock has a TSC rate of 0");
+	else if (c->time_base_ns < 0 || c->time_base_ns > now)
+		snprintf(why, sizeof(why),
+			 "its guest clock started at a time this host has not seen");
+	else if (c->has_disk != 0 && c->has_disk != 1)
+		snprintf(why, sizeof(why), "its disk flag is %d", c->has_disk);
+	else if (vcpu_state_sanitize(&c->vcpu, now, why, sizeof(why)) == 0)
+		return 0;
+	snprintf(err, errlen, "its checkpoint %s is refused: %s", path, why);
+	return -1;
+}
+
 int checkpoint_load(const char *dir, struct checkpoint *c, uint8_t **working_set, char *err,
 		    size_t errlen)
 {
@@ -146,7 +165,8 @@ int checkpoint_load(const char *dir, struct checkpoint *c, uint8_t **working_set
 		goto fail;
 	}
 	size_t wset = bitmap_bytes(c->working_set_pages);
-	if (c->working_set_pages != c->ram_size / DN_PAGE_SIZE ||
+	if (c->ram_size < DN_RAM_MIN || c->ram_size > DN_RAM_MAX || c->ram_size % DN_RAM_ALIGN ||
+	    c->working_set_pages != c->ram_size / DN_PAGE_SIZE ||
 	    h.payload_size != sizeof(*c) + wset || !(*working_set = calloc(wset ? wset : 1, 1)) ||
 	    read_all(fd, *working_set, wset) != 0 ||
 	    fnv1a(fnv1a(0xcbf29ce484222325ull, c, sizeof(*c)), *working_set, wset) != h.checksum) {
@@ -160,6 +180,8 @@ int checkpoint_load(const char *dir, struct checkpoint *c, uint8_t **working_set
 			 path);
 		goto fail;
 	}
+	if (check_contents(c, path, err, errlen) != 0)
+		goto fail;
 	close(fd);
 	return 1;
 fail:

@@ -34,7 +34,9 @@ int checkpoint_save(const char *dir, const struct checkpoint *c, const uint8_t *
 
 /* Reads dir/state into c and a new working-set bitmap (*working_set, the caller frees). It must
  * have been written on this boot of the host (the guest's clock rests on its monotonic clock)
- * and be whole. 1: loaded; 0: there is none; -1 with err: there is one, unusable. */
+ * and be whole; its contents are trusted no more than the guest: the vcpu state is sanitized
+ * (vcpu_state_sanitize: what the monitor owns is set as at boot) and the rest checked. 1: loaded;
+ * 0: there is none; -1 with err: there is one, unusable (err names the bad field). */
 int checkpoint_load(const char *dir, struct checkpoint *c, uint8_t **working_set, char *err,
 		    size_t errlen);
 

@@ -30,6 +30,20 @@
 #define SYS_SEL_UDATA 0x23u /* 0x20 | RPL 3 */
 #define SYS_SEL_TSS 0x28u
 
+/* The fixed virtual architecture: control registers, EFER and RFLAGS as the monitor sets them
+ * at boot and again at every swap-in. The guest's ring 3 can change none of it. */
+#define VCPU_CR0 0x80050033ull /* PE MP ET NE WP AM PG */
+#define VCPU_CR4 0x620ull      /* PAE OSFXSR OSXMMEXCPT */
+#define VCPU_EFER 0x500ull     /* LME LMA */
+#define VCPU_GDT_LIMIT 0x37u   /* null, kernel code and data, user code and data, the TSS */
+#define VCPU_IDT_LIMIT (SYS_STUB_VECTORS * 16 - 1)
+/* RFLAGS: the reserved bit 1, and IOPL 3 so that `out` from ring 3 exits instead of raising #GP
+ * on real hardware. */
+#define VCPU_RFLAGS_FIXED 0x3002ull
+/* What ring 3 can change itself: CF PF AF ZF SF TF IF DF OF NT RF AC ID (not IOPL, VM, VIF, VIP:
+ * popf at CPL 3 leaves those as they are). */
+#define VCPU_RFLAGS_GUEST 0x254fd5ull
+
 /* Page-table entry bits. */
 #define PTE_P 0x1ull
 #define PTE_RW 0x2ull

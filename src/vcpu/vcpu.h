@@ -68,6 +68,11 @@ void vcpu_destroy(struct vcpu *v);
  * The guest's ring 3 can reach none of it except the boot-info page, read-only. Pure. */
 void vcpu_sysarea_build(uint8_t *ram, uint64_t ram_size);
 
+/* Writes again every monitor structure of the system area (all but the boot-info page, which
+ * holds only what the guest was told): at swap-in and resume, whatever the memory file holds
+ * there now. Pure. */
+void vcpu_sysarea_rebuild(uint8_t *ram, uint64_t ram_size);
+
 /* GPA of the boot-info page the system area leaves for the loader to fill. */
 uint64_t vcpu_sysarea_boot_info_gpa(void);
 
@@ -78,6 +83,11 @@ uint64_t vcpu_sysarea_vregs_gpa(void);
  * time base (TSC and host clock at guest time 0). Returns 0 or -1 with err set. */
 int vcpu_boot(struct vcpu *v, uint64_t entry, uint64_t stack_top, uint64_t arg, char *err,
 	      size_t errlen);
+
+/* Sets every field of s to the fixed virtual architecture (64-bit ring 3 over the system area:
+ * control registers, EFER, segments, LDT, TR, GDT, IDT), keeping only apic_base, which is
+ * KVM's. Pure. */
+void vcpu_sregs_fixed(struct kvm_sregs *s);
 
 /* Host CLOCK_MONOTONIC in ns. */
 int64_t vcpu_clock_ns(void);
@@ -152,14 +162,23 @@ struct vcpu_state {
 	int has_offset;
 };
 
+/* Makes a saved state safe to restore, trusting none of it (a checkpoint file is hostile): what
+ * the monitor owns is set as at boot (vcpu_sregs_fixed; RFLAGS' IOPL, VM, VIF, VIP and reserved
+ * bits; pending events but a single-step trap and the interrupt shadow), and what the guest
+ * owns is checked: RIP canonical, MXCSR without reserved bits, a pending exception that is a
+ * single-step trap, host_ns a time of this boot not after now_ns. 0, or -1 with the bad field
+ * named in err (st is then partly changed). Pure. */
+int vcpu_state_sanitize(struct vcpu_state *st, int64_t now_ns, char *err, size_t errlen);
+
 /* Saves the vcpu's state into st and destroys its VM and vcpu (the guest RAM mapping stays;
  * run becomes NULL). On the vcpu's own thread, between runs, with its kick signal blocked.
  * 0, or -1 with err (the vcpu is then untouched). */
 int vcpu_park(struct vcpu *v, struct vcpu_state *st, char *err, size_t errlen);
 
 /* Creates a new VM over the same RAM (in shell, if not NULL: it is then owned and used or
- * freed) and restores st into its vcpu; the guest's TSC keeps its offset from the host's, so its
- * clock never notices. 0, or -1 with err (it stays parked). */
+ * freed) and restores st into its vcpu, sanitized (vcpu_state_sanitize); the guest's TSC keeps
+ * its offset from the host's, so its clock never notices. 0, or -1 with err (it stays parked;
+ * the shell is then freed). */
 int vcpu_unpark(struct vcpu *v, const struct vcpu_kvm *kvm, struct vcpu_shell *shell,
 		const struct vcpu_state *st, char *err, size_t errlen);
 

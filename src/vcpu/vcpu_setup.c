@@ -11,21 +11,6 @@
 #include "sysarea.h"
 #include "vcpu.h"
 
-#define CR0_PE 0x1ull
-#define CR0_MP 0x2ull
-#define CR0_ET 0x10ull
-#define CR0_NE 0x20ull
-#define CR0_WP 0x10000ull
-#define CR0_AM 0x40000ull
-#define CR0_PG 0x80000000ull
-#define CR4_PAE 0x20ull
-#define CR4_OSFXSR 0x200ull
-#define CR4_OSXMMEXCPT 0x400ull
-#define EFER_LME 0x100ull
-#define EFER_LMA 0x400ull
-#define RFLAGS_RESERVED 0x2ull
-#define RFLAGS_IOPL3 0x3000ull /* `out` from ring 3 must exit, not raise #GP, on real hardware */
-
 static void put64(uint8_t *ram, uint64_t gpa, uint64_t value)
 {
 	memcpy(ram + gpa, &value, sizeof(value));
@@ -111,12 +96,27 @@ static void build_idt_stub(uint8_t *ram)
 	memcpy(ram + SYS_STUB_COMMON, common, sizeof(common));
 }
 
-void vcpu_sysarea_build(uint8_t *ram, uint64_t ram_size)
+_Static_assert(SYS_BOOT_INFO + DN_PAGE_SIZE == SYS_END && SYS_STACK0 < SYS_BOOT_INFO,
+	       "every monitor structure lies below the boot-info page, the last of the area");
+
+/* Everything in the system area but the boot-info page, written whole from nothing. */
+static void build_monitor_pages(uint8_t *ram, uint64_t ram_size)
 {
-	memset(ram, 0, SYS_END);
+	memset(ram, 0, SYS_BOOT_INFO);
 	build_page_tables(ram, ram_size);
 	build_gdt_tss(ram);
 	build_idt_stub(ram);
+}
+
+void vcpu_sysarea_build(uint8_t *ram, uint64_t ram_size)
+{
+	build_monitor_pages(ram, ram_size);
+	memset(ram + SYS_BOOT_INFO, 0, SYS_END - SYS_BOOT_INFO);
+}
+
+void vcpu_sysarea_rebuild(uint8_t *ram, uint64_t ram_size)
+{
+	build_monitor_pages(ram, ram_size);
 }
 
 uint64_t vcpu_sysarea_boot_info_gpa(void)
@@ -182,6 +182,32 @@ static int read_time_base(struct vcpu *v, char *err, size_t errlen)
 	return 0;
 }
 
+void vcpu_sregs_fixed(struct kvm_sregs *s)
+{
+	uint64_t apic_base = s->apic_base; /* KVM's own, for a vcpu without a local APIC */
+	memset(s, 0, sizeof(*s));
+	s->apic_base = apic_base;
+	s->cr0 = VCPU_CR0;
+	s->cr3 = SYS_PML4;
+	s->cr4 = VCPU_CR4;
+	s->efer = VCPU_EFER;
+	s->cs = user_segment(SYS_SEL_UCODE, 11, 1);
+	s->ds = s->es = s->fs = s->gs = s->ss = user_segment(SYS_SEL_UDATA, 3, 0);
+	s->tr = (struct kvm_segment){
+		.base = SYS_TSS,
+		.limit = 103,
+		.selector = SYS_SEL_TSS,
+		.type = 11,
+		.present = 1,
+	};
+	/* No LDT: a selector with TI set faults, so no descriptor can come from guest memory. */
+	s->ldt = (struct kvm_segment){.unusable = 1};
+	s->gdt.base = SYS_GDT;
+	s->gdt.limit = VCPU_GDT_LIMIT;
+	s->idt.base = SYS_IDT;
+	s->idt.limit = VCPU_IDT_LIMIT;
+}
+
 int vcpu_boot(struct vcpu *v, uint64_t entry, uint64_t stack_top, uint64_t arg, char *err,
 	      size_t errlen)
 {
@@ -190,23 +216,7 @@ int vcpu_boot(struct vcpu *v, uint64_t entry, uint64_t stack_top, uint64_t arg, 
 		snprintf(err, errlen, "KVM_GET_SREGS: %s", strerror(errno));
 		return -1;
 	}
-	sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_PG;
-	sregs.cr3 = SYS_PML4;
-	sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
-	sregs.efer = EFER_LME | EFER_LMA;
-	sregs.cs = user_segment(SYS_SEL_UCODE, 11, 1);
-	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = user_segment(SYS_SEL_UDATA, 3, 0);
-	sregs.tr = (struct kvm_segment){
-		.base = SYS_TSS,
-		.limit = 103,
-		.selector = SYS_SEL_TSS,
-		.type = 11,
-		.present = 1,
-	};
-	sregs.gdt.base = SYS_GDT;
-	sregs.gdt.limit = 0x37;
-	sregs.idt.base = SYS_IDT;
-	sregs.idt.limit = SYS_STUB_VECTORS * 16 - 1;
+	vcpu_sregs_fixed(&sregs);
 	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) != 0) {
 		snprintf(err, errlen, "KVM_SET_SREGS: %s", strerror(errno));
 		return -1;
@@ -215,7 +225,7 @@ int vcpu_boot(struct vcpu *v, uint64_t entry, uint64_t stack_top, uint64_t arg, 
 		.rip = entry,
 		.rsp = stack_top,
 		.rdi = arg,
-		.rflags = RFLAGS_RESERVED | RFLAGS_IOPL3,
+		.rflags = VCPU_RFLAGS_FIXED,
 	};
 	if (ioctl(v->fd, KVM_SET_REGS, &regs) != 0) {
 		snprintf(err, errlen, "KVM_SET_REGS: %s", strerror(errno));

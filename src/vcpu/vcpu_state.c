@@ -69,13 +69,24 @@ int vcpu_unpark(struct vcpu *v, const struct vcpu_kvm *kvm, struct vcpu_shell *s
 	if (vcpu_create(&fresh, kvm, shell, v->ram, v->ram_size, err, errlen) != 0)
 		return -1;
 	struct vcpu_state copy = *st; /* the ioctls take non-const arguments */
+	if (vcpu_state_sanitize(&copy, vcpu_clock_ns(), err, errlen) != 0) {
+		vcpu_destroy(&fresh);
+		return -1;
+	}
+	/* The new vcpu's apic_base is KVM's own: vcpu_sregs_fixed keeps it. */
+	if (ioctl(fresh.fd, KVM_GET_SREGS, &copy.sregs) != 0) {
+		snprintf(err, errlen, "KVM_GET_SREGS: %s", strerror(errno));
+		vcpu_destroy(&fresh);
+		return -1;
+	}
+	vcpu_sregs_fixed(&copy.sregs);
 	int tsc_ok;
 	if (copy.has_offset) {
 		tsc_ok = tsc_offset(&fresh, 1, &copy.tsc_offset) == 0;
 	} else {
-		int64_t away = vcpu_clock_ns() - st->host_ns;
-		uint64_t tsc = st->tsc + (uint64_t)((unsigned __int128)(away > 0 ? away : 0) *
-						    v->tsc_hz / 1000000000u);
+		int64_t away = vcpu_clock_ns() - copy.host_ns;
+		uint64_t tsc = copy.tsc + (uint64_t)((unsigned __int128)(away > 0 ? away : 0) *
+						     v->tsc_hz / 1000000000u);
 		tsc_ok = tsc_msr(&fresh, 1, &tsc) == 0;
 	}
 	if (ioctl(fresh.fd, KVM_SET_SREGS, &copy.sregs) != 0 ||

@@ -760,6 +760,13 @@ int cell_run(const struct vmm_plan *plan, const struct vcpu_kvm *kvm, int sock, 
 	cell.slots = calloc(count, sizeof(*cell.slots));
 	if (cell.done_fd < 0 || cell.timer_fd < 0 || !cell.slots) {
 		perror("denali-run: cell");
+		free(cell.slots);
+		if (cell.done_fd >= 0)
+			close(cell.done_fd);
+		if (cell.timer_fd >= 0)
+			close(cell.timer_fd);
+		pthread_cond_destroy(&cell.nic_answer);
+		pthread_mutex_destroy(&cell.lock);
 		return 1;
 	}
 	start_disk_worker(&cell, first, count);

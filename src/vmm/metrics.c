@@ -166,7 +166,7 @@ static void write_sample(FILE *f, const struct metric *m, const char *service,
 	write_label_value(f, service);
 	if (m->label) {
 		fprintf(f, "\",%s=\"", m->label);
-		write_label_value(f, label_value);
+		write_label_value(f, label_value ? label_value : "");
 	}
 	fputs("\"} ", f);
 	write_value(f, v, m->unit);

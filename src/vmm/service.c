@@ -586,6 +586,9 @@ int vmm_service_wake(struct vmm_service *svc, char *err, size_t errlen)
 		return -1;
 	}
 	svc->vcpu.ram = svc->mem.host;
+	/* The memory file lay in the state folder while it slept: its page tables, GDT, IDT, TSS
+	 * and fault stub are written again as at boot, never taken as found. */
+	vcpu_sysarea_rebuild(svc->mem.host, svc->mem.size);
 	struct vcpu_shell spare;
 	int spared = svc->host->take_spare && svc->host->take_spare(svc->host->ctx, &spare) == 0;
 	if (swap_in(&svc->swap, &svc->mem, &svc->vcpu, svc->kvm, spared ? &spare : NULL, err,

@@ -181,8 +181,9 @@ int vmm_service_sleep(struct vmm_service *svc, char *err, size_t errlen);
  * end. */
 void vmm_service_release(struct vmm_service *svc);
 
-/* Takes back what a sleeping service needs to run: RAM, VM and vcpu (swapped in), NIC and
- * disk. On the thread that will run it. 0, or -1 with err (it cannot run). */
+/* Takes back what a sleeping service needs to run: RAM (its system area rebuilt), VM and vcpu
+ * (swapped in, the state sanitized), NIC and disk. On the thread that will run it. 0, or -1
+ * with err (it cannot run). */
 int vmm_service_wake(struct vmm_service *svc, char *err, size_t errlen);
 
 /* Raises events for a sleeping service: they are pending when it wakes. Under the lock that

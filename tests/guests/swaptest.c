@@ -1,9 +1,10 @@
 /* swaptest: guest memory and time across swap-outs, one behaviour per argument:
  *   pattern MIB ROUNDS IDLE_MS  fill MIB of memory with a pattern; ROUNDS times: idle IDLE_MS
  *                               (long enough to be swapped out), then check every byte and
- *                               that the clock moved on by at least IDLE_MS; print each round
+ *                               that the clock moved on by at least IDLE_MS and that it still
+ *                               runs in ring 3; print each round
  *   timer ROUNDS IDLE_MS        ROUNDS times: arm the timer IDLE_MS ahead and idle with no
- *                               deadline; the timer's event must wake it, on time
+ *                               deadline; the timer's event must wake it, on time, in ring 3
  * Exit status 0 when every check held. */
 #include <denali.h>
 #include <stdio.h>
@@ -17,6 +18,14 @@ static uint8_t *area;
 static uint8_t pattern(size_t i, unsigned round)
 {
 	return (uint8_t)((i * 2654435761u) >> 13) ^ (uint8_t)round;
+}
+
+/* The privilege level the guest runs at: 3, unless a monitor let a checkpoint say otherwise. */
+static unsigned ring(void)
+{
+	uint16_t cs;
+	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
+	return cs & 3u;
 }
 
 static int cmd_pattern(unsigned mib, unsigned rounds, unsigned idle_ms)
@@ -40,6 +49,10 @@ static int cmd_pattern(unsigned mib, unsigned rounds, unsigned idle_ms)
 				       area[i], pattern(i, r));
 				return 1;
 			}
+		if (ring() != 3) {
+			printf("swaptest: round %u: woke in ring %u\n", r, ring());
+			return 1;
+		}
 		if (slept > 10000 * MS) {
 			printf("swaptest: round %u: the clock jumped %llu ms\n", r,
 			       (unsigned long long)(slept / MS));
@@ -59,6 +72,10 @@ static int cmd_timer(unsigned rounds, unsigned idle_ms)
 		uint64_t ev;
 		while (!((ev = dn_idle(UINT64_MAX)) & DN_EV_TIMER))
 			continue;
+		if (ring() != 3) {
+			printf("swaptest: round %u: woke in ring %u\n", r, ring());
+			return 1;
+		}
 		uint64_t late = dn_time_ns() - due;
 		printf("round %u: timer fired %llu us late\n", r,
 		       (unsigned long long)(late / 1000));

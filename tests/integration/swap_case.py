@@ -11,8 +11,10 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -277,6 +279,19 @@ def stop_fleet(proc, names, stats):
         return json.load(f)["services"]
 
 
+def wait_under(pid, budget, what, timeout=60):
+    """Samples the fleet's resident memory until it is at most budget KiB (the budget has sent
+    enough services away); fails if it is not within timeout s. Returns the last sample."""
+    deadline = time.time() + timeout
+    while True:
+        kib = fleet_rss_kib(pid)
+        if kib <= budget:
+            return kib
+        if time.time() > deadline:
+            fail("%s: still %d KiB resident after %d s, over the budget of %d KiB" % (what, kib, timeout, budget))
+        time.sleep(0.02)
+
+
 def case_swap_budget(env):
     """A memory budget of half the fleet's resident memory keeps the guest pages resident in the
     cells under it (beyond it only while a woken service waits for another to go), while every
@@ -301,30 +316,37 @@ def case_swap_budget(env):
             time.sleep(0.05)
     sampler = threading.Thread(target=sample)
     sampler.start()
+    # How long the fleet stays over the budget after a wake is how soon the cells measure and
+    # the supervisor acts (50 ms ticks), which a busy machine stretches: a time average of the
+    # samples (this case's old check) measured the machine's load as much as the budget, and
+    # requests sent while an earlier wake was still over the budget stacked their transients.
+    # So each request waits for the fleet to be back under the budget (the budget works: it
+    # fails if it never is), one wake at a time; the sampler, running all along, then sees each
+    # transient alone, and it must stay within two services' worth of the budget however slowly
+    # the supervisor gets to it.
+    settled = []
     try:
-        time.sleep(2)  # the budget brings the fleet under it
+        settled.append(wait_under(proc.pid, budget, "at the start"))
         del samples[:]
-        ask_fleet(names, ports, 3)
+        for r in range(3):
+            for name, port in zip(names, ports):
+                ask_fleet([name], [port], 1)
+                settled.append(wait_under(proc.pid, budget, "after %s answered in round %d" % (name, r)))
     finally:
         done.append(1)
         sampler.join()
         services = stop_fleet(proc, names, stats)
     over = [s for s in samples if s > budget]
-    mean = sum(samples) / max(len(samples), 1)
     per_service = total // n
-    print("samples %d, mean %d KiB, max %d KiB, %d over budget" % (len(samples), mean, max(samples), len(over)))
+    print("samples %d, mean %d KiB, max %d KiB, %d over budget; settled at %r KiB" %
+          (len(samples), sum(samples) / max(len(samples), 1), max(samples + [0]), len(over), settled))
     outs = sum(s["swap"]["outs"] for s in services)
     ins = sum(s["swap"]["ins"] for s in services)
     print("swap-outs %d, swap-ins %d" % (outs, ins))
     expect(outs >= n and ins >= n, "services were swapped out and in for the budget", outs, ins, "")
-    # A woken service holds its pages until the next check (50 ms) sends another away: with
-    # services this small (about 240 KiB) that transient is a visible share of the budget
-    # (fresh-clone CI saw means of 595-774 KiB against 708).
-    expect(mean <= budget + per_service // 2,
-           "resident memory is under the budget on average, but for wake transients (%d KiB)" % mean,
+    expect(max(samples + settled) <= budget + 2 * per_service,
+           "never more than two services' worth over the budget (%d KiB)" % max(samples + settled),
            samples, budget, "")
-    expect(max(samples) <= budget + 2 * per_service,
-           "never more than two services' worth over the budget (%d KiB)" % max(samples), samples, budget, "")
 
 
 def big_ok(status, body):
@@ -422,14 +444,18 @@ def finish(proc, timeout=180):
 
 
 def resume_pattern(env, stop):
-    """Runs the pattern guest with --resume until it sleeps in round 2's idle, stops the run with
-    stop(proc), and checks that a second run goes on from round 2 with every byte intact."""
+    """Runs the pattern guest with --resume until it sleeps saved after round 1 (or a later one),
+    stops the run with stop(proc), and checks that a second run goes on from the next round with
+    every byte intact."""
     f = resumable(env, "keeper", ["pattern", "8", "5", "4000"])
     proc = start_resume(env, f)
     first = read_until(proc, "round 1:")
     state = os.path.join(env.state, "services", "keeper")
-    deadline = time.time() + 3.5  # round 2 idles 4 s: it writes its pattern, sleeps, is saved
-    while not os.path.exists(os.path.join(state, "state")) and time.time() < deadline:
+    # Each round idles 4 s, saved once swapped out. No deadline on when round 2's idle starts
+    # (writing 8 MiB is slow on a busy machine): a checkpoint missed is caught at the next
+    # round's idle, and the runs are checked against each other.
+    deadline = time.time() + 120
+    while not os.path.exists(os.path.join(state, "state")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
     expect(os.path.exists(os.path.join(state, "state")), "a checkpoint beside the memory file while it sleeps",
            proc.poll(), first, os.listdir(state))
@@ -440,9 +466,11 @@ def resume_pattern(env, stop):
            "its memory file and checkpoint are kept for --resume", status, first, err)
     status2, out2, err2 = finish(start_resume(env, f))
     print("first run: %r\nsecond run: %r" % (first, out2))
-    expect(status2 == 0 and "round 0:" not in out2 and "round 1:" not in out2 and
-           all("round %d: 8 MiB intact" % r in out2 for r in (2, 3, 4)),
-           "the second run went on from round 2, every byte intact", status2, out2, err2)
+    done = [r for r in range(5) if "round %d: 8 MiB intact" % r in first]
+    rest = [r for r in range(5) if "round %d:" % r in out2]
+    expect(status2 == 0 and done and rest and done + rest == list(range(5)) and
+           all("round %d: 8 MiB intact" % r in out2 for r in rest),
+           "the second run went on from round %d, every byte intact" % (len(done)), status2, out2, err2)
     expect(not os.path.exists(state), "its files are gone once it exited", status2, out2, os.listdir(env.state))
     return status, err
 
@@ -573,6 +601,91 @@ def case_resume_httpd(env):
             expect("listening" not in out, "the second run did not boot it again", status, out, err)
 
 
+# The checkpoint file (src/swap/checkpoint.c): a 72-byte header (its checksum at 24, FNV-1a of
+# all that follows), then struct checkpoint, whose offsets come from <linux/kvm.h>'s fixed ABI.
+CKPT_HEADER, CKPT_CHECKSUM = 72, 24
+CKPT_RIP, CKPT_RFLAGS = 8 + 128, 8 + 136  # struct kvm_regs after ram_size
+CKPT_SREGS = 8 + 144
+SEG_SIZE, SEG_SELECTOR, SEG_DPL = 24, 12, 16  # struct kvm_segment
+SREG_CS, SREG_SS, SREG_GDT = 0, 5 * SEG_SIZE, 8 * SEG_SIZE
+
+
+def patch_checkpoint(path, patch):
+    """Applies patch(payload) to the checkpoint at path and writes its checksum anew: a state
+    folder anyone could write."""
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    payload = bytearray(data[CKPT_HEADER:])
+    patch(payload)
+    h = 0xcbf29ce484222325
+    for b in payload:
+        h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+    data[CKPT_HEADER:] = payload
+    struct.pack_into("<Q", data, CKPT_CHECKSUM, h)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def ring0(payload):
+    """CS and SS to the kernel's selectors (RPL 0, DPL 0), IOPL 0, the GDT moved into guest RAM."""
+    for seg, sel in ((SREG_CS, 0x08), (SREG_SS, 0x10)):
+        struct.pack_into("<H", payload, CKPT_SREGS + seg + SEG_SELECTOR, sel)
+        payload[CKPT_SREGS + seg + SEG_DPL] = 0
+    struct.pack_into("<Q", payload, CKPT_SREGS + SREG_GDT, 0x400000)
+    rflags = struct.unpack_from("<Q", payload, CKPT_RFLAGS)[0]
+    struct.pack_into("<Q", payload, CKPT_RFLAGS, rflags & ~0x3000)
+
+
+def non_canonical_rip(payload):
+    struct.pack_into("<Q", payload, CKPT_RIP, 0x1234567812345678)
+
+
+def tamper_sysarea(mem):
+    """The memory file's page tables: the PML4 zeroed, the GDT's page made user-writable."""
+    with open(mem, "r+b") as f:
+        f.seek(0x1000)
+        f.write(bytes(4096))
+        f.seek(0x7000 + (0x8000 // 4096) * 8)
+        f.write(struct.pack("<Q", 0x8000 | 0x7))
+
+
+def case_resume_tampered(env):
+    """--resume trusts nothing of the monitor's in the state folder: a checkpoint that puts the
+    guest in ring 0 over its own GDT, or a memory file whose page tables were zeroed, resumes it
+    in ring 3 over the system area written anew; a checkpoint with a value out of range (a
+    non-canonical RIP) is refused, on one line naming the service and the field."""
+    f = resumable(env, "keeper", ["timer", "1", "15000"])
+    proc = start_resume(env, f)
+    state = os.path.join(env.state, "services", "keeper")
+    ckpt, mem = os.path.join(state, "state"), os.path.join(state, "mem")
+    deadline = time.time() + 14  # asleep long before its timer: swapped out, saved
+    while not os.path.exists(ckpt) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    status, out, err = finish(proc)
+    expect(status == 0 and "keeper: saved" in err, "saved asleep, before its timer", status, out, err)
+    backup = os.path.join(env.tmp, "keeper-saved")
+    shutil.copytree(state, backup)
+
+    def resume(tamper):
+        shutil.rmtree(state, ignore_errors=True)
+        shutil.copytree(backup, state)
+        tamper()
+        return finish(start_resume(env, f))
+    for what, tamper in (("ring 0 in the checkpoint", lambda: patch_checkpoint(ckpt, ring0)),
+                         ("page tables zeroed in the memory file", lambda: tamper_sysarea(mem))):
+        status, out, err = resume(tamper)
+        print("%s: status %d, %r" % (what, status, out))
+        expect(status == 0 and "round 0: timer fired" in out and "ring" not in out,
+               "%s: it went on in ring 3 and exited 0" % what, status, out, err)
+    status, out, err = resume(lambda: patch_checkpoint(ckpt, non_canonical_rip))
+    lines = [l for l in err.splitlines() if "keeper: lost: cannot resume it" in l]
+    expect(status != 0 and len(lines) == 1 and
+           re.search(r"its checkpoint \S+ is refused: its saved vcpu has a non-canonical RIP "
+                     r"0x1234567812345678$", lines[0]) and "timer fired" not in out,
+           "a non-canonical RIP refused, on one line", status, out, err)
+
+
 def case_swap_tmpfs(env):
     """A state directory on tmpfs is refused for swapping services, before anything starts."""
     if not os.path.isdir("/dev/shm"):
@@ -617,6 +730,7 @@ CASES = {
     "resume-kill-fleet": (case_resume_kill_fleet, True),
     "resume-discard": (case_resume_discard, True),
     "resume-httpd": (case_resume_httpd, True),
+    "resume-tampered": (case_resume_tampered, True),
     "swap-tmpfs": (case_swap_tmpfs, False),
     "swap-config": (case_swap_config, False),
 }

@@ -61,6 +61,7 @@ static const struct {
 	{"vdisk", vdisk_suite},
 	{"vdisk_dev", vdisk_dev_suite},
 	{"swap", swap_suite},
+	{"vcpu_state", vcpu_state_suite},
 	{"net_ip", net_ip_suite},
 	{"net_tcp", net_tcp_suite},
 	{"net_fuzz", net_fuzz_suite},

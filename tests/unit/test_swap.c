@@ -15,6 +15,7 @@
 #include "swap/checkpoint.h"
 #include "swap/swap.h"
 #include "unit.h"
+#include "vcpu/sysarea.h"
 
 START_TEST(test_state_dir_on_tmpfs)
 {
@@ -119,6 +120,26 @@ START_TEST(test_budget_asked_ones_count_as_going)
 }
 END_TEST
 
+#define WSET_BYTES (DN_RAM_MIN / DN_PAGE_SIZE / 8)
+
+/* A checkpoint as a sleeping service leaves it: its vcpu state as the monitor sets it. */
+static struct checkpoint good_checkpoint(void)
+{
+	struct checkpoint c;
+	memset(&c, 0, sizeof(c));
+	c.ram_size = DN_RAM_MIN;
+	c.working_set_pages = DN_RAM_MIN / DN_PAGE_SIZE;
+	vcpu_sregs_fixed(&c.vcpu.sregs);
+	c.vcpu.regs.rip = 0x201234;
+	c.vcpu.regs.rflags = VCPU_RFLAGS_FIXED;
+	c.vcpu.host_ns = vcpu_clock_ns() - 1;
+	c.tsc_hz = 2000000000;
+	c.time_base_ns = 1;
+	c.timer_deadline_ns = 777;
+	c.idle_arg = 0x3000;
+	return c;
+}
+
 START_TEST(test_checkpoint_round_trip_and_damage)
 {
 	char dir[4096], path[4200], err[512];
@@ -127,13 +148,8 @@ START_TEST(test_checkpoint_round_trip_and_damage)
 	struct checkpoint c, back;
 	uint8_t *wset = NULL;
 	ck_assert_int_eq(checkpoint_load(dir, &back, &wset, err, sizeof(err)), 0); /* none */
-	memset(&c, 0, sizeof(c));
-	c.ram_size = 64 * DN_PAGE_SIZE;
-	c.working_set_pages = 64;
-	c.vcpu.regs.rip = 0x201234;
-	c.timer_deadline_ns = 777;
-	c.idle_arg = 0x3000;
-	uint8_t bits[8] = {1, 2, 3, 4, 5, 6, 7, 0x80};
+	c = good_checkpoint();
+	uint8_t bits[WSET_BYTES] = {1, 2, 3, 4, 5, 6, 7, 0x80};
 	ck_assert_msg(checkpoint_save(dir, &c, bits, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_int_eq(checkpoint_load(dir, &back, &wset, err, sizeof(err)), 1);
 	ck_assert_int_eq(memcmp(&back, &c, sizeof(c)), 0);
@@ -162,6 +178,86 @@ START_TEST(test_checkpoint_round_trip_and_damage)
 }
 END_TEST
 
+static void tamper_rip(struct checkpoint *c)
+{
+	c->vcpu.regs.rip = 0x1234567812345678ull;
+}
+
+static void tamper_tsc_hz(struct checkpoint *c)
+{
+	c->tsc_hz = 0;
+}
+
+static void tamper_time_base(struct checkpoint *c)
+{
+	c->time_base_ns = INT64_MIN;
+}
+
+static void tamper_has_disk(struct checkpoint *c)
+{
+	c->has_disk = 2;
+}
+
+/* RAM not a whole number of 2 MiB pages: no service has it, the file is damaged. */
+static void tamper_ram_size(struct checkpoint *c)
+{
+	c->ram_size += DN_PAGE_SIZE;
+	c->working_set_pages = c->ram_size / DN_PAGE_SIZE;
+}
+
+/* Saves c, loads it back: what checkpoint_load returns, with back and err filled. */
+static int save_load(const char *dir, const struct checkpoint *c, struct checkpoint *back,
+		     char *err, size_t errlen)
+{
+	static const uint8_t bits[2 * WSET_BYTES]; /* room for tamper_ram_size */
+	ck_assert_msg(checkpoint_save(dir, c, bits, err, errlen) == 0, "%s", err);
+	uint8_t *wset = NULL;
+	int rc = checkpoint_load(dir, back, &wset, err, errlen);
+	free(wset);
+	return rc;
+}
+
+/* A checkpoint written by someone else (checksum and all): what the monitor owns is set as at
+ * boot, out-of-range values are refused with the field named. */
+START_TEST(test_checkpoint_tampered_contents)
+{
+	char dir[4096], err[512];
+	snprintf(dir, sizeof(dir), "%s/ckpt-tampered", unit_tmpdir());
+	ck_assert_int_eq(mkdir(dir, 0700) == 0 || errno == EEXIST, 1);
+	struct checkpoint c = good_checkpoint(), back;
+	c.vcpu.sregs.cs.selector = SYS_SEL_KCODE;
+	c.vcpu.sregs.cs.dpl = 0;
+	c.vcpu.sregs.ss.selector = SYS_SEL_KDATA;
+	c.vcpu.sregs.ss.dpl = 0;
+	c.vcpu.sregs.cr3 = 0x400000;
+	c.vcpu.regs.rflags = 0x2;
+	ck_assert_int_eq(save_load(dir, &c, &back, err, sizeof(err)), 1);
+	ck_assert_uint_eq(back.vcpu.sregs.cs.selector, SYS_SEL_UCODE);
+	ck_assert_uint_eq(back.vcpu.sregs.ss.dpl, 3);
+	ck_assert_uint_eq(back.vcpu.sregs.cr3, SYS_PML4);
+	ck_assert_uint_eq(back.vcpu.regs.rflags, VCPU_RFLAGS_FIXED);
+	static const struct {
+		const char *field;
+		void (*tamper)(struct checkpoint *);
+	} refused[] = {
+		{"RIP", tamper_rip},
+		{"TSC rate", tamper_tsc_hz},
+		{"clock started", tamper_time_base},
+		{"disk flag", tamper_has_disk},
+		{"damaged", tamper_ram_size},
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		c = good_checkpoint();
+		refused[i].tamper(&c);
+		ck_assert_int_eq(save_load(dir, &c, &back, err, sizeof(err)), -1);
+		ck_assert_msg(strstr(err, refused[i].field) != NULL, "\"%s\" does not name %s", err,
+			      refused[i].field);
+	}
+	ck_assert_int_eq(checkpoint_discard(dir), 0);
+	rmdir(dir);
+}
+END_TEST
+
 Suite *swap_suite(void)
 {
 	Suite *s = suite_create("swap");
@@ -171,6 +267,7 @@ Suite *swap_suite(void)
 	tcase_add_test(tc, test_budget_least_recently_run_first);
 	tcase_add_test(tc, test_budget_asked_ones_count_as_going);
 	tcase_add_test(tc, test_checkpoint_round_trip_and_damage);
+	tcase_add_test(tc, test_checkpoint_tampered_contents);
 	suite_add_tcase(s, tc);
 	return s;
 }
