@@ -287,13 +287,20 @@ static int stats_table(const json_t *response, FILE *out)
 	return 0;
 }
 
-/* The exposition as it came, but for control characters other than newline and tab. */
+/* The exposition as it came, but for control characters other than newline and tab: C0, DEL
+ * and C1. The text is valid UTF-8 (jansson checks it), so a C1 control is the pair C2 80-9F,
+ * and becomes one '?'. */
 static void metrics_text(const json_t *response, FILE *out)
 {
 	const char *text = json_string_value(json_object_get(response, "text"));
 	size_t len = text ? json_string_length(json_object_get(response, "text")) : 0;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)text[i];
+		if (c == 0xc2 && i + 1 < len && (unsigned char)text[i + 1] <= 0x9f) {
+			fputc('?', out); /* U+0080-U+009F */
+			i++;
+			continue;
+		}
 		fputc(c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7f) ? c : '?', out);
 	}
 	if (len && text[len - 1] != '\n')

@@ -526,6 +526,11 @@ START_TEST(test_format_metrics)
 	assert_format("metrics", "{\"ok\":true,\"text\":\"a 1\\tb\"}", "a 1\tb\n");
 	assert_format("metrics", "{\"ok\":true,\"text\":\"a\\u001b[2Jb\\r\\n\"}", "a?[2Jb?\n");
 	assert_format("metrics", "{\"ok\":true,\"text\":\"\"}", "");
+	/* C1 controls, UTF-8 encoded (U+009B is CSI, U+0080 and U+009F the ends): one '?' each;
+	 * U+00A0 and U+00E9 are not controls and pass. */
+	assert_format("metrics",
+		      "{\"ok\":true,\"text\":\"a\\u009b31mb\\u0080\\u009f\\u00a0\\u00e9\\n\"}",
+		      "a?31mb??\xc2\xa0\xc3\xa9\n");
 	assert_format("metrics", "{\"ok\":true}", "");
 }
 END_TEST
