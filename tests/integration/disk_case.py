@@ -207,14 +207,19 @@ def case_disk_config(env):
 
 
 def case_disk_image_errors(env):
-    """Problems with the image itself are the service's start-up error, said clearly."""
-    for disk, msg in [({"path": "missing.img", "readonly": True}, r"disk \S+missing\.img does not exist \(a read-only disk must exist\)"),
-                      ({"path": "nosize.img"}, r"disk \S+nosize\.img does not exist \(give a size to create it\)"),
-                      ({"path": env.tmp}, r"cannot open disk \S+: Is a directory"),
-                      ({"path": "/dev/null"}, r"disk /dev/null is not a regular file")]:
+    """Problems with the image itself are found with the service file, before KVM is touched,
+    and said clearly (usage: status 2)."""
+    with open(os.path.join(env.tmp, "odd.img"), "wb") as f:
+        f.truncate(4097)
+    for disk, msg in [({"path": "missing.img", "readonly": True}, r'key "disk.path": disk \S+missing\.img does not exist \(a read-only disk must exist\)'),
+                      ({"path": "nosize.img"}, r'key "disk.path": disk \S+nosize\.img does not exist \(give a size to create it\)'),
+                      ({"path": env.tmp}, r'key "disk.path": disk \S+ is not a regular file'),
+                      ({"path": "/dev/null"}, r'key "disk.path": disk /dev/null is not a regular file'),
+                      ({"path": "odd.img"}, r'key "disk.path": disk \S+odd\.img is 4097 bytes: not a non-zero multiple of 4K'),
+                      ({"path": "odd.img", "size": "8K"}, r'key "disk.path": disk \S+odd\.img is 4097 bytes')]:
         f = env.service("img", ["verify", "0", "1", "1"], disk)
         status, out, err = env.run([f])
-        expect(status != 0 and re.search(msg, err), "refused: %s" % msg, status, out, err)
+        expect(status == 2 and re.search(msg, err), "refused: %s" % msg, status, out, err)
     expect(not os.path.exists(os.path.join(env.tmp, "missing.img")), "no image was created for a reader", 0, "", "")
 
 
@@ -466,7 +471,7 @@ CASES = {
     "disk-readonly-shared": (case_disk_readonly_shared, True),
     "disk-second-writer": (case_disk_second_writer, True),
     "disk-config": (case_disk_config, False),
-    "disk-image-errors": (case_disk_image_errors, True),
+    "disk-image-errors": (case_disk_image_errors, False),
     "disk-full": (case_disk_full, True),
     "disk-no-disk": (case_disk_no_disk, True),
     "kv-persist": (case_kv_persist, True),
