@@ -55,6 +55,16 @@ const char *ctl_response_error(const json_t *response, char *buf, size_t buflen)
 			     buflen);
 }
 
+const char *ctl_response_failure(const char *cmd, const json_t *response, char *buf, size_t buflen)
+{
+	char error[1024];
+	ctl_response_error(response, error, sizeof(error));
+	size_t n = strlen(cmd);
+	int said = strncmp(error, cmd, n) == 0 && error[n] == ':' && error[n + 1] == ' ';
+	snprintf(buf, buflen, "%s%s%s", said ? "" : cmd, said ? "" : ": ", error);
+	return buf;
+}
+
 /* ---- values from the response, each checked ---- */
 
 static int get_uint(const json_t *obj, const char *key, uint64_t *out)

@@ -173,6 +173,9 @@ ctl budget lots >/dev/null 2>&1
 out=$(ctl kill nosuch)
 [ $? = 1 ] || fail "an unknown service is not a failure (1)"
 check unknown "$out" '.ok == false and .code == "failed" and (.error | test("nosuch"))'
+# For people, the command is named once (the server's sentence names it already).
+err=$(ctl --table stats nosuch 2>&1 >/dev/null)
+[ "$err" = 'denali-ctl: stats: no service named "nosuch"' ] || fail "--table stats nosuch said: $err"
 
 # start with a NIC: the first creates the network (no service had one), the second joins it;
 # a third whose host forward is taken is refused, and its name is free for the fixed file.

@@ -412,6 +412,22 @@ START_TEST(test_response_error_text)
 	ck_assert_str_eq(ctl_response_error(r, buf, sizeof(buf)),
 			 "the command failed, and the ...");
 	json_decref(r);
+	/* The line for people says the command once: the server's errors often name it. */
+	char line[128];
+	r = parse_ok("{\"ok\":false,\"code\":\"failed\",\"error\":\"stats: no service named "
+		     "\\\"nosuch\\\"\"}");
+	ck_assert_str_eq(ctl_response_failure("stats", r, line, sizeof(line)),
+			 "stats: no service named \"nosuch\"");
+	json_decref(r);
+	r = parse_ok("{\"ok\":false,\"code\":\"failed\",\"error\":\"the fleet is stopping\"}");
+	ck_assert_str_eq(ctl_response_failure("start", r, line, sizeof(line)),
+			 "start: the fleet is stopping");
+	ck_assert_str_eq(ctl_response_failure("stat", r, line, sizeof(line)),
+			 "stat: the fleet is stopping");
+	json_decref(r);
+	r = parse_ok("{\"ok\":false,\"error\":\"statsx: y\"}");
+	ck_assert_str_eq(ctl_response_failure("stats", r, line, sizeof(line)), "stats: statsx: y");
+	json_decref(r);
 }
 END_TEST
 
