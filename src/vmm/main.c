@@ -87,11 +87,13 @@ static void usage(FILE *out)
 		"\n"
 		"Exit status, one service: its own (0-%d) when it exits; %d bad usage, service "
 		"file or\n"
-		"image; %d timeout; %d host or KVM error, or its cell died; %d the monitor stopped "
-		"it\n"
-		"(abort, fault, broken contract); 128+N on signal N. Several services: 0 when all "
-		"exited\n"
-		"0, else %d (%d timeout, 128+N signal). See docs/cli.md.\n",
+		"image; %d timeout; %d host or KVM error, or its cell died; %d it was stopped "
+		"(abort,\n"
+		"fault, broken contract, control socket kill). Several services: 0 when all "
+		"exited 0,\n"
+		"else %d (%d timeout). After signal N: 0 if every service exited 0 (or was saved), "
+		"else\n"
+		"128+N. See docs/cli.md.\n",
 		DEFAULT_CELL_SIZE, DEFAULT_SPARE_VMS, DEFAULT_GRACE_S, DN_EXIT_STATUS_MAX,
 		DENALI_EXIT_USAGE, DENALI_EXIT_TIMEOUT, DENALI_EXIT_HOST, DENALI_EXIT_STOPPED,
 		DENALI_EXIT_SOME_FAILED, DENALI_EXIT_TIMEOUT);

@@ -163,7 +163,8 @@ grep -Eq '^denali_idles_total\{service="s21"\} [1-9]' <<<"$http" || fail "--metr
 
 # kill: at once.
 check kill "$(ctl kill s31)" '.ok and .name == "s31"'
-check "wait killed" "$(ctl wait s31)" '.ok and .outcome == "stopped"'
+# Its status is the one denali-run gives a stopped service (126), not 0 (a clean exit).
+check "wait killed" "$(ctl wait s31)" '.ok and .outcome == "stopped" and .status == 126'
 
 # budget: set, cleared, refused.
 check budget "$(ctl budget 64M)" '.ok and .budget_bytes == 67108864'

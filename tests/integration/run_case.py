@@ -427,6 +427,25 @@ def case_stop_grace(binaries, tmp, state):
     expect(not os.path.isdir(state) or not os.listdir(state), "no state left behind", proc.returncode, out, err)
 
 
+def case_stop_clean(binaries, tmp, state):
+    """One rule for a stop signal, one service or many: 0 when the stop lost nothing (every
+    service exited 0 on DN_EV_STOP), else 128+N."""
+    denali_run, events = binaries[0], binaries[3]
+    for specs, want in [([("one", events, ["stop-exit", "0"])], 0),
+                        ([("a", events, ["stop-exit", "0"]), ("b", events, ["stop-exit", "0"])], 0),
+                        ([("one", events, ["stop-exit", "3"])], 130),
+                        ([("a", events, ["stop-exit", "0"]), ("b", events, ["stop-exit", "3"])], 130)]:
+        files = services(tmp, specs)
+        proc = subprocess.Popen([denali_run, "--state-dir", state] + files,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for_lines(proc, ["[%s] waiting for stop" % n for n, _, _ in specs] if len(specs) > 1
+                       else ["waiting for stop"])
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        expect(proc.returncode == want, "%s: status %d after SIGINT" % ([s[2][1] for s in specs], want),
+               proc.returncode, out.decode(), err.decode())
+
+
 def case_stop_twice(binaries, tmp, state):
     """A second SIGINT stops everything at once, without waiting for the grace period."""
     denali_run, events = binaries[0], binaries[3]
@@ -589,6 +608,7 @@ FLEET = {
     "fleet-mixed": case_fleet_mixed,
     "stop-grace": case_stop_grace,
     "stop-twice": case_stop_twice,
+    "stop-clean": case_stop_clean,
     "cell-killed": case_cell_killed,
     "timer": case_timer,
     "interrupts": case_interrupts,
