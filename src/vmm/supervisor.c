@@ -245,16 +245,21 @@ static const char *outcome_word(enum vmm_outcome_kind kind)
 	return "running";
 }
 
+/* wait's answer for service i, which has ended: its status is the exit status its outcome
+ * gives (126 when it was killed, not 0). */
+static json_t *wait_answer(const struct supervisor *s, unsigned i)
+{
+	const struct vmm_outcome *o = &s->outcomes[i];
+	return json_pack("{s:b, s:s, s:s, s:i}", "ok", 1, "name", s->plan->services[i].cfg.name,
+			 "outcome", outcome_word(o->kind), "status", vmm_outcome_exit_status(o));
+}
+
 /* A control client waits for service i to end: it has. */
 static void answer_waiter(struct supervisor *s, unsigned i)
 {
 	if (!s->waiter || s->waiter[i] == ~0u)
 		return;
-	const struct vmm_outcome *o = &s->outcomes[i];
-	control_answer(s->control, s->waiter[i],
-		       json_pack("{s:b, s:s, s:s, s:i}", "ok", 1, "name",
-				 s->plan->services[i].cfg.name, "outcome", outcome_word(o->kind),
-				 "status", vmm_outcome_exit_status(o)));
+	control_answer(s->control, s->waiter[i], wait_answer(s, i));
 	s->waiter[i] = ~0u;
 }
 
@@ -851,9 +856,7 @@ static json_t *control_handle(void *ctx, unsigned client, const json_t *request)
 	const char *name = s->plan->services[i].cfg.name;
 	if (strcmp(cmd, "wait") == 0) {
 		if (s->outcomes[i].kind != VMM_OUTCOME_NONE) /* ended already: at once */
-			return json_pack("{s:b, s:s, s:s, s:i}", "ok", 1, "name", name, "outcome",
-					 outcome_word(s->outcomes[i].kind), "status",
-					 s->outcomes[i].status);
+			return wait_answer(s, (unsigned)i);
 		if (s->waiter[i] != ~0u)
 			control_answer(
 				s->control, s->waiter[i],
