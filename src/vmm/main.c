@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -298,7 +299,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 		}
 		case OPT_STATS: p->stats_path = optarg; break;
 		case OPT_RESUME: p->resume = 1; break;
-		case OPT_CONTROL: p->control_path = optarg; break;
+		case OPT_CONTROL:
+			if (strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+				fprintf(stderr,
+					"denali-run: --control: path too long for a unix socket "
+					"(at most %zu bytes)\n",
+					sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+				return -1;
+			}
+			p->control_path = optarg;
+			break;
 		case OPT_DETACH: o->detach = 1; break;
 		case OPT_METRICS_LISTEN: {
 			char err[256];

@@ -107,6 +107,8 @@ CASES = {
                                stderr=r'^denali-run: option "--grace" needs a value \(see denali-run --help\)\n$'),
     "usage-metrics-listen": dict(kvm=False, opts=["--metrics-listen", "localhost:9100"], status=2,
                                  stderr=r'^denali-run: --metrics-listen: "localhost:9100": expected IPV4:PORT .*\n$'),
+    "usage-control-long": dict(kvm=False, opts=["--control", "/tmp/" + "c" * 110], status=2,
+                               stderr=r'^denali-run: --control: path too long for a unix socket \(at most 107 bytes\)\n$'),
     "usage-metrics-port": dict(kvm=False, opts=["--metrics-listen", "127.0.0.1:65536"], status=2,
                                stderr=r'^denali-run: --metrics-listen: "127\.0\.0\.1:65536": the port must be .*\n$'),
     # The disk image is checked with the file, before KVM: missing without a size, or another size.
