@@ -21,7 +21,8 @@ int vcpu_kvm_open(struct vcpu_kvm *kvm, char *err, size_t errlen)
 		if (e == ENOENT)
 			snprintf(err, errlen,
 				 "/dev/kvm does not exist: this host has no KVM (load "
-				 "kvm_intel or kvm_amd, or enable nested virtualization)");
+				 "kvm_intel or kvm_amd, or enable nested virtualization; "
+				 "tests/vm/kvm-vm.sh runs a command in a VM that has it)");
 		else if (e == EACCES || e == EPERM)
 			snprintf(err, errlen,
 				 "/dev/kvm: permission denied (add your user to the group "

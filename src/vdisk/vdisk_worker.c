@@ -40,15 +40,17 @@ static void unwatch(struct vdisk_worker *w, int fd)
 static int serve(struct source *src)
 {
 	struct vdisk_dev *dev = src->port->dev;
-	if (__atomic_load_n(&src->port->closing, __ATOMIC_ACQUIRE))
-		dev->halted = 1; /* its guest has stopped: finish what is in flight, take nothing */
 	if (src->kind == SOURCE_COMPLETIONS) {
 		vdisk_dev_reap(dev);
 	} else {
 		uint64_t count;
 		if (read(dev->kick_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 			perror("denali-run: disk kick eventfd");
-		vdisk_dev_kick(dev);
+		/* A closing port (its guest stopped, or is about to sleep) finishes what is in
+		 * flight and takes nothing new. Not by halting the device: a sleep that cannot
+		 * happen (its disk was busy) attaches it again, and the attach kicks. */
+		if (!__atomic_load_n(&src->port->closing, __ATOMIC_ACQUIRE))
+			vdisk_dev_kick(dev);
 	}
 	return io_uring_sq_ready(&dev->ring) > 0;
 }
@@ -194,6 +196,11 @@ struct vdisk_port *vdisk_worker_attach(struct vdisk_worker *w, struct vdisk_dev 
 		vdisk_worker_detach(port);
 		return NULL;
 	}
+	/* Requests the guest published while no port served its device (a sleep that did not
+	 * happen): a kick of our own has them looked at. */
+	uint64_t one = 1;
+	if (write(dev->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		perror("denali-run: disk kick eventfd");
 	return port;
 }
 

@@ -2,6 +2,7 @@
  * that a writable image has one owner. */
 #include "config_disk.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
@@ -50,6 +51,40 @@ static int parse_size(const char *path, json_t *v, uint64_t *size, char *err, si
 	return 0;
 }
 
+/* The image as the service's start will find it, checked now so that a run that cannot start
+ * it is refused before anything starts (the start checks again: the file may change). */
+static int check_image(const char *path, const struct vmm_disk_config *disk, char *err,
+		       size_t errlen)
+{
+	struct stat st;
+	if (stat(disk->path, &st) != 0) {
+		if (errno != ENOENT)
+			return fail(err, errlen, path, "path", "cannot open disk %s: %s",
+				    disk->path, strerror(errno));
+		if (disk->readonly)
+			return fail(err, errlen, path, "path",
+				    "disk %s does not exist (a read-only disk must exist)",
+				    disk->path);
+		if (!disk->size)
+			return fail(err, errlen, path, "path",
+				    "disk %s does not exist (give a size to create it)",
+				    disk->path);
+		return 0; /* made at start, of that size */
+	}
+	if (!S_ISREG(st.st_mode))
+		return fail(err, errlen, path, "path", "disk %s is not a regular file", disk->path);
+	uint64_t actual = (uint64_t)st.st_size;
+	if (actual == 0 || actual % DN_DISK_BLOCK != 0)
+		return fail(err, errlen, path, "path",
+			    "disk %s is %" PRIu64 " bytes: not a non-zero multiple of 4K",
+			    disk->path, actual);
+	if (disk->size && actual != disk->size)
+		return fail(err, errlen, path, "size",
+			    "disk %s is %" PRIu64 " bytes, but its size is given as %" PRIu64,
+			    disk->path, actual, disk->size);
+	return 0;
+}
+
 int vmm_config_disk_parse(const char *path, json_t *v, struct vmm_disk_config *disk, char *err,
 			  size_t errlen)
 {
@@ -82,7 +117,7 @@ int vmm_config_disk_parse(const char *path, json_t *v, struct vmm_disk_config *d
 	if (!disk->path)
 		return fail(err, errlen, path, "path", "out of memory");
 	disk->enabled = 1;
-	return 0;
+	return check_image(path, disk, err, errlen);
 }
 
 void vmm_config_disk_free(struct vmm_disk_config *disk)

@@ -139,6 +139,20 @@ static int parse_gateway_key(const char *path, json_t *v, struct vmm_net_config 
 	return 0;
 }
 
+int vmm_ifname_valid(const char *name, size_t len)
+{
+	/* The kernel's dev_valid_name: its isspace() counts Latin-1's NBSP (0xa0) too. */
+	if (len == 0 || len >= VMM_IFNAMSIZ || memchr(name, '\0', len) || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		if (ch == '/' || ch == ':' || ch == ' ' || (ch >= '\t' && ch <= '\r') || ch == 0xa0)
+			return 0;
+	}
+	return 1;
+}
+
 static int parse_uplink_key(const char *path, json_t *v, struct vmm_net_config *net, char *err,
 			    size_t errlen)
 {
@@ -149,13 +163,20 @@ static int parse_uplink_key(const char *path, json_t *v, struct vmm_net_config *
 		net->uplink = VMM_UPLINK_NONE;
 	} else if (text && strncmp(text, "tap:", 4) == 0) {
 		const char *name = text + 4;
-		size_t len = strlen(name);
-		if (len == 0 || len >= sizeof(net->tap) || strchr(name, '/') ||
-		    strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		size_t len = json_string_length(v) - 4;
+		if (!vmm_ifname_valid(name, len)) {
+			char shown[41];
+			size_t n = len < sizeof(shown) - 1 ? len : sizeof(shown) - 1;
+			for (size_t i = 0; i < n; i++) /* the name as given, but inert */
+				shown[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f
+						   ? '?'
+						   : name[i];
+			shown[n] = '\0';
 			return fail(err, errlen, path, "uplink",
-				    "\"%.40s\" is not a valid interface name (1-15 characters, no "
-				    "'/')",
-				    name);
+				    "\"%s\" is not a valid interface name (1-15 bytes, not \".\" "
+				    "or \"..\", no whitespace, '/' or ':')",
+				    shown);
+		}
 		net->uplink = VMM_UPLINK_TAP;
 		memcpy(net->tap, name, len + 1);
 	} else {

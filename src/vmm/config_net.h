@@ -16,6 +16,7 @@
 #define VMM_LAN_LAST 0x0a00fefeu    /* 10.0.254.254: the last one */
 
 #define VMM_FORWARDS_MAX 8
+#define VMM_IFNAMSIZ 16 /* the kernel's IFNAMSIZ: a name and its NUL */
 
 enum vmm_uplink_kind {
 	VMM_UPLINK_USER = 0, /* libslirp NAT, no root */
@@ -40,7 +41,7 @@ struct vmm_net_config {
 	uint32_t gateway;
 	int gateway_set;
 	enum vmm_uplink_kind uplink;
-	char tap[16]; /* interface name for VMM_UPLINK_TAP */
+	char tap[VMM_IFNAMSIZ]; /* interface name for VMM_UPLINK_TAP */
 	unsigned nforward;
 	struct vmm_forward forward[VMM_FORWARDS_MAX];
 };
@@ -49,6 +50,11 @@ struct vmm_net_config {
  * to "<path>: key \"net.<key>\": <problem>". */
 int vmm_config_net_parse(const char *path, json_t *v, struct vmm_net_config *net, char *err,
 			 size_t errlen);
+
+/* Whether the len bytes at name (NUL-terminated after them) make a network interface name the
+ * kernel accepts (its dev_valid_name): 1 to IFNAMSIZ-1 bytes, no NUL, not "." or "..", no
+ * '/', ':' or whitespace. Pure. */
+int vmm_ifname_valid(const char *name, size_t len);
 
 /* The locally administered MAC derived from a service name. */
 void vmm_net_mac_from_name(const char *name, uint8_t mac[6]);

@@ -16,6 +16,7 @@ void vmm_console_init(struct vmm_console *c, int fd, const char *prefix)
 	c->cancel = NULL;
 	c->prev = 0;
 	c->utf8_left = 0;
+	c->utf8_have = 0;
 	c->line = NULL;
 }
 
@@ -53,15 +54,21 @@ static int sanitize(struct vmm_console *c, unsigned char ch)
 {
 	if (c->utf8_left && ch >= 0x80 && ch <= 0xbf) {
 		c->utf8_left--;
-		if (c->prev == 0xc2 && ch <= 0x9f && c->len > 0) {
-			c->line[c->len - 1] = '?'; /* U+0080-U+009F: a C1 control */
+		c->utf8_have++;
+		if (c->prev == 0xc2 && ch <= 0x9f) {
+			/* U+0080-U+009F: a C1 control. Its lead is on this line (a cut carries
+			 * an unfinished sequence over), so the pair becomes one '?'. */
+			c->line[c->len - 1] = '?';
 			c->prev = ch;
+			c->utf8_left = c->utf8_have = 0;
 			return -1;
 		}
 		c->prev = ch;
+		if (!c->utf8_left)
+			c->utf8_have = 0;
 		return ch;
 	}
-	c->utf8_left = 0;
+	c->utf8_left = c->utf8_have = 0;
 	c->prev = ch;
 	if (ch < 0x80)
 		return (ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f ? '?' : ch;
@@ -73,7 +80,23 @@ static int sanitize(struct vmm_console *c, unsigned char ch)
 		c->utf8_left = 3;
 	else
 		return '?';
+	c->utf8_have = 1;
 	return ch;
+}
+
+/* A line cut for length: an unfinished UTF-8 sequence at its end (at most 3 bytes) moves to
+ * the next line, so its continuation is still checked against its lead (a cut between C2 and
+ * 9B must not let a bare 9B through). */
+static void cut_line(struct vmm_console *c)
+{
+	char carry[4];
+	size_t keep = c->utf8_left ? c->utf8_have : 0;
+	c->len -= keep;
+	memcpy(carry, c->line + c->len, keep);
+	c->line[c->len++] = '\n';
+	emit(c);
+	memcpy(c->line, carry, keep);
+	c->len = keep;
 }
 
 void vmm_console_write(struct vmm_console *c, const char *buf, size_t len)
@@ -85,11 +108,10 @@ void vmm_console_write(struct vmm_console *c, const char *buf, size_t len)
 		if (ch < 0)
 			continue;
 		c->line[c->len++] = (char)ch;
-		if (ch == '\n' || c->len == VMM_CONSOLE_LINE_MAX - 1) {
-			if (ch != '\n')
-				c->line[c->len++] = '\n';
+		if (ch == '\n')
 			emit(c);
-		}
+		else if (c->len == VMM_CONSOLE_LINE_MAX - 1)
+			cut_line(c);
 	}
 }
 
@@ -97,6 +119,11 @@ void vmm_console_flush(struct vmm_console *c)
 {
 	if (c->len == 0)
 		return;
+	/* An unfinished sequence ends here: its bytes become '?', and what follows it is
+	 * judged alone (a stray continuation byte is a '?'). */
+	for (size_t i = c->len - (c->utf8_left ? c->utf8_have : 0); i < c->len; i++)
+		c->line[i] = '?';
+	c->utf8_left = c->utf8_have = 0;
 	c->line[c->len++] = '\n';
 	emit(c);
 }

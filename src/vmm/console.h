@@ -12,6 +12,7 @@ struct vmm_console {
 	const volatile sig_atomic_t *cancel; /* if set and nonzero, a blocked write gives up */
 	unsigned char prev; /* the previous byte, to catch UTF-8 encoded C1 controls */
 	unsigned utf8_left; /* continuation bytes still expected */
+	unsigned utf8_have; /* bytes of that sequence already in line (lead included) */
 	const char *prefix; /* put before every line, or NULL */
 	size_t len;
 	char *line; /* VMM_CONSOLE_LINE_MAX bytes, allocated at the first output */

@@ -16,8 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A connection: bytes read towards the next line, and bytes of answers not yet written. A
- * client waits for its answer before its next request is read (one at a time, in order). */
+/* A connection: bytes read towards the next line, and bytes of the answer not yet written. A
+ * client's next request is taken only once its answer is written (one at a time, in order),
+ * and nothing is read from it meanwhile: its unsent bytes are one answer at most. */
 struct control_client {
 	int fd; /* -1: free slot */
 	unsigned generation;
@@ -273,6 +274,11 @@ void control_close(struct control *c)
 	free(c);
 }
 
+static int has_line(const struct control_client *cl)
+{
+	return cl->in_len && memchr(cl->in, '\n', cl->in_len);
+}
+
 unsigned control_pollfds(const struct control *c, struct pollfd *fds)
 {
 	unsigned n = 0;
@@ -281,20 +287,48 @@ unsigned control_pollfds(const struct control *c, struct pollfd *fds)
 		const struct control_client *cl = &c->clients[i];
 		if (cl->fd < 0)
 			continue;
-		short events = cl->out_sent < cl->out_len ? POLLOUT : 0;
-		if (!cl->waiting && !cl->closing)
-			events |= POLLIN;
+		short events = 0;
+		if (cl->out_len)
+			events = POLLOUT; /* its answer first: nothing is read meanwhile */
+		else if (cl->waiting || cl->closing)
+			events = 0;
+		else if (has_line(cl))
+			events = POLLOUT; /* a request already read: wake at once to take it */
+		else
+			events = POLLIN;
 		fds[n++] = (struct pollfd){.fd = cl->fd, .events = events};
 	}
 	return n;
 }
 
-/* Queues one line (the object and a newline) to be written to the client. */
+/* Queues one line (the object and a newline) to be written to the client: at most one answer
+ * is unsent at a time, and one over CONTROL_ANSWER_MAX becomes an error. */
 static void queue_line(struct control_client *cl, json_t *response)
 {
 	char *text = response ? json_dumps(response, JSON_COMPACT) : NULL;
 	json_decref(response);
 	size_t len = text ? strlen(text) : 0;
+	if (text && len >= CONTROL_ANSWER_MAX) {
+		free(text);
+		json_t *error = control_error("failed",
+					      "the answer is %zu bytes, more than the %u MiB an "
+					      "answer may have: ask for less (stats NAME)",
+					      len + 1, CONTROL_ANSWER_MAX >> 20);
+		text = error ? json_dumps(error, JSON_COMPACT) : NULL;
+		json_decref(error);
+		len = text ? strlen(text) : 0;
+	}
+	if (text && cl->out_len + len >= CONTROL_ANSWER_MAX) {
+		/* A backstop: one answer at a time keeps a client far below this. */
+		fprintf(stderr,
+			"denali-run: control: a client with %zu bytes of unsent answers is "
+			"dropped\n",
+			cl->out_len + len + 1);
+		free(text);
+		cl->closing = 1;
+		cl->out_len = cl->out_sent = 0;
+		return;
+	}
 	char *out = text ? realloc(cl->out, cl->out_len + len + 1) : NULL;
 	if (!out) {
 		free(text);
@@ -307,8 +341,6 @@ static void queue_line(struct control_client *cl, json_t *response)
 	cl->out_len += len + 1;
 	free(text);
 }
-
-static void take_lines(struct control *c, struct control_client *cl);
 
 static unsigned client_id(const struct control *c, const struct control_client *cl)
 {
@@ -328,7 +360,6 @@ void control_answer(struct control *c, unsigned client, json_t *response)
 	}
 	cl->waiting = 0;
 	queue_line(cl, response);
-	take_lines(c, cl); /* requests that came meanwhile */
 }
 
 /* One complete line from a client: checked, then handed to the supervisor. */
@@ -354,29 +385,36 @@ static void take_request(struct control *c, struct control_client *cl, const cha
 		cl->waiting = 1;
 }
 
-/* Handles the complete lines a client has sent, in order; one at a time: the next waits
- * while an answer is deferred. */
-static void take_lines(struct control *c, struct control_client *cl)
+/* Takes the next complete line a client has sent, if it is owed no answer (none deferred,
+ * none unsent): one request at a time, in order, one per round of the loop. */
+static void take_line(struct control *c, struct control_client *cl)
 {
-	char *nl;
-	while (!cl->waiting && !cl->closing && cl->in_len &&
-	       (nl = memchr(cl->in, '\n', cl->in_len))) {
+	if (cl->waiting || cl->closing || cl->out_len || cl->fd < 0)
+		return;
+	char *nl = cl->in_len ? memchr(cl->in, '\n', cl->in_len) : NULL;
+	if (nl) {
 		size_t len = (size_t)(nl - cl->in);
 		take_request(c, cl, cl->in, len);
 		memmove(cl->in, nl + 1, cl->in_len - len - 1);
 		cl->in_len -= len + 1;
-	}
-	if (!cl->closing && cl->in_len == CONTROL_LINE_MAX) {
+	} else if (cl->in_len == CONTROL_LINE_MAX) {
 		queue_line(cl, control_error("usage", "a request line is at most %u bytes",
 					     CONTROL_LINE_MAX));
 		cl->closing = 1;
 	}
 }
 
-static void read_client(struct control *c, struct control_client *cl)
+static void read_client(struct control_client *cl)
 {
 	if (!cl->in && !(cl->in = malloc(CONTROL_LINE_MAX))) {
 		cl->closing = 1;
+		return;
+	}
+	if (cl->in_len == CONTROL_LINE_MAX) {
+		/* Full of requests not yet taken: here only for a hang-up, which a deferred
+		 * answer would otherwise make us see again and again. */
+		if (cl->waiting)
+			drop_client(cl);
 		return;
 	}
 	ssize_t n = read(cl->fd, cl->in + cl->in_len, CONTROL_LINE_MAX - cl->in_len);
@@ -387,7 +425,6 @@ static void read_client(struct control *c, struct control_client *cl)
 	if (n < 0)
 		return;
 	cl->in_len += (size_t)n;
-	take_lines(c, cl);
 }
 
 static void write_client(struct control_client *cl)
@@ -400,8 +437,11 @@ static void write_client(struct control_client *cl)
 	}
 	if (n > 0)
 		cl->out_sent += (size_t)n;
-	if (cl->out_sent == cl->out_len)
+	if (cl->out_sent == cl->out_len) {
+		free(cl->out); /* an answer may be big: none is kept while idle */
+		cl->out = NULL;
 		cl->out_sent = cl->out_len = 0;
+	}
 }
 
 static void accept_clients(struct control *c, int64_t now)
@@ -440,13 +480,15 @@ void control_serve(struct control *c, const struct pollfd *fds, unsigned n, int6
 		if (!cl || !fds[k].revents)
 			continue;
 		cl->last_ns = now;
-		if (fds[k].revents & POLLOUT)
-			write_client(cl);
-		if (cl->fd >= 0 && (fds[k].revents & (POLLIN | POLLHUP | POLLERR)))
-			read_client(c, cl);
+		short ev = fds[k].revents;
+		if (cl->out_len && (ev & (POLLOUT | POLLHUP | POLLERR)))
+			write_client(cl); /* a client gone fails it, and is dropped */
+		else if (!cl->out_len && !cl->closing && (ev & (POLLIN | POLLHUP | POLLERR)))
+			read_client(cl);
 	}
 	for (unsigned i = 0; i < CONTROL_CLIENTS_MAX; i++) {
 		struct control_client *cl = &c->clients[i];
+		take_line(c, cl);
 		if (cl->fd < 0)
 			continue;
 		if (cl->out_len && cl->out_sent < cl->out_len)

@@ -2,7 +2,9 @@
  * line and one response per request, for the supervisor's main loop. Everything a client sends
  * is hostile: lines are bounded, requests are checked against the protocol's table before the
  * supervisor sees them, idle and surplus clients are dropped, and no client can block the loop
- * (every socket is non-blocking; answers wait in the client's own buffer). */
+ * (every socket is non-blocking; answers wait in the client's own buffer). A client's next
+ * request is neither read nor taken while its answer is unsent, so a client that does not read
+ * holds at most one answer, of at most CONTROL_ANSWER_MAX bytes. */
 #ifndef VMM_CONTROL_H
 #define VMM_CONTROL_H
 
@@ -14,6 +16,9 @@
 #define CONTROL_LINE_MAX 65536u
 #define CONTROL_CLIENTS_MAX 64u
 #define CONTROL_IDLE_NS (60ll * 1000000000ll)
+/* The longest answer line queued for a client (denali-ctl reads no more): a longer one is
+ * replaced by an error. With one answer at a time, it bounds a client's unsent bytes. */
+#define CONTROL_ANSWER_MAX (16u << 20)
 
 struct control;
 

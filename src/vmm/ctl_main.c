@@ -105,9 +105,9 @@ static int print_response(const struct options *o, const char *cmd, const char *
 		return status;
 	}
 	if (status != CTL_EXIT_OK) {
-		char error[1024];
-		fprintf(stderr, "denali-ctl: %s: %s\n", cmd,
-			ctl_response_error(response, error, sizeof(error)));
+		char error[1200];
+		fprintf(stderr, "denali-ctl: %s\n",
+			ctl_response_failure(cmd, response, error, sizeof(error)));
 		return status;
 	}
 	char *text = ctl_response_format(cmd, response);

@@ -55,6 +55,16 @@ const char *ctl_response_error(const json_t *response, char *buf, size_t buflen)
 			     buflen);
 }
 
+const char *ctl_response_failure(const char *cmd, const json_t *response, char *buf, size_t buflen)
+{
+	char error[1024];
+	ctl_response_error(response, error, sizeof(error));
+	size_t n = strlen(cmd);
+	int said = strncmp(error, cmd, n) == 0 && error[n] == ':' && error[n + 1] == ' ';
+	snprintf(buf, buflen, "%s%s%s", said ? "" : cmd, said ? "" : ": ", error);
+	return buf;
+}
+
 /* ---- values from the response, each checked ---- */
 
 static int get_uint(const json_t *obj, const char *key, uint64_t *out)
@@ -287,13 +297,20 @@ static int stats_table(const json_t *response, FILE *out)
 	return 0;
 }
 
-/* The exposition as it came, but for control characters other than newline and tab. */
+/* The exposition as it came, but for control characters other than newline and tab: C0, DEL
+ * and C1. The text is valid UTF-8 (jansson checks it), so a C1 control is the pair C2 80-9F,
+ * and becomes one '?'. */
 static void metrics_text(const json_t *response, FILE *out)
 {
 	const char *text = json_string_value(json_object_get(response, "text"));
 	size_t len = text ? json_string_length(json_object_get(response, "text")) : 0;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)text[i];
+		if (c == 0xc2 && i + 1 < len && (unsigned char)text[i + 1] <= 0x9f) {
+			fputc('?', out); /* U+0080-U+009F */
+			i++;
+			continue;
+		}
 		fputc(c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7f) ? c : '?', out);
 	}
 	if (len && text[len - 1] != '\n')

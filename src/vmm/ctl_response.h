@@ -18,6 +18,11 @@ int ctl_response_status(const json_t *response);
  * and cut to fit in buf. Returns buf. */
 const char *ctl_response_error(const json_t *response, char *buf, size_t buflen);
 
+/* The line denali-ctl prints for a failed response of command cmd, without its newline:
+ * "CMD: ERROR", the error made printable and cut to fit in buf; the server's errors often
+ * start with "CMD: " already, and that is not said twice. Returns buf. */
+const char *ctl_response_failure(const char *cmd, const json_t *response, char *buf, size_t buflen);
+
 /* A successful response of command cmd for people, as a malloc'd text of whole lines: list
  * and stats as aligned columns, metrics as its "text" (the Prometheus exposition), other
  * commands as a short sentence. Strings from the response are cut and their control

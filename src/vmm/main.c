@@ -13,6 +13,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -22,6 +23,7 @@
 #include "exit_status.h"
 #include "guestmem.h"
 #include "loader.h"
+#include "metrics_http.h"
 #include "plan.h"
 #include "plan_net.h"
 #include "private_dir.h"
@@ -78,7 +80,7 @@ static void usage(FILE *out)
 		"                      consoles and messages go to STATE-DIR/denali-run.log\n"
 		"  --control PATH      serve the control socket at PATH (docs/control.md): list,\n"
 		"                      stats, start, stop, kill, swap-out, swap-in, budget, wait,\n"
-		"                      shutdown\n"
+		"                      metrics, shutdown\n"
 		"  --resume            services saved by an earlier run with --resume go on from\n"
 		"                      where they were; a stop (signal) saves every service that\n"
 		"                      reaches an idle within --grace, instead of stopping it\n"
@@ -91,11 +93,13 @@ static void usage(FILE *out)
 		"\n"
 		"Exit status, one service: its own (0-%d) when it exits; %d bad usage, service "
 		"file or\n"
-		"image; %d timeout; %d host or KVM error, or its cell died; %d the monitor stopped "
-		"it\n"
-		"(abort, fault, broken contract); 128+N on signal N. Several services: 0 when all "
-		"exited\n"
-		"0, else %d (%d timeout, 128+N signal). See docs/cli.md.\n",
+		"image; %d timeout; %d host or KVM error, or its cell died; %d it was stopped "
+		"(abort,\n"
+		"fault, broken contract, control socket kill). Several services: 0 when all "
+		"exited 0,\n"
+		"else %d (%d timeout). After signal N: 0 if every service exited 0 (or was saved), "
+		"else\n"
+		"128+N. See docs/cli.md.\n",
 		DEFAULT_CELL_SIZE, DEFAULT_SPARE_VMS, DEFAULT_GRACE_S, DN_EXIT_STATUS_MAX,
 		DENALI_EXIT_USAGE, DENALI_EXIT_TIMEOUT, DENALI_EXIT_HOST, DENALI_EXIT_STOPPED,
 		DENALI_EXIT_SOME_FAILED, DENALI_EXIT_TIMEOUT);
@@ -157,7 +161,11 @@ static int add_fleet(struct options *o, const char *dir)
 		if (len <= 5 || strcmp(e->d_name + len - 5, ".json") != 0 || e->d_name[0] == '.')
 			continue;
 		char path[PATH_MAX];
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= sizeof(path)) {
+		size_t dlen = strlen(dir);
+		while (dlen > 1 && dir[dlen - 1] == '/') /* "web/" names "web/a.json" */
+			dlen--;
+		if ((size_t)snprintf(path, sizeof(path), "%.*s/%s", (int)dlen, dir, e->d_name) >=
+		    sizeof(path)) {
 			fprintf(stderr, "denali-run: --fleet: path too long in %s\n", dir);
 			rc = -1;
 			break;
@@ -171,6 +179,33 @@ static int add_fleet(struct options *o, const char *dir)
 	}
 	qsort(o->files + first, o->nfiles - first, sizeof(*o->files), cmp_str);
 	return rc;
+}
+
+/* One line for an option getopt refused (c: '?' unknown, ambiguous or given a value it does
+ * not take, ':' missing its value), the option shown inert, and where to look. */
+static void bad_option(int argc, char **argv, int c, const struct option *longopts)
+{
+	char shown[80], opt[3] = {'-', (char)optopt, '\0'};
+	const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+	int is_long = strncmp(arg, "--", 2) == 0;
+	if (!is_long && optopt > 0 && optopt < 256)
+		arg = opt; /* a short one, maybe inside a bundle (-qz) */
+	ctl_printable(arg, shown, sizeof(shown));
+	const char *eq = is_long ? strchr(arg, '=') : NULL;
+	int known = 0;
+	for (const struct option *l = longopts; eq && l->name && !known; l++)
+		known = strlen(l->name) == (size_t)(eq - arg - 2) &&
+			strncmp(l->name, arg + 2, (size_t)(eq - arg - 2)) == 0;
+	if (c == ':')
+		fprintf(stderr, "denali-run: option \"%s\" needs a value (see denali-run --help)\n",
+			shown);
+	else if (known)
+		fprintf(stderr,
+			"denali-run: option \"%.*s\" takes no value (see denali-run --help)\n",
+			(int)(eq - arg), shown);
+	else
+		fprintf(stderr, "denali-run: unknown option \"%s\" (see denali-run --help)\n",
+			shown);
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -214,7 +249,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	p->spare_vms = DEFAULT_SPARE_VMS;
 	p->grace_s = DEFAULT_GRACE_S;
 	int c;
-	while ((c = getopt_long(argc, argv, "qhV", longopts, NULL)) != -1) {
+	opterr = 0; /* getopt's own message names argv[0]'s full path: ours is one line */
+	while ((c = getopt_long(argc, argv, ":qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_STATE_DIR:
 			o->state_dir_given = 1;
@@ -267,9 +303,26 @@ static int parse_options(int argc, char **argv, struct options *o)
 		}
 		case OPT_STATS: p->stats_path = optarg; break;
 		case OPT_RESUME: p->resume = 1; break;
-		case OPT_CONTROL: p->control_path = optarg; break;
+		case OPT_CONTROL:
+			if (strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+				fprintf(stderr,
+					"denali-run: --control: path too long for a unix socket "
+					"(at most %zu bytes)\n",
+					sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+				return -1;
+			}
+			p->control_path = optarg;
+			break;
 		case OPT_DETACH: o->detach = 1; break;
-		case OPT_METRICS_LISTEN: p->metrics_listen = optarg; break;
+		case OPT_METRICS_LISTEN: {
+			char err[256];
+			if (metrics_http_check_listen(optarg, err, sizeof(err)) != 0) {
+				fprintf(stderr, "denali-run: %s\n", err);
+				return -1;
+			}
+			p->metrics_listen = optarg;
+			break;
+		}
 		case OPT_MEMORY_BUDGET:
 			if (vmm_size_parse(optarg, &p->memory_budget) != 0 ||
 			    p->memory_budget < DN_PAGE_SIZE) {
@@ -285,7 +338,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'V':
 			printf("denali-run %s (Denali ABI v%d)\n", DENALI_VERSION, DN_ABI_VERSION);
 			exit(0);
-		default: usage(stderr); return -1;
+		default: bad_option(argc, argv, c, longopts); return -1;
 		}
 	}
 	for (int i = optind; i < argc; i++)

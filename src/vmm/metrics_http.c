@@ -127,6 +127,13 @@ bad:
 	return -1;
 }
 
+int metrics_http_check_listen(const char *spec, char *err, size_t errlen)
+{
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	return parse_listen(spec, &addr, &addrlen, err, errlen);
+}
+
 struct metrics_http *metrics_http_open(const char *spec, const struct metrics_http_ops *ops,
 				       char *err, size_t errlen)
 {

@@ -33,6 +33,9 @@ struct metrics_http_ops {
 struct metrics_http *metrics_http_open(const char *listen, const struct metrics_http_ops *ops,
 				       char *err, size_t errlen);
 
+/* Checks listen as metrics_http_open would read it, without listening: 0, or -1 with err. */
+int metrics_http_check_listen(const char *listen, char *err, size_t errlen);
+
 /* Closes every connection and the listener; answers still due are dropped. NULL is fine. */
 void metrics_http_close(struct metrics_http *m);
 

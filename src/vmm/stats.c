@@ -5,6 +5,8 @@
 #include <linux/kvm.h>
 #include <stdio.h>
 
+#include "exit_status.h"
+
 static const char *outcome_name(enum vmm_outcome_kind kind)
 {
 	switch (kind) {
@@ -18,6 +20,21 @@ static const char *outcome_name(enum vmm_outcome_kind kind)
 	case VMM_OUTCOME_HOST_ERROR: break;
 	}
 	return "host-error";
+}
+
+int vmm_outcome_exit_status(const struct vmm_outcome *o)
+{
+	switch (o->kind) {
+	case VMM_OUTCOME_EXITED: return o->status;
+	case VMM_OUTCOME_STOPPED: return DENALI_EXIT_STOPPED;
+	case VMM_OUTCOME_TIMEOUT: return DENALI_EXIT_TIMEOUT;
+	case VMM_OUTCOME_SIGNALED: return 128 + o->status;
+	case VMM_OUTCOME_SAVED:
+	case VMM_OUTCOME_NONE: return 0;
+	case VMM_OUTCOME_LOST:
+	case VMM_OUTCOME_HOST_ERROR: break;
+	}
+	return DENALI_EXIT_HOST;
 }
 
 static const char *exit_name(unsigned reason)
@@ -51,7 +68,7 @@ json_t *vmm_stats_service_json(const struct vmm_plan_service *ps, int swappable,
 		json_object_set_new(hypercalls, vmm_hypercall_name(nr),
 				    json_integer((json_int_t)st->hypercalls[nr]));
 	json_t *svc = json_pack("{s:s, s:s, s:i}", "name", ps->cfg.name, "outcome",
-				outcome_name(o->kind), "status", o->status);
+				outcome_name(o->kind), "status", vmm_outcome_exit_status(o));
 	if (o->kind != VMM_OUTCOME_EXITED && o->kind != VMM_OUTCOME_NONE)
 		json_object_set_new(svc, "reason", json_string(o->reason));
 	json_object_set_new(svc, "exits", exits);

@@ -16,6 +16,12 @@ void vmm_stats_write(const struct vmm_plan *plan, const struct vmm_outcome *outc
 json_t *vmm_stats_service_json(const struct vmm_plan_service *ps, int swappable,
 			       const struct vmm_outcome *o, const struct vmm_service_stats *st);
 
+/* The exit status denali-run gives for outcome o of a service alone (docs/cli.md): its own when
+ * it exited, 126 when it was stopped (by the monitor, or killed through the control socket),
+ * 124 for --timeout, 128+N for signal N, 0 saved, 125 for a host error or a loss; 0 while it
+ * runs. Pure. */
+int vmm_outcome_exit_status(const struct vmm_outcome *o);
+
 /* The name of hypercall nr ("console", ...), or NULL. */
 const char *vmm_hypercall_name(unsigned nr);
 

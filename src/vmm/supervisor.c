@@ -249,16 +249,21 @@ static const char *outcome_word(enum vmm_outcome_kind kind)
 	return "running";
 }
 
+/* wait's answer for service i, which has ended: its status is the exit status its outcome
+ * gives (126 when it was killed, not 0). */
+static json_t *wait_answer(const struct supervisor *s, unsigned i)
+{
+	const struct vmm_outcome *o = &s->outcomes[i];
+	return json_pack("{s:b, s:s, s:s, s:i}", "ok", 1, "name", s->plan->services[i].cfg.name,
+			 "outcome", outcome_word(o->kind), "status", vmm_outcome_exit_status(o));
+}
+
 /* A control client waits for service i to end: it has. */
 static void answer_waiter(struct supervisor *s, unsigned i)
 {
 	if (!s->waiter || s->waiter[i] == ~0u)
 		return;
-	const struct vmm_outcome *o = &s->outcomes[i];
-	control_answer(s->control, s->waiter[i],
-		       json_pack("{s:b, s:s, s:s, s:i}", "ok", 1, "name",
-				 s->plan->services[i].cfg.name, "outcome", outcome_word(o->kind),
-				 "status", o->status));
+	control_answer(s->control, s->waiter[i], wait_answer(s, i));
 	s->waiter[i] = ~0u;
 }
 
@@ -855,9 +860,7 @@ static json_t *control_handle(void *ctx, unsigned client, const json_t *request)
 	const char *name = s->plan->services[i].cfg.name;
 	if (strcmp(cmd, "wait") == 0) {
 		if (s->outcomes[i].kind != VMM_OUTCOME_NONE) /* ended already: at once */
-			return json_pack("{s:b, s:s, s:s, s:i}", "ok", 1, "name", name, "outcome",
-					 outcome_word(s->outcomes[i].kind), "status",
-					 s->outcomes[i].status);
+			return wait_answer(s, (unsigned)i);
 		if (s->waiter[i] != ~0u)
 			control_answer(
 				s->control, s->waiter[i],
@@ -1058,31 +1061,25 @@ static int spawn_cells(struct supervisor *s)
 	return 0;
 }
 
+/* The run's exit status (docs/cli.md): after a stop signal (or shutdown), 0 if the stop lost
+ * nothing (every service exited 0 or was saved), else 128+N, one service or many; otherwise
+ * one service's own, or for several 0, 1 or 124. */
 static int run_status(const struct supervisor *s)
 {
 	const struct vmm_plan *plan = s->plan;
-	if (plan->count == 1) {
-		const struct vmm_outcome *o = &s->outcomes[0];
-		switch (o->kind) {
-		case VMM_OUTCOME_EXITED: return o->status;
-		case VMM_OUTCOME_STOPPED: return DENALI_EXIT_STOPPED;
-		case VMM_OUTCOME_TIMEOUT: return DENALI_EXIT_TIMEOUT;
-		case VMM_OUTCOME_SIGNALED: return 128 + o->status;
-		case VMM_OUTCOME_SAVED: return 0;
-		default: return DENALI_EXIT_HOST;
-		}
-	}
-	int timeout = 0, failed = 0, saved_all = 1;
+	int timeout = 0, failed = 0;
 	for (unsigned i = 0; i < plan->count; i++) {
 		const struct vmm_outcome *o = &s->outcomes[i];
-		int saved = o->kind == VMM_OUTCOME_SAVED;
 		timeout |= o->kind == VMM_OUTCOME_TIMEOUT;
-		failed |= !saved && (o->kind != VMM_OUTCOME_EXITED || o->status != 0);
-		saved_all &= saved || (o->kind == VMM_OUTCOME_EXITED && o->status == 0);
+		failed |= o->kind != VMM_OUTCOME_SAVED &&
+			  (o->kind != VMM_OUTCOME_EXITED || o->status != 0);
 	}
-	/* A --resume stop that saved every service (or they exited 0) lost nothing. */
 	if (s->stop_signal)
-		return plan->resume && saved_all ? 0 : 128 + s->stop_signal;
+		return failed ? 128 + s->stop_signal : 0;
+	if (plan->count == 1)
+		return s->outcomes[0].kind == VMM_OUTCOME_NONE
+			       ? DENALI_EXIT_HOST
+			       : vmm_outcome_exit_status(&s->outcomes[0]);
 	return timeout ? DENALI_EXIT_TIMEOUT : failed ? DENALI_EXIT_SOME_FAILED : 0;
 }
 

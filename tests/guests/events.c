@@ -15,14 +15,13 @@ static void on_stop(uint64_t events, void *arg)
 	dn_loop_stop();
 }
 
-/* Exits 7 as soon as DN_EV_STOP arrives. */
+/* Exits 7 (or the status given after the command) as soon as DN_EV_STOP arrives. */
 static int cmd_stop_exit(int argc, char **argv)
 {
-	(void)argc, (void)argv;
 	dn_loop_on(DN_EV_STOP, on_stop, NULL);
 	printf("waiting for stop\n");
 	dn_loop_run();
-	return 7;
+	return argc > 2 ? atoi(argv[2]) : 7;
 }
 
 /* Idles forever and ignores every event, DN_EV_STOP included. */

@@ -163,7 +163,8 @@ grep -Eq '^denali_idles_total\{service="s21"\} [1-9]' <<<"$http" || fail "--metr
 
 # kill: at once.
 check kill "$(ctl kill s31)" '.ok and .name == "s31"'
-check "wait killed" "$(ctl wait s31)" '.ok and .outcome == "stopped"'
+# Its status is the one denali-run gives a stopped service (126), not 0 (a clean exit).
+check "wait killed" "$(ctl wait s31)" '.ok and .outcome == "stopped" and .status == 126'
 
 # budget: set, cleared, refused.
 check budget "$(ctl budget 64M)" '.ok and .budget_bytes == 67108864'
@@ -173,6 +174,9 @@ ctl budget lots >/dev/null 2>&1
 out=$(ctl kill nosuch)
 [ $? = 1 ] || fail "an unknown service is not a failure (1)"
 check unknown "$out" '.ok == false and .code == "failed" and (.error | test("nosuch"))'
+# For people, the command is named once (the server's sentence names it already).
+err=$(ctl --table stats nosuch 2>&1 >/dev/null)
+[ "$err" = 'denali-ctl: stats: no service named "nosuch"' ] || fail "--table stats nosuch said: $err"
 
 # start with a NIC: the first creates the network (no service had one), the second joins it;
 # a third whose host forward is taken is refused, and its name is free for the fixed file.

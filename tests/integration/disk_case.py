@@ -207,14 +207,19 @@ def case_disk_config(env):
 
 
 def case_disk_image_errors(env):
-    """Problems with the image itself are the service's start-up error, said clearly."""
-    for disk, msg in [({"path": "missing.img", "readonly": True}, r"disk \S+missing\.img does not exist \(a read-only disk must exist\)"),
-                      ({"path": "nosize.img"}, r"disk \S+nosize\.img does not exist \(give a size to create it\)"),
-                      ({"path": env.tmp}, r"cannot open disk \S+: Is a directory"),
-                      ({"path": "/dev/null"}, r"disk /dev/null is not a regular file")]:
+    """Problems with the image itself are found with the service file, before KVM is touched,
+    and said clearly (usage: status 2)."""
+    with open(os.path.join(env.tmp, "odd.img"), "wb") as f:
+        f.truncate(4097)
+    for disk, msg in [({"path": "missing.img", "readonly": True}, r'key "disk.path": disk \S+missing\.img does not exist \(a read-only disk must exist\)'),
+                      ({"path": "nosize.img"}, r'key "disk.path": disk \S+nosize\.img does not exist \(give a size to create it\)'),
+                      ({"path": env.tmp}, r'key "disk.path": disk \S+ is not a regular file'),
+                      ({"path": "/dev/null"}, r'key "disk.path": disk /dev/null is not a regular file'),
+                      ({"path": "odd.img"}, r'key "disk.path": disk \S+odd\.img is 4097 bytes: not a non-zero multiple of 4K'),
+                      ({"path": "odd.img", "size": "8K"}, r'key "disk.path": disk \S+odd\.img is 4097 bytes')]:
         f = env.service("img", ["verify", "0", "1", "1"], disk)
         status, out, err = env.run([f])
-        expect(status != 0 and re.search(msg, err), "refused: %s" % msg, status, out, err)
+        expect(status == 2 and re.search(msg, err), "refused: %s" % msg, status, out, err)
     expect(not os.path.exists(os.path.join(env.tmp, "missing.img")), "no image was created for a reader", 0, "", "")
 
 
@@ -458,6 +463,39 @@ def case_kv_readonly(env):
         kv_stop(proc)
 
 
+def case_kv_stop_at_mount(env):
+    """A stop under --resume while kv is still mounting its disk (a fresh 64 MiB store, requests
+    in flight): kv goes to sleep once its disk is quiet and is saved, and the next --resume run
+    goes on with it and serves. (A sleep tried while the disk was busy used to leave the device
+    taking no more requests: kv hung in its mount and was killed at the end of --grace.)"""
+    port = free_port()
+    f = env.service("kv", [], {"path": "kvmount.img", "size": "64M"}, image=env.kv,
+                    net={"forward": ["tcp:%d:6000" % port]})
+    with tempfile.TemporaryDirectory(prefix="denali-kv-mount-", dir="/var/tmp") as state:
+        cmd = [env.denali_run, "--resume", "--grace", "20", "--state-dir", state, f]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(0.3)  # the cell is up, kv is formatting its store
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+        out, err = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        expect(proc.returncode == 0 and "kv: saved; --resume goes on with it" in err,
+               "saved by the stop, its disk's requests done", proc.returncode, out, err)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline, answer = time.time() + 90, None
+            while answer is None and time.time() < deadline and proc.poll() is None:
+                try:
+                    c = KvClient(port)
+                    answer = (c.put("after", b"mount"), c.get("after"))
+                    c.close()
+                except (OSError, EOFError):
+                    time.sleep(0.2)  # still mounting, or not listening yet
+        finally:
+            status, out2, err2 = kv_stop(proc)
+    expect(answer == ("OK", b"mount"), "the resumed kv serves", status, out + out2, err + err2)
+    expect(status == 0, "and is saved again by the next stop", status, out2, err2)
+
+
 CASES = {
     "disk-persist": (case_disk_persist, True),
     "disk-kill": (case_disk_kill, True),
@@ -466,13 +504,14 @@ CASES = {
     "disk-readonly-shared": (case_disk_readonly_shared, True),
     "disk-second-writer": (case_disk_second_writer, True),
     "disk-config": (case_disk_config, False),
-    "disk-image-errors": (case_disk_image_errors, True),
+    "disk-image-errors": (case_disk_image_errors, False),
     "disk-full": (case_disk_full, True),
     "disk-no-disk": (case_disk_no_disk, True),
     "kv-persist": (case_kv_persist, True),
     "kv-kill": (case_kv_kill, True),
     "kv-swap": (case_kv_swap, True),
     "kv-readonly": (case_kv_readonly, True),
+    "kv-stop-at-mount": (case_kv_stop_at_mount, True),
 }
 
 

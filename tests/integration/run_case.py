@@ -101,7 +101,27 @@ CASES = {
                           stderr=r'^denali-run: --timeout: "soon" is not a number of seconds'),
     "usage-spare-vms": dict(kvm=False, opts=["--spare-vms", "9"], status=2,
                             stderr=r'^denali-run: --spare-vms: "9" is not a number from 0 to 8\n'),
-    "help": dict(kvm=False, argv=["--help"], status=0, stdout=None, stdout_regex=r"^usage: denali-run \[OPTIONS\] SERVICE\.json\.\.\.\n", stderr="^$"),
+    "usage-option": dict(kvm=False, opts=["--frob"], status=2,
+                         stderr=r'^denali-run: unknown option "--frob" \(see denali-run --help\)\n$'),
+    "usage-option-value": dict(kvm=False, argv=["--grace"], status=2,
+                               stderr=r'^denali-run: option "--grace" needs a value \(see denali-run --help\)\n$'),
+    "usage-metrics-listen": dict(kvm=False, opts=["--metrics-listen", "localhost:9100"], status=2,
+                                 stderr=r'^denali-run: --metrics-listen: "localhost:9100": expected IPV4:PORT .*\n$'),
+    "usage-control-long": dict(kvm=False, opts=["--control", "/tmp/" + "c" * 110], status=2,
+                               stderr=r'^denali-run: --control: path too long for a unix socket \(at most 107 bytes\)\n$'),
+    "usage-metrics-port": dict(kvm=False, opts=["--metrics-listen", "127.0.0.1:65536"], status=2,
+                               stderr=r'^denali-run: --metrics-listen: "127\.0\.0\.1:65536": the port must be .*\n$'),
+    # The disk image is checked with the file, before KVM: missing without a size, or another size.
+    "disk-no-size": dict(kvm=False, json='{"image": "x", "disk": {"path": "nothing.img"}}', status=2,
+                         stderr=r'^denali-run: \S+/disk-no-size\.json: key "disk\.path": disk \S+/nothing\.img does not '
+                                r'exist \(give a size to create it\)\n$'),
+    "disk-size-mismatch": dict(kvm=False, files={"four.img": 4 << 20},
+                               json='{"image": "x", "disk": {"path": "four.img", "size": "8M"}}', status=2,
+                               stderr=r'^denali-run: \S+/disk-size-mismatch\.json: key "disk\.size": disk \S+/four\.img is '
+                                      r'4194304 bytes, but its size is given as 8388608\n$'),
+    "help": dict(kvm=False, argv=["--help"], status=0, stdout=None,
+                 stdout_regex=r"(?s)^usage: denali-run \[OPTIONS\] SERVICE\.json\.\.\.\n.*--control PATH .* wait,\s+metrics, shutdown\n",
+                 stderr="^$"),
     "version": dict(kvm=False, argv=["--version"], status=0, stdout=None, stdout_regex=r"^denali-run \S+ \(Denali ABI v\d+\)\n$", stderr="^$"),
 }
 
@@ -163,6 +183,9 @@ def check_case(name, case, binaries, tmp):
     image = {"hello": hello, "misbehave": misbehave}.get(image, image)
     if image.startswith("@"):
         image = make_image(image, hello, tmp)
+    for file, size in case.get("files", {}).items():
+        with open(os.path.join(tmp, file), "wb") as f:
+            f.truncate(size)
     if "json" in case:
         service = os.path.join(tmp, name + ".json")
         with open(service, "w") as f:
@@ -277,9 +300,21 @@ def special_case(name, binaries, tmp):
             svc = write_service(tmp, "nokvm", hello, [])
             cmd = [denali_run, "--state-dir", state, svc]
         status, out, err = run(cmd)
-        if status != 125 or "denali-run: /dev/kvm does not exist: this host has no KVM" not in err:
+        if (status != 125 or "denali-run: /dev/kvm does not exist: this host has no KVM" not in err or
+                "tests/vm/kvm-vm.sh" not in err):
             fail("status %d stderr %r" % (status, err))
         print("PASS: kvm-missing")
+        return
+    if name == "fleet-slash":
+        # --fleet DIR/ names its files DIR/x.json, not DIR//x.json; refused before KVM.
+        fleet = os.path.join(tmp, "fleet")
+        os.mkdir(fleet)
+        with open(os.path.join(fleet, "bad.json"), "w") as f:
+            f.write('{"image": "x", "memory": "12Q"}')
+        status, out, err = run([denali_run, "--state-dir", state, "--fleet", fleet + "/"])
+        if status != 2 or not err.startswith("denali-run: %s/bad.json: " % fleet) or "//" in err:
+            fail("status %d stderr %r" % (status, err))
+        print("PASS: fleet-slash")
         return
     if not kvm_present():
         print("SKIP: /dev/kvm does not exist")
@@ -468,6 +503,25 @@ def case_stop_grace(binaries, tmp, state):
     expect(not os.path.isdir(state) or not os.listdir(state), "no state left behind", proc.returncode, out, err)
 
 
+def case_stop_clean(binaries, tmp, state):
+    """One rule for a stop signal, one service or many: 0 when the stop lost nothing (every
+    service exited 0 on DN_EV_STOP), else 128+N."""
+    denali_run, events = binaries[0], binaries[3]
+    for specs, want in [([("one", events, ["stop-exit", "0"])], 0),
+                        ([("a", events, ["stop-exit", "0"]), ("b", events, ["stop-exit", "0"])], 0),
+                        ([("one", events, ["stop-exit", "3"])], 130),
+                        ([("a", events, ["stop-exit", "0"]), ("b", events, ["stop-exit", "3"])], 130)]:
+        files = services(tmp, specs)
+        proc = subprocess.Popen([denali_run, "--state-dir", state] + files,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for_lines(proc, ["[%s] waiting for stop" % n for n, _, _ in specs] if len(specs) > 1
+                       else ["waiting for stop"])
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        expect(proc.returncode == want, "%s: status %d after SIGINT" % ([s[2][1] for s in specs], want),
+               proc.returncode, out.decode(), err.decode())
+
+
 def case_stop_twice(binaries, tmp, state):
     """A second SIGINT stops everything at once, without waiting for the grace period."""
     denali_run, events = binaries[0], binaries[3]
@@ -630,6 +684,7 @@ FLEET = {
     "fleet-mixed": case_fleet_mixed,
     "stop-grace": case_stop_grace,
     "stop-twice": case_stop_twice,
+    "stop-clean": case_stop_clean,
     "cell-killed": case_cell_killed,
     "timer": case_timer,
     "interrupts": case_interrupts,
@@ -646,7 +701,7 @@ NO_KVM = {
     "folder-open": case_folder_open,
 }
 
-SPECIAL = list(NO_KVM) + ["kvm-missing", "kvm-permission", "sigterm", "keep-state", "state-locked",
+SPECIAL = list(NO_KVM) + ["kvm-missing", "fleet-slash", "kvm-permission", "sigterm", "keep-state", "state-locked",
            "full-filesystem"] + list(FLEET)
 
 

@@ -214,6 +214,63 @@ START_TEST(test_name_rules)
 }
 END_TEST
 
+/* tap interface names, checked as the kernel's dev_valid_name would, when the file is read. */
+static const char *const bad_ifnames[] = {
+	"",
+	"a b\\n:c", /* the reviewer's: whitespace, a newline and a colon */
+	"a b",
+	"tab\\tx",
+	"nl\\n",
+	"cr\\r",
+	"vt\\u000b",
+	"ff\\f",
+	"a:1",
+	"a/b",
+	".",
+	"..",
+	"nbsp\\u00a0",		 /* C2 A0: the kernel's isspace() takes A0 for a space */
+	"abcdefghijklmnop",	 /* 16 bytes: IFNAMSIZ with its NUL is 16 */
+	"caf\\u00e9abcdefghijk", /* 15 characters but 16 bytes */
+};
+
+START_TEST(test_tap_name_rules)
+{
+	char json[256];
+	snprintf(json, sizeof(json),
+		 "{\"image\": \"h\", \"net\": {\"ip\": \"10.1.0.2\", "
+		 "\"uplink\": \"tap:%s\"}}",
+		 bad_ifnames[_i]);
+	const char *path = write_file("tap.json", json);
+	struct vmm_service_config cfg;
+	char err[512] = "";
+	ck_assert_msg(vmm_config_load(path, &limits, &cfg, err, sizeof(err)) == -1,
+		      "tap:%s was accepted", bad_ifnames[_i]);
+	ck_assert_msg(strstr(err, "key \"net.uplink\"") &&
+			      strstr(err, "not a valid interface name"),
+		      "%s", err);
+	ck_assert_ptr_null(strchr(err, '\n')); /* the message stays on one line */
+}
+END_TEST
+
+START_TEST(test_tap_name_good)
+{
+	static const char *const good[] = {"tap0", "abcdefghijklmno", "a.b-c_d", "...",
+					   "caf\xc3\xa9"};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ck_assert_msg(vmm_ifname_valid(good[i], strlen(good[i])), "%s", good[i]);
+	char json[256];
+	snprintf(json, sizeof(json),
+		 "{\"image\": \"h\", \"net\": {\"ip\": \"10.1.0.2\", "
+		 "\"uplink\": \"tap:abcdefghijklmno\"}}");
+	const char *path = write_file("tap-good.json", json);
+	struct vmm_service_config cfg;
+	char err[512] = "";
+	ck_assert_msg(vmm_config_load(path, &limits, &cfg, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(cfg.net.tap, "abcdefghijklmno");
+	vmm_config_free(&cfg);
+}
+END_TEST
+
 START_TEST(test_host_limits)
 {
 	struct vmm_config_limits l = vmm_config_host_limits();
@@ -237,6 +294,9 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_name_rules);
 	tcase_add_test(tc, test_host_limits);
+	tcase_add_loop_test(tc, test_tap_name_rules, 0,
+			    sizeof(bad_ifnames) / sizeof(bad_ifnames[0]));
+	tcase_add_test(tc, test_tap_name_good);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -71,12 +71,47 @@ START_TEST(test_long_line)
 }
 END_TEST
 
+/* The reviewer's case: a line cut between a C2 lead and its continuation 9B (a C1 CSI) must
+ * not pass a bare 9B at the start of the next line; a valid sequence cut there stays whole. */
+START_TEST(test_cut_in_sequence)
+{
+	int p[2];
+	ck_assert_int_eq(pipe(p), 0);
+	vmm_console_init(&c, p[1], NULL);
+	static char big[VMM_CONSOLE_LINE_MAX - 2 + 6];
+	memset(big, 'x', VMM_CONSOLE_LINE_MAX - 2);
+	memcpy(big + VMM_CONSOLE_LINE_MAX - 2, "\xc2\x9b[31m", 6);
+	vmm_console_write(&c, big, sizeof(big));
+	vmm_console_flush(&c);
+	const char *out = drain(p[0]);
+	ck_assert_ptr_null(memchr(out, 0x9b, strlen(out)));
+	ck_assert_str_eq(out + VMM_CONSOLE_LINE_MAX - 2, "\n?[31m\n");
+	/* A valid two-byte character at the cut moves whole to the next line. */
+	memcpy(big + VMM_CONSOLE_LINE_MAX - 2, "\xc3\xa9z\n", 4);
+	vmm_console_write(&c, big, VMM_CONSOLE_LINE_MAX + 2);
+	out = drain(p[0]);
+	ck_assert_str_eq(out + VMM_CONSOLE_LINE_MAX - 2, "\n\xc3\xa9z\n");
+	/* A flush in the middle of a sequence: its lead becomes '?', so does its continuation. */
+	vmm_console_write(&c, "a\xc2", 2);
+	vmm_console_flush(&c);
+	vmm_console_write(&c,
+			  "\x9b"
+			  "b\n",
+			  3);
+	ck_assert_str_eq(drain(p[0]), "a?\n?b\n");
+	vmm_console_release(&c);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
 Suite *console_suite(void)
 {
 	Suite *s = suite_create("console");
 	TCase *tc = tcase_create("console");
 	tcase_add_test(tc, test_lines);
 	tcase_add_test(tc, test_long_line);
+	tcase_add_test(tc, test_cut_in_sequence);
 	suite_add_tcase(s, tc);
 	return s;
 }

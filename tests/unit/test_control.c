@@ -15,12 +15,31 @@
 #include "vmm/control.h"
 
 static unsigned deferred_client;
+static unsigned big_answers; /* "swap-in" requests handled */
 
-/* The fake supervisor: answers every command with its name, and defers "wait". */
+/* An answer of {"ok":true,"pad":"xxx..."} with pad bytes of padding. */
+static json_t *padded(size_t pad)
+{
+	char *text = malloc(pad + 1);
+	memset(text, 'x', pad);
+	text[pad] = '\0';
+	json_t *r = json_pack("{s:b, s:s}", "ok", 1, "pad", text);
+	free(text);
+	return r;
+}
+
+/* The fake supervisor: answers every command with its name, and defers "wait"; "swap-in"
+ * gets a 20 KiB answer, "swap-out" one over CONTROL_ANSWER_MAX. */
 static json_t *fake_handle(void *ctx, unsigned client, const json_t *request)
 {
 	(void)ctx;
 	const char *cmd = json_string_value(json_object_get(request, "cmd"));
+	if (strcmp(cmd, "swap-in") == 0) {
+		big_answers++;
+		return padded(20 << 10);
+	}
+	if (strcmp(cmd, "swap-out") == 0)
+		return padded(CONTROL_ANSWER_MAX);
 	if (strcmp(cmd, "wait") == 0) {
 		deferred_client = client;
 		return NULL;
@@ -224,6 +243,62 @@ START_TEST(test_control_out_of_descriptors)
 }
 END_TEST
 
+/* A client that sends requests and never reads: nothing more is read or handled while its
+ * answer is unsent, so it holds one answer (what the socket does not take) and no more,
+ * while other clients are served; once it reads, it is served on, in order. An answer over
+ * CONTROL_ANSWER_MAX becomes an error. */
+START_TEST(test_control_client_not_reading)
+{
+	char path[64], err[512];
+	socket_path(path, sizeof(path));
+	struct control *c = control_open(path, &fake_ops, err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	static const char req[] = "{\"cmd\":\"swap-in\",\"name\":\"a\"}\n";
+	int flood = dial(path);
+	big_answers = 0;
+	size_t sent = 0;
+	for (int round = 0; round < 200; round++) {
+		/* As many requests as the socket takes, again and again: 10,000 in all at most. */
+		while (sent < 10000 && send(flood, req, sizeof(req) - 1, MSG_DONTWAIT) > 0)
+			sent++;
+		exchange_round(c);
+	}
+	/* More requests than the bound below (the socket's buffers take a few hundred; the old
+	 * server read all 10,000 and queued 200 MB of answers). */
+	ck_assert_uint_ge(sent, 200);
+	/* Each 20 KiB answer waits in the socket's buffers (a few hundred KiB) or in the
+	 * client's: a few dozen answers at most. */
+	ck_assert_msg(big_answers < 100, "%u requests of a client that does not read handled",
+		      big_answers);
+	unsigned held = big_answers;
+	/* Others are served meanwhile. */
+	int other = dial(path);
+	ck_assert_str_eq(exchange(c, other, "{\"cmd\":\"list\"}\n"),
+			 "{\"ok\":true,\"did\":\"list\"}\n");
+	/* An answer past the limit: an error instead, and the connection goes on. */
+	const char *got = exchange(c, other, "{\"cmd\":\"swap-out\",\"name\":\"a\"}\n");
+	ck_assert_msg(strstr(got, "\"ok\":false") && strstr(got, "more than the 16 MiB"), "%s",
+		      got);
+	ck_assert_str_eq(exchange(c, other, "{\"cmd\":\"list\"}\n"),
+			 "{\"ok\":true,\"did\":\"list\"}\n");
+	close(other);
+	/* The flooder reads at last: its answers come on, whole and in order. */
+	static char buf[1 << 16];
+	size_t lines = 0;
+	for (int round = 0; round < 400 && lines < held + 20; round++) {
+		exchange_round(c);
+		ssize_t r;
+		while ((r = recv(flood, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+			for (ssize_t i = 0; i < r; i++)
+				lines += buf[i] == '\n';
+	}
+	ck_assert_uint_ge(lines, held + 20);
+	ck_assert_uint_ge(big_answers, lines);
+	close(flood);
+	control_close(c);
+}
+END_TEST
+
 Suite *control_suite(void)
 {
 	Suite *s = suite_create("control");
@@ -232,6 +307,7 @@ Suite *control_suite(void)
 	tcase_add_test(tc, test_control_protocol);
 	tcase_add_test(tc, test_control_limits);
 	tcase_add_test(tc, test_control_out_of_descriptors);
+	tcase_add_test(tc, test_control_client_not_reading);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -420,6 +420,22 @@ START_TEST(test_response_error_text)
 	ck_assert_str_eq(ctl_response_error(r, buf, sizeof(buf)),
 			 "the command failed, and the ...");
 	json_decref(r);
+	/* The line for people says the command once: the server's errors often name it. */
+	char line[128];
+	r = parse_ok("{\"ok\":false,\"code\":\"failed\",\"error\":\"stats: no service named "
+		     "\\\"nosuch\\\"\"}");
+	ck_assert_str_eq(ctl_response_failure("stats", r, line, sizeof(line)),
+			 "stats: no service named \"nosuch\"");
+	json_decref(r);
+	r = parse_ok("{\"ok\":false,\"code\":\"failed\",\"error\":\"the fleet is stopping\"}");
+	ck_assert_str_eq(ctl_response_failure("start", r, line, sizeof(line)),
+			 "start: the fleet is stopping");
+	ck_assert_str_eq(ctl_response_failure("stat", r, line, sizeof(line)),
+			 "stat: the fleet is stopping");
+	json_decref(r);
+	r = parse_ok("{\"ok\":false,\"error\":\"statsx: y\"}");
+	ck_assert_str_eq(ctl_response_failure("stats", r, line, sizeof(line)), "stats: statsx: y");
+	json_decref(r);
 }
 END_TEST
 
@@ -534,6 +550,11 @@ START_TEST(test_format_metrics)
 	assert_format("metrics", "{\"ok\":true,\"text\":\"a 1\\tb\"}", "a 1\tb\n");
 	assert_format("metrics", "{\"ok\":true,\"text\":\"a\\u001b[2Jb\\r\\n\"}", "a?[2Jb?\n");
 	assert_format("metrics", "{\"ok\":true,\"text\":\"\"}", "");
+	/* C1 controls, UTF-8 encoded (U+009B is CSI, U+0080 and U+009F the ends): one '?' each;
+	 * U+00A0 and U+00E9 are not controls and pass. */
+	assert_format("metrics",
+		      "{\"ok\":true,\"text\":\"a\\u009b31mb\\u0080\\u009f\\u00a0\\u00e9\\n\"}",
+		      "a?31mb??\xc2\xa0\xc3\xa9\n");
 	assert_format("metrics", "{\"ok\":true}", "");
 }
 END_TEST

@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include "unit.h"
+#include "vmm/exit_status.h"
 #include "vmm/metrics.h"
 #include "vmm/metrics_http.h"
+#include "vmm/stats.h"
 
 /* Whether text has line as one of its lines, exactly. */
 static int has_line(const char *text, const char *line)
@@ -608,6 +610,37 @@ START_TEST(test_metrics_http_open)
 }
 END_TEST
 
+/* A stats object's (and wait's) "status" is the exit status denali-run gives for that outcome
+ * alone: a service killed through the control socket is 126, not 0. */
+START_TEST(test_outcome_status)
+{
+	static const struct {
+		enum vmm_outcome_kind kind;
+		int status, want;
+	} cases[] = {
+		{VMM_OUTCOME_EXITED, 7, 7},
+		{VMM_OUTCOME_EXITED, 0, 0},
+		{VMM_OUTCOME_STOPPED, 0, DENALI_EXIT_STOPPED},
+		{VMM_OUTCOME_TIMEOUT, 0, DENALI_EXIT_TIMEOUT},
+		{VMM_OUTCOME_SIGNALED, 15, 143},
+		{VMM_OUTCOME_SAVED, 0, 0},
+		{VMM_OUTCOME_LOST, 0, DENALI_EXIT_HOST},
+		{VMM_OUTCOME_HOST_ERROR, 0, DENALI_EXIT_HOST},
+	};
+	static struct vmm_plan_service ps;
+	static const struct vmm_service_stats st;
+	snprintf(ps.cfg.name, sizeof(ps.cfg.name), "web");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct vmm_outcome o = {.kind = cases[i].kind, .status = cases[i].status};
+		snprintf(o.reason, sizeof(o.reason), "killed through the control socket");
+		ck_assert_int_eq(vmm_outcome_exit_status(&o), cases[i].want);
+		json_t *j = vmm_stats_service_json(&ps, 0, &o, &st);
+		ck_assert_int_eq(json_integer_value(json_object_get(j, "status")), cases[i].want);
+		json_decref(j);
+	}
+}
+END_TEST
+
 Suite *metrics_suite(void)
 {
 	Suite *s = suite_create("metrics");
@@ -616,6 +649,7 @@ Suite *metrics_suite(void)
 	tcase_add_test(tc, test_metrics_escaping);
 	tcase_add_test(tc, test_metrics_untrusted);
 	tcase_add_test(tc, test_metrics_many);
+	tcase_add_test(tc, test_outcome_status);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("http");
 	tcase_set_timeout(tc, 60);

@@ -21,6 +21,7 @@ static void compact_switched(struct kv_store *s, int status)
 	s->durable_seq = s->copy_seq - 1;
 	s->live_bytes = s->copied_bytes;
 	kv_store_set_tail(s, out, out->block * KV_BLOCK + out->fill, out->buf);
+	s->stats.records = s->copied; /* the new region holds the live records only */
 	s->stats.compactions++;
 	s->state = KV_ST_READY;
 	kv_store_dispatch(s);

@@ -77,6 +77,7 @@ static void mount_scanned(struct kv_scan *sc, int status, void *arg)
 		return;
 	}
 	s->stats.recovered_records = sc->records;
+	s->stats.records = sc->records; /* the log goes on from them */
 	s->next_seq = sc->seq;
 	s->durable_seq = sc->seq - 1;
 	kv_store_set_tail(s, &s->batch[0], sc->pos, kv_scan_tail_bytes(sc));

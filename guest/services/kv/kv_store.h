@@ -72,7 +72,7 @@ struct kv_stats {
 	uint64_t log_bytes;   /* bytes of the active region in use */
 	uint64_t capacity;    /* bytes of a region */
 	uint64_t compactions; /* since mount */
-	uint64_t records;     /* records appended since mount */
+	uint64_t records;     /* records in the active region: recovered, appended, copied */
 	uint64_t batches;     /* write-and-flush rounds since mount */
 	uint64_t gets, puts, dels;
 	uint64_t recovered_records; /* mount: records scanned in the log */
