@@ -46,6 +46,13 @@ void unit_cpus_apart(pthread_t other)
 	pthread_setaffinity_np(other, sizeof(one), &one);
 }
 
+void unit_wait_running(const uint32_t *beats)
+{
+	uint32_t b = __atomic_load_n(beats, __ATOMIC_RELAXED);
+	while (__atomic_load_n(beats, __ATOMIC_RELAXED) - b < 2)
+		sched_yield();
+}
+
 /* Every suite, by the name a command line picks it with. */
 static const struct {
 	const char *name;

@@ -280,14 +280,6 @@ struct hostile_sq {
 	uint32_t beats;	    /* atomic: turns of its loop, to see it run */
 };
 
-/* Returns once h's thread is seen running (on another CPU, if there is one). */
-static void hostile_running(const uint32_t *beats)
-{
-	uint32_t b = __atomic_load_n(beats, __ATOMIC_RELAXED);
-	while (__atomic_load_n(beats, __ATOMIC_RELAXED) - b < 2)
-		sched_yield();
-}
-
 static void *hostile_sq_main(void *arg)
 {
 	struct hostile_sq *h = arg;
@@ -327,7 +319,7 @@ START_TEST(test_dev_kick_bounded_against_a_running_guest)
 	for (unsigned kick = 0; kick < 64; kick++) {
 		while (__atomic_load_n(&g.shared->sq_avail, __ATOMIC_ACQUIRE) == g.dev.sq_used)
 			sched_yield();
-		hostile_running(&h.beats);
+		unit_wait_running(&h.beats);
 		uint32_t before = g.dev.sq_used;
 		vdisk_dev_kick(&g.dev);
 		ck_assert_uint_le(g.dev.sq_used - before, DN_DISK_RING_SIZE);

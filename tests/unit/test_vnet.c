@@ -277,14 +277,6 @@ struct hostile_rx {
 	uint32_t beats;	    /* atomic: turns of its loop, to see it run */
 };
 
-/* Returns once the hostile thread is seen running (on another CPU, if there is one). */
-static void hostile_running(const uint32_t *beats)
-{
-	uint32_t b = __atomic_load_n(beats, __ATOMIC_RELAXED);
-	while (__atomic_load_n(beats, __ATOMIC_RELAXED) - b < 2)
-		sched_yield();
-}
-
 static void *hostile_rx_main(void *arg)
 {
 	struct hostile_rx *h = arg;
@@ -321,7 +313,7 @@ START_TEST(test_rx_put_bounded_against_a_running_guest)
 	while (__atomic_load_n(&h.published, __ATOMIC_RELAXED) < DN_NIC_RING_SIZE)
 		sched_yield();
 	for (unsigned call = 0; call < 8; call++) {
-		hostile_running(&h.beats);
+		unit_wait_running(&h.beats);
 		uint32_t before = r.rx_used;
 		ck_assert_int_eq(vnet_ring_rx_put(&r, &f), 0);
 		ck_assert_uint_le(r.rx_used - before, DN_NIC_RING_SIZE);

@@ -4,6 +4,7 @@
 
 #include <check.h>
 #include <pthread.h>
+#include <stdint.h>
 
 Suite *size_suite(void);
 Suite *config_suite(void);
@@ -42,5 +43,9 @@ const char *unit_tmpdir(void);
  * hostile "guest" thread really runs beside the device code under test (on one CPU the
  * race never shows). Test processes are forked per test: nothing needs undoing. */
 void unit_cpus_apart(pthread_t other);
+
+/* Returns once a thread that adds 1 to *beats at every turn of its loop is seen running (two
+ * turns), so that a test's race starts with its "guest" thread already going. */
+void unit_wait_running(const uint32_t *beats);
 
 #endif
