@@ -74,6 +74,8 @@ static const struct metric metrics[] = {
 		"Frames dropped while the service slept, its queue full."),
 	COUNTER("nic_asleep_ignored_total", "nic", "asleep_ignored", UNIT_ONE,
 		"Broadcasts not given to the service while it slept."),
+	COUNTER("nic_tx_blocked_total", "nic", "tx_blocked", UNIT_ONE,
+		"Times its sends waited for a sleeping peer's hold to have room."),
 	COUNTER("disk_reads_total", "disk", "reads", UNIT_ONE, "Disk reads completed."),
 	COUNTER("disk_writes_total", "disk", "writes", UNIT_ONE, "Disk writes completed."),
 	COUNTER("disk_flushes_total", "disk", "flushes", UNIT_ONE, "Disk flushes completed."),

@@ -92,6 +92,8 @@ json_t *vmm_stats_service_json(const struct vmm_plan_service *ps, int swappable,
 				    json_integer((json_int_t)st->nic.held_dropped));
 		json_object_set_new(nic, "asleep_ignored",
 				    json_integer((json_int_t)st->nic.asleep_ignored));
+		json_object_set_new(nic, "tx_blocked",
+				    json_integer((json_int_t)st->nic.tx_blocked));
 		json_object_set_new(svc, "nic", nic);
 	}
 	if (st->disk_present) {

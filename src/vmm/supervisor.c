@@ -221,6 +221,7 @@ static void nic_stats(struct vmm_service_stats *st, const struct vnet_port_count
 	st->nic.held = c->held;
 	st->nic.held_dropped = c->held_dropped;
 	st->nic.asleep_ignored = c->asleep_ignored;
+	st->nic.tx_blocked = c->tx_blocked;
 }
 
 /* Disconnects service i from the switch, keeping its counters for --stats. */

@@ -401,9 +401,10 @@ def case_swap_held(env):
         services = stop_fleet(proc, names, stats)
     outs = sum(s["swap"]["outs"] for s in services)
     held = sum(s["nic"]["held"] for s in services)
+    blocked = sum(s["nic"]["tx_blocked"] for s in services)
     dropped = {s["name"]: s["nic"]["held_dropped"] for s in services if s["nic"]["held_dropped"]}
-    print("%d requests (%d /big), swap-outs %d, frames held %d, held_dropped %r" %
-          (len(done), done.count("/big"), outs, held, dropped))
+    print("%d requests (%d /big), swap-outs %d, frames held %d, sends blocked %d, held_dropped %r" %
+          (len(done), done.count("/big"), outs, held, blocked, dropped))
     expect(not failures, "every request answered, every /big intact", failures, "", "")
     expect(outs >= n, "services were swapped out for the budget", outs, "", "")
     expect(not dropped, "no frame held for a sleeper was dropped", dropped, "", "")

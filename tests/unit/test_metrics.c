@@ -52,7 +52,7 @@ static const char fixture[] =
 	"  \"cpu_ns\": 1230000000, \"wall_ns\": 5000000000, \"resident_pages\": 4096,"
 	"  \"nic\": {\"tx_frames\": 118, \"tx_spoofed\": 0, \"tx_dropped\": 1, \"rx_frames\": 120,"
 	"          \"rx_dropped\": 2, \"ring_errors\": 0, \"held\": 3, \"held_dropped\": 0,"
-	"          \"asleep_ignored\": 6},"
+	"          \"asleep_ignored\": 6, \"tx_blocked\": 4},"
 	"  \"resident_peak_bytes\": 16777216},"
 	" {\"name\": \"kv\", \"outcome\": \"stopped\", \"status\": 1, \"reason\": \"killed\","
 	"  \"state\": \"asleep\", \"exits\": {\"io\": 1}, \"hypercalls\": {\"console\": 0},"
@@ -112,6 +112,7 @@ START_TEST(test_metrics_fixture)
 		"denali_nic_rx_dropped_total{service=\"httpd\"} 2",
 		"denali_nic_held_total{service=\"httpd\"} 3",
 		"denali_nic_asleep_ignored_total{service=\"httpd\"} 6",
+		"denali_nic_tx_blocked_total{service=\"httpd\"} 4",
 		"denali_disk_reads_total{service=\"kv\"} 9",
 		"denali_disk_read_bytes_total{service=\"kv\"} 36864",
 		"denali_disk_written_bytes_total{service=\"kv\"} 16384",
