@@ -170,6 +170,8 @@ def case_disk_second_writer(env):
     """A writable disk belongs to one service: a second one in the same run is refused before
     anything starts, and so is a second run while the first holds it."""
     img = os.path.join(env.tmp, "owned.img")
+    with open(img, "wb") as f:  # there already: each file's own checks pass, the plan's refuses
+        f.truncate(1 << 20)
     a = env.service("first", ["write-hold", "0", "1", "1"], {"path": img, "size": "1M"})
     b = env.service("second", ["verify", "0", "1", "1"], {"path": "owned.img"})
     status, out, err = env.run([a, b])
