@@ -412,7 +412,7 @@ static void *service_thread(void *arg)
 			vmm_service_raise(svc, DN_EV_STOP);
 		slot->stop_event = 0;
 		if (slot->saving)
-			__atomic_store_n(&svc->swap_asked, 1, __ATOMIC_RELEASE);
+			__atomic_store_n(&svc->save_asked, 1, __ATOMIC_RELEASE);
 		if (slot->kill.kind != VMM_OUTCOME_NONE)
 			vmm_service_request_stop(svc, slot->kill.kind, slot->kill.status);
 		pthread_mutex_unlock(&cell->lock);
@@ -631,7 +631,7 @@ static void relay(struct cell *cell, const struct cell_msg *msg)
 		if (msg->type == CELL_MSG_SAVE) {
 			slot->saving = 1;
 			if (slot->state == SLOT_RUNNING) {
-				__atomic_store_n(&svc->swap_asked, 1, __ATOMIC_RELEASE);
+				__atomic_store_n(&svc->save_asked, 1, __ATOMIC_RELEASE);
 				vcpu_kick(&svc->vcpu); /* it sleeps, saved, at its next idle */
 			}
 			if (slot->state == SLOT_ASLEEP)

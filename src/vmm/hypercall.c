@@ -123,6 +123,7 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, int *asleep
 	__atomic_add_fetch(&svc->idle_seq, 1, __ATOMIC_RELEASE);
 	const int64_t idle_after = (int64_t)svc->cfg->swap.idle_after_ns;
 	int64_t swap_at = svc->cfg->swap.enabled ? vcpu_clock_ns() + idle_after : INT64_MAX;
+	int64_t retry_at = INT64_MIN; /* a sleep that was put off (busy): not tried before this */
 	for (;;) {
 		int64_t timer = vmm_service_timer_poll(svc);
 		ev = take_events(svc);
@@ -132,8 +133,9 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, int *asleep
 		if (now >= deadline)
 			break;
 		int64_t next = timer < deadline ? timer : deadline;
-		int asked = __atomic_load_n(&svc->swap_asked, __ATOMIC_ACQUIRE);
-		if ((now >= swap_at || asked) && !svc->swap.disabled) {
+		int asked = __atomic_load_n(&svc->swap_asked, __ATOMIC_ACQUIRE) ||
+			    __atomic_load_n(&svc->save_asked, __ATOMIC_ACQUIRE);
+		if ((now >= swap_at || asked) && now >= retry_at && !svc->swap.disabled) {
 			if (!asked && next - now < idle_after) {
 				/* It wakes again soon: a swap now would be undone at once. */
 				swap_at = INT64_MAX;
@@ -144,6 +146,7 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, int *asleep
 			if (slept == 1) {
 				/* Asked once, done: awake again, it stays until asked again. */
 				__atomic_store_n(&svc->swap_asked, 0, __ATOMIC_RELEASE);
+				__atomic_store_n(&svc->save_asked, 0, __ATOMIC_RELEASE);
 				*asleep = 1;
 				break;
 			}
@@ -153,14 +156,25 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, int *asleep
 					svc->cfg->name, why);
 				svc->swap.disabled = 1;
 			}
-			/* Busy (disk work, an event): look again a little later. */
+			/* Busy (disk work, an event): look again a little later. The budget asks
+			 * again if it still needs to; a save stays asked, at a later idle if this
+			 * one ends first (a stop under --resume waits for it until --grace ends).
+			 */
 			__atomic_store_n(&svc->swap_asked, 0, __ATOMIC_RELEASE);
+			if (slept < 0)
+				__atomic_store_n(&svc->save_asked, 0, __ATOMIC_RELEASE);
 			swap_at = slept == 0 && (asked || swap_at != INT64_MAX)
 					  ? now + SLEEP_RETRY_NS
 					  : INT64_MAX;
+			retry_at = now + SLEEP_RETRY_NS;
 			continue;
 		}
-		int64_t wake = next < swap_at ? next : swap_at;
+		int64_t wake = next;
+		if (!svc->swap.disabled) {
+			int64_t due = asked ? now : swap_at;
+			due = due > retry_at ? due : retry_at;
+			wake = due < wake ? due : wake;
+		}
 		struct timespec ts = {.tv_sec = (wake - now) / 1000000000,
 				      .tv_nsec = (wake - now) % 1000000000};
 		/* The switch writes the wake eventfd when it raises DN_EV_NET. */

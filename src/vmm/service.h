@@ -112,6 +112,7 @@ struct vmm_service {
 	uint64_t wake_events;	     /* raised while it slept: pending once it is back */
 	struct vdisk_dev_saved disk_saved;
 	volatile int swap_asked; /* swap it out at its next idle (the memory budget) */
+	volatile int save_asked; /* a stop under --resume: swap it out, at a later idle if busy */
 	/* Odd while its vcpu waits in an idle, even while the guest runs (atomic): an idle guest
 	 * maps no new pages, so its cell need not measure it again. */
 	uint32_t idle_seq;
