@@ -292,19 +292,25 @@ def wait_under(pid, budget, what, timeout=60):
         time.sleep(0.02)
 
 
+def fleet_resident_kib(env, n):
+    """The resident guest memory of n httpds that each answered once, with no budget: what a
+    budget is then set against."""
+    proc, names, ports, stats = httpd_fleet(env, n, [])
+    try:
+        ask_fleet(names, ports, 1)
+        time.sleep(0.5)
+        return fleet_rss_kib(proc.pid)
+    finally:
+        if proc.poll() is None:
+            stop_fleet(proc, names, stats)
+
+
 def case_swap_budget(env):
     """A memory budget of half the fleet's resident memory keeps the guest pages resident in the
     cells under it (beyond it only while a woken service waits for another to go), while every
     service still answers every request."""
     n = 6
-    proc, names, ports, stats = httpd_fleet(env, n, [])
-    try:
-        ask_fleet(names, ports, 1)
-        time.sleep(0.5)
-        total = fleet_rss_kib(proc.pid)
-    finally:
-        if proc.poll() is None:
-            stop_fleet(proc, names, stats)
+    total = fleet_resident_kib(env, n)
     budget = total // 2
     print("fleet resident %d KiB; budget %d KiB" % (total, budget))
     proc, names, ports, stats = httpd_fleet(env, n, ["--memory-budget", "%dK" % budget])
@@ -361,14 +367,7 @@ def case_swap_held(env):
     /big (1 MiB, checked by SHA-256), answers every request, and the switch dropped no frame it
     held for a sleeper (held_dropped 0)."""
     n, clients, per_client = 12, 16, 4
-    proc, names, ports, stats = httpd_fleet(env, n, [])
-    try:
-        ask_fleet(names, ports, 1)
-        time.sleep(0.5)
-        total = fleet_rss_kib(proc.pid)
-    finally:
-        if proc.poll() is None:
-            stop_fleet(proc, names, stats)
+    total = fleet_resident_kib(env, n)
     budget = 2 * total // n
     print("fleet resident %d KiB; budget %d KiB" % (total, budget))
     proc, names, ports, stats = httpd_fleet(env, n, ["--memory-budget", "%dK" % budget])
