@@ -153,7 +153,6 @@ static int new_port(struct vnet_switch *sw)
 		sw->cap = cap;
 	}
 	memset(&sw->ports[sw->nports], 0, sizeof(sw->ports[0]));
-	sw->ports[sw->nports].blocked_on = -1;
 	return (int)sw->nports++;
 }
 
@@ -604,7 +603,9 @@ done:
 static int waits_for(const struct vnet_switch *sw, unsigned src, const struct vnet_frame *f)
 {
 	const struct vnet_port *in = &sw->ports[src];
-	if ((f->hdr[0] & 1) || mac_key(f->hdr + 6) != mac_key(in->mac) || !sources_ok(in, f))
+	/* Nothing held anywhere: every hold has room (the common case, and the cheap test). */
+	if (!sw->held_bytes || (f->hdr[0] & 1) || mac_key(f->hdr + 6) != mac_key(in->mac) ||
+	    !sources_ok(in, f))
 		return -1;
 	int to = unicast_to(sw, src, f);
 	if (to < 0 || !sw->ports[to].asleep || held_room(sw, &sw->ports[to], f->len))

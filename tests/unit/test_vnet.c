@@ -905,6 +905,7 @@ START_TEST(test_sleep_backpressure)
 	 * to go); one that sleeps itself leaves the list. */
 	vnet_switch_sleep(&sw, (unsigned)pb);
 	sw.ports[pb].held_cost = VNET_HELD_PORT_BYTES; /* as good as full */
+	sw.held_bytes += VNET_HELD_PORT_BYTES;	       /* the switch counts what ports hold */
 	put_sized(&c, b.mac, 0, 100);
 	vnet_switch_drain_tx(&sw, (unsigned)pc, 1000, &more);
 	ck_assert_int_eq(sw.ports[pc].blocked_on, pb);
