@@ -409,7 +409,16 @@ static void drain(struct supervisor *s, struct sup_cell *c)
 			continue;
 		}
 		if (got == (ssize_t)sizeof(msg) && msg.type == CELL_MSG_ENDED) {
-			record(s, &msg);
+			/* Only the cell that runs a service may end it, with an outcome we know:
+			 * a compromised cell must not end or misreport another cell's service. */
+			if (msg.service >= c->first && msg.service - c->first < c->count &&
+			    (unsigned)msg.outcome.kind <= VMM_OUTCOME_SAVED)
+				record(s, &msg);
+			else
+				fprintf(stderr,
+					"denali-run: cell %u: ignored an end report for service %u "
+					"it does not run\n",
+					(unsigned)(c - s->cells), msg.service);
 			continue;
 		}
 		if (got == (ssize_t)sizeof(msg) && msg.type == CELL_MSG_STATS) {
