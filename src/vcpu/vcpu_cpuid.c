@@ -24,6 +24,7 @@ static const char brand[48] = "Denali virtual CPU";
 
 /* The promised features, each with where it lives; docs/abi.md "CPUID" lists the same. */
 enum reg { EAX, EBX, ECX, EDX };
+static const char *const reg_names[] = {"EAX", "EBX", "ECX", "EDX"};
 struct feature {
 	uint32_t leaf;
 	enum reg reg;
@@ -54,40 +55,47 @@ static uint32_t chars(const char *s)
 	return v;
 }
 
-/* The table, features included: the same for every caller. */
+/* One leaf's values, features included. Leaves not named here read zero. */
+static struct kvm_cpuid_entry2 fixed_leaf(uint32_t leaf)
+{
+	struct kvm_cpuid_entry2 e = {.function = leaf};
+	if (leaf == 0) {
+		e.eax = LEAF_MAX_BASIC;
+		e.ebx = chars(vendor);
+		e.edx = chars(vendor + 4);
+		e.ecx = chars(vendor + 8);
+	} else if (leaf == 1) {
+		e.eax = SIGNATURE;
+	} else if (leaf == LEAF_EXT) {
+		e.eax = LEAF_MAX_EXT;
+	} else if (leaf >= LEAF_EXT + 2 && leaf <= LEAF_EXT + 4) {
+		const char *b = brand + (leaf - LEAF_EXT - 2) * 16;
+		e.eax = chars(b);
+		e.ebx = chars(b + 4);
+		e.ecx = chars(b + 8);
+		e.edx = chars(b + 12);
+	} else if (leaf == LEAF_MAX_EXT) {
+		e.eax = ADDRESS_SIZES;
+	}
+	for (unsigned i = 0; i < NPROMISED; i++)
+		if (promised[i].leaf == leaf)
+			*reg_of(&e, promised[i].reg) |= 1u << promised[i].bit;
+	return e;
+}
+
+/* Every leaf of both ranges is listed, zero ones too, so that nothing of KVM's choosing fills a
+ * leaf the guest may read. */
+_Static_assert(VCPU_CPUID_ENTRIES == LEAF_MAX_BASIC + 1 + (LEAF_MAX_EXT - LEAF_EXT + 1),
+	       "one entry per leaf in range");
+
 static void fixed_table(struct vcpu_cpuid *t)
 {
 	memset(t, 0, sizeof(*t));
-	struct kvm_cpuid_entry2 *e = t->entries;
-	e[0] = (struct kvm_cpuid_entry2){.function = 0,
-					 .eax = LEAF_MAX_BASIC,
-					 .ebx = chars(vendor),
-					 .edx = chars(vendor + 4),
-					 .ecx = chars(vendor + 8)};
-	e[1] = (struct kvm_cpuid_entry2){.function = 1, .eax = SIGNATURE};
-	e[2] = (struct kvm_cpuid_entry2){.function = LEAF_EXT, .eax = LEAF_MAX_EXT};
-	e[3] = (struct kvm_cpuid_entry2){.function = LEAF_EXT + 1};
-	unsigned n = 4;
-	for (unsigned leaf = 0; leaf < 3; leaf++, n++) {
-		const char *b = brand + leaf * 16;
-		e[n] = (struct kvm_cpuid_entry2){.function = LEAF_EXT + 2 + leaf,
-						 .eax = chars(b),
-						 .ebx = chars(b + 4),
-						 .ecx = chars(b + 8),
-						 .edx = chars(b + 12)};
-	}
-	/* 0x80000005-7 read zero: listed, so that nothing of KVM's choosing fills them. */
-	for (uint32_t leaf = LEAF_EXT + 5; leaf < LEAF_MAX_EXT; leaf++)
-		e[n++] = (struct kvm_cpuid_entry2){.function = leaf};
-	e[n++] = (struct kvm_cpuid_entry2){.function = LEAF_MAX_EXT, .eax = ADDRESS_SIZES};
-	t->nent = n;
-	for (unsigned i = 0; i < NPROMISED; i++)
-		for (unsigned j = 0; j < t->nent; j++)
-			if (e[j].function == promised[i].leaf)
-				*reg_of(&e[j], promised[i].reg) |= 1u << promised[i].bit;
+	for (uint32_t leaf = 0; leaf <= LEAF_MAX_BASIC; leaf++)
+		t->entries[t->nent++] = fixed_leaf(leaf);
+	for (uint32_t leaf = LEAF_EXT; leaf <= LEAF_MAX_EXT; leaf++)
+		t->entries[t->nent++] = fixed_leaf(leaf);
 }
-
-_Static_assert(VCPU_CPUID_ENTRIES == 11, "the fixed table has 11 leaves");
 
 static const struct kvm_cpuid_entry2 *find(const struct kvm_cpuid_entry2 *entries, uint32_t n,
 					   uint32_t leaf)
@@ -110,8 +118,7 @@ int vcpu_cpuid_build(struct vcpu_cpuid *t, const struct kvm_cpuid_entry2 *suppor
 			snprintf(err, errlen,
 				 "this host's KVM cannot offer the Denali virtual CPU: it lacks %s "
 				 "(CPUID 0x%x %s bit %u)",
-				 f->name, f->leaf,
-				 (const char *[]){"EAX", "EBX", "ECX", "EDX"}[f->reg], f->bit);
+				 f->name, f->leaf, reg_names[f->reg], f->bit);
 			return -1;
 		}
 	}
