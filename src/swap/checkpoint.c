@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #define CHECKPOINT_MAGIC 0x3174706b636e6444ull /* "Ddnckpt1" */
-#define CHECKPOINT_VERSION 1
+#define CHECKPOINT_VERSION 2		       /* 2: the CPUID table's id */
 
-/* What precedes the checkpoint in the file: which format, which host boot, how long, and a
- * checksum of everything after the header. */
+/* What precedes the checkpoint in the file: which format, which host boot, which virtual CPU,
+ * how long, and a checksum of everything after the header. */
 struct checkpoint_header {
 	uint64_t magic;
 	uint32_t version;
@@ -20,6 +20,7 @@ struct checkpoint_header {
 	uint64_t payload_size;
 	uint64_t checksum;
 	char boot_id[40];
+	uint64_t cpuid_id; /* vcpu_cpuid_id() of the monitor that saved it */
 };
 
 static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
@@ -86,7 +87,8 @@ int checkpoint_save(const char *dir, const struct checkpoint *c, const uint8_t *
 	struct checkpoint_header h = {.magic = CHECKPOINT_MAGIC,
 				      .version = CHECKPOINT_VERSION,
 				      .header_size = sizeof(h),
-				      .payload_size = sizeof(*c) + wset};
+				      .payload_size = sizeof(*c) + wset,
+				      .cpuid_id = vcpu_cpuid_id()};
 	h.checksum = fnv1a(fnv1a(0xcbf29ce484222325ull, c, sizeof(*c)), working_set, wset);
 	read_boot_id(h.boot_id);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -178,6 +180,14 @@ int checkpoint_load(const char *dir, struct checkpoint *c, uint8_t **working_set
 			 "its checkpoint %s was saved before the host last booted (its clock "
 			 "cannot go on)",
 			 path);
+		goto fail;
+	}
+	/* The guest may have read CPUID and chosen code by it: it goes on only on the same CPU. */
+	if (h.cpuid_id != vcpu_cpuid_id()) {
+		snprintf(err, errlen,
+			 "its checkpoint %s was saved by a monitor with another virtual CPU (CPUID "
+			 "table %016llx, this one's is %016llx)",
+			 path, (unsigned long long)h.cpuid_id, (unsigned long long)vcpu_cpuid_id());
 		goto fail;
 	}
 	if (check_contents(c, path, err, errlen) != 0)

@@ -16,13 +16,38 @@ struct kvm_run;
 /* The signal that kicks a vcpu thread out of KVM_RUN or an idle wait. */
 #define VCPU_KICK_SIGNAL SIGUSR1
 
+/* The fixed virtual CPU's CPUID table (docs/abi.md "CPUID"): every leaf a guest can read. */
+#define VCPU_CPUID_ENTRIES 11
+struct vcpu_cpuid {
+	uint32_t nent;
+	struct kvm_cpuid_entry2 entries[VCPU_CPUID_ENTRIES];
+};
+
+/* Builds the fixed table into t, after checking that the host's supported table (from
+ * KVM_GET_SUPPORTED_CPUID) offers every promised feature; nothing else of the host's goes in.
+ * 0, or -1 with the first missing feature named in err. Pure. */
+int vcpu_cpuid_build(struct vcpu_cpuid *t, const struct kvm_cpuid_entry2 *supported,
+		     uint32_t nsupported, char *err, size_t errlen);
+
+/* vcpu_cpuid_build over this host's KVM_GET_SUPPORTED_CPUID (a /dev/kvm ioctl). 0, or -1. */
+int vcpu_cpuid_load(struct vcpu_cpuid *t, int kvm_fd, char *err, size_t errlen);
+
+/* KVM_SET_CPUID2 of t on a vcpu that has not run yet. 0, or -1 with err. */
+int vcpu_cpuid_set(int vcpu_fd, const struct vcpu_cpuid *t, char *err, size_t errlen);
+
+/* An id of the fixed table (a hash of every leaf): a checkpoint records it, and a resume under
+ * a monitor whose table differs is refused. Pure. */
+uint64_t vcpu_cpuid_id(void);
+
 /* The host's /dev/kvm. */
 struct vcpu_kvm {
 	int fd;
-	size_t run_size; /* bytes of the per-vcpu kvm_run mapping */
+	size_t run_size;	 /* bytes of the per-vcpu kvm_run mapping */
+	struct vcpu_cpuid cpuid; /* what every vcpu is given before it first runs */
 };
 
-/* Opens /dev/kvm and checks the API. Returns 0, or a negative errno with a helpful message
+/* Opens /dev/kvm, checks the API and builds the CPUID table (vcpu_cpuid_load: a host that
+ * lacks a promised feature is refused). Returns 0, or a negative errno with a helpful message
  * in err: -ENOENT when KVM is absent (tests skip on it), -EACCES without permission. */
 int vcpu_kvm_open(struct vcpu_kvm *kvm, char *err, size_t errlen);
 void vcpu_kvm_close(struct vcpu_kvm *kvm);
@@ -53,7 +78,8 @@ struct vcpu_shell {
 	size_t run_size;
 };
 
-/* Makes a shell. 0, or -1 with the failing ioctl named in err (nothing left open). */
+/* Makes a shell, its vcpu given the fixed CPUID table. 0, or -1 with the failing ioctl named
+ * in err (nothing left open). */
 int vcpu_shell_make(struct vcpu_shell *sh, const struct vcpu_kvm *kvm, char *err, size_t errlen);
 void vcpu_shell_free(struct vcpu_shell *sh);
 
@@ -85,8 +111,7 @@ int vcpu_boot(struct vcpu *v, uint64_t entry, uint64_t stack_top, uint64_t arg, 
 	      size_t errlen);
 
 /* Sets every field of s to the fixed virtual architecture (64-bit ring 3 over the system area:
- * control registers, EFER, segments, LDT, TR, GDT, IDT), keeping only apic_base, which is
- * KVM's. Pure. */
+ * control registers, EFER, segments, LDT, TR, GDT, IDT; apic_base 0, no local APIC). Pure. */
 void vcpu_sregs_fixed(struct kvm_sregs *s);
 
 /* Host CLOCK_MONOTONIC in ns. */

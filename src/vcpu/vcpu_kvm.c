@@ -55,6 +55,8 @@ int vcpu_kvm_open(struct vcpu_kvm *kvm, char *err, size_t errlen)
 		goto fail;
 	}
 	kvm->run_size = (size_t)size;
+	if (vcpu_cpuid_load(&kvm->cpuid, kvm->fd, err, errlen) != 0)
+		goto fail;
 	return 0;
 fail:
 	close(kvm->fd);
@@ -82,6 +84,12 @@ int vcpu_shell_make(struct vcpu_shell *sh, const struct vcpu_kvm *kvm, char *err
 	sh->fd = ioctl(sh->vm_fd, KVM_CREATE_VCPU, 0);
 	if (sh->fd < 0) {
 		snprintf(err, errlen, "KVM_CREATE_VCPU: %s", strerror(errno));
+		vcpu_shell_free(sh);
+		return -1;
+	}
+	/* Before the vcpu first runs (KVM refuses a change after), and before KVM_SET_SREGS:
+	 * EFER.LME is valid only with CPUID's LM. Every vcpu, spare or not, is made here. */
+	if (vcpu_cpuid_set(sh->fd, &kvm->cpuid, err, errlen) != 0) {
 		vcpu_shell_free(sh);
 		return -1;
 	}

@@ -184,9 +184,9 @@ static int read_time_base(struct vcpu *v, char *err, size_t errlen)
 
 void vcpu_sregs_fixed(struct kvm_sregs *s)
 {
-	uint64_t apic_base = s->apic_base; /* KVM's own, for a vcpu without a local APIC */
+	/* apic_base 0 too: there is no local APIC, and KVM shows CPUID's APIC bit while its
+	 * enable bit is set (its default), which the fixed CPUID table does not promise. */
 	memset(s, 0, sizeof(*s));
-	s->apic_base = apic_base;
 	s->cr0 = VCPU_CR0;
 	s->cr3 = SYS_PML4;
 	s->cr4 = VCPU_CR4;
@@ -212,10 +212,6 @@ int vcpu_boot(struct vcpu *v, uint64_t entry, uint64_t stack_top, uint64_t arg, 
 	      size_t errlen)
 {
 	struct kvm_sregs sregs;
-	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) != 0) {
-		snprintf(err, errlen, "KVM_GET_SREGS: %s", strerror(errno));
-		return -1;
-	}
 	vcpu_sregs_fixed(&sregs);
 	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) != 0) {
 		snprintf(err, errlen, "KVM_SET_SREGS: %s", strerror(errno));

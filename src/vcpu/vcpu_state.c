@@ -73,13 +73,6 @@ int vcpu_unpark(struct vcpu *v, const struct vcpu_kvm *kvm, struct vcpu_shell *s
 		vcpu_destroy(&fresh);
 		return -1;
 	}
-	/* The new vcpu's apic_base is KVM's own: vcpu_sregs_fixed keeps it. */
-	if (ioctl(fresh.fd, KVM_GET_SREGS, &copy.sregs) != 0) {
-		snprintf(err, errlen, "KVM_GET_SREGS: %s", strerror(errno));
-		vcpu_destroy(&fresh);
-		return -1;
-	}
-	vcpu_sregs_fixed(&copy.sregs);
 	int tsc_ok;
 	if (copy.has_offset) {
 		tsc_ok = tsc_offset(&fresh, 1, &copy.tsc_offset) == 0;

@@ -601,9 +601,10 @@ def case_resume_httpd(env):
             expect("listening" not in out, "the second run did not boot it again", status, out, err)
 
 
-# The checkpoint file (src/swap/checkpoint.c): a 72-byte header (its checksum at 24, FNV-1a of
-# all that follows), then struct checkpoint, whose offsets come from <linux/kvm.h>'s fixed ABI.
-CKPT_HEADER, CKPT_CHECKSUM = 72, 24
+# The checkpoint file (src/swap/checkpoint.c): an 80-byte header (its checksum at 24, FNV-1a of
+# all that follows; the CPUID table's id at 72), then struct checkpoint, whose offsets come from
+# <linux/kvm.h>'s fixed ABI.
+CKPT_HEADER, CKPT_CHECKSUM, CKPT_CPUID = 80, 24, 72
 CKPT_RIP, CKPT_RFLAGS = 8 + 128, 8 + 136  # struct kvm_regs after ram_size
 CKPT_SREGS = 8 + 144
 SEG_SIZE, SEG_SELECTOR, SEG_DPL = 24, 12, 16  # struct kvm_segment
@@ -640,6 +641,15 @@ def non_canonical_rip(payload):
     struct.pack_into("<Q", payload, CKPT_RIP, 0x1234567812345678)
 
 
+def other_cpuid(path):
+    """The header's CPUID table id, as a monitor with another virtual CPU would have written."""
+    with open(path, "r+b") as f:
+        f.seek(CKPT_CPUID)
+        cpuid_id = struct.unpack("<Q", f.read(8))[0]
+        f.seek(CKPT_CPUID)
+        f.write(struct.pack("<Q", cpuid_id ^ 1))
+
+
 def tamper_sysarea(mem):
     """The memory file's page tables: the PML4 zeroed, the GDT's page made user-writable."""
     with open(mem, "r+b") as f:
@@ -653,7 +663,8 @@ def case_resume_tampered(env):
     """--resume trusts nothing of the monitor's in the state folder: a checkpoint that puts the
     guest in ring 0 over its own GDT, or a memory file whose page tables were zeroed, resumes it
     in ring 3 over the system area written anew; a checkpoint with a value out of range (a
-    non-canonical RIP) is refused, on one line naming the service and the field."""
+    non-canonical RIP), or saved under another CPUID table, is refused, on one line naming the
+    service and the reason."""
     f = resumable(env, "keeper", ["timer", "1", "15000"])
     proc = start_resume(env, f)
     state = os.path.join(env.state, "services", "keeper")
@@ -685,6 +696,13 @@ def case_resume_tampered(env):
            re.search(r"its checkpoint \S+ is refused: its saved vcpu has a non-canonical RIP "
                      r"0x1234567812345678: starting afresh$", lines[0]),
            "a non-canonical RIP refused, on one line, and the service started afresh", status, out, err)
+    status, out, err = resume(lambda: other_cpuid(ckpt))
+    lines = [l for l in err.splitlines() if "keeper: cannot resume it" in l]
+    expect(status == 0 and len(lines) == 1 and
+           re.search(r"its checkpoint \S+ was saved by a monitor with another virtual CPU \(CPUID table "
+                     r"[0-9a-f]{16}, this one's is [0-9a-f]{16}\): starting afresh$", lines[0]),
+           "another virtual CPU's checkpoint refused, on one line, and the service started afresh",
+           status, out, err)
 
 
 def case_swap_tmpfs(env):

@@ -69,6 +69,7 @@ static const struct {
 	{"vdisk_dev", vdisk_dev_suite},
 	{"swap", swap_suite},
 	{"vcpu_state", vcpu_state_suite},
+	{"vcpu_cpuid", vcpu_cpuid_suite},
 	{"net_ip", net_ip_suite},
 	{"net_tcp", net_tcp_suite},
 	{"net_fuzz", net_fuzz_suite},

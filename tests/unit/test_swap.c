@@ -258,6 +258,36 @@ START_TEST(test_checkpoint_tampered_contents)
 }
 END_TEST
 
+/* A checkpoint saved by a monitor whose virtual CPU differs (its CPUID table id): refused,
+ * and said so; the guest may have chosen its code by what CPUID said. */
+START_TEST(test_checkpoint_other_cpuid_refused)
+{
+	char dir[4096], path[4200], err[512];
+	snprintf(dir, sizeof(dir), "%s/ckpt-cpuid", unit_tmpdir());
+	ck_assert_int_eq(mkdir(dir, 0700) == 0 || errno == EEXIST, 1);
+	struct checkpoint c = good_checkpoint(), back;
+	ck_assert_int_eq(save_load(dir, &c, &back, err, sizeof(err)), 1);
+	/* The id is in the header, once: another monitor's table would have another. */
+	snprintf(path, sizeof(path), "%s/state", dir);
+	int fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	uint8_t head[128];
+	ck_assert_int_eq(pread(fd, head, sizeof(head), 0), sizeof(head));
+	uint64_t id = vcpu_cpuid_id();
+	uint8_t *at = memmem(head, sizeof(head), &id, sizeof(id));
+	ck_assert_ptr_nonnull(at);
+	id ^= 1;
+	ck_assert_int_eq(pwrite(fd, &id, sizeof(id), at - head), sizeof(id));
+	close(fd);
+	uint8_t *wset = NULL;
+	ck_assert_int_eq(checkpoint_load(dir, &back, &wset, err, sizeof(err)), -1);
+	ck_assert_ptr_null(wset);
+	ck_assert_msg(strstr(err, "another virtual CPU") != NULL, "%s", err);
+	ck_assert_int_eq(checkpoint_discard(dir), 0);
+	rmdir(dir);
+}
+END_TEST
+
 Suite *swap_suite(void)
 {
 	Suite *s = suite_create("swap");
@@ -268,6 +298,7 @@ Suite *swap_suite(void)
 	tcase_add_test(tc, test_budget_asked_ones_count_as_going);
 	tcase_add_test(tc, test_checkpoint_round_trip_and_damage);
 	tcase_add_test(tc, test_checkpoint_tampered_contents);
+	tcase_add_test(tc, test_checkpoint_other_cpuid_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

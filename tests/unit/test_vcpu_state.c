@@ -53,6 +53,7 @@ static void assert_sanitized(struct vcpu_state *st)
 	ck_assert_uint_eq(st->sregs.cr3, SYS_PML4);
 	ck_assert_uint_eq(st->sregs.gdt.base, SYS_GDT);
 	ck_assert_uint_eq(st->sregs.idt.base, SYS_IDT);
+	ck_assert_uint_eq(st->sregs.apic_base, 0);	     /* no local APIC: CPUID shows none */
 	ck_assert_uint_eq(st->regs.rflags & 0x3000, 0x3000); /* IOPL as at boot */
 }
 
@@ -94,6 +95,7 @@ START_TEST(test_control_registers_set_back)
 	st.sregs.cr4 |= 0x100000;		       /* SMEP games, or anything */
 	st.sregs.efer = 0x1 | 0x400;		       /* SCE, LMA without LME */
 	st.sregs.cr8 = 15;
+	st.sregs.apic_base = APIC_BASE; /* an APIC, enabled: CPUID would show its bit */
 	assert_sanitized(&st);
 	ck_assert_uint_eq(st.sregs.cr0, VCPU_CR0);
 	ck_assert_uint_eq(st.sregs.cr4, VCPU_CR4);

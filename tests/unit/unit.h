@@ -17,6 +17,7 @@ Suite *vdisk_suite(void);
 Suite *vdisk_dev_suite(void);
 Suite *swap_suite(void);
 Suite *vcpu_state_suite(void);
+Suite *vcpu_cpuid_suite(void);
 Suite *net_ip_suite(void);
 Suite *net_tcp_suite(void);
 Suite *net_fuzz_suite(void);
