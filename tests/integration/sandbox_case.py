@@ -2,7 +2,7 @@
 """Integration cases for the rights layer (docs/security.md#rights): a fleet started as root gives
 up every capability (and with --user becomes that user) in the supervisor and every cell, with
 NoNewPrivs set, and a cell confined by Landlock cannot open a file outside its state folder.
-Usage: sandbox_case.py DENALI_RUN MISBEHAVE CASE | --list"""
+Usage: sandbox_case.py DENALI_RUN DENALI_CTL MISBEHAVE CASE | --list"""
 import json
 import os
 import pwd
@@ -77,7 +77,26 @@ def check_rights(pids, uid, gid, what):
                "%s (pid %d): uid and gid %d:%d" % (what, pid, uid, gid), -1, "", repr(st))
 
 
-def run_case(denali_run, misbehave, tmp, opts, uid, gid):
+def refuses_new_tap(denali_ctl, sock, tmp, misbehave):
+    """After the drop, a start FILE that needs a new TAP device is refused with one line."""
+    path = os.path.join(tmp, "tapper.json")
+    with open(path, "w") as f:
+        json.dump({"name": "tapper", "image": misbehave, "memory": "8M", "args": ["spin"],
+                   "net": {"uplink": "tap:dnsbx0", "ip": "10.99.0.2/24"}}, f)
+    os.chmod(path, 0o644)
+    p = subprocess.run([denali_ctl, "--socket", sock, "start", path], capture_output=True)
+    out = p.stdout.decode()
+    try:
+        answer = json.loads(out)
+    except ValueError:
+        answer = {}
+    expect(p.returncode != 0 and answer.get("ok") is False and answer.get("error") ==
+           "start: tap:dnsbx0: a new TAP device needs root, which the fleet gave up after startup: "
+           "name its TAP services at startup", "start of a new TAP refused after the drop",
+           p.returncode, out, p.stderr.decode())
+
+
+def run_case(denali_run, denali_ctl, misbehave, tmp, opts, uid, gid):
     """Two cells of one spinning service each: the supervisor and both cells hold no rights, and
     each cell, confined, is denied /etc/passwd and a file beside its state folder. A second run
     shows the probe itself can open what the cell may: a file inside the state folder."""
@@ -87,13 +106,16 @@ def run_case(denali_run, misbehave, tmp, opts, uid, gid):
         f.write("not the cell's\n")
     os.chmod(beside, 0o644)  # readable by anyone: only Landlock keeps the cell out
     files = [service(tmp, "a", misbehave, ["spin"]), service(tmp, "b", misbehave, ["spin"])]
-    cmd = [denali_run, "--state-dir", state, "--cell-size", "1", "--grace", "1"] + opts + files
+    sock = os.path.join(tmp, "sock")
+    cmd = [denali_run, "--state-dir", state, "--cell-size", "1", "--grace", "1", "--control", sock] + opts + files
     for probe in ("/etc/passwd", beside):
         proc, seen = start_fleet(cmd, probe, ["a", "b"])
         cells = children(proc.pid)
         expect(len(cells) == 2, "two cells", -1, seen, "")
         check_rights([proc.pid], uid, gid, "supervisor")
         check_rights(cells, uid, gid, "cell")
+        if probe == beside:
+            refuses_new_tap(denali_ctl, sock, tmp, misbehave)
         status, out, err = stop_fleet(proc, seen)
         want = "denali-run: cell: sandbox probe: open %s: Permission denied\n" % probe
         expect(err.count(want) == 2, "each cell is denied %s" % probe, status, out, err)
@@ -110,12 +132,12 @@ def run_case(denali_run, misbehave, tmp, opts, uid, gid):
     return state
 
 
-def case_root(denali_run, misbehave, tmp):
+def case_root(denali_run, denali_ctl, misbehave, tmp):
     """Root without --user keeps uid 0 and gives up every capability."""
-    run_case(denali_run, misbehave, tmp, [], 0, 0)
+    run_case(denali_run, denali_ctl, misbehave, tmp, [], 0, 0)
 
 
-def case_user(denali_run, misbehave, tmp):
+def case_user(denali_run, denali_ctl, misbehave, tmp):
     """Root with --user nobody: every process becomes nobody; the state folder, made by root, is
     nobody's."""
     try:
@@ -124,13 +146,14 @@ def case_user(denali_run, misbehave, tmp):
         print("SKIP: no user nobody")
         sys.exit(SKIP)
     os.chmod(tmp, 0o755)  # nobody must reach its state folder in it
-    state = run_case(denali_run, misbehave, tmp, ["--user", "nobody"], nobody.pw_uid, nobody.pw_gid)
+    state = run_case(denali_run, denali_ctl, misbehave, tmp, ["--user", "nobody"], nobody.pw_uid,
+                     nobody.pw_gid)
     st = os.stat(state)
     expect(st.st_uid == nobody.pw_uid and st.st_mode & 0o777 == 0o700, "the state folder is nobody's, 0700",
            -1, "", "uid %d mode %o" % (st.st_uid, st.st_mode))
 
 
-def case_user_refused(denali_run, misbehave, tmp):
+def case_user_refused(denali_run, denali_ctl, misbehave, tmp):
     """--user naming root is refused before anything starts, with one line."""
     f = service(tmp, "a", misbehave, ["spin"])
     p = subprocess.run([denali_run, "--user", "root", "--state-dir", os.path.join(tmp, "s"), f],
@@ -148,10 +171,10 @@ def main():
     if len(sys.argv) == 2 and sys.argv[1] == "--list":
         print("\n".join(CASES))
         return
-    if len(sys.argv) != 4:
-        fail("usage: sandbox_case.py DENALI_RUN MISBEHAVE CASE")
-    denali_run, misbehave = (os.path.abspath(p) for p in sys.argv[1:3])
-    name = sys.argv[3]
+    if len(sys.argv) != 5:
+        fail("usage: sandbox_case.py DENALI_RUN DENALI_CTL MISBEHAVE CASE")
+    denali_run, denali_ctl, misbehave = (os.path.abspath(p) for p in sys.argv[1:4])
+    name = sys.argv[4]
     if name in ROOT_ONLY and os.geteuid() != 0:
         print("SKIP: %s: needs root (the rights a fleet started as root gives up)" % name)
         sys.exit(SKIP)
@@ -159,7 +182,7 @@ def main():
         print("SKIP: no /dev/kvm")
         sys.exit(SKIP)
     with tempfile.TemporaryDirectory(prefix="denali-it-") as tmp:
-        CASES[name](denali_run, misbehave, tmp)
+        CASES[name](denali_run, denali_ctl, misbehave, tmp)
     print("PASS: %s" % name)
 
 
