@@ -804,7 +804,7 @@ static json_t *control_start(struct supervisor *s, unsigned client, const char *
 		const struct vmm_net_config *net = &plan->services[i].cfg.net;
 		char tap[VMM_IFNAMSIZ] = "";
 		if (i < plan->count && net->enabled && net->uplink == VMM_UPLINK_TAP &&
-		    s->was_root && strstr(err, "TUNSETIFF"))
+		    s->was_root && strncmp(err, "tap:", 4) == 0)
 			snprintf(tap, sizeof(tap), "%s", net->tap);
 		vmm_plan_drop_last(plan);
 		if (*tap) /* the fleet gave up root once it started (privileges_drop) */
