@@ -62,8 +62,6 @@ static uint64_t record_resident(const struct guestmem *mem, uint8_t *map)
 	return record_resident_range(mem->host, mem->size, map);
 }
 
-/* Counts the pages of [host, host + size) mapped in this process's page tables (pagemap bit
- * 63), noting them into map unless it is NULL. Returns -1 if pagemap cannot be read. */
 static int pagemap_fd = -1;
 static pid_t pagemap_pid; /* whose pagemap_fd is: a forked child must open its own */
 
@@ -80,6 +78,8 @@ int swap_pagemap_open(void)
 	return 0;
 }
 
+/* Counts the pages of [host, host + size) mapped in this process's page tables (pagemap bit
+ * 63), noting them into map unless it is NULL. Returns -1 if pagemap cannot be read. */
 static int64_t record_mapped_range(const void *host, size_t size, uint8_t *map)
 {
 	size_t pages = size / DN_PAGE_SIZE;
