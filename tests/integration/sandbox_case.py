@@ -159,7 +159,7 @@ def case_user_refused(denali_run, denali_ctl, misbehave, tmp):
     p = subprocess.run([denali_run, "--user", "root", "--state-dir", os.path.join(tmp, "s"), f],
                        capture_output=True)
     err = p.stderr.decode()
-    expect(p.returncode == 125 and err == 'denali-run: --user: "root" is root (uid or gid 0): '
+    expect(p.returncode == 2 and err == 'denali-run: --user: "root" is root (uid or gid 0): '
            'name an unprivileged user\n', "refused with one line", p.returncode, p.stdout.decode(), err)
 
 
