@@ -21,6 +21,19 @@
 #define LANDLOCK_ACCESS_FS_IOCTL_DEV (1ULL << 15) /* ABI 5 */
 #endif
 
+/* Scopes (ABI 6): no signal to a process outside the domain, no connection to an abstract
+ * unix socket made outside it. */
+#define SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
+#define SCOPE_SIGNAL (1ULL << 1)
+
+/* struct landlock_ruleset_attr as of ABI 6, for headers older than it; the kernel takes the
+ * size we pass and reads no further. */
+struct ruleset_attr {
+	__u64 handled_access_fs;
+	__u64 handled_access_net;
+	__u64 scoped;
+};
+
 #define FS_V1                                                                                      \
 	(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |                              \
 	 LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |                              \
@@ -63,8 +76,13 @@ int landlock_rules_init(struct landlock_rules *r, char *err, size_t errlen)
 	r->handled = handled_for(r->abi);
 	if (!r->abi)
 		return 0;
-	struct landlock_ruleset_attr attr = {.handled_access_fs = r->handled};
-	long fd = syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	struct ruleset_attr attr = {.handled_access_fs = r->handled};
+	size_t size = sizeof(attr.handled_access_fs);
+	if (r->abi >= 6) {
+		attr.scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL;
+		size = sizeof(attr);
+	}
+	long fd = syscall(SYS_landlock_create_ruleset, &attr, size, 0);
 	if (fd < 0) {
 		snprintf(err, errlen, "landlock_create_ruleset: %s", strerror(errno));
 		return -1;

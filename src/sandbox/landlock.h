@@ -10,7 +10,9 @@
 int landlock_abi(void);
 
 /* A ruleset being built: every file-system right the kernel's ABI knows is handled, so what no
- * rule allows is denied. fd -1 when the kernel has no Landlock: every call below is then a
+ * rule allows is denied; from ABI 6 it is also scoped: no signal to a process outside it (the
+ * threads and children of the confined process are inside), no abstract unix socket of
+ * others. fd -1 when the kernel has no Landlock: every call below is then a
  * no-op that succeeds, and landlock_enforce says so through its return. */
 struct landlock_rules {
 	int fd;
