@@ -31,9 +31,15 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
 	return h;
 }
 
+static char boot_id_cache[40]; /* checkpoint_boot_id_load */
+
 /* The host's boot id: a checkpoint from another boot has a clock base that means nothing. */
 static void read_boot_id(char out[40])
 {
+	if (boot_id_cache[0]) {
+		memcpy(out, boot_id_cache, 40);
+		return;
+	}
 	memset(out, 0, 40);
 	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
 	if (!f)
@@ -42,6 +48,12 @@ static void read_boot_id(char out[40])
 		out[0] = '\0';
 	fclose(f);
 	out[strcspn(out, "\n")] = '\0';
+}
+
+void checkpoint_boot_id_load(void)
+{
+	if (!boot_id_cache[0])
+		read_boot_id(boot_id_cache);
 }
 
 static size_t bitmap_bytes(uint64_t pages)

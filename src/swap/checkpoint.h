@@ -43,4 +43,8 @@ int checkpoint_load(const char *dir, struct checkpoint *c, uint8_t **working_set
 /* Removes dir/state durably: the service is about to run, and its memory to change. 0, or -1. */
 int checkpoint_discard(const char *dir);
 
+/* Reads the host's boot id once and keeps it for every later save and load (a cell confined
+ * by Landlock can open no /proc file). Call before any thread starts. */
+void checkpoint_boot_id_load(void);
+
 #endif

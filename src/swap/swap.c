@@ -62,12 +62,29 @@ static uint64_t record_resident(const struct guestmem *mem, uint8_t *map)
 	return record_resident_range(mem->host, mem->size, map);
 }
 
+static int pagemap_fd = -1;
+static pid_t pagemap_pid; /* whose pagemap_fd is: a forked child must open its own */
+
+int swap_pagemap_open(void)
+{
+	if (pagemap_pid == getpid())
+		return 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	pagemap_fd = fd; /* an inherited number is not closed: close_range took it, or it is
+			  * another file's now */
+	pagemap_pid = getpid();
+	return 0;
+}
+
 /* Counts the pages of [host, host + size) mapped in this process's page tables (pagemap bit
  * 63), noting them into map unless it is NULL. Returns -1 if pagemap cannot be read. */
 static int64_t record_mapped_range(const void *host, size_t size, uint8_t *map)
 {
 	size_t pages = size / DN_PAGE_SIZE;
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	int held = pagemap_pid == getpid();
+	int fd = held ? pagemap_fd : open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	if (map)
@@ -80,7 +97,8 @@ static int64_t record_mapped_range(const void *host, size_t size, uint8_t *map)
 		ssize_t want = (ssize_t)(count * sizeof(entries[0]));
 		if (pread(fd, entries, (size_t)want,
 			  (off_t)((base + first) * sizeof(entries[0]))) != want) {
-			close(fd);
+			if (!held)
+				close(fd);
 			return -1;
 		}
 		for (size_t i = 0; i < count; i++) {
@@ -91,7 +109,8 @@ static int64_t record_mapped_range(const void *host, size_t size, uint8_t *map)
 			n++;
 		}
 	}
-	close(fd);
+	if (!held)
+		close(fd);
 	return n;
 }
 

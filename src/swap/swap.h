@@ -53,6 +53,11 @@ uint64_t swap_resident_pages(const struct guestmem *mem);
  * afterwards that the mapping was still theirs. */
 uint64_t swap_count_mapped(const void *host, size_t size);
 
+/* Opens this process's /proc/self/pagemap once and keeps it (a cell confined by Landlock can
+ * open no /proc file later); until then, and in another process, each count opens its own.
+ * Call before any thread starts. 0, or -1 (counts fall back to mincore, as without it). */
+int swap_pagemap_open(void);
+
 /* Refuses a state directory on tmpfs for services that swap: their memory would stay in RAM.
  * 0, or -1 with err. */
 int swap_check_state_dir(const char *dir, char *err, size_t errlen);

@@ -17,7 +17,9 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "cell_confine.h"
 #include "cell_proto.h"
+#include "exit_status.h"
 #include "guestmem.h"
 
 /* STARTING: its thread builds or wakes it. RUNNING: its thread runs it. SLEEPING: it was
@@ -747,6 +749,17 @@ int cell_run(const struct vmm_plan *plan, const struct vcpu_kvm *kvm, int sock, 
 	     unsigned count, struct budget_entry *budget)
 {
 	cell_signals();
+	/* Sandbox: rights were given up in the supervisor before the fork (privileges.h); the
+	 * cell confines itself to its files before its first thread, so that every thread has
+	 * it. The seccomp filter comes after this. */
+	char why[512];
+	int confined = cell_confine(plan, first, count, why, sizeof(why));
+	if (confined < 0) {
+		fprintf(stderr, "denali-run: cell: %s\n", why);
+		return DENALI_EXIT_HOST;
+	}
+	if (confined)
+		cell_confine_probe();
 	struct cell cell = {
 		.plan = plan, .kvm = kvm, .sock = sock, .count = count, .budget = budget};
 	cell.host = (struct vmm_service_host){.ctx = &cell,

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,8 @@ int detach_open_log(int state_fd, const char *state_dir, char *err, size_t errle
 	return -1;
 }
 
-int detach_start(int log, const char *socket_path, int *ready_fd, char *err, size_t errlen)
+int detach_start(int log, const char *socket_path, const struct privileges_target *rights,
+		 int *ready_fd, char *err, size_t errlen)
 {
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	int pipefd[2] = {-1, -1};
@@ -81,6 +83,13 @@ int detach_start(int log, const char *socket_path, int *ready_fd, char *err, siz
 	if (pid > 0) {
 		close(null);
 		close(pipefd[1]);
+		/* It only waits and copies the log: no rights needed (docs/security.md#rights). */
+		char why[256];
+		if (privileges_drop(rights, why, sizeof(why)) != 0) {
+			fprintf(stderr, "denali-run: --detach: %s\n", why);
+			kill(pid, SIGKILL);
+			exit(DENALI_EXIT_HOST);
+		}
 		exit(parent_waits(pid, pipefd[0], log, offset, socket_path));
 	}
 	close(pipefd[0]);

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "sandbox/privileges.h"
+
 /* The log's name in the state folder. */
 #define DETACH_LOG "denali-run.log"
 
@@ -19,8 +21,9 @@ int detach_open_log(int state_fd, const char *state_dir, char *err, size_t errle
 /* Forks. Returns 0 in the child, which is in its own session, with stdin from /dev/null,
  * stdout and stderr appended to log (an fd open O_RDWR|O_APPEND, which it takes over), and
  * *ready_fd to pass to detach_ready; -1 with err if it cannot (log is closed). The parent does
- * not return. */
-int detach_start(int log, const char *socket_path, int *ready_fd, char *err, size_t errlen);
+ * not return: it gives up rights (privileges_drop) before it waits. */
+int detach_start(int log, const char *socket_path, const struct privileges_target *rights,
+		 int *ready_fd, char *err, size_t errlen);
 
 /* The fleet is up: the parent may print the path and go. fd < 0: not detached, nothing to do. */
 void detach_ready(int fd);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -27,6 +28,8 @@
 #include "plan.h"
 #include "plan_net.h"
 #include "private_dir.h"
+#include "sandbox/landlock.h"
+#include "sandbox/privileges.h"
 #include "size.h"
 #include "supervisor.h"
 #include "swap/checkpoint.h"
@@ -73,6 +76,10 @@ static void usage(FILE *out)
 		"~/.local/state/denali)\n"
 		"  --keep-state        keep the services' memory files after they end\n"
 		"  --stats FILE        write every service's counters to FILE as JSON at the end\n"
+		"  --user NAME|UID[:GID]  when started as root: become this user once what\n"
+		"                      needs root is open (TAP devices, /dev/kvm, sockets);\n"
+		"                      without it root keeps uid 0 with no capability\n"
+		"                      (docs/security.md#rights)\n"
 		"  --metrics-listen ADDR:PORT  serve the counters in the Prometheus text format\n"
 		"                      at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9100)\n"
 		"  --detach            run in the background once the fleet is up, print the\n"
@@ -223,7 +230,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_RESUME,
 		OPT_CONTROL,
 		OPT_DETACH,
-		OPT_METRICS_LISTEN
+		OPT_METRICS_LISTEN,
+		OPT_USER
 	};
 	static const struct option longopts[] = {
 		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
@@ -239,6 +247,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"control", required_argument, NULL, OPT_CONTROL},
 		{"detach", no_argument, NULL, OPT_DETACH},
 		{"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
+		{"user", required_argument, NULL, OPT_USER},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -323,6 +332,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 			p->metrics_listen = optarg;
 			break;
 		}
+		case OPT_USER: {
+			char err[256];
+			if (privileges_parse_user(optarg, &p->rights, err, sizeof(err)) != 0) {
+				fprintf(stderr, "denali-run: %s\n", err);
+				return -1;
+			}
+			break;
+		}
 		case OPT_MEMORY_BUDGET:
 			if (vmm_size_parse(optarg, &p->memory_budget) != 0 ||
 			    p->memory_budget < DN_PAGE_SIZE) {
@@ -361,6 +378,12 @@ static int default_state_dir(struct vmm_plan *p, int swaps)
 	struct private_dir_env env;
 	private_dir_env_get(&env);
 	char err[1024];
+	if (p->rights.switch_user && geteuid() == 0) {
+		/* Root's default folders are root's: the user gets one of its own beside them. */
+		snprintf(p->state_dir, sizeof(p->state_dir), "%s-%s",
+			 swaps ? "/var/lib/denali" : "/run/denali", p->rights.name);
+		return 0;
+	}
 	if (private_dir_default(&env, 0, p->state_dir, sizeof(p->state_dir)) != 0 ||
 	    (swaps && swap_check_state_dir(p->state_dir, err, sizeof(err)) != 0 &&
 	     private_dir_default(&env, 1, p->state_dir, sizeof(p->state_dir)) != 0)) {
@@ -407,9 +430,8 @@ static void free_options(struct options *o)
 }
 
 /* --detach, before anything starts: the control socket (--control, else denali-ctl's
- * default, its folder made and checked here as the state folder is) and the log in the state
- * folder, state_fd. Returns the log's fd, or -1 with err. */
-static int prepare_detach(struct options *o, int state_fd, char *err, size_t errlen)
+ * default, its folder made and checked here as the state folder is). 0, or -1 with err. */
+static int prepare_control(struct options *o, char *err, size_t errlen)
 {
 	struct vmm_plan *p = &o->plan;
 	if (!p->control_path) {
@@ -428,31 +450,86 @@ static int prepare_detach(struct options *o, int state_fd, char *err, size_t err
 		close(fd);
 		p->control_path = o->control_default;
 	}
-	return detach_open_log(state_fd, p->state_dir, err, errlen);
+	return 0;
+}
+
+/* With --user, as root: a missing state folder is made (its parents must exist) and given to
+ * the user, whose cells will fill it. One that exists is left as it is, to be judged. 0, or -1
+ * with err. */
+static int make_user_state_dir(const struct vmm_plan *p, char *err, size_t errlen)
+{
+	if (mkdir(p->state_dir, 0700) != 0) {
+		if (errno == EEXIST)
+			return 0;
+		snprintf(err, errlen, "cannot make state folder %.512s: %s", p->state_dir,
+			 strerror(errno));
+		return -1;
+	}
+	int fd = open(p->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fchown(fd, p->rights.uid, p->rights.gid) != 0) {
+		snprintf(err, errlen, "cannot give state folder %.512s to %s: %s", p->state_dir,
+			 p->rights.name, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Root takes on (on 1) or leaves (on 0) the effective ids of the --user user, so that the
+ * state folder is made and judged as that user's (private_dir.c checks the effective uid). */
+static int act_as_user(const struct privileges_target *t, int on, char *err, size_t errlen)
+{
+	int rc = on ? (setgroups(1, &t->gid) != 0 || setegid(t->gid) != 0 || seteuid(t->uid) != 0)
+		    : (seteuid(0) != 0 || setegid(0) != 0);
+	if (rc)
+		snprintf(err, errlen, "--user %s: seteuid: %s", t->name, strerror(errno));
+	return rc ? -1 : 0;
 }
 
 /* Checks (and makes) the state folder, and with --detach the socket's folder and the log
- * (*log, else -1): refused with a message before KVM is touched. 0, or -1 when refused (said
- * on stderr). */
+ * (*log, else -1): refused with a message before KVM is touched. With --user (as root) the
+ * state folder and the log are the user's, the socket's folder root's. 0, or -1 when refused
+ * (said on stderr). */
 static int prepare_folders(struct options *o, int *log)
 {
 	char err[1024];
 	*log = -1;
-	int state_fd =
-		guestmem_state_open(o->plan.state_dir, !o->state_dir_given, err, sizeof(err));
-	if (state_fd < 0) {
+	const struct privileges_target *t = &o->plan.rights;
+	int as_user = t->switch_user && geteuid() == 0;
+	if (as_user && (make_user_state_dir(&o->plan, err, sizeof(err)) != 0 ||
+			act_as_user(t, 1, err, sizeof(err)) != 0)) {
 		fprintf(stderr, "denali-run: %s\n", err);
 		return -1;
 	}
-	if (o->detach)
-		*log = prepare_detach(o, state_fd, err, sizeof(err));
-	close(state_fd);
-	if (o->detach && *log < 0) {
+	int state_fd = guestmem_state_open(o->plan.state_dir, !o->state_dir_given && !as_user, err,
+					   sizeof(err));
+	int rc = state_fd < 0 ? -1 : 0;
+	if (as_user && act_as_user(t, 0, err, sizeof(err)) != 0)
+		goto half_way;
+	if (rc == 0 && o->detach) {
+		rc = prepare_control(o, err, sizeof(err));
+		if (rc == 0 && as_user && act_as_user(t, 1, err, sizeof(err)) != 0)
+			goto half_way;
+		if (rc == 0 &&
+		    (*log = detach_open_log(state_fd, o->plan.state_dir, err, sizeof(err))) < 0)
+			rc = -1;
+		if (as_user && act_as_user(t, 0, err, sizeof(err)) != 0)
+			goto half_way;
+	}
+	if (state_fd >= 0)
+		close(state_fd);
+	if (rc != 0) {
 		fprintf(stderr, "denali-run: %s\n", err);
-		guestmem_state_close(o->plan.state_dir);
+		if (state_fd >= 0)
+			guestmem_state_close(o->plan.state_dir);
 		return -1;
 	}
 	return 0;
+half_way: /* between two users: go no further */
+	fprintf(stderr, "denali-run: %s\n", err);
+	exit(DENALI_EXIT_HOST);
 }
 
 /* Removes the checkpoint of service name in the state folder, unless another run holds its
@@ -520,13 +597,30 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &nofile);
 	}
 	int status = DENALI_EXIT_USAGE;
+	char err[1024];
+	/* No process of the monitor (supervisor, cells, the --detach parent) may gain rights
+	 * through an execve: set before any of them is forked. */
+	if (privileges_no_new_privs(err, sizeof(err)) != 0) {
+		fprintf(stderr, "denali-run: %s\n", err);
+		return DENALI_EXIT_HOST;
+	}
 	if (parse_options(argc, argv, &opt) != 0 || build_plan(&opt) != 0)
 		goto out;
+	const struct privileges_target *rights = &opt.plan.rights;
+	if (rights->switch_user && geteuid() != 0 &&
+	    (getuid() != rights->uid || getgid() != rights->gid)) {
+		fprintf(stderr, "denali-run: --user %s: only root can become another user\n",
+			rights->name);
+		goto out;
+	}
+	if (!landlock_abi())
+		fprintf(stderr,
+			"denali-run: warning: this kernel has no Landlock (Linux 5.13+, "
+			"\"landlock\" in lsm=): cells are not confined to the state folder\n");
 	status = DENALI_EXIT_HOST;
 	int log;
 	if (prepare_folders(&opt, &log) != 0)
 		goto out;
-	char err[1024];
 	struct vcpu_kvm kvm;
 	if (vcpu_kvm_open(&kvm, err, sizeof(err)) != 0) {
 		fprintf(stderr, "denali-run: %s\n", err);
@@ -536,7 +630,7 @@ int main(int argc, char **argv)
 	if (!opt.plan.resume)
 		discard_saved(&opt.plan);
 	if (opt.detach) {
-		int rc = detach_start(log, opt.plan.control_path, &opt.plan.ready_fd, err,
+		int rc = detach_start(log, opt.plan.control_path, rights, &opt.plan.ready_fd, err,
 				      sizeof(err));
 		log = -1; /* taken over */
 		if (rc != 0) {

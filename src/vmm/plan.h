@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "loader.h"
+#include "sandbox/privileges.h"
 
 struct vmm_plan_service {
 	struct vmm_service_config cfg;
@@ -36,6 +37,7 @@ struct vmm_plan {
 	const char *control_path;   /* --control: the control socket, NULL: none */
 	const char *metrics_listen; /* --metrics-listen ADDR:PORT, NULL: none */
 	int ready_fd;		    /* --detach: told once the fleet is up (detach.h), else -1 */
+	struct privileges_target rights; /* --user; what the processes give up after setup */
 };
 
 /* Room for n services without growing (startup knows its count: a sleeper should not pay for

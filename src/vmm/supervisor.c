@@ -29,6 +29,7 @@
 #include "metrics_http.h"
 #include "plan_net.h"
 #include "progress.h"
+#include "sandbox/privileges.h"
 #include "size.h"
 #include "stats.h"
 #include "vnet/vnet.h"
@@ -85,6 +86,7 @@ struct supervisor {
 	uint64_t budget_bytes;	 /* the budget now (the control socket may change it); 0: none */
 	struct control *control; /* --control, else NULL */
 	struct metrics_http *metrics; /* --metrics-listen, else NULL */
+	int was_root;		      /* started as root: gave up its rights after setup */
 	unsigned *waiter;	      /* by service: a control client waiting for its end, or ~0u */
 	unsigned *starter; /* by service: a control client waiting for its start, or ~0u */
 	int64_t started_ns;
@@ -808,7 +810,19 @@ static json_t *control_start(struct supervisor *s, unsigned client, const char *
 		return control_error("failed", "start: %s", err);
 	if (vmm_plan_check(plan, err, sizeof(err)) != 0 ||
 	    start_network(s, i, err, sizeof(err)) != 0) {
+		const struct vmm_net_config *net = &plan->services[i].cfg.net;
+		char tap[VMM_IFNAMSIZ] = "";
+		if (i < plan->count && net->enabled && net->uplink == VMM_UPLINK_TAP &&
+		    s->was_root && strncmp(err, "tap:", 4) == 0)
+			snprintf(tap, sizeof(tap), "%s", net->tap);
 		vmm_plan_drop_last(plan);
+		if (*tap) /* the fleet gave up root once it started (privileges_drop) */
+			return control_error(
+				"failed",
+				"start: tap:%s: a new TAP device needs root, which the "
+				"fleet gave up after startup: name its TAP services at "
+				"startup",
+				tap);
 		return control_error("failed", "start: %s", err);
 	}
 	struct sup_cell *c = &s->cells[s->ncells];
@@ -1152,6 +1166,16 @@ int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 			fprintf(stderr, "denali-run: %s\n", err);
 			goto out;
 		}
+	}
+	/* Sandbox, rights: all that needs root is open (/dev/kvm, TAP devices, the control and
+	 * metrics sockets, low forward ports), no thread runs yet, and every cell is forked after
+	 * this, so each process of the fleet has given them up (docs/security.md#rights). Landlock
+	 * comes next, in each cell (cell.c); then the seccomp filters. */
+	char why[512];
+	s.was_root = geteuid() == 0;
+	if (privileges_drop(&plan->rights, why, sizeof(why)) != 0) {
+		fprintf(stderr, "denali-run: %s\n", why);
+		goto out;
 	}
 	if (s.sigfd < 0 || s.timeout_fd < 0 || s.grace_fd < 0 || start_budget(&s) != 0 ||
 	    spawn_cells(&s) != 0) {
