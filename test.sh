@@ -21,12 +21,22 @@ for b in build build-asan; do
 done
 # The integration tests boot real guests.
 integration=(meson test --no-rebuild --print-errorlogs --suite integration --logbase itlog -C)
-if [ -e /dev/kvm ] || [ "${DENALI_TEST_VM:-1}" = 0 ]; then
+# A /dev/kvm that cannot run a guest is no KVM for the suites (seen on a nested host whose KVM
+# faults the hypercall's ring-3 `out`): one service from examples/ decides.
+kvm_runs_guests() {
+	[ -e /dev/kvm ] || return 1
+	if timeout 120 build/denali-run --timeout 60 examples/hello.json >/dev/null 2>&1; then
+		return 0
+	fi
+	echo "test.sh: /dev/kvm is here but cannot run examples/hello.json: using QEMU VMs as on a host without it"
+	return 1
+}
+if [ "${DENALI_TEST_VM:-1}" = 0 ] || kvm_runs_guests; then
 	"${integration[@]}" build || status=1
 	"${integration[@]}" build-asan || status=1
 else
 	# One VM per build, both at once: each VM emulates one CPU, and the machine has two.
-	echo "test.sh: no /dev/kvm here: the integration suites run in two QEMU VMs with nested KVM, at once"
+	echo "test.sh: the integration suites run in two QEMU VMs with nested KVM, at once"
 	tests/vm/kvm-vm.sh --setup # once, before both start (QEMU, the kernel, the initramfs)
 	in_vm() {
 		tests/vm/kvm-vm.sh env UBSAN_OPTIONS="$UBSAN_OPTIONS" ASAN_OPTIONS="$ASAN_OPTIONS" "${integration[@]}" "$1"
