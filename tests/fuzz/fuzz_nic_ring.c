@@ -11,6 +11,7 @@
  *     field once, so whatever the writer does, nothing is read or written outside a window.
  * A sleeping port's window is mapped PROT_NONE: the switch must not touch it then. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,7 +149,7 @@ static void op_race(struct vnet_switch *sw, struct fuzz_in *in, int g)
 	vnet_switch_flush_backlog(sw);
 	atomic_store(&h.stop, 1);
 	while (!atomic_load(&h.done))
-		;
+		sched_yield(); /* the writer may wait for a core: give it this one */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
