@@ -362,19 +362,31 @@ void control_answer(struct control *c, unsigned client, json_t *response)
 	queue_line(cl, response);
 }
 
-/* One complete line from a client: checked, then handed to the supervisor. */
-static void take_request(struct control *c, struct control_client *cl, const char *line, size_t len)
+json_t *control_parse_request(const char *line, size_t len, json_t **error)
 {
 	json_error_t jerr;
 	json_t *request = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	char err[256];
+	*error = NULL;
 	if (!request) {
-		queue_line(cl, control_error("usage", "not JSON: %s", jerr.text));
-		return;
+		*error = control_error("usage", "not JSON: %s", jerr.text);
+		return NULL;
 	}
 	if (control_check_request(request, err, sizeof(err)) != 0) {
-		queue_line(cl, control_error("usage", "%s", err));
+		*error = control_error("usage", "%s", err);
 		json_decref(request);
+		return NULL;
+	}
+	return request;
+}
+
+/* One complete line from a client: checked, then handed to the supervisor. */
+static void take_request(struct control *c, struct control_client *cl, const char *line, size_t len)
+{
+	json_t *error;
+	json_t *request = control_parse_request(line, len, &error);
+	if (!request) {
+		queue_line(cl, error);
 		return;
 	}
 	json_t *response = c->ops.handle(c->ops.ctx, client_id(c, cl), request);

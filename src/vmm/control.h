@@ -56,4 +56,9 @@ json_t *control_error(const char *code, const char *fmt, ...) __attribute__((for
 /* Checks a request against the protocol: 0, or -1 with a usage error in err. Pure. */
 int control_check_request(const json_t *request, char *err, size_t errlen);
 
+/* Parses one request line (its newline taken off) and checks it: the request (a new
+ * reference), or NULL with the usage error to answer in *error (a new reference; NULL out of
+ * memory). Pure. */
+json_t *control_parse_request(const char *line, size_t len, json_t **error);
+
 #endif

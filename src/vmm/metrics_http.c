@@ -267,14 +267,6 @@ void metrics_http_answer(struct metrics_http *m, unsigned client, char *text)
 		drop_client(cl);
 }
 
-enum mh_head {
-	HEAD_INCOMPLETE,
-	HEAD_BAD,
-	HEAD_NOT_FOUND,
-	HEAD_METHOD,
-	HEAD_METRICS,
-};
-
 /* A character of a token (RFC 9110): a method or a header's name. */
 static int is_tchar(char c)
 {
@@ -283,31 +275,31 @@ static int is_tchar(char c)
 }
 
 /* Checks the request line (without its line end): "METHOD SP TARGET SP HTTP/1.x". */
-static enum mh_head check_request_line(const char *s, size_t len)
+static enum metrics_http_head check_request_line(const char *s, size_t len)
 {
 	size_t i = 0, method_len, target, target_len;
 	while (i < len && is_tchar(s[i]))
 		i++;
 	method_len = i;
 	if (method_len == 0 || i == len || s[i] != ' ')
-		return HEAD_BAD;
+		return METRICS_HEAD_BAD;
 	target = ++i;
 	while (i < len && s[i] > ' ' && s[i] < 0x7f)
 		i++;
 	target_len = i - target;
 	if (target_len == 0 || s[target] != '/' || i == len || s[i] != ' ')
-		return HEAD_BAD;
+		return METRICS_HEAD_BAD;
 	i++;
 	if (len - i != 8 ||
 	    (memcmp(s + i, "HTTP/1.0", 8) != 0 && memcmp(s + i, "HTTP/1.1", 8) != 0))
-		return HEAD_BAD;
+		return METRICS_HEAD_BAD;
 	int metrics = (target_len == 8 || (target_len > 8 && s[target + 8] == '?')) &&
 		      memcmp(s + target, "/metrics", 8) == 0;
 	if (!metrics)
-		return HEAD_NOT_FOUND;
+		return METRICS_HEAD_NOT_FOUND;
 	if (method_len != 3 || memcmp(s, "GET", 3) != 0)
-		return HEAD_METHOD;
-	return HEAD_METRICS;
+		return METRICS_HEAD_METHOD;
+	return METRICS_HEAD_GET;
 }
 
 /* The length of the line at s (up to len), without its "\n" or "\r\n"; -1: no line end. */
@@ -320,21 +312,19 @@ static long line_length(const char *s, size_t len)
 	return (long)(n && s[n - 1] == '\r' ? n - 1 : n);
 }
 
-/* Checks a request head: its request line as soon as it is there (garbage is refused without
- * waiting), then header lines up to the empty line ("\r\n" or a bare "\n" as line ends). */
-static enum mh_head check_head(const char *in, size_t len)
+enum metrics_http_head metrics_http_check_head(const char *in, size_t len)
 {
 	long line = line_length(in, len);
 	if (line < 0)
-		return HEAD_INCOMPLETE;
-	enum mh_head verdict = check_request_line(in, (size_t)line);
-	if (verdict == HEAD_BAD)
-		return HEAD_BAD;
+		return METRICS_HEAD_INCOMPLETE;
+	enum metrics_http_head verdict = check_request_line(in, (size_t)line);
+	if (verdict == METRICS_HEAD_BAD)
+		return METRICS_HEAD_BAD;
 	size_t at = (size_t)((const char *)memchr(in, '\n', len) - in) + 1;
 	for (;;) {
 		line = line_length(in + at, len - at);
 		if (line < 0)
-			return HEAD_INCOMPLETE;
+			return METRICS_HEAD_INCOMPLETE;
 		if (line == 0)
 			return verdict;
 		const char *h = in + at;
@@ -342,7 +332,7 @@ static enum mh_head check_head(const char *in, size_t len)
 		while (name < line && is_tchar(h[name]))
 			name++;
 		if (name == 0 || name == line || h[name] != ':')
-			return HEAD_BAD;
+			return METRICS_HEAD_BAD;
 		at += (size_t)((const char *)memchr(h, '\n', len - at) - h) + 1;
 	}
 }
@@ -355,15 +345,17 @@ static unsigned client_id(const struct metrics_http *m, const struct mh_client *
 /* The head so far: answered with an error, or handed to the supervisor, once it is known. */
 static void take_head(struct metrics_http *m, struct mh_client *cl)
 {
-	enum mh_head verdict = check_head(cl->in, cl->in_len);
-	if (verdict == HEAD_INCOMPLETE && cl->in_len == METRICS_HTTP_HEAD_MAX)
-		verdict = HEAD_BAD;
+	enum metrics_http_head verdict = metrics_http_check_head(cl->in, cl->in_len);
+	if (verdict == METRICS_HEAD_INCOMPLETE && cl->in_len == METRICS_HTTP_HEAD_MAX)
+		verdict = METRICS_HEAD_BAD;
 	switch (verdict) {
-	case HEAD_INCOMPLETE: return;
-	case HEAD_BAD: queue_error(cl, "400 Bad Request", ""); return;
-	case HEAD_NOT_FOUND: queue_error(cl, "404 Not Found", ""); return;
-	case HEAD_METHOD: queue_error(cl, "405 Method Not Allowed", "Allow: GET\r\n"); return;
-	case HEAD_METRICS: break;
+	case METRICS_HEAD_INCOMPLETE: return;
+	case METRICS_HEAD_BAD: queue_error(cl, "400 Bad Request", ""); return;
+	case METRICS_HEAD_NOT_FOUND: queue_error(cl, "404 Not Found", ""); return;
+	case METRICS_HEAD_METHOD:
+		queue_error(cl, "405 Method Not Allowed", "Allow: GET\r\n");
+		return;
+	case METRICS_HEAD_GET: break;
 	}
 	free(cl->in);
 	cl->in = NULL;

@@ -57,4 +57,18 @@ void metrics_http_serve(struct metrics_http *m, const struct pollfd *fds, unsign
  * newer client in its slot is not answered. Written by the next metrics_http_serve calls. */
 void metrics_http_answer(struct metrics_http *m, unsigned client, char *text);
 
+/* What a request head says so far. */
+enum metrics_http_head {
+	METRICS_HEAD_INCOMPLETE, /* no error yet, and no end of the head */
+	METRICS_HEAD_BAD,	 /* 400 */
+	METRICS_HEAD_NOT_FOUND,	 /* 404: not /metrics */
+	METRICS_HEAD_METHOD,	 /* 405: /metrics, not GET */
+	METRICS_HEAD_GET,	 /* GET /metrics: a complete head */
+};
+
+/* Checks the request head in[0, len): its request line as soon as it is there (garbage is
+ * refused without waiting), then header lines up to the empty line ("\r\n" or a bare "\n" as
+ * line ends). Pure; any bytes are safe. */
+enum metrics_http_head metrics_http_check_head(const char *in, size_t len);
+
 #endif

@@ -199,7 +199,8 @@ static int cmd_work(int argc, char **argv)
 	unsigned long done[64] = {0}, total = 0;
 	for (unsigned s = 0; s < streams; s++)
 		next[s] = start + period + s * period / streams;
-	volatile uint64_t sink = 0;
+	volatile uint64_t sink = 0; /* volatile: the spin loop's work is not optimised away */
+	(void)sink;
 	while (total < count * streams) {
 		uint64_t now = dn_time_ns(), earliest = UINT64_MAX;
 		int ran = 0;

@@ -101,6 +101,36 @@ out:
 	return line;
 }
 
+/* The line parser alone (the fuzz target's entry): a request passes checked, anything else
+ * comes back as the usage error the server sends. */
+START_TEST(test_control_parse_request)
+{
+	static const char good[] = "{\"cmd\":\"stop\",\"name\":\"a\",\"grace\":1.5}";
+	json_t *error = (json_t *)1;
+	json_t *r = control_parse_request(good, sizeof(good) - 1, &error);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_ptr_null(error);
+	ck_assert_str_eq(json_string_value(json_object_get(r, "cmd")), "stop");
+	json_decref(r);
+	static const char *bad[] = {"not json",
+				    "{\"cmd\":\"list\",\"cmd\":\"list\"}",
+				    "{\"cmd\":\"stop\"}",
+				    "{\"cmd\":\"nope\"}",
+				    "[1]",
+				    ""};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_ptr_null(control_parse_request(bad[i], strlen(bad[i]), &error));
+		ck_assert_ptr_nonnull(error);
+		ck_assert(json_is_false(json_object_get(error, "ok")));
+		ck_assert_str_eq(json_string_value(json_object_get(error, "code")), "usage");
+		json_decref(error);
+	}
+	/* Only len bytes are read: the rest of the buffer (the next line) is not this one's. */
+	ck_assert_ptr_null(control_parse_request("{\"cmd\":\"list\"}", 8, &error));
+	json_decref(error);
+}
+END_TEST
+
 START_TEST(test_control_protocol)
 {
 	char path[64], err[512];
@@ -305,6 +335,7 @@ Suite *control_suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_control_protocol);
+	tcase_add_test(tc, test_control_parse_request);
 	tcase_add_test(tc, test_control_limits);
 	tcase_add_test(tc, test_control_out_of_descriptors);
 	tcase_add_test(tc, test_control_client_not_reading);

@@ -275,8 +275,7 @@ START_TEST(test_bad_headers)
 		"GET / HTTP/1.1\r\nName\t: x\r\n\r\n",
 		"GET / HTTP/1.1\r\n: x\r\n\r\n",
 		"GET / HTTP/1.1\r\nN(me: x\r\n\r\n",
-		"GET / HTTP/1.1\r\nX: a\x01"
-		"b\r\n\r\n",
+		"GET / HTTP/1.1\r\nX: a\001b\r\n\r\n",
 		"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n",
 		"GET / HTTP/1.1\r\nX: \x7f\r\n\r\n",
 		"GET / HTTP/1.1\r\nX: \x1b[31m\r\n\r\n",

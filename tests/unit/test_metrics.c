@@ -642,6 +642,23 @@ START_TEST(test_outcome_status)
 }
 END_TEST
 
+/* The head check alone (the fuzz target's entry): verdicts as bytes come. */
+START_TEST(test_metrics_http_check_head)
+{
+	static const char get[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+	ck_assert_int_eq(metrics_http_check_head(get, sizeof(get) - 1), METRICS_HEAD_GET);
+	ck_assert_int_eq(metrics_http_check_head(get, sizeof(get) - 3), METRICS_HEAD_INCOMPLETE);
+	ck_assert_int_eq(metrics_http_check_head(get, 0), METRICS_HEAD_INCOMPLETE);
+	ck_assert_int_eq(metrics_http_check_head("GET / HTTP/1.1\n\n", 16), METRICS_HEAD_NOT_FOUND);
+	ck_assert_int_eq(metrics_http_check_head("PUT /metrics HTTP/1.0\n\n", 23),
+			 METRICS_HEAD_METHOD);
+	/* Garbage is refused at its first line end, without waiting for the head's end. */
+	ck_assert_int_eq(metrics_http_check_head("\x16\x03\x01\n", 4), METRICS_HEAD_BAD);
+	ck_assert_int_eq(metrics_http_check_head("GET /metrics HTTP/1.1\nNo colon\n\n", 32),
+			 METRICS_HEAD_BAD);
+}
+END_TEST
+
 Suite *metrics_suite(void)
 {
 	Suite *s = suite_create("metrics");
@@ -655,6 +672,7 @@ Suite *metrics_suite(void)
 	tc = tcase_create("http");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_metrics_http_answers);
+	tcase_add_test(tc, test_metrics_http_check_head);
 	tcase_add_test(tc, test_metrics_http_split_and_pipelined);
 	tcase_add_test(tc, test_metrics_http_gone_and_limits);
 	tcase_add_test(tc, test_metrics_http_large);
