@@ -481,16 +481,14 @@ static void reap(struct supervisor *s, struct sup_cell *c, int status)
 	}
 }
 
+/* Cells only, each by its pid: the NAT process is a child too, reaped by the network thread
+ * (vnet_nat.c) through its pidfd. A cell's pid stays its own until it is reaped here. */
 static void reap_children(struct supervisor *s)
 {
-	for (;;) {
+	for (unsigned i = 0; i < s->ncells; i++) {
 		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG);
-		if (pid <= 0)
-			return;
-		for (unsigned i = 0; i < s->ncells; i++)
-			if (s->cells[i].pid == pid)
-				reap(s, &s->cells[i], status);
+		if (s->cells[i].pid > 0 && waitpid(s->cells[i].pid, &status, WNOHANG) > 0)
+			reap(s, &s->cells[i], status);
 	}
 }
 

@@ -90,8 +90,8 @@ static void child_exec(const struct vnet_nat *n, int sock)
 	_exit(127);
 }
 
-/* Starts a NAT process. Its exit signal is none, not SIGCHLD: the supervisor's waitpid(-1)
- * reaps only cells, and this child is reaped here, through its pidfd. 0, or -1 with err. */
+/* Starts a NAT process, reaped here through its pidfd (the supervisor's main loop waits for
+ * its cells by pid, never for any child). 0, or -1 with err. */
 static int spawn(struct vnet_nat *n, char *err, size_t errlen)
 {
 	int sv[2];
@@ -105,7 +105,7 @@ static int spawn(struct vnet_nat *n, char *err, size_t errlen)
 		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	}
 	int pidfd = -1;
-	long pid = syscall(SYS_clone, CLONE_PIDFD, NULL, &pidfd, NULL, 0);
+	long pid = syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0);
 	if (pid == 0)
 		child_exec(n, sv[1]);
 	int e = errno;
@@ -130,7 +130,8 @@ static void describe_exit(const siginfo_t *si, char *out, size_t outlen)
 	if (si->si_code == CLD_EXITED)
 		snprintf(out, outlen, "exited with status %d", si->si_status);
 	else if (si->si_code == CLD_KILLED || si->si_code == CLD_DUMPED)
-		snprintf(out, outlen, "was killed by %s", strsignal(si->si_status));
+		snprintf(out, outlen, "was killed by signal %d (%s)", si->si_status,
+			 strsignal(si->si_status));
 	else
 		snprintf(out, outlen, "ended");
 }
@@ -274,7 +275,7 @@ static void restart(struct vnet_nat *n)
 			lost(n, "it did not take its forwards");
 			return;
 		}
-	fprintf(stderr, "denali-run: the NAT process restarted (pid %d) with %u forwards\n",
+	fprintf(stderr, "denali-run: the NAT process restarted (pid %d); forwards restored: %u\n",
 		(int)n->pid, n->nfwds);
 }
 
