@@ -45,8 +45,9 @@ int main(int argc, char **argv)
 	/* sandbox: seal the NAT process here (seccomp role NAT) */
 	/* What it needs from here on: poll, recvmmsg/sendmmsg and sendmsg on fd 3; libslirp's
 	 * sockets (socket, connect, bind, listen, accept, setsockopt, getsockopt, getsockname,
-	 * sendto, recvfrom, read, write, close, shutdown, fcntl and what else libslirp calls); openat of
-	 * /etc/resolv.conf (libslirp reads it at the first DNS query) and of /proc/self/fd
-	 * (vnet_slirp.c finds a forward's listening socket there); clock_gettime, malloc's calls. */
+	 * sendto, recvfrom, read, write, close, shutdown, fcntl and what else libslirp calls);
+	 * openat of /etc/resolv.conf (libslirp reads it at the first DNS query) and of
+	 * /proc/self/fd (vnet_slirp.c finds a forward's listening socket there); clock_gettime,
+	 * malloc's calls. */
 	return nat_process_run(p);
 }

@@ -54,9 +54,7 @@ int nat_msg_parse(const uint8_t *buf, size_t len, int truncated, struct nat_msg 
 			return -1;
 		}
 		break;
-	default:
-		*why = "a message of an unknown type";
-		return -1;
+	default: *why = "a message of an unknown type"; return -1;
 	}
 	out->type = (enum nat_msg_type)head.type;
 	return 0;
@@ -73,7 +71,8 @@ int nat_send_frames(int fd, const struct iovec *frames, unsigned n)
 	if (n == 0)
 		return 0;
 	for (unsigned i = 0; i < n; i++) {
-		/* sendmmsg only reads the header: the cast drops a const it never writes through. */
+		/* sendmmsg only reads the header: the cast drops a const it never writes through.
+		 */
 		iov[i][0] = (struct iovec){(void *)(uintptr_t)&frame_head, sizeof(frame_head)};
 		iov[i][1] = frames[i];
 		msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = iov[i], .msg_iovlen = 2}};
@@ -114,7 +113,8 @@ int nat_recv(int fd, struct nat_rx *rx)
 {
 	for (unsigned i = 0; i < NAT_BATCH; i++) {
 		rx->iov[i] = (struct iovec){rx->buf[i], sizeof(rx->buf[i])};
-		rx->msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &rx->iov[i], .msg_iovlen = 1}};
+		rx->msgs[i] =
+			(struct mmsghdr){.msg_hdr = {.msg_iov = &rx->iov[i], .msg_iovlen = 1}};
 	}
 	int got;
 	do

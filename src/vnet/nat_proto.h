@@ -16,8 +16,8 @@
 #define NAT_BATCH 64u /* messages per sendmmsg or recvmmsg */
 
 enum nat_msg_type {
-	NAT_MSG_FRAME = 1,	    /* both ways: an Ethernet frame of DN_NIC_FRAME_MIN..MAX bytes */
-	NAT_MSG_FORWARD_ADD = 2,    /* supervisor -> NAT: struct nat_forward, answered */
+	NAT_MSG_FRAME = 1,	 /* both ways: an Ethernet frame of DN_NIC_FRAME_MIN..MAX bytes */
+	NAT_MSG_FORWARD_ADD = 2, /* supervisor -> NAT: struct nat_forward, answered */
 	NAT_MSG_FORWARD_REMOVE = 3, /* supervisor -> NAT: struct nat_forward, not answered */
 	NAT_MSG_FORWARD_DONE = 4,   /* NAT -> supervisor: struct nat_forward_done */
 };
@@ -51,8 +51,8 @@ struct nat_msg {
 	enum nat_msg_type type;
 	const uint8_t *frame;
 	size_t len;
-	struct nat_forward fwd;		/* FORWARD_ADD, FORWARD_REMOVE */
-	struct nat_forward_done done;	/* FORWARD_DONE */
+	struct nat_forward fwd;	      /* FORWARD_ADD, FORWARD_REMOVE */
+	struct nat_forward_done done; /* FORWARD_DONE */
 };
 
 /* Parses one received message of len bytes (truncated: the receive cut it, a message longer

@@ -64,7 +64,7 @@ struct vnet {
 	unsigned runq_head, runq_len;
 	unsigned *wakeq; /* sleeping services a frame came for, a ring of cap */
 	unsigned wakeq_head, wakeq_len;
-	unsigned *dirty; /* scratch for vnet_switch_take_dirty */
+	unsigned *dirty;      /* scratch for vnet_switch_take_dirty */
 	struct vnet_nat *nat; /* the user uplink's NAT process (vnet_nat.c) */
 	int nat_port;
 	struct vnet_tap_uplink taps[TAPS_MAX];
@@ -93,7 +93,8 @@ static void caller_lock(struct vnet *vn)
 static void caller_unlock(struct vnet *vn)
 {
 	if (vn->nat)
-		vnet_nat_flush(vn->nat); /* frames for the NAT the call sent (a sleep's last ones) */
+		vnet_nat_flush(
+			vn->nat); /* frames for the NAT the call sent (a sleep's last ones) */
 	pthread_cond_broadcast(&vn->callers_out);
 	pthread_mutex_unlock(&vn->lock);
 }
@@ -338,7 +339,8 @@ static int open_uplinks(struct vnet *vn, unsigned i, char *err, size_t errlen)
 			vnet_nat_destroy(nat);
 			goto oom;
 		}
-		vn->nat = nat; /* it delivers nothing before a forward's wait or the thread polls it */
+		vn->nat = nat; /* it delivers nothing before a forward's wait or the thread polls it
+				*/
 	}
 	if (net->uplink == VMM_UPLINK_TAP && uplink_of(vn, net) == VNET_NO_UPLINK) {
 		if (vn->ntaps == TAPS_MAX) {

@@ -19,7 +19,8 @@
 struct vnet;
 
 /* Creates the switch and the uplinks the plan's services use (the NAT process for `user`, with
- * every forward listening; TAP devices), and starts the network thread. Returns NULL with err set. */
+ * every forward listening; TAP devices), and starts the network thread. Returns NULL with err set.
+ */
 struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen);
 
 /* Starts its thread. Only once every cell is forked: a process that forks while another of

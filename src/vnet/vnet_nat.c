@@ -27,12 +27,12 @@
 #endif
 
 #define NAT_HELPER "denali-nat"
-#define NAT_SOCK_FD 3		  /* where denali-nat finds its socket */
-#define NAT_SOCK_BUF (1 << 20)	  /* asked for each way; the kernel caps it (wmem_max) */
-#define FORWARD_WAIT_MS 5000	  /* a forward's answer */
-#define RX_BATCHES 4u		  /* batches taken from the NAT per turn */
-#define QUICK_DEATH_MS 10000	  /* a NAT that dies sooner after its start is restarted later */
-#define RESTART_DELAY_MIN_MS 250  /* after one quick death */
+#define NAT_SOCK_FD 3		   /* where denali-nat finds its socket */
+#define NAT_SOCK_BUF (1 << 20)	   /* asked for each way; the kernel caps it (wmem_max) */
+#define FORWARD_WAIT_MS 5000	   /* a forward's answer */
+#define RX_BATCHES 4u		   /* batches taken from the NAT per turn */
+#define QUICK_DEATH_MS 10000	   /* a NAT that dies sooner after its start is restarted later */
+#define RESTART_DELAY_MIN_MS 250   /* after one quick death */
 #define RESTART_DELAY_MAX_MS 30000 /* doubling up to this while it keeps dying quickly */
 
 extern char **environ;
@@ -43,8 +43,8 @@ struct vnet_nat {
 	char parent[24]; /* the supervisor's pid, for denali-nat's parent-death check */
 	vnet_nat_deliver_fn deliver;
 	void *ctx;
-	int sock, pidfd; /* -1 while down */
-	pid_t pid;	 /* 0 while down */
+	int sock, pidfd;     /* -1 while down */
+	pid_t pid;	     /* 0 while down */
 	unsigned generation; /* of the process now: fill's fds are for this one only */
 	unsigned polled_at, polled_gen;
 	int polled;
@@ -231,8 +231,8 @@ static int take(struct vnet_nat *n, unsigned max, uint32_t wanted, int *ok)
 		for (unsigned i = 0; i < (unsigned)got; i++) {
 			struct nat_msg m;
 			const char *why;
-			if (nat_msg_parse(n->rx.buf[i], n->rx.len[i], n->rx.truncated[i], &m, &why) !=
-			    0) {
+			if (nat_msg_parse(n->rx.buf[i], n->rx.len[i], n->rx.truncated[i], &m,
+					  &why) != 0) {
 				complain(n, why);
 			} else if (m.type == NAT_MSG_FRAME) {
 				n->count.rx_frames++;
@@ -300,8 +300,10 @@ struct vnet_nat *vnet_nat_create(const char *helper, vnet_nat_deliver_fn deliver
 		char *slash = len > 0 && (size_t)len < sizeof(n->helper)
 				      ? memrchr(n->helper, '/', (size_t)len)
 				      : NULL;
-		if (!slash || (size_t)(slash - n->helper) + sizeof("/" NAT_HELPER) > sizeof(n->helper)) {
-			snprintf(err, errlen, "user uplink: cannot find the NAT process: /proc/self/exe");
+		if (!slash ||
+		    (size_t)(slash - n->helper) + sizeof("/" NAT_HELPER) > sizeof(n->helper)) {
+			snprintf(err, errlen,
+				 "user uplink: cannot find the NAT process: /proc/self/exe");
 			free(n);
 			return NULL;
 		}
@@ -395,10 +397,12 @@ void vnet_nat_remove_forward(struct vnet_nat *n, const struct vmm_forward *f)
 {
 	for (unsigned i = 0; i < n->nfwds; i++) {
 		struct nat_forward *k = &n->fwds[i];
-		if (k->udp != f->udp || k->host_addr != f->host_addr || k->host_port != f->host_port)
+		if (k->udp != f->udp || k->host_addr != f->host_addr ||
+		    k->host_port != f->host_port)
 			continue;
 		if (n->pid)
-			nat_send_msg(n->sock, NAT_MSG_FORWARD_REMOVE, k, sizeof(*k), FORWARD_WAIT_MS);
+			nat_send_msg(n->sock, NAT_MSG_FORWARD_REMOVE, k, sizeof(*k),
+				     FORWARD_WAIT_MS);
 		*k = n->fwds[--n->nfwds];
 		return;
 	}

@@ -1,5 +1,6 @@
-/* The `user` uplink's insides, run in the NAT process (nat_process.c): one libslirp NAT for the whole virtual LAN (10.0.0.0/16, the gateway at
- * 10.0.0.1, DNS at 10.0.0.3), and the host port forwards into services. No root needed. */
+/* The `user` uplink's insides, run in the NAT process (nat_process.c): one libslirp NAT for the
+ * whole virtual LAN (10.0.0.0/16, the gateway at 10.0.0.1, DNS at 10.0.0.3), and the host port
+ * forwards into services. No root needed. */
 #ifndef VNET_SLIRP_H
 #define VNET_SLIRP_H
 
@@ -38,8 +39,8 @@ void vnet_slirp_pop(struct vnet_slirp *s, unsigned n);
 
 /* Poll integration: adds slirp's fds to fds[*n..max) and lowers *timeout_ms to its next
  * timer; then, after poll, handles what became ready and the timers that are due (fds: the
- * array polled, with slirp's entries where fill put them; it may have been moved meanwhile). Returns -1
- * if some fds did not fit (they are not polled this turn: give it more room), else 0. */
+ * array polled, with slirp's entries where fill put them; it may have been moved meanwhile).
+ * Returns -1 if some fds did not fit (they are not polled this turn: give it more room), else 0. */
 int vnet_slirp_fill(struct vnet_slirp *s, struct pollfd *fds, unsigned *n, unsigned max,
 		    int *timeout_ms);
 void vnet_slirp_dispatch(struct vnet_slirp *s, const struct pollfd *fds, int poll_failed);

@@ -147,6 +147,18 @@ START_TEST(test_metrics_fixture)
 	ck_assert(has_line(text, "denali_uptime_seconds 0"));
 	ck_assert(has_line(text, "# TYPE denali_exits_total counter"));
 	ck_assert_uint_eq(count_lines(text, "denali_exits_total{"), 0);
+	/* Without a NAT process: its metrics are typed, with no sample. */
+	ck_assert(has_line(text, "# TYPE denali_nat_restarts_total counter"));
+	ck_assert(has_line(text, "# TYPE denali_nat_up gauge"));
+	ck_assert_uint_eq(count_lines(text, "denali_nat_restarts_total "), 0);
+	ck_assert_uint_eq(count_lines(text, "denali_nat_up "), 0);
+	free(text);
+	/* With one, replaced 3 times, being replaced now. */
+	struct metrics_nat nat = {.up = 0, .restarts = 3};
+	text = metrics_text(NULL, 0, 0, &nat);
+	ck_assert_ptr_nonnull(text);
+	ck_assert(has_line(text, "denali_nat_restarts_total 3"));
+	ck_assert(has_line(text, "denali_nat_up 0"));
 	free(text);
 }
 END_TEST
