@@ -92,9 +92,9 @@ static void caller_lock(struct vnet *vn)
 
 static void caller_unlock(struct vnet *vn)
 {
+	/* Frames for the NAT the call sent (a sleep's last ones) go now, not at the next turn. */
 	if (vn->nat)
-		vnet_nat_flush(
-			vn->nat); /* frames for the NAT the call sent (a sleep's last ones) */
+		vnet_nat_flush(vn->nat);
 	pthread_cond_broadcast(&vn->callers_out);
 	pthread_mutex_unlock(&vn->lock);
 }
@@ -339,8 +339,8 @@ static int open_uplinks(struct vnet *vn, unsigned i, char *err, size_t errlen)
 			vnet_nat_destroy(nat);
 			goto oom;
 		}
-		vn->nat = nat; /* it delivers nothing before a forward's wait or the thread polls it
-				*/
+		/* It delivers nothing before a forward's wait, or before the thread polls it. */
+		vn->nat = nat;
 	}
 	if (net->uplink == VMM_UPLINK_TAP && uplink_of(vn, net) == VNET_NO_UPLINK) {
 		if (vn->ntaps == TAPS_MAX) {
