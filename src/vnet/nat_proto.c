@@ -71,8 +71,7 @@ int nat_send_frames(int fd, const struct iovec *frames, unsigned n)
 	if (n == 0)
 		return 0;
 	for (unsigned i = 0; i < n; i++) {
-		/* sendmmsg only reads the header: the cast drops a const it never writes through.
-		 */
+		/* sendmmsg only reads it: the cast drops a const it never writes through. */
 		iov[i][0] = (struct iovec){(void *)(uintptr_t)&frame_head, sizeof(frame_head)};
 		iov[i][1] = frames[i];
 		msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = iov[i], .msg_iovlen = 2}};
