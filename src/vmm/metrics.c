@@ -235,7 +235,8 @@ static struct metric_service *pick_services(const json_t *services, size_t *coun
 	return svcs;
 }
 
-char *metrics_text(const json_t *services, double uptime_s, uint64_t budget_bytes)
+char *metrics_text(const json_t *services, double uptime_s, uint64_t budget_bytes,
+		   const struct metrics_nat *nat)
 {
 	size_t n;
 	struct metric_service *svcs = pick_services(services, &n);
@@ -254,6 +255,14 @@ char *metrics_text(const json_t *services, double uptime_s, uint64_t budget_byte
 	write_header(f, "denali_memory_budget_bytes", "gauge",
 		     "The fleet's memory budget, 0 for none.");
 	fprintf(f, "denali_memory_budget_bytes %" PRIu64 "\n", budget_bytes);
+	write_header(f, "denali_nat_up", "gauge",
+		     "1 while the user uplink's NAT process runs, 0 while it is being replaced.");
+	if (nat)
+		fprintf(f, "denali_nat_up %d\n", nat->up ? 1 : 0);
+	write_header(f, "denali_nat_restarts_total", "counter",
+		     "NAT processes started after the first one died.");
+	if (nat)
+		fprintf(f, "denali_nat_restarts_total %" PRIu64 "\n", nat->restarts);
 	for (size_t i = 0; i < NMETRICS; i++)
 		write_metric(f, &metrics[i], svcs, n);
 	int failed = ferror(f);

@@ -13,6 +13,15 @@
  * object with a string "name", and a value that is not a non-negative integer (or a key
  * missing), give no sample: the input may be anything. Returns a malloc'd string, or NULL
  * when out of memory. */
-char *metrics_text(const json_t *services, double uptime_s, uint64_t budget_bytes);
+/* The NAT process of the user uplink (docs/control.md): whether it runs now, how often it was
+ * replaced. */
+struct metrics_nat {
+	int up;
+	uint64_t restarts;
+};
+
+/* nat: NULL for a run without the user uplink (its metrics then have no sample). */
+char *metrics_text(const json_t *services, double uptime_s, uint64_t budget_bytes,
+		   const struct metrics_nat *nat);
 
 #endif

@@ -492,16 +492,14 @@ static void reap(struct supervisor *s, struct sup_cell *c, int status)
 	}
 }
 
+/* Cells only, each by its pid: the NAT process is a child too, reaped by the network thread
+ * (vnet_nat.c) through its pidfd. A cell's pid stays its own until it is reaped here. */
 static void reap_children(struct supervisor *s)
 {
-	for (;;) {
+	for (unsigned i = 0; i < s->ncells; i++) {
 		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG);
-		if (pid <= 0)
-			return;
-		for (unsigned i = 0; i < s->ncells; i++)
-			if (s->cells[i].pid == pid)
-				reap(s, &s->cells[i], status);
+		if (s->cells[i].pid > 0 && waitpid(s->cells[i].pid, &status, WNOHANG) > 0)
+			reap(s, &s->cells[i], status);
 	}
 }
 
@@ -611,10 +609,27 @@ static char *metrics_now(struct supervisor *s)
 	json_t *list = json_array();
 	for (unsigned i = 0; i < s->plan->count; i++)
 		json_array_append_new(list, service_stats_json(s, i));
+	struct vnet_nat_counters c;
+	struct metrics_nat nat = {0, 0};
+	int has_nat = s->vnet && vnet_nat_stats(s->vnet, &c) == 0;
+	if (has_nat)
+		nat = (struct metrics_nat){.up = c.pid != 0, .restarts = c.restarts};
 	char *text = metrics_text(list, (double)(vcpu_clock_ns() - s->started_ns) / 1e9,
-				  s->budget_bytes);
+				  s->budget_bytes, has_nat ? &nat : NULL);
 	json_decref(list);
 	return text;
+}
+
+/* The user uplink's NAT process for a stats answer (docs/control.md), or NULL without one. */
+static json_t *nat_stats_json(struct supervisor *s)
+{
+	struct vnet_nat_counters c;
+	if (!s->vnet || vnet_nat_stats(s->vnet, &c) != 0)
+		return NULL;
+	return json_pack("{s:i, s:I, s:I, s:I, s:I, s:I}", "pid", c.pid, "restarts",
+			 (json_int_t)c.restarts, "tx_frames", (json_int_t)c.tx_frames, "tx_dropped",
+			 (json_int_t)c.tx_dropped, "rx_frames", (json_int_t)c.rx_frames,
+			 "rx_malformed", (json_int_t)c.rx_malformed);
 }
 
 /* The answer to a stats or metrics request, from what the round gathered. */
@@ -627,13 +642,18 @@ static json_t *stats_answer(struct supervisor *s, int what)
 		free(text);
 		return answer;
 	}
-	if (what >= 0)
-		return json_pack("{s:b, s:[o]}", "ok", 1, "services",
-				 service_stats_json(s, (unsigned)what));
 	json_t *list = json_array();
-	for (unsigned i = 0; i < s->plan->count; i++)
+	if (what >= 0)
+		json_array_append_new(list, service_stats_json(s, (unsigned)what));
+	for (unsigned i = 0; what < 0 && i < s->plan->count; i++)
 		json_array_append_new(list, service_stats_json(s, i));
-	return json_pack("{s:b, s:o}", "ok", 1, "services", list);
+	json_t *answer = json_pack("{s:b, s:o}", "ok", 1, "services", list);
+	json_t *nat = nat_stats_json(s);
+	if (answer && nat)
+		json_object_set_new(answer, "nat", nat);
+	else
+		json_decref(nat);
+	return answer;
 }
 
 /* Every cell has answered (or died): the waiting clients get their answers. */

@@ -17,12 +17,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "vnet_slirp.h"
+#include "vnet_nat.h"
 #include "vnet_tap.h"
 
 #define TX_BUDGET 32u /* frames per port per turn */
 #define EPOLL_BATCH 256
-#define POLL_MIN 64u /* slirp's sockets, the taps, epoll and the control fd: grows */
+#define POLL_MIN 64u /* the taps, epoll, the control fd, the NAT's socket and pidfd */
 #define TAPS_MAX (VNET_UPLINKS_MAX - 1u) /* uplink 0 is the user NAT */
 /* While a woken guest's RX ring has not taken all that was held for it, the thread looks again
  * this often: a guest gives its buffers back without a kick. */
@@ -64,9 +64,9 @@ struct vnet {
 	unsigned runq_head, runq_len;
 	unsigned *wakeq; /* sleeping services a frame came for, a ring of cap */
 	unsigned wakeq_head, wakeq_len;
-	unsigned *dirty; /* scratch for vnet_switch_take_dirty */
-	struct vnet_slirp *slirp;
-	int slirp_port;
+	unsigned *dirty;      /* scratch for vnet_switch_take_dirty */
+	struct vnet_nat *nat; /* the user uplink's NAT process (vnet_nat.c) */
+	int nat_port;
 	struct vnet_tap_uplink taps[TAPS_MAX];
 	unsigned ntaps;
 	unsigned nfaults; /* guests with fault_unreported set */
@@ -92,6 +92,9 @@ static void caller_lock(struct vnet *vn)
 
 static void caller_unlock(struct vnet *vn)
 {
+	/* Frames for the NAT the call sent (a sleep's last ones) go now, not at the next turn. */
+	if (vn->nat)
+		vnet_nat_flush(vn->nat);
 	pthread_cond_broadcast(&vn->callers_out);
 	pthread_mutex_unlock(&vn->lock);
 }
@@ -176,15 +179,13 @@ static void drain_runq(struct vnet *vn)
 	}
 }
 
-static void flush_slirp(struct vnet *vn)
+/* A frame from the NAT process (its length checked: nat_msg_parse) into the switch. */
+static void from_nat(void *ctx, const uint8_t *frame, size_t len)
 {
-	uint8_t buf[DN_NIC_FRAME_MAX];
-	size_t len;
-	while ((len = vnet_slirp_take_frame(vn->slirp, buf, sizeof(buf))) != 0) {
-		struct vnet_frame f;
-		vnet_frame_init(&f, buf, (uint16_t)len);
-		vnet_switch_forward(&vn->sw, (unsigned)vn->slirp_port, &f);
-	}
+	struct vnet *vn = ctx;
+	struct vnet_frame f;
+	vnet_frame_init(&f, frame, (uint16_t)len);
+	vnet_switch_forward(&vn->sw, (unsigned)vn->nat_port, &f);
 }
 
 static void read_tap(struct vnet *vn, struct vnet_tap_uplink *t)
@@ -283,9 +284,9 @@ static void *vnet_thread(void *arg)
 		for (unsigned t = 0; t < ntaps; t++)
 			fds[n++] = (struct pollfd){.fd = vn->taps[t].fd, .events = POLLIN};
 		int timeout = vn->runq_len ? 0 : vn->sw.nbacklog ? BACKLOG_POLL_MS : -1;
-		int slirp_polled = vn->slirp != NULL; /* a start may create it meanwhile */
-		if (vn->slirp && vnet_slirp_fill(vn->slirp, fds, &n, cap, &timeout) != 0) {
-			/* More NAT sockets than room: grow, and poll them all next turn. */
+		int nat_polled = vn->nat != NULL; /* a start may create it meanwhile */
+		if (vn->nat && vnet_nat_fill(vn->nat, fds, &n, cap, &timeout) != 0) {
+			/* More TAPs than room: grow, and poll the NAT next turn. */
 			struct pollfd *bigger = realloc(fds, 2 * cap * sizeof(*fds));
 			if (bigger) {
 				fds = bigger;
@@ -294,7 +295,8 @@ static void *vnet_thread(void *arg)
 			timeout = 0;
 		}
 		pthread_mutex_unlock(&vn->lock);
-		int rc = poll(fds, n, timeout);
+		if (poll(fds, n, timeout) < 0 && errno != EINTR)
+			perror("denali-run: network: poll");
 		pthread_mutex_lock(&vn->lock);
 		give_way(vn);
 		if (fds[1].revents & POLLIN) {
@@ -307,14 +309,14 @@ static void *vnet_thread(void *arg)
 		for (unsigned t = 0; t < ntaps; t++)
 			if (fds[2 + t].revents & POLLIN)
 				read_tap(vn, &vn->taps[t]);
-		if (slirp_polled) {
-			vnet_slirp_dispatch(vn->slirp, fds, rc < 0);
-			flush_slirp(vn);
-		}
+		if (nat_polled)
+			vnet_nat_dispatch(vn->nat, fds);
 		vnet_switch_flush_backlog(&vn->sw);
 		requeue_ready(vn);
 		wake_receivers(vn);
 		report_wakes(vn);
+		if (vn->nat)
+			vnet_nat_flush(vn->nat); /* one sendmmsg for the turn's frames */
 		pthread_mutex_unlock(&vn->lock);
 	}
 	free(fds);
@@ -328,13 +330,17 @@ static int open_uplinks(struct vnet *vn, unsigned i, char *err, size_t errlen)
 	const struct vmm_net_config *net = &vn->plan->services[i].cfg.net;
 	if (!net->enabled)
 		return 0;
-	if (net->uplink == VMM_UPLINK_USER && !vn->slirp) {
-		vn->slirp = vnet_slirp_create(err, errlen);
-		if (!vn->slirp)
+	if (net->uplink == VMM_UPLINK_USER && !vn->nat) {
+		struct vnet_nat *nat = vnet_nat_create(NULL, from_nat, vn, err, errlen);
+		if (!nat)
 			return -1;
-		vn->slirp_port = vnet_switch_add_uplink(&vn->sw, 0, vnet_slirp_input, vn->slirp);
-		if (vn->slirp_port < 0)
+		vn->nat_port = vnet_switch_add_uplink(&vn->sw, 0, vnet_nat_send, nat);
+		if (vn->nat_port < 0) {
+			vnet_nat_destroy(nat);
 			goto oom;
+		}
+		/* It delivers nothing before a forward's wait, or before the thread polls it. */
+		vn->nat = nat;
 	}
 	if (net->uplink == VMM_UPLINK_TAP && uplink_of(vn, net) == VNET_NO_UPLINK) {
 		if (vn->ntaps == TAPS_MAX) {
@@ -356,12 +362,12 @@ static int open_uplinks(struct vnet *vn, unsigned i, char *err, size_t errlen)
 	}
 	for (unsigned f = 0; f < net->nforward; f++) {
 		char why[256];
-		if (vnet_slirp_add_forward(vn->slirp, &net->forward[f], net->ip, why,
-					   sizeof(why)) != 0) {
+		if (vnet_nat_add_forward(vn->nat, &net->forward[f], net->ip, why, sizeof(why)) !=
+		    0) {
 			snprintf(err, errlen, "%s: key \"net.forward\": %s",
 				 vn->plan->services[i].cfg.source, why);
 			while (f--)
-				vnet_slirp_remove_forward(vn->slirp, &net->forward[f]);
+				vnet_nat_remove_forward(vn->nat, &net->forward[f]);
 			return -1;
 		}
 	}
@@ -496,7 +502,7 @@ void vnet_destroy(struct vnet *vn)
 	}
 	for (unsigned i = 0; vn->guests && i < vn->cap; i++)
 		vnet_detach(vn, i, NULL);
-	vnet_slirp_destroy(vn->slirp);
+	vnet_nat_destroy(vn->nat);
 	for (unsigned t = 0; t < vn->ntaps; t++)
 		close(vn->taps[t].fd);
 	vnet_switch_free(&vn->sw);
@@ -757,4 +763,15 @@ uint64_t vnet_caller_wait_max(struct vnet *vn)
 	uint64_t max = vn->wait_max;
 	caller_unlock(vn);
 	return max;
+}
+
+int vnet_nat_stats(struct vnet *vn, struct vnet_nat_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	caller_lock(vn);
+	int has = vn->nat != NULL;
+	if (has)
+		vnet_nat_counters(vn->nat, out);
+	caller_unlock(vn);
+	return has ? 0 : -1;
 }

@@ -13,12 +13,14 @@
 #include <stdint.h>
 
 #include "vmm/plan.h"
+#include "vnet_nat.h"
 #include "vnet_switch.h"
 
 struct vnet;
 
-/* Creates the switch and the uplinks the plan's services use (libslirp for `user`, with every
- * forward listening; TAP devices), and starts the network thread. Returns NULL with err set. */
+/* Creates the switch and the uplinks the plan's services use (the NAT process for `user`, with
+ * every forward listening; TAP devices), and starts the network thread. Returns NULL with err set.
+ */
 struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen);
 
 /* Starts its thread. Only once every cell is forked: a process that forks while another of
@@ -78,6 +80,10 @@ int vnet_take_fault(struct vnet *vn, unsigned *service, char *reason, size_t rea
  * service woken (or detached) before it is taken is not returned. */
 int vnet_wake_fd(const struct vnet *vn);
 int vnet_take_wake(struct vnet *vn, unsigned *service);
+
+/* The NAT process's counters (pid, restarts...): 0, or -1 (zeros) if the run has no user
+ * uplink. */
+int vnet_nat_stats(struct vnet *vn, struct vnet_nat_counters *out);
 
 /* The most ports the network thread served while one call waited for the switch's lock, since
  * vnet_create: at most 1 (for the tests). */

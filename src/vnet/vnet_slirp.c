@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "denali/abi.h"
-#include "vnet_sanitize.h"
 
 #define QUEUE_FRAMES 256u
 #define TIMERS_MAX 8u
@@ -36,8 +35,10 @@ struct vnet_slirp {
 	struct slirp_timer timers[TIMERS_MAX];
 	struct queued_frame *queue; /* ring of QUEUE_FRAMES */
 	unsigned head, count;
-	/* During fill/dispatch: where slirp's fds went. */
+	/* During fill/dispatch: where slirp's fds went (fill writes them; dispatch reads the array
+	 * it is given, which the caller may have moved to grow it). */
 	struct pollfd *fds;
+	const struct pollfd *polled;
 	unsigned first, n, max;
 	int overflow;
 };
@@ -222,9 +223,11 @@ int vnet_slirp_add_forward(struct vnet_slirp *s, const struct vmm_forward *f, ui
 			forward_raise_backlog(f);
 		return 0;
 	}
-	char host[16];
-	snprintf(err, errlen, "cannot listen on %s port %s:%u (in use, or not a local address?)",
-		 f->udp ? "UDP" : "TCP", vmm_ip_str(f->host_addr, host), f->host_port);
+	uint32_t a = f->host_addr;
+	snprintf(err, errlen,
+		 "cannot listen on %s port %u.%u.%u.%u:%u (in use, or not a local address?)",
+		 f->udp ? "UDP" : "TCP", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255,
+		 f->host_port);
 	return -1;
 }
 
@@ -236,8 +239,8 @@ void vnet_slirp_remove_forward(struct vnet_slirp *s, const struct vmm_forward *f
 int vnet_slirp_input(void *ctx, const uint8_t *frame, size_t len)
 {
 	struct vnet_slirp *s = ctx;
-	if (vnet_sanitize_for_nat(frame, len) != VNET_PASS)
-		return -1; /* counted as dropped at the uplink port by the switch */
+	if (len < DN_NIC_FRAME_MIN || len > DN_NIC_FRAME_MAX)
+		return -1;
 	slirp_input(s->slirp, frame, (int)len);
 	return 0;
 }
@@ -252,6 +255,28 @@ size_t vnet_slirp_take_frame(struct vnet_slirp *s, uint8_t *buf, size_t cap)
 	size_t len = q->len < cap ? q->len : cap;
 	memcpy(buf, q->data, len);
 	return len;
+}
+
+unsigned vnet_slirp_queued(const struct vnet_slirp *s)
+{
+	return s->count;
+}
+
+const uint8_t *vnet_slirp_peek(const struct vnet_slirp *s, unsigned i, size_t *len)
+{
+	if (i >= s->count)
+		return NULL;
+	const struct queued_frame *q = &s->queue[(s->head + i) % QUEUE_FRAMES];
+	*len = q->len;
+	return q->data;
+}
+
+void vnet_slirp_pop(struct vnet_slirp *s, unsigned n)
+{
+	if (n > s->count)
+		n = s->count;
+	s->head = (s->head + n) % QUEUE_FRAMES;
+	s->count -= n;
 }
 
 static int add_poll(int fd, int events, void *opaque)
@@ -277,7 +302,7 @@ static int get_revents(int idx, void *opaque)
 	struct vnet_slirp *s = opaque;
 	if (idx < 0 || (unsigned)idx >= s->n)
 		return 0;
-	short rev = s->fds[s->first + (unsigned)idx].revents;
+	short rev = s->polled[s->first + (unsigned)idx].revents;
 	int out = 0;
 	if (rev & POLLIN)
 		out |= SLIRP_POLL_IN;
@@ -318,7 +343,7 @@ int vnet_slirp_fill(struct vnet_slirp *s, struct pollfd *fds, unsigned *n, unsig
 
 void vnet_slirp_dispatch(struct vnet_slirp *s, const struct pollfd *fds, int poll_failed)
 {
-	(void)fds; /* s->fds is the same array */
+	s->polled = fds;
 	slirp_pollfds_poll(s->slirp, poll_failed, get_revents, s);
 	int64_t now = clock_ms();
 	for (unsigned i = 0; i < TIMERS_MAX; i++) {

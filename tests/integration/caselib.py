@@ -26,9 +26,22 @@ def free_port():
     return port
 
 
-def children(pid):
+def all_children(pid):
     with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
         return [int(p) for p in f.read().split()]
+
+
+def is_nat_process(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip() == "denali-nat"
+    except OSError:
+        return False
+
+
+def children(pid):
+    """denali-run's cells: its children but the NAT process (denali-nat, with a user uplink)."""
+    return [c for c in all_children(pid) if not is_nat_process(c)]
 
 
 def where_threads(pid):
@@ -36,7 +49,7 @@ def where_threads(pid):
     a run that does not end when it should."""
     lines = []
     try:
-        pids = [pid] + children(pid)
+        pids = [pid] + all_children(pid)
     except OSError:
         pids = [pid]
     for p in pids:

@@ -524,6 +524,100 @@ def case_examples(e):
            proc.returncode, out.decode(), err.decode())
 
 
+def control(path, request):
+    """One request on the control socket (docs/control.md), its answer."""
+    with socket.socket(socket.AF_UNIX) as c:
+        c.settimeout(60)
+        c.connect(path)
+        c.sendall((json.dumps(request) + "\n").encode())
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = c.recv(1 << 16)
+            if not chunk:
+                break
+            data += chunk
+    return json.loads(data)
+
+
+def case_nat_restart(e):
+    """The NAT process killed (SIGKILL) during a transfer through a forward: the transfer is
+    cut, the supervisor says so and starts another, `stats` counts one restart, the forward is
+    published again and a new connection through it works; the fleet goes on and exits 0."""
+    port = free_port()
+    base = "http://127.0.0.1:%d" % port
+    ctl = os.path.join(e.tmp, "ctl.sock")
+    proc = subprocess.Popen([e.denali_run, "--state-dir", e.state, "--control", ctl,
+                             e.service("web", [], {"forward": ["tcp:%d:80" % port]}, e.httpd)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err_chunks = []
+    reader = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)
+    reader.start()
+    try:
+        line = proc.stdout.readline().decode()
+        if "listening" not in line:
+            fail("httpd did not start: %r" % line)
+        nat = control(ctl, {"cmd": "stats", "name": "all"}).get("nat")
+        if not nat or nat["pid"] <= 0 or nat["restarts"] != 0:
+            fail("stats names the NAT process, not yet restarted: %r" % nat)
+        old = nat["pid"]
+        with open("/proc/%d/status" % old) as f:
+            ppid = int(re.search(r"PPid:\s+(\d+)", f.read()).group(1))
+        if ppid != proc.pid:
+            fail("the NAT process %d is not denali-run's child (its parent: %d)" % (old, ppid))
+        # A slow download of 1 MiB through the forward, cut by the kill.
+        body = os.path.join(e.tmp, "big")
+        transfer = subprocess.Popen(["curl", "-sS", "-m", "120", "--limit-rate", "32K", "-o", body,
+                                     base + "/big"], stderr=subprocess.PIPE)
+        deadline = time.time() + 60
+        while (not os.path.exists(body) or os.path.getsize(body) == 0) and time.time() < deadline:
+            time.sleep(0.05)
+        if not os.path.exists(body) or os.path.getsize(body) == 0:
+            fail("the transfer through the forward never started")
+        os.kill(old, signal.SIGKILL)
+        transfer.wait(timeout=120)
+        got = os.path.getsize(body)
+        if transfer.returncode == 0 and got == 1 << 20:
+            fail("the transfer went on through a killed NAT process")
+        # Replaced: a new pid, one restart, and the forward works again.
+        deadline, nat = time.time() + 60, None
+        while time.time() < deadline:
+            nat = control(ctl, {"cmd": "stats", "name": "all"}).get("nat")
+            if nat and nat["pid"] > 0 and nat["pid"] != old:
+                break
+            time.sleep(0.1)
+        if not nat or nat["pid"] in (0, old) or nat["restarts"] != 1:
+            fail("stats after the kill: %r" % nat)
+        rc, page, cerr = 1, b"", ""
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            rc, page, cerr = curl(base + "/")
+            if rc == 0:
+                break
+            time.sleep(0.2)
+        if rc != 0 or b"Hello from web on Denali" not in page:
+            fail("GET / after the restart: %d %r %s" % (rc, page[:200], cerr))
+        rc, big, cerr = curl(base + "/big")
+        if rc != 0 or hashlib.sha256(big).hexdigest() != pattern_sha(1 << 20):
+            fail("/big after the restart: %d bytes, rc %d %s" % (len(big), rc, cerr))
+        metrics = control(ctl, {"cmd": "metrics"}).get("text", "")
+        if "\ndenali_nat_restarts_total 1\n" not in metrics or "\ndenali_nat_up 1\n" not in metrics:
+            fail("metrics: %r" % [l for l in metrics.splitlines() if "nat" in l])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out = proc.stdout.read().decode()
+            proc.wait(timeout=60)
+        finally:
+            reader.join(10)
+    err = b"".join(err_chunks).decode()
+    expect(proc.returncode == 0 and
+           re.search(r"denali-run: the NAT process \(pid %d\) was killed by signal 9 \(Killed\); "
+                     r"connections through the user uplink are reset; restarting it" % old, err) and
+           "the NAT process restarted (pid %d); forwards restored: 1" % nat["pid"] in err,
+           "the death and the restart are said once, and the fleet exits 0", proc.returncode, out, err)
+    print("cut after %d of %d bytes; restarted as pid %d" % (got, 1 << 20, nat["pid"]))
+
+
 CASES = {
     "net-frames": case_frames,
     "net-spoof": case_spoof,
@@ -538,6 +632,7 @@ CASES = {
     "net-host-send": case_host_send,
     "net-httpd": case_httpd,
     "net-httpd-short": case_httpd_short,
+    "net-nat-restart": case_nat_restart,
     "net-flood": case_flood,
     "net-fuzz": case_fuzz,
     "net-tap": case_tap,

@@ -85,6 +85,7 @@ static const struct {
 	{"progress", progress_suite},
 	{"private_dir", private_dir_suite},
 	{"sandbox", sandbox_suite},
+	{"nat", nat_suite},
 };
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))
 

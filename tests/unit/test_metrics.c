@@ -69,7 +69,7 @@ static const char fixture[] =
 START_TEST(test_metrics_fixture)
 {
 	json_t *services = load(fixture);
-	char *text = metrics_text(services, 3725.4, 536870912);
+	char *text = metrics_text(services, 3725.4, 536870912, NULL);
 	ck_assert_ptr_nonnull(text);
 	static const char *const lines[] = {
 		"# HELP denali_services Services in the fleet.",
@@ -140,13 +140,25 @@ START_TEST(test_metrics_fixture)
 	free(text);
 	json_decref(services);
 	/* No services, no budget. */
-	text = metrics_text(NULL, 0, 0);
+	text = metrics_text(NULL, 0, 0, NULL);
 	ck_assert_ptr_nonnull(text);
 	ck_assert(has_line(text, "denali_services 0"));
 	ck_assert(has_line(text, "denali_memory_budget_bytes 0"));
 	ck_assert(has_line(text, "denali_uptime_seconds 0"));
 	ck_assert(has_line(text, "# TYPE denali_exits_total counter"));
 	ck_assert_uint_eq(count_lines(text, "denali_exits_total{"), 0);
+	/* Without a NAT process: its metrics are typed, with no sample. */
+	ck_assert(has_line(text, "# TYPE denali_nat_restarts_total counter"));
+	ck_assert(has_line(text, "# TYPE denali_nat_up gauge"));
+	ck_assert_uint_eq(count_lines(text, "denali_nat_restarts_total "), 0);
+	ck_assert_uint_eq(count_lines(text, "denali_nat_up "), 0);
+	free(text);
+	/* With one, replaced 3 times, being replaced now. */
+	struct metrics_nat nat = {.up = 0, .restarts = 3};
+	text = metrics_text(NULL, 0, 0, &nat);
+	ck_assert_ptr_nonnull(text);
+	ck_assert(has_line(text, "denali_nat_restarts_total 3"));
+	ck_assert(has_line(text, "denali_nat_up 0"));
 	free(text);
 }
 END_TEST
@@ -155,7 +167,7 @@ START_TEST(test_metrics_escaping)
 {
 	json_t *services = json_pack("[{s:s, s:{s:i}, s:s, s:I}]", "name", "a\\b\"c\nd", "exits",
 				     "we\"ird\n", 1, "state", "x\\", "cpu_ns", (json_int_t)0);
-	char *text = metrics_text(services, 1.5, 0);
+	char *text = metrics_text(services, 1.5, 0, NULL);
 	ck_assert_ptr_nonnull(text);
 	ck_assert_msg(has_line(text, "denali_exits_total{service=\"a\\\\b\\\"c\\nd\",reason="
 				     "\"we\\\"ird\\n\"} 1"),
@@ -179,7 +191,7 @@ START_TEST(test_metrics_untrusted)
 		"  \"idles\": 1e3, \"interrupts\": true, \"nic\": \"string\", \"disk\": {\"reads\":"
 		"  null, \"writes\": 2}, \"swap\": [1, 2], \"resident_pages\": {}},"
 		" {\"name\": \"odd\", \"idles\": 99}, {\"name\": \"\"}]");
-	char *text = metrics_text(services, 0.25, 1);
+	char *text = metrics_text(services, 0.25, 1, NULL);
 	ck_assert_ptr_nonnull(text);
 	ck_assert_msg(has_line(text, "denali_services 2"), "%s", text); /* "odd" and "" */
 	ck_assert(has_line(text, "denali_hypercalls_total{service=\"odd\",call=\"ok\"} 3"));
@@ -199,7 +211,7 @@ START_TEST(test_metrics_untrusted)
 	json_decref(services);
 	/* Not an array at all. */
 	services = json_pack("{s:s}", "name", "x");
-	text = metrics_text(services, 1.0 / 0.0, 0);
+	text = metrics_text(services, 1.0 / 0.0, 0, NULL);
 	ck_assert(has_line(text, "denali_services 0"));
 	ck_assert(has_line(text, "denali_uptime_seconds +Inf"));
 	free(text);
@@ -218,7 +230,7 @@ START_TEST(test_metrics_many)
 		json_array_append_new(services, svc);
 	}
 	json_decref(one);
-	char *text = metrics_text(services, 1, 0);
+	char *text = metrics_text(services, 1, 0, NULL);
 	ck_assert_ptr_nonnull(text);
 	/* Every metric: one HELP and one TYPE, before its samples, which come together. */
 	json_t *seen = json_object();
