@@ -19,6 +19,7 @@
 
 #include "cell_proto.h"
 #include "guestmem.h"
+#include "sandbox/sandbox.h"
 
 /* STARTING: its thread builds or wakes it. RUNNING: its thread runs it. SLEEPING: it was
  * swapped out and its thread releases what it held. ASLEEP: no thread, no VM, no mapping: only
@@ -39,6 +40,7 @@ struct cell_slot {
 		int status;
 	} kill;
 	int wake_wanted;       /* woken while SLEEPING: its thread carries on */
+	int rewake;	       /* its sealed thread ended to have a fresh one wake it */
 	int saving;	       /* --resume's stop: it is to sleep, and end saved */
 	int nic_slept;	       /* the switch's answer to NIC_SLEEP: 1 done, -1 refused */
 	unsigned epoch;	       /* counts state changes: a measurement taken across one is stale */
@@ -428,6 +430,13 @@ static void *service_thread(void *arg)
 		pthread_mutex_lock(&cell->lock);
 		if (!settle_sleeper_locked(cell, slot))
 			goto exit_locked;
+		if (sandbox_thread_sealed()) {
+			/* Its filter allows no new VM nor io_uring: a fresh thread, which
+			 * inherits the cell's, wakes it and seals itself again. */
+			set_state_locked(slot, SLOT_ASLEEP);
+			slot->rewake = 1;
+			goto exit_locked;
+		}
 		pthread_mutex_unlock(&cell->lock);
 		woken = 1;
 		ok = vmm_service_wake(svc, err, sizeof(err)) == 0;
@@ -700,6 +709,11 @@ static int reap_threads(struct cell *cell)
 			slot->thread_started = 0;
 			joined++;
 		}
+		if (slot->rewake && !slot->thread_started) {
+			slot->rewake = 0;
+			if (slot->state == SLOT_ASLEEP) /* not ended or woken meanwhile */
+				start_thread_locked(cell, slot);
+		}
 		busy |= slot->state != SLOT_DONE || slot->thread_started;
 	}
 	pthread_mutex_unlock(&cell->lock);
@@ -747,6 +761,10 @@ int cell_run(const struct vmm_plan *plan, const struct vcpu_kvm *kvm, int sock, 
 	     unsigned count, struct budget_entry *budget)
 {
 	cell_signals();
+	/* Sealed before any service thread: they and the disk worker inherit this filter and
+	 * stack their own. What it reads comes from the supervisor. Privileges and Landlock
+	 * (src/sandbox) come just before this. */
+	sandbox_seal_or_exit(SANDBOX_CELL);
 	struct cell cell = {
 		.plan = plan, .kvm = kvm, .sock = sock, .count = count, .budget = budget};
 	cell.host = (struct vmm_service_host){.ctx = &cell,

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "exit_status.h"
+#include "sandbox/sandbox.h"
 
 /* Copies what the child wrote to the log from offset on to stderr: the reason it failed. */
 static void echo_log(int fd, off_t offset)
@@ -81,6 +82,9 @@ int detach_start(int log, const char *socket_path, int *ready_fd, char *err, siz
 	if (pid > 0) {
 		close(null);
 		close(pipefd[1]);
+		/* Privileges and Landlock (src/sandbox) come just before this seal. */
+		sandbox_set_process("detach parent");
+		sandbox_seal_or_exit(SANDBOX_DETACH);
 		exit(parent_waits(pid, pipefd[0], log, offset, socket_path));
 	}
 	close(pipefd[0]);

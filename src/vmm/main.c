@@ -27,6 +27,7 @@
 #include "plan.h"
 #include "plan_net.h"
 #include "private_dir.h"
+#include "sandbox/sandbox.h"
 #include "size.h"
 #include "supervisor.h"
 #include "swap/checkpoint.h"
@@ -47,6 +48,7 @@ struct options {
 	unsigned nfiles;
 	int state_dir_given; /* --state-dir, else the default */
 	int detach;
+	int seccomp_off;		/* --seccomp off: no filters (debugging only) */
 	char control_default[PATH_MAX]; /* --detach without --control: the default socket */
 };
 
@@ -87,6 +89,9 @@ static void usage(FILE *out)
 		"  --memory-budget SIZE  keep the guest memory resident in all cells under SIZE\n"
 		"                      (e.g. 512M): the least recently run services are swapped\n"
 		"                      out to their memory files, and back in at their next event\n"
+		"  --seccomp on|off    system-call filters on every process and thread "
+		"(default on);\n"
+		"                      off is unsafe, for debugging only\n"
 		"  -q, --quiet         no per-service summary lines (stops and errors still show)\n"
 		"  -h, --help          show this help\n"
 		"  -V, --version       show the version and the ABI version\n"
@@ -223,7 +228,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_RESUME,
 		OPT_CONTROL,
 		OPT_DETACH,
-		OPT_METRICS_LISTEN
+		OPT_METRICS_LISTEN,
+		OPT_SECCOMP
 	};
 	static const struct option longopts[] = {
 		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
@@ -239,6 +245,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"control", required_argument, NULL, OPT_CONTROL},
 		{"detach", no_argument, NULL, OPT_DETACH},
 		{"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
+		{"seccomp", required_argument, NULL, OPT_SECCOMP},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -314,6 +321,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 			p->control_path = optarg;
 			break;
 		case OPT_DETACH: o->detach = 1; break;
+		case OPT_SECCOMP:
+			if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+				fprintf(stderr,
+					"denali-run: --seccomp: \"%s\" is neither on nor off\n",
+					optarg);
+				return -1;
+			}
+			o->seccomp_off = strcmp(optarg, "off") == 0;
+			break;
 		case OPT_METRICS_LISTEN: {
 			char err[256];
 			if (metrics_http_check_listen(optarg, err, sizeof(err)) != 0) {
@@ -523,6 +539,12 @@ int main(int argc, char **argv)
 	if (parse_options(argc, argv, &opt) != 0 || build_plan(&opt) != 0)
 		goto out;
 	status = DENALI_EXIT_HOST;
+	/* Before any thread or cell: the names of system calls for the SIGSYS handler. */
+	sandbox_init(!opt.seccomp_off);
+	sandbox_set_process("supervisor");
+	if (opt.seccomp_off)
+		fprintf(stderr, "denali-run: warning: --seccomp off: no process or thread is "
+				"confined to its system calls; this is unsafe (debugging only)\n");
 	int log;
 	if (prepare_folders(&opt, &log) != 0)
 		goto out;
