@@ -36,7 +36,8 @@ static int seccomp_on; /* until sandbox_init: the unit tests of other modules ru
 static char process_name[32] = "denali-run";
 static char probe_role[16], probe_who[64];
 static char syscall_names[NR_MAX][NAME_LEN]; /* resolved at init: the handler cannot allocate */
-static int process_role = -1;		     /* the main thread's: what a new thread inherited */
+static int handler_installed;
+static int process_role = -1; /* the main thread's: what a new thread inherited */
 static _Thread_local int thread_role = -1;
 static _Thread_local const char *thread_service;
 
@@ -543,8 +544,14 @@ int sandbox_seal(enum sandbox_role role, char *err, size_t errlen)
 	/* Loaded on this thread only: the others seal themselves with their own role. */
 	if (!rc)
 		rc = seccomp_attr_set(b.ctx, SCMP_FLTATR_CTL_TSYNC, 0);
-	if (!rc && install_handler() != 0)
-		rc = -errno;
+	/* Once a process: a stacked filter's thread cannot change SIGSYS's handler (the base list
+	 * forbids it), and a cell forked later inherits it. */
+	if (!rc && !handler_installed) {
+		if (install_handler() != 0)
+			rc = -errno;
+		else
+			handler_installed = 1;
+	}
 	if (!rc)
 		rc = seccomp_load(b.ctx);
 	seccomp_release(b.ctx);
