@@ -117,6 +117,14 @@ static const char *const cell_calls[] = {
 	"sched_getaffinity",
 	"prctl",
 	"seccomp",
+	"getuid",
+	"geteuid",
+	"getgid",
+	"getegid",
+	"fchmodat",
+	"fstatfs",
+	"statfs",
+	"statx",
 };
 
 static const unsigned long cell_ioctls[] = {
@@ -160,9 +168,10 @@ static const unsigned long net_ioctls[] = {FIONREAD, FIONBIO};
  * reaped, signals, the control and metrics sockets, a started service's file and network, the
  * stats file, the state folder's clean-up. */
 static const char *const supervisor_calls[] = {
-	"wait4", "waitid",    "kill",	      "socketpair", "dup2",	 "dup3",    "close_range",
-	"pipe2", "signalfd4", "memfd_create", "getrlimit",  "prlimit64", "sysinfo", "getdents64",
-	"statx", "readlink",  "readlinkat",   "getuid",	    "geteuid",	 "getppid", "seccomp",
+	"wait4",       "waitid",     "kill",	  "socketpair",	  "dup2",	"dup3",
+	"close_range", "pipe2",	     "signalfd4", "memfd_create", "getrlimit",	"prlimit64",
+	"sysinfo",     "getdents64", "statx",	  "readlink",	  "readlinkat", "getuid",
+	"geteuid",     "getppid",    "seccomp",	  "getgid",	  "getegid",
 };
 
 static const unsigned long supervisor_ioctls[] = {TUNSETIFF};
