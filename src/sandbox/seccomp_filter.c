@@ -8,6 +8,7 @@
 #include <linux/if_tun.h>
 #include <linux/io_uring.h>
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -77,10 +78,11 @@ static const char *const base_calls[] = {
 /* A vcpu thread once its guest runs: KVM_RUN and the register reads of exits and swap-outs,
  * hypercalls (console, idle, timer), swap-out and its checkpoint, and ending its service. */
 static const char *const vcpu_calls[] = {
-	"ppoll",   "poll",   "timer_settime",  "timer_gettime", "timer_delete", "sendmsg",
-	"mincore", "msync",  "getrusage",      "fsync",		"fdatasync",	"fallocate",
-	"openat",  "rename", "renameat",       "renameat2",	"unlink",	"unlinkat",
-	"rmdir",   "flock",  "io_uring_enter",
+	"fadvise64", /* a swap-out drops its memory file's pages */
+	"ppoll",     "poll",   "timer_settime",	 "timer_gettime", "timer_delete", "sendmsg",
+	"mincore",   "msync",  "getrusage",	 "fsync",	  "fdatasync",	  "fallocate",
+	"openat",    "rename", "renameat",	 "renameat2",	  "unlink",	  "unlinkat",
+	"rmdir",     "flock",  "io_uring_enter",
 };
 
 static const unsigned long vcpu_ioctls[] = {
@@ -569,6 +571,12 @@ int sandbox_seal(enum sandbox_role role, char *err, size_t errlen)
 			 strerror(-rc));
 		return -1;
 	}
+	/* A thread that blocks every signal (the network thread) must still get SIGSYS: a
+	 * blocked one ends the process without the line. */
+	sigset_t sys;
+	sigemptyset(&sys);
+	sigaddset(&sys, SIGSYS);
+	pthread_sigmask(SIG_UNBLOCK, &sys, NULL);
 	thread_role = (int)role;
 	if (role == SANDBOX_SUPERVISOR || role == SANDBOX_CELL || role == SANDBOX_NAT ||
 	    role == SANDBOX_DETACH)

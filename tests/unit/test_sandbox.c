@@ -22,6 +22,14 @@
 #include "sandbox/sandbox.h"
 #include "unit.h"
 
+/* Sanitizer builds allow their runtime's calls in every list (mmap with any protection,
+ * clone, openat): the checks of those arguments hold in the release build only. */
+#ifdef DENALI_SANITIZE
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
 /* Runs fn in a child whose stderr goes to a pipe; returns its wait status, its stderr in out. */
 static int in_child(void (*fn)(void), char *out, size_t outlen)
 {
@@ -99,7 +107,8 @@ START_TEST(test_every_role_builds_and_refuses)
 		expect_forbidden(status, out, words, "syslog");
 	}
 	/* A vcpu thread's list stays near Firecracker's (a few dozen), below its cell's. */
-	ck_assert_int_le(sandbox_role_size(SANDBOX_VCPU), 60);
+	if (!SANITIZED)
+		ck_assert_int_le(sandbox_role_size(SANDBOX_VCPU), 60);
 	ck_assert_int_lt(sandbox_role_size(SANDBOX_VCPU), sandbox_role_size(SANDBOX_CELL));
 	ck_assert_int_lt(sandbox_role_size(SANDBOX_CELL), sandbox_role_size(SANDBOX_SUPERVISOR));
 	ck_assert_int_eq(sandbox_role_size(SANDBOX_ROLES), -1);
@@ -176,6 +185,8 @@ static void vcpu_exec_mmap(void)
 START_TEST(test_no_executable_memory)
 {
 	char out[512];
+	if (SANITIZED)
+		return;
 	expect_forbidden(in_child(vcpu_exec_mmap, out, sizeof(out)), out, "vcpu thread", "mmap");
 }
 END_TEST
@@ -199,6 +210,8 @@ static void cell_thread_then_fork(void)
 START_TEST(test_cell_threads_but_no_fork)
 {
 	char out[512];
+	if (SANITIZED)
+		return;
 	expect_forbidden(in_child(cell_thread_then_fork, out, sizeof(out)), out, "cell thread",
 			 "clone");
 }
@@ -215,6 +228,8 @@ static void disk_fork(void)
 START_TEST(test_disk_no_fork)
 {
 	char out[512];
+	if (SANITIZED)
+		return;
 	expect_forbidden(in_child(disk_fork, out, sizeof(out)), out, "disk thread", "clone");
 }
 END_TEST
@@ -258,7 +273,9 @@ START_TEST(test_nat_arguments)
 	char out[512];
 	expect_lived(in_child(nat_allowed, out, sizeof(out)), out);
 	expect_forbidden(in_child(nat_netlink, out, sizeof(out)), out, "nat thread", "socket");
-	expect_forbidden(in_child(nat_open_write, out, sizeof(out)), out, "nat thread", "openat");
+	if (!SANITIZED)
+		expect_forbidden(in_child(nat_open_write, out, sizeof(out)), out, "nat thread",
+				 "openat");
 	expect_forbidden(in_child(nat_fcntl_setown, out, sizeof(out)), out, "nat thread", "fcntl");
 }
 END_TEST
