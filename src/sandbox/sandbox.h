@@ -42,8 +42,9 @@ void sandbox_set_service(const char *name);
 
 /* Seals the calling thread: loads role's allowlist on it (stacked on any it inherited), with
  * a SIGSYS handler that reports a forbidden call in one line on stderr and ends the process
- * with SANDBOX_EXIT_FORBIDDEN. Does nothing when seccomp is off. Under the probe for this
- * role (and this service or cell, if the probe names one), then makes a call no role allows.
+ * with SANDBOX_EXIT_FORBIDDEN. Loads nothing when seccomp is off. Under the probe for this
+ * role (and this service or cell, if the probe names one), then makes a call no role allows
+ * (which, seccomp off, goes through).
  * 0, or -1 with err (the filter could not be built or loaded: the caller must not go on). */
 int sandbox_seal(enum sandbox_role role, char *err, size_t errlen);
 
