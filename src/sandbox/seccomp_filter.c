@@ -189,6 +189,7 @@ static const char *const sanitizer_calls[] = {
 	"mmap",
 	"mprotect",
 	"sigaltstack",
+	"getdents",
 	"readlink",
 	"readlinkat",
 	"openat",
