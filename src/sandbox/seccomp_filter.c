@@ -76,13 +76,14 @@ static const char *const base_calls[] = {
 };
 
 /* A vcpu thread once its guest runs: KVM_RUN and the register reads of exits and swap-outs,
- * hypercalls (console, idle, timer), swap-out and its checkpoint, and ending its service. */
+ * hypercalls (console, idle, timer), swap-out and its checkpoint (fadvise64 drops the memory
+ * file's pages), a sleep that did not happen (epoll_ctl: its disk back to the worker), and
+ * ending its service. */
 static const char *const vcpu_calls[] = {
-	"fadvise64", /* a swap-out drops its memory file's pages */
-	"ppoll",     "poll",   "timer_settime",	 "timer_gettime", "timer_delete", "sendmsg",
-	"mincore",   "msync",  "getrusage",	 "fsync",	  "fdatasync",	  "fallocate",
-	"openat",    "rename", "renameat",	 "renameat2",	  "unlink",	  "unlinkat",
-	"rmdir",     "flock",  "io_uring_enter",
+	"ppoll",   "poll",   "timer_settime",  "timer_gettime", "timer_delete", "sendmsg",
+	"mincore", "msync",  "getrusage",      "fsync",		"fdatasync",	"fallocate",
+	"openat",  "rename", "renameat",       "renameat2",	"unlink",	"unlinkat",
+	"rmdir",   "flock",  "io_uring_enter", "fadvise64",	"epoll_ctl",
 };
 
 static const unsigned long vcpu_ioctls[] = {

@@ -461,6 +461,7 @@ static void start_thread_locked(struct cell *cell, struct cell_slot *slot)
 		pthread_join(slot->thread, NULL);
 	slot->thread_started = 0;
 	slot->thread_exited = 0;
+	slot->rewake = 0; /* woken already (an event came before the main thread saw it) */
 	set_state_locked(slot, SLOT_STARTING);
 	if (pthread_create(&slot->thread, &cell->attr, service_thread, slot) == 0) {
 		slot->thread_started = 1;
