@@ -6,4 +6,4 @@ set -euo pipefail
 fuzz=(clang)
 apt-cache show libclang-rt-dev >/dev/null 2>&1 && fuzz+=(libclang-rt-dev)
 exec "$(dirname "$0")/apt-install.sh" gcc libc6-dev meson ninja-build pkg-config libjansson-dev libslirp-dev \
-	libglib2.0-dev liburing-dev check python3 util-linux curl jq "${fuzz[@]}"
+	libglib2.0-dev liburing-dev libseccomp-dev check python3 util-linux curl jq "${fuzz[@]}"

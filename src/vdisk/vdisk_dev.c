@@ -8,6 +8,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "vdisk_ring.h"
+
 #define IO_ERRORS_LOGGED 8 /* per device; after that they are only counted */
 
 int vdisk_dev_open(struct vdisk_dev *dev, const char *path, uint64_t size, int flags,
@@ -28,21 +30,26 @@ int vdisk_dev_open(struct vdisk_dev *dev, const char *path, uint64_t size, int f
 	if (vdisk_file_open(&dev->file, path, size, flags, flags & VDISK_OPEN_HELD ? &held : NULL,
 			    err, errlen) != 0)
 		return -1;
-	int rc = io_uring_queue_init(DN_DISK_RING_SIZE, &dev->ring, 0);
+	dev->cq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (dev->cq_fd < 0) {
+		snprintf(err, errlen, "disk %s: cannot make its completion eventfd: %s", path,
+			 strerror(errno));
+		vdisk_file_close(&dev->file);
+		return -1;
+	}
+	int rc = vdisk_ring_setup(&dev->ring, DN_DISK_RING_SIZE, dev->file.fd, dev->cq_fd);
 	if (rc < 0) {
-		snprintf(err, errlen, "disk %s: cannot set up io_uring: %s%s", path, strerror(-rc),
+		snprintf(err, errlen, "disk %s: cannot set up a restricted io_uring: %s%s", path,
+			 strerror(-rc),
 			 rc == -ENOSYS || rc == -EPERM ? " (is io_uring disabled on this host?)"
+			 : rc == -EINVAL	       ? " (Linux 5.10 or later is needed)"
 						       : "");
+		close(dev->cq_fd);
+		dev->cq_fd = -1;
 		vdisk_file_close(&dev->file);
 		return -1;
 	}
 	dev->ring_ready = 1;
-	dev->cq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (dev->cq_fd < 0 || io_uring_register_eventfd(&dev->ring, dev->cq_fd) != 0) {
-		snprintf(err, errlen, "disk %s: cannot set up its completion eventfd", path);
-		vdisk_dev_close(dev);
-		return -1;
-	}
 	shared->blocks = dev->file.blocks;
 	shared->flags = readonly ? DN_DISK_F_READONLY : 0;
 	dev->sq_used = __atomic_load_n(&shared->sq_avail, __ATOMIC_ACQUIRE);
@@ -224,17 +231,21 @@ static int start_io(struct vdisk_dev *dev, const struct vdisk_io *io)
 	if (!sqe)
 		return -1;
 	void *host = dev->ram + io->gpa; /* checked against ram_size by vdisk_req_check */
+	/* The image by its registered index: the ring's restrictions require it. */
 	switch (io->op) {
-	case DN_DISK_READ: io_uring_prep_read(sqe, dev->file.fd, host, io->len, io->offset); break;
+	case DN_DISK_READ:
+		io_uring_prep_read(sqe, VDISK_RING_FILE, host, io->len, io->offset);
+		break;
 	case DN_DISK_WRITE:
-		io_uring_prep_write(sqe, dev->file.fd, host, io->len, io->offset);
+		io_uring_prep_write(sqe, VDISK_RING_FILE, host, io->len, io->offset);
 		break;
 	default:
-		io_uring_prep_fsync(sqe, dev->file.fd, IORING_FSYNC_DATASYNC);
+		io_uring_prep_fsync(sqe, VDISK_RING_FILE, IORING_FSYNC_DATASYNC);
 		/* Starts after every request before it completed; later ones wait for it. */
 		sqe->flags |= IOSQE_IO_DRAIN;
 		break;
 	}
+	sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(sqe, (uint64_t)slot);
 	dev->ops[slot] = *io;
 	dev->op_busy[slot] = 1;
@@ -347,7 +358,7 @@ void vdisk_dev_close(struct vdisk_dev *dev)
 			}
 			io_uring_cqe_seen(&dev->ring, cqe);
 		}
-		io_uring_queue_exit(&dev->ring);
+		vdisk_ring_close(&dev->ring);
 		dev->ring_ready = 0;
 	}
 	if (dev->cq_fd >= 0)

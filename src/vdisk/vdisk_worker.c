@@ -9,6 +9,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "sandbox/sandbox.h"
+
 enum source_kind { SOURCE_KICK, SOURCE_COMPLETIONS };
 
 struct source {
@@ -89,6 +91,9 @@ static void release_closed(struct vdisk_worker *w)
 static void *worker_main(void *arg)
 {
 	struct vdisk_worker *w = arg;
+	/* Before its first request; stacked on the cell's filter it inherited. Privileges and
+	 * Landlock (src/sandbox) come just before this, with the cell's. */
+	sandbox_seal_or_exit(SANDBOX_DISK);
 	struct epoll_event events[64];
 	int retry = 0; /* some device has requests a failed submit left behind */
 	for (;;) {

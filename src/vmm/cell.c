@@ -21,6 +21,7 @@
 #include "cell_proto.h"
 #include "exit_status.h"
 #include "guestmem.h"
+#include "sandbox/sandbox.h"
 
 /* STARTING: its thread builds or wakes it. RUNNING: its thread runs it. SLEEPING: it was
  * swapped out and its thread releases what it held. ASLEEP: no thread, no VM, no mapping: only
@@ -41,6 +42,7 @@ struct cell_slot {
 		int status;
 	} kill;
 	int wake_wanted;       /* woken while SLEEPING: its thread carries on */
+	int rewake;	       /* its sealed thread ended to have a fresh one wake it */
 	int saving;	       /* --resume's stop: it is to sleep, and end saved */
 	int nic_slept;	       /* the switch's answer to NIC_SLEEP: 1 done, -1 refused */
 	unsigned epoch;	       /* counts state changes: a measurement taken across one is stale */
@@ -430,6 +432,13 @@ static void *service_thread(void *arg)
 		pthread_mutex_lock(&cell->lock);
 		if (!settle_sleeper_locked(cell, slot))
 			goto exit_locked;
+		if (sandbox_thread_sealed()) {
+			/* Its filter allows no new VM nor io_uring: a fresh thread, which
+			 * inherits the cell's, wakes it and seals itself again. */
+			set_state_locked(slot, SLOT_ASLEEP);
+			slot->rewake = 1;
+			goto exit_locked;
+		}
 		pthread_mutex_unlock(&cell->lock);
 		woken = 1;
 		ok = vmm_service_wake(svc, err, sizeof(err)) == 0;
@@ -454,6 +463,7 @@ static void start_thread_locked(struct cell *cell, struct cell_slot *slot)
 		pthread_join(slot->thread, NULL);
 	slot->thread_started = 0;
 	slot->thread_exited = 0;
+	slot->rewake = 0; /* woken already (an event came before the main thread saw it) */
 	set_state_locked(slot, SLOT_STARTING);
 	if (pthread_create(&slot->thread, &cell->attr, service_thread, slot) == 0) {
 		slot->thread_started = 1;
@@ -702,6 +712,11 @@ static int reap_threads(struct cell *cell)
 			slot->thread_started = 0;
 			joined++;
 		}
+		if (slot->rewake && !slot->thread_started) {
+			slot->rewake = 0;
+			if (slot->state == SLOT_ASLEEP) /* not ended or woken meanwhile */
+				start_thread_locked(cell, slot);
+		}
 		busy |= slot->state != SLOT_DONE || slot->thread_started;
 	}
 	pthread_mutex_unlock(&cell->lock);
@@ -760,6 +775,10 @@ int cell_run(const struct vmm_plan *plan, const struct vcpu_kvm *kvm, int sock, 
 	}
 	if (confined)
 		cell_confine_probe();
+	/* Sealed before any service thread: they and the disk worker inherit this filter and
+	 * stack their own. What it reads comes from the supervisor. Privileges and Landlock
+	 * (src/sandbox) come just before this. */
+	sandbox_seal_or_exit(SANDBOX_CELL);
 	struct cell cell = {
 		.plan = plan, .kvm = kvm, .sock = sock, .count = count, .budget = budget};
 	cell.host = (struct vmm_service_host){.ctx = &cell,

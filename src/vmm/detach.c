@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "exit_status.h"
+#include "sandbox/sandbox.h"
 
 /* Copies what the child wrote to the log from offset on to stderr: the reason it failed. */
 static void echo_log(int fd, off_t offset)
@@ -90,6 +91,9 @@ int detach_start(int log, const char *socket_path, const struct privileges_targe
 			kill(pid, SIGKILL);
 			exit(DENALI_EXIT_HOST);
 		}
+		/* Privileges and Landlock (src/sandbox) come just before this seal. */
+		sandbox_set_process("detach parent");
+		sandbox_seal_or_exit(SANDBOX_DETACH);
 		exit(parent_waits(pid, pipefd[0], log, offset, socket_path));
 	}
 	close(pipefd[0]);

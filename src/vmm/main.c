@@ -30,6 +30,7 @@
 #include "private_dir.h"
 #include "sandbox/landlock.h"
 #include "sandbox/privileges.h"
+#include "sandbox/sandbox.h"
 #include "size.h"
 #include "supervisor.h"
 #include "swap/checkpoint.h"
@@ -50,6 +51,7 @@ struct options {
 	unsigned nfiles;
 	int state_dir_given; /* --state-dir, else the default */
 	int detach;
+	int seccomp_off;		/* --seccomp off: no filters (debugging only) */
 	char control_default[PATH_MAX]; /* --detach without --control: the default socket */
 };
 
@@ -94,6 +96,9 @@ static void usage(FILE *out)
 		"  --memory-budget SIZE  keep the guest memory resident in all cells under SIZE\n"
 		"                      (e.g. 512M): the least recently run services are swapped\n"
 		"                      out to their memory files, and back in at their next event\n"
+		"  --seccomp on|off    system-call filters on every process and thread "
+		"(default on);\n"
+		"                      off is unsafe, for debugging only\n"
 		"  -q, --quiet         no per-service summary lines (stops and errors still show)\n"
 		"  -h, --help          show this help\n"
 		"  -V, --version       show the version and the ABI version\n"
@@ -231,7 +236,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		OPT_CONTROL,
 		OPT_DETACH,
 		OPT_METRICS_LISTEN,
-		OPT_USER
+		OPT_USER,
+		OPT_SECCOMP
 	};
 	static const struct option longopts[] = {
 		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
@@ -248,6 +254,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"detach", no_argument, NULL, OPT_DETACH},
 		{"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
 		{"user", required_argument, NULL, OPT_USER},
+		{"seccomp", required_argument, NULL, OPT_SECCOMP},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -323,6 +330,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 			p->control_path = optarg;
 			break;
 		case OPT_DETACH: o->detach = 1; break;
+		case OPT_SECCOMP:
+			if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+				fprintf(stderr,
+					"denali-run: --seccomp: \"%s\" is neither on nor off\n",
+					optarg);
+				return -1;
+			}
+			o->seccomp_off = strcmp(optarg, "off") == 0;
+			break;
 		case OPT_METRICS_LISTEN: {
 			char err[256];
 			if (metrics_http_check_listen(optarg, err, sizeof(err)) != 0) {
@@ -618,6 +634,12 @@ int main(int argc, char **argv)
 			"denali-run: warning: this kernel has no Landlock (Linux 5.13+, "
 			"\"landlock\" in lsm=): cells are not confined to the state folder\n");
 	status = DENALI_EXIT_HOST;
+	/* Before any thread or cell: the names of system calls for the SIGSYS handler. */
+	sandbox_init(!opt.seccomp_off);
+	sandbox_set_process("supervisor");
+	if (opt.seccomp_off)
+		fprintf(stderr, "denali-run: warning: --seccomp off: no process or thread is "
+				"confined to its system calls; this is unsafe (debugging only)\n");
 	int log;
 	if (prepare_folders(&opt, &log) != 0)
 		goto out;

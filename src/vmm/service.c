@@ -15,6 +15,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "sandbox/sandbox.h"
+
 static void fill_boot_info(struct vmm_service *svc, const struct vmm_image *img)
 {
 	struct dn_boot_info bi;
@@ -374,6 +376,13 @@ void vmm_service_run(struct vmm_service *svc)
 	}
 	if (svc->timer_deadline_ns) /* armed before it slept: on this thread now */
 		vmm_service_timer_set(svc, svc->timer_deadline_ns);
+	/* Its VM is built or woken: sealed before the first guest instruction (and before
+	 * vmm_hypercall_idle_resume reads its memory). Privileges and Landlock (src/sandbox) come
+	 * just before this, with the cell's. Once sealed, the thread never builds a VM again. */
+	if (!sandbox_thread_sealed()) {
+		sandbox_set_service(svc->cfg->name);
+		sandbox_seal_or_exit(SANDBOX_VCPU);
+	}
 	struct vcpu_stop stop;
 	memset(&stop, 0, sizeof(stop));
 	enum vcpu_action woke = svc->idle_arg ? vmm_hypercall_idle_resume(svc) : VCPU_CONTINUE;

@@ -30,6 +30,7 @@
 #include "plan_net.h"
 #include "progress.h"
 #include "sandbox/privileges.h"
+#include "sandbox/sandbox.h"
 #include "size.h"
 #include "stats.h"
 #include "vnet/vnet.h"
@@ -448,7 +449,10 @@ static void drain(struct supervisor *s, struct sup_cell *c)
 
 static void describe_wait(int status, char *out, size_t outlen)
 {
-	if (WIFSIGNALED(status))
+	if (WIFEXITED(status) && WEXITSTATUS(status) == SANDBOX_EXIT_FORBIDDEN)
+		snprintf(out, outlen, "made a forbidden system call (exit status %d)",
+			 SANDBOX_EXIT_FORBIDDEN);
+	else if (WIFSIGNALED(status))
 		snprintf(out, outlen, "killed by %s", strsignal(WTERMSIG(status)));
 	else
 		snprintf(out, outlen, "exited with status %d", WEXITSTATUS(status));
@@ -1076,6 +1080,9 @@ static int spawn_cell(struct supervisor *s, unsigned c)
 		struct vcpu_kvm cell_kvm = *s->kvm;
 		cell_kvm.fd = 3;
 		sigprocmask(SIG_SETMASK, &s->cell_mask, NULL);
+		char name[32];
+		snprintf(name, sizeof(name), "cell %u", c);
+		sandbox_set_process(name);
 		_exit(cell_run(s->plan, &cell_kvm, 4, cell->first, cell->count, s->budget));
 	}
 	vnet_fork_done(s->vnet);
@@ -1213,6 +1220,18 @@ int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 	detach_ready(plan->ready_fd);
 	progress_init(&s.progress, plan->resume ? "resuming" : "starting", plan->count,
 		      isatty(STDERR_FILENO), vcpu_clock_ns());
+	/* The main loop's filter, before its first control or metrics client. The cells of the
+	 * start were forked unsealed and seal themselves; a cell forked later (start FILE) starts
+	 * from this filter, which is why it holds a cell's whole list. Privileges and Landlock
+	 * (src/sandbox) come just before this. */
+	{
+		char err[256];
+		if (sandbox_seal(SANDBOX_SUPERVISOR, err, sizeof(err)) != 0) {
+			fprintf(stderr, "denali-run: %s\n", err);
+			broadcast(&s, CELL_MSG_KILL, VMM_OUTCOME_HOST_ERROR, 0);
+			goto out;
+		}
+	}
 	int cells_alive = (int)s.ncells;
 	while (s.ended < plan->count || cells_alive > 0) {
 		/* A start while serving the control socket adds a cell: not polled this turn. */

@@ -86,6 +86,7 @@ static const struct {
 	{"private_dir", private_dir_suite},
 	{"sandbox", sandbox_suite},
 	{"nat", nat_suite},
+	{"seccomp", seccomp_suite},
 };
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))
 

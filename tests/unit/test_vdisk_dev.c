@@ -1,11 +1,15 @@
 /* The disk device without KVM: request checks, and the device over a fake guest RAM and a real
  * image with io_uring, driven as the worker drives it. */
+#include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -14,6 +18,7 @@
 #include "unit.h"
 #include "vdisk/vdisk_dev.h"
 #include "vdisk/vdisk_req.h"
+#include "vdisk/vdisk_ring.h"
 
 #define RAM (8u << 20)
 #define BLOCKS 256u
@@ -410,6 +415,69 @@ START_TEST(test_plan_one_writer)
 }
 END_TEST
 
+/* ---- The ring's restrictions ---- */
+
+/* Submits one SQE and returns its CQE's result. */
+static int ring_one(struct io_uring *ring)
+{
+	ck_assert_int_eq(io_uring_submit(ring), 1);
+	struct io_uring_cqe *cqe;
+	ck_assert_int_eq(io_uring_wait_cqe(ring, &cqe), 0);
+	int res = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	return res;
+}
+
+START_TEST(test_ring_restricted)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/ring.img", unit_tmpdir());
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "restricted", 10, 0), 10);
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0); /* as an image's writer holds it */
+	int efd = eventfd(0, EFD_CLOEXEC);
+	struct io_uring ring;
+	ck_assert_int_eq(vdisk_ring_setup(&ring, 8, fd, efd), 0);
+	char buf[16] = "";
+	/* What the device submits: the image by its index. */
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_read(sqe, VDISK_RING_FILE, buf, 10, 0);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	ck_assert_int_eq(ring_one(&ring), 10);
+	ck_assert_int_eq(memcmp(buf, "restricted", 10), 0);
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_fsync(sqe, VDISK_RING_FILE, IORING_FSYNC_DATASYNC);
+	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_DRAIN;
+	ck_assert_int_eq(ring_one(&ring), 0);
+	/* An operation outside the list. */
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_openat(sqe, AT_FDCWD, path, O_RDONLY, 0);
+	ck_assert_int_eq(ring_one(&ring), -EACCES);
+	/* A read of a file by its number, not the registered one. */
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_read(sqe, fd, buf, 10, 0);
+	ck_assert_int_eq(ring_one(&ring), -EACCES);
+	/* A flag outside the list. */
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_read(sqe, VDISK_RING_FILE, buf, 10, 0);
+	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_ASYNC;
+	ck_assert_int_eq(ring_one(&ring), -EACCES);
+	/* No registration once enabled: no other file, no buffers. */
+	ck_assert_int_eq(io_uring_register_files(&ring, &fd, 1), -EACCES);
+	struct iovec iov = {buf, sizeof(buf)};
+	ck_assert_int_eq(io_uring_register_buffers(&ring, &iov, 1), -EACCES);
+	vdisk_ring_close(&ring);
+	/* The close let go of the image at once: its lock is free. */
+	close(fd);
+	fd = open(path, O_RDWR);
+	ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+	close(fd);
+	close(efd);
+	unlink(path);
+}
+END_TEST
+
 Suite *vdisk_dev_suite(void)
 {
 	Suite *s = suite_create("vdisk_dev");
@@ -423,6 +491,7 @@ Suite *vdisk_dev_suite(void)
 	tcase_add_test(tc, test_dev_kick_bounded_against_a_running_guest);
 	tcase_add_test(tc, test_dev_readonly);
 	tcase_add_test(tc, test_plan_one_writer);
+	tcase_add_test(tc, test_ring_restricted);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 Suite *size_suite(void);
+Suite *seccomp_suite(void);
 Suite *config_suite(void);
 Suite *loader_suite(void);
 Suite *abi_suite(void);
