@@ -1,5 +1,6 @@
 /* denali-nat: the NAT process of a fleet, started by denali-run's network thread (vnet_nat.c)
- * with its socket on fd 3 and the supervisor's pid as its one argument. It holds that socket,
+ * with its socket on fd 3, the supervisor's pid and "seccomp" or "no-seccomp" (denali-run's
+ * --seccomp) as its arguments. It holds that socket,
  * stdin, stdout and stderr, and nothing else of the supervisor: no guest memory, no /dev/kvm,
  * no state folder. Not meant to be run by hand. */
 #include <errno.h>
@@ -12,16 +13,19 @@
 #include <unistd.h>
 
 #include "nat_process.h"
+#include "sandbox/sandbox.h"
 
 #define NAT_SOCK_FD 3
 
 int main(int argc, char **argv)
 {
 	char *end = NULL;
-	long parent = argc == 2 ? strtol(argv[1], &end, 10) : 0;
+	long parent = argc == 3 ? strtol(argv[1], &end, 10) : 0;
 	int type = 0;
 	socklen_t len = sizeof(type);
-	if (argc != 2 || !end || *end || parent <= 1 ||
+	int seal = argc == 3 && strcmp(argv[2], "seccomp") == 0;
+	if (argc != 3 || !end || *end || parent <= 1 ||
+	    (!seal && strcmp(argv[2], "no-seccomp") != 0) ||
 	    getsockopt(NAT_SOCK_FD, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
 	    type != SOCK_SEQPACKET) {
 		fprintf(stderr, "denali-nat: the NAT process of denali-run, started by it only\n");
@@ -42,12 +46,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "denali-nat: %s\n", err);
 		return 1;
 	}
-	/* sandbox: seal the NAT process here (seccomp role NAT) */
-	/* What it needs from here on: poll, recvmmsg/sendmmsg and sendmsg on fd 3; libslirp's
-	 * sockets (socket, connect, bind, listen, accept, setsockopt, getsockopt, getsockname,
-	 * sendto, recvfrom, read, write, close, shutdown, fcntl and what else libslirp calls);
-	 * openat of /etc/resolv.conf (libslirp reads it at the first DNS query) and of
-	 * /proc/self/fd (vnet_slirp.c finds a forward's listening socket there); clock_gettime,
-	 * malloc's calls. */
+	/* Sealed before the first frame or outside byte: the NAT list (src/sandbox). */
+	sandbox_init(seal);
+	sandbox_set_process("nat");
+	sandbox_seal_or_exit(SANDBOX_NAT);
 	return nat_process_run(p);
 }

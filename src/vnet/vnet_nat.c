@@ -3,6 +3,8 @@
  * its replacement when it dies. */
 #include "vnet_nat.h"
 
+#include "sandbox/sandbox.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -82,7 +84,10 @@ static void child_exec(const struct vnet_nat *n, int sock)
 	}
 	if (syscall(SYS_close_range, NAT_SOCK_FD + 1, ~0U, 0) != 0)
 		_exit(127);
-	char *const argv[] = {(char *)(uintptr_t)n->arg0, (char *)(uintptr_t)n->parent, NULL};
+	/* The third argument: whether it seals itself (denali-run's --seccomp). */
+	char *const argv[] = {(char *)(uintptr_t)n->arg0, (char *)(uintptr_t)n->parent,
+			      (char *)(uintptr_t)(sandbox_seccomp_on() ? "seccomp" : "no-seccomp"),
+			      NULL};
 	execve(n->helper, argv, environ);
 	static const char msg[] = "denali-run: cannot run the NAT process (" NAT_HELPER ")\n";
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
