@@ -83,6 +83,7 @@ static const struct {
 	{"metrics", metrics_suite},
 	{"progress", progress_suite},
 	{"private_dir", private_dir_suite},
+	{"ratelimit", ratelimit_suite},
 };
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))
 
