@@ -189,6 +189,7 @@ static int disk_create(struct vmm_service *svc, struct vdisk_worker *worker, int
 		svc->disk = NULL;
 		return -1;
 	}
+	vdisk_dev_set_limit(svc->disk, &dc->limit);
 	svc->stats.disk_present = 1;
 	return 0;
 }

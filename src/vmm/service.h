@@ -54,6 +54,8 @@ struct vmm_service_stats {
 		uint64_t tx_frames, tx_spoofed, tx_dropped, rx_frames, rx_dropped, ring_errors;
 		uint64_t held, held_dropped, asleep_ignored; /* frames that came while it slept */
 		uint64_t tx_blocked; /* its TX ring waited for a sleeper's hold to have room */
+		uint64_t tx_throttled, tx_throttled_ns; /* frames its TX limit held back, time */
+		uint64_t rx_throttled;			/* frames its RX limit dropped */
 	} nic;
 	struct swap_stats swap; /* swap-outs and swap-ins while it ran */
 	int disk_present;
