@@ -105,7 +105,8 @@ static int kick_refilled(struct vdisk_worker *w)
 		if (dev->ready_at <= now)
 			vdisk_dev_kick(dev); /* sets ready_at again if the limit still holds some */
 		if (dev->ready_at) {
-			uint64_t ms = dev->ready_at > now ? (dev->ready_at - now + 999999) / 1000000 : 1;
+			uint64_t ms =
+				dev->ready_at > now ? (dev->ready_at - now + 999999) / 1000000 : 1;
 			next = ms < next ? ms : next;
 		}
 	}

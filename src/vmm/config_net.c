@@ -241,9 +241,8 @@ static int parse_forward_key(const char *path, json_t *v, struct vmm_net_config 
 	return 0;
 }
 
-static const char *const net_keys[] = {"mac",	    "ip",		"gateway",
-				       "uplink", "forward",	"rx_rate_limiter",
-				       "tx_rate_limiter"};
+static const char *const net_keys[] = {
+	"mac", "ip", "gateway", "uplink", "forward", "rx_rate_limiter", "tx_rate_limiter"};
 
 int vmm_config_net_parse(const char *path, json_t *v, struct vmm_net_config *net, char *err,
 			 size_t errlen)

@@ -50,16 +50,15 @@ static int parse_bucket(const char *path, const char *section, const char *name,
 	if (!json_object_get(v, "size"))
 		return vmm_config_fail(err, errlen, path, where, "size",
 				       "missing (the tokens the bucket holds; 0 = no limit)");
-	if (bucket_int(path, where, v, "size", 0, TBUCKET_TOKENS_MAX, 0, &b->size, err,
-		       errlen) ||
+	if (bucket_int(path, where, v, "size", 0, TBUCKET_TOKENS_MAX, 0, &b->size, err, errlen) ||
 	    bucket_int(path, where, v, "one_time_burst", 0, TBUCKET_TOKENS_MAX, 0,
 		       &b->one_time_burst, err, errlen))
 		return -1;
 	if (b->size && !json_object_get(v, "refill_time_ms"))
 		return vmm_config_fail(err, errlen, path, where, "refill_time_ms",
 				       "missing (milliseconds to refill the bucket from empty)");
-	if (bucket_int(path, where, v, "refill_time_ms", 1, TBUCKET_REFILL_MS_MAX, 0,
-		       &b->refill_ms, err, errlen))
+	if (bucket_int(path, where, v, "refill_time_ms", 1, TBUCKET_REFILL_MS_MAX, 0, &b->refill_ms,
+		       err, errlen))
 		return -1;
 	if (!b->size && b->one_time_burst)
 		return vmm_config_fail(err, errlen, path, where, "one_time_burst",

@@ -65,7 +65,7 @@ struct vnet {
 	unsigned runq_head, runq_len;
 	unsigned *wakeq; /* sleeping services a frame came for, a ring of cap */
 	unsigned wakeq_head, wakeq_len;
-	unsigned *dirty; /* scratch for vnet_switch_take_dirty */
+	unsigned *dirty;     /* scratch for vnet_switch_take_dirty */
 	unsigned *throttled; /* services whose TX waits for its rate limit, each once */
 	unsigned nthrottled;
 	struct vnet_slirp *slirp;

@@ -67,7 +67,7 @@ START_TEST(one_time_burst_is_spent_first_and_never_refilled)
 	uint64_t at;
 	ck_assert_uint_eq(tbucket_available(&b, 0), 60);
 	ck_assert(tbucket_take(&b, 45, 0, &at));
-	ck_assert_uint_eq(b.budget, 10); /* the burst paid all of it */
+	ck_assert_uint_eq(b.budget, 10);	 /* the burst paid all of it */
 	ck_assert(tbucket_take(&b, 10, 0, &at)); /* 5 from the burst, 5 from the budget */
 	ck_assert_uint_eq(b.burst, 0);
 	ck_assert_uint_eq(b.budget, 5);
