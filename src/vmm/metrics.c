@@ -53,6 +53,8 @@ static const struct metric metrics[] = {
 	COUNTER("idles_total", NULL, "idles", UNIT_ONE, "Idle hypercalls that waited."),
 	COUNTER("cpu_seconds_total", NULL, "cpu_ns", UNIT_NS_AS_S,
 		"CPU time of the service's vcpu thread."),
+	COUNTER("cpu_throttled_seconds_total", NULL, "cpu_throttled_ns", UNIT_NS_AS_S,
+		"Time the vcpu slept for its cpu_limit."),
 	GAUGE("wall_seconds", NULL, "wall_ns", UNIT_NS_AS_S,
 	      "Time from the service's start (to its end, once ended)."),
 	GAUGE("resident_pages", NULL, "resident_pages", UNIT_ONE,

@@ -341,6 +341,11 @@ static enum vcpu_action deliver_interrupt(struct vmm_service *svc)
 static enum vcpu_action before_entry(void *ctx)
 {
 	struct vmm_service *svc = ctx;
+	if (svc->quota.quota_ns) {
+		vcpu_quota_enforce(&svc->quota, &svc->vcpu.stop_requested);
+		__atomic_store_n(&svc->stats.cpu_throttled_ns, svc->quota.throttled_ns,
+				 __ATOMIC_RELAXED);
+	}
 	vmm_service_timer_poll(svc);
 	return deliver_interrupt(svc);
 }
@@ -375,6 +380,13 @@ void vmm_service_run(struct vmm_service *svc)
 	}
 	if (svc->timer_deadline_ns) /* armed before it slept: on this thread now */
 		vmm_service_timer_set(svc, svc->timer_deadline_ns);
+	if (vcpu_quota_start(&svc->quota, svc->cfg->cpu_limit.percent,
+			     svc->cfg->cpu_limit.period_ms, VCPU_KICK_SIGNAL) != 0) {
+		svc->outcome.kind = VMM_OUTCOME_HOST_ERROR;
+		snprintf(svc->outcome.reason, sizeof(svc->outcome.reason),
+			 "timer_create (cpu_limit): %s", strerror(errno));
+		return;
+	}
 	struct vcpu_stop stop;
 	memset(&stop, 0, sizeof(stop));
 	enum vcpu_action woke = svc->idle_arg ? vmm_hypercall_idle_resume(svc) : VCPU_CONTINUE;
@@ -383,6 +395,8 @@ void vmm_service_run(struct vmm_service *svc)
 	else
 		stop.kind = woke == VCPU_HALT ? VCPU_STOP_HANDLER : VCPU_STOP_SUSPENDED;
 	svc->stats.cpu_ns += thread_cpu_ns() - cpu0;
+	vcpu_quota_stop(&svc->quota);
+	svc->stats.cpu_throttled_ns = svc->quota.throttled_ns;
 	if (stop.kind == VCPU_STOP_SUSPENDED) {
 		svc->asleep = 1; /* the caller releases it */
 		return;

@@ -79,6 +79,8 @@ json_t *vmm_stats_service_json(const struct vmm_plan_service *ps, int swappable,
 	json_object_set_new(svc, "interrupts", json_integer((json_int_t)st->interrupts));
 	json_object_set_new(svc, "idles", json_integer((json_int_t)st->idles));
 	json_object_set_new(svc, "cpu_ns", json_integer((json_int_t)st->cpu_ns));
+	json_object_set_new(svc, "cpu_throttled_ns",
+			    json_integer((json_int_t)st->cpu_throttled_ns));
 	json_object_set_new(svc, "wall_ns", json_integer((json_int_t)st->wall_ns));
 	if (st->nic.present) {
 		json_t *nic = json_pack(

@@ -2,6 +2,8 @@
  * values, and the pair of buckets of a ratelimit; and where devices enforce them: the switch
  * (fake clock), the network thread and the disk worker (real threads, real clock). */
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include "config.h"
 #include "ratelimit/token_bucket.h"
 #include "unit.h"
+#include "vcpu/vcpu_quota.h"
 #include "vdisk/vdisk_dev.h"
 #include "vdisk/vdisk_worker.h"
 #include "vnet/vnet.h"
@@ -684,6 +687,97 @@ START_TEST(config_refuses_bad_limiters)
 }
 END_TEST
 
+/* ---- The CPU quota of a vcpu thread ---- */
+static __thread volatile sig_atomic_t quota_kicked;
+
+static void on_quota_kick(int signo)
+{
+	(void)signo;
+	quota_kicked = 1;
+}
+
+struct spinner {
+	unsigned percent;
+	volatile sig_atomic_t stop;
+	unsigned throttles_wanted;
+	uint64_t kicks, cpu_ns, wall_ns, throttles, throttled_ns;
+	int rc;
+};
+
+static uint64_t clock_ns(clockid_t c)
+{
+	struct timespec ts;
+	clock_gettime(c, &ts);
+	return (uint64_t)ts.tv_sec * S + (uint64_t)ts.tv_nsec;
+}
+
+/* A guest that never exits on its own: it spins until the quota's kick (as KVM_RUN returns
+ * only on a signal), then does what the vcpu loop does before entering again. */
+static void *spinner_main(void *arg)
+{
+	struct spinner *sp = arg;
+	struct vcpu_quota q = {0};
+	sp->rc = vcpu_quota_start(&q, sp->percent, 100, SIGUSR2);
+	uint64_t wall0 = clock_ns(CLOCK_MONOTONIC), cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	volatile uint64_t work = 0;
+	while (!sp->stop && q.throttles < sp->throttles_wanted &&
+	       clock_ns(CLOCK_MONOTONIC) - wall0 < 60 * S) {
+		vcpu_quota_enforce(&q, &sp->stop);
+		while (!quota_kicked && !sp->stop)
+			work++;
+		sp->kicks += quota_kicked;
+		quota_kicked = 0;
+	}
+	sp->cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+	sp->wall_ns = clock_ns(CLOCK_MONOTONIC) - wall0;
+	sp->throttles = q.throttles;
+	sp->throttled_ns = q.throttled_ns;
+	vcpu_quota_stop(&q);
+	return NULL;
+}
+
+START_TEST(cpu_quota_holds_a_spinning_thread_to_its_share)
+{
+	/* 20% of a CPU in 100 ms periods: the thread is kicked out of its spin when it has used
+	 * its share, and sleeps out the period. Counted over ten throttled periods (however long
+	 * a loaded machine takes to give it that much CPU): it used at most its share of the
+	 * wall time, plus what a kick can come late (a timer tick) each period. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_quota_kick;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGUSR2, &sa, NULL), 0);
+	struct spinner sp = {.percent = 20, .throttles_wanted = 10};
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, spinner_main, &sp), 0);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(sp.rc, 0);
+	ck_assert_uint_eq(sp.throttles, 10);
+	ck_assert_uint_ge(sp.kicks, 10);
+	/* Ten periods at least passed in which it used 20 ms each. */
+	ck_assert_uint_ge(sp.cpu_ns, 10 * 20 * MS);
+	ck_assert_uint_le(sp.cpu_ns, sp.wall_ns * 20 / 100 + 11 * 15 * MS);
+	ck_assert_uint_gt(sp.throttled_ns, 0);
+	printf("cpu quota 20%%: %llu ms of CPU in %llu ms, %llu kicks, slept %llu ms\n",
+	       (unsigned long long)(sp.cpu_ns / MS), (unsigned long long)(sp.wall_ns / MS),
+	       (unsigned long long)sp.kicks, (unsigned long long)(sp.throttled_ns / MS));
+	/* A stop ends a throttled sleep at once. */
+	struct spinner stopped = {.percent = 1, .throttles_wanted = 1000};
+	ck_assert_int_eq(pthread_create(&t, NULL, spinner_main, &stopped), 0);
+	usleep(300000);
+	stopped.stop = 1;
+	pthread_kill(t, SIGUSR2);
+	pthread_join(t, NULL);
+	ck_assert_uint_lt(stopped.wall_ns, 30 * S);
+	/* 100 percent (or 0) is no quota: nothing is created, nothing sleeps. */
+	struct vcpu_quota q = {0};
+	ck_assert_int_eq(vcpu_quota_start(&q, 100, 100, SIGUSR2), 0);
+	ck_assert(!q.timer_created);
+	vcpu_quota_enforce(&q, &stopped.stop);
+	ck_assert_uint_eq(q.throttles, 0);
+}
+END_TEST
+
 Suite *ratelimit_suite(void)
 {
 	Suite *s = suite_create("ratelimit");
@@ -708,6 +802,7 @@ Suite *ratelimit_suite(void)
 	tcase_add_test(tc, network_thread_comes_back_for_a_throttled_port);
 	tcase_add_test(tc, disk_limit_leaves_requests_in_the_ring);
 	tcase_add_test(tc, disk_worker_serves_a_neighbour_while_one_waits);
+	tcase_add_test(tc, cpu_quota_holds_a_spinning_thread_to_its_share);
 	suite_add_tcase(s, tc);
 	return s;
 }
