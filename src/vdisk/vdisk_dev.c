@@ -278,7 +278,7 @@ void vdisk_dev_kick(struct vdisk_dev *dev)
 		uint64_t at;
 		/* A request that will fail costs nothing: it does no I/O. One that has no tokens
 		 * is left in the ring, to be read afresh when they are back. */
-		if (status == DN_DISK_OK &&
+		if (status == DN_DISK_OK && dev->limit.limited &&
 		    !ratelimit_take(&dev->limit, io.op == DN_DISK_FLUSH ? 0 : io.len, dev->clock(),
 				    &at)) {
 			dev->ready_at = at;

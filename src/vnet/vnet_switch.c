@@ -450,7 +450,8 @@ static unsigned deliver_held(struct vnet_switch *sw, unsigned p)
 	uint64_t at;
 	/* The RX limit holds them back too (the backlog is looked at again soon). */
 	while (port->held && vnet_ring_rx_free(&port->ring) > 0 &&
-	       ratelimit_take(&port->rx_limit, port->held->len, sw->clock(), &at)) {
+	       (!port->rx_limit.limited ||
+		ratelimit_take(&port->rx_limit, port->held->len, sw->clock(), &at))) {
 		struct vnet_held *h = port->held;
 		port->held = h->next;
 		if (!port->held)
@@ -688,7 +689,8 @@ unsigned vnet_switch_drain_tx(struct vnet_switch *sw, unsigned p, unsigned budge
 			return done;
 		}
 		uint64_t at;
-		if (!ratelimit_take(&port->tx_limit, f.len, sw->clock(), &at)) {
+		if (port->tx_limit.limited &&
+		    !ratelimit_take(&port->tx_limit, f.len, sw->clock(), &at)) {
 			/* Left in its ring, not finished: backpressure, never a drop. */
 			port->tx_ready_at = at;
 			return done;
