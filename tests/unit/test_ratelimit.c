@@ -684,6 +684,40 @@ START_TEST(config_refuses_bad_limiters)
 	ck_assert_msg(strstr(err, "key \"disk.limit\": unknown key (known keys: path, size, "
 				  "readonly, rate_limiter)"),
 		      "%s", err);
+	/* cpu_limit. */
+	static const struct {
+		const char *json, *expect;
+	} cpu[] = {
+		{"{\"percent\": 0}",
+		 "key \"cpu_limit.percent\": expected an integer from 1 to 100"},
+		{"{\"percent\": 101}", "expected an integer from 1 to 100"},
+		{"{\"percent\": \"25%\"}", "expected an integer from 1 to 100"},
+		{"{}", "key \"cpu_limit.percent\": missing"},
+		{"{\"percent\": 5, \"period_ms\": 9}",
+		 "key \"cpu_limit.period_ms\": expected an integer from 10 to 1000"},
+		{"{\"percent\": 5, \"period_ms\": 1001}", "expected an integer from 10 to 1000"},
+		{"{\"percent\": 5, \"shares\": 2}",
+		 "key \"cpu_limit.shares\": unknown key (known keys: percent, period_ms)"},
+		{"25", "key \"cpu_limit\": expected an object"},
+	};
+	for (size_t i = 0; i < sizeof(cpu) / sizeof(cpu[0]); i++) {
+		snprintf(json, sizeof(json), "{\"image\": \"h\", \"cpu_limit\": %s}", cpu[i].json);
+		ck_assert_int_eq(load("rl-cpu.json", json, &cfg, err, sizeof(err)), -1);
+		ck_assert_msg(strstr(err, cpu[i].expect), "cpu case %zu: got \"%s\"", i, err);
+	}
+	ck_assert_int_eq(load("rl-cpu.json", "{\"image\": \"h\", \"cpu_limit\": {\"percent\": 25}}",
+			      &cfg, err, sizeof(err)),
+			 0);
+	ck_assert_uint_eq(cfg.cpu_limit.percent, 25);
+	ck_assert_uint_eq(cfg.cpu_limit.period_ms, VCPU_QUOTA_PERIOD_MS_DEFAULT);
+	vmm_config_free(&cfg);
+	ck_assert_int_eq(
+		load("rl-cpu.json",
+		     "{\"image\": \"h\", \"cpu_limit\": {\"percent\": 100, \"period_ms\": 10}}",
+		     &cfg, err, sizeof(err)),
+		0);
+	ck_assert_uint_eq(cfg.cpu_limit.percent, 0); /* all of a CPU: no limit */
+	vmm_config_free(&cfg);
 }
 END_TEST
 
