@@ -16,11 +16,12 @@ from caselib import SKIP, expect, fail
 
 SECONDS = 10
 # The limits: 50 frames a second and 50 disk requests a second, far below what even the slow
-# test VM does unthrottled (thousands of each: 5,900 frames/s and 1,570 reads/s measured). The
-# bucket holds a second's worth: a device thread that the loaded VM schedules up to a second
-# late loses no token (a bucket of 200 ms lost a fifth of them there).
+# test VM does unthrottled (thousands of each: 5,900-10,000 frames/s and 1,500-9,600 reads/s
+# measured). The bucket holds two seconds' worth: a device thread (or the whole VM) that a
+# loaded host runs late loses no token unless it is late by more (a bucket of 200 ms lost a
+# fifth of them there, one of a second up to 8%).
 RATE = 50
-BUCKET = {"size": 50, "refill_time_ms": 1000}
+BUCKET = {"size": 100, "refill_time_ms": 2000}
 
 
 class Env:
