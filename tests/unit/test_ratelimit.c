@@ -407,7 +407,8 @@ START_TEST(network_thread_comes_back_for_a_throttled_port)
 		usleep(1000);
 	ck_assert_uint_eq(n[0].nic->tx.used, 100); /* with no kick after the first */
 	ck_assert_uint_ge(wall_ns() - t0, 90 * S / 20);
-	printf("net thread: 100 frames at 20/s after a bucket of 10 in %llu ms\n", (unsigned long long)((wall_ns() - t0) / MS));
+	printf("net thread: 100 frames at 20/s after a bucket of 10 in %llu ms\n",
+	       (unsigned long long)((wall_ns() - t0) / MS));
 	struct vnet_port_counters c0, c1;
 	ck_assert_int_eq(vnet_counters(vn, 0, &c0), 0);
 	ck_assert_int_eq(vnet_counters(vn, 1, &c1), 0);
