@@ -80,10 +80,10 @@ static const char *const base_calls[] = {
  * file's pages), a sleep that did not happen (epoll_ctl: its disk back to the worker), and
  * ending its service. */
 static const char *const vcpu_calls[] = {
-	"ppoll",   "poll",   "timer_settime",  "timer_gettime", "timer_delete", "sendmsg",
-	"mincore", "msync",  "getrusage",      "fsync",		"fdatasync",	"fallocate",
-	"openat",  "rename", "renameat",       "renameat2",	"unlink",	"unlinkat",
-	"rmdir",   "flock",  "io_uring_enter", "fadvise64",	"epoll_ctl",
+	"ppoll",	"poll",	   "timer_settime", "timer_gettime",  "timer_delete", "sendmsg",
+	"timer_create", "mincore", "msync",	    "getrusage",      "fsync",	      "fdatasync",
+	"fallocate",	"openat",  "rename",	    "renameat",	      "renameat2",    "unlink",
+	"unlinkat",	"rmdir",   "flock",	    "io_uring_enter", "fadvise64",    "epoll_ctl",
 };
 
 static const unsigned long vcpu_ioctls[] = {
@@ -131,30 +131,21 @@ static const char *const cell_calls[] = {
 };
 
 static const unsigned long cell_ioctls[] = {
-	KVM_CREATE_VM,
-	KVM_CREATE_VCPU,
-	KVM_SET_USER_MEMORY_REGION,
-	KVM_GET_VCPU_MMAP_SIZE,
-	KVM_CHECK_EXTENSION,
-	KVM_GET_API_VERSION,
-	KVM_IOEVENTFD,
-	KVM_GET_TSC_KHZ,
-	KVM_SET_SREGS,
-	KVM_SET_CPUID2,
-	KVM_SET_FPU,
-	KVM_SET_VCPU_EVENTS,
-	KVM_SET_MSRS,
-	KVM_SET_DEVICE_ATTR,
+	KVM_CREATE_VM,		KVM_CREATE_VCPU,     KVM_SET_USER_MEMORY_REGION,
+	KVM_GET_VCPU_MMAP_SIZE, KVM_CHECK_EXTENSION, KVM_GET_API_VERSION,
+	KVM_IOEVENTFD,		KVM_GET_TSC_KHZ,     KVM_SET_SREGS,
+	KVM_SET_CPUID2,		KVM_SET_FPU,	     KVM_SET_VCPU_EVENTS,
+	KVM_SET_MSRS,		KVM_SET_DEVICE_ATTR,
 };
 
 /* The network thread: the switch's epoll and eventfds, TAP reads and writes, libslirp's
  * sockets (and /etc/resolv.conf, read-only, for its DNS). */
 static const char *const net_calls[] = {
-	"poll",	       "ppoll",	       "epoll_wait", "epoll_pwait", "epoll_ctl",  "connect",
-	"bind",	       "listen",       "accept",     "accept4",	    "sendto",	  "recvfrom",
-	"sendmsg",     "recvmsg",      "shutdown",   "setsockopt",  "getsockopt", "getsockname",
-	"getpeername", "gettimeofday", "uname",	     "statx",	    "getdents64", "sendmmsg",
-	"recvmmsg",
+	"poll",	      "ppoll",	    "epoll_wait",  "epoll_pwait", "epoll_ctl",
+	"connect",    "bind",	    "listen",	   "accept",	  "accept4",
+	"sendto",     "recvfrom",   "sendmsg",	   "recvmsg",	  "shutdown",
+	"setsockopt", "getsockopt", "getsockname", "getpeername", "gettimeofday",
+	"uname",      "statx",	    "getdents64",  "sendmmsg",	  "recvmmsg",
 };
 
 /* The NAT process: libslirp and its socket of frames. */
@@ -174,12 +165,33 @@ static const unsigned long net_ioctls[] = {FIONREAD, FIONBIO};
  * reaped, signals, the control and metrics sockets, a started service's file and network, the
  * stats file, the state folder's clean-up. */
 static const char *const supervisor_calls[] = {
-	"wait4",       "waitid",     "kill",	  "socketpair",	  "dup2",	"dup3",
-	"close_range", "pipe2",	     "signalfd4", "memfd_create", "getrlimit",	"prlimit64",
-	"sysinfo",     "getdents64", "statx",	  "readlink",	  "readlinkat", "getuid",
-	"geteuid",     "getppid",    "seccomp",	  "getgid",	  "getegid",
+	"wait4",
+	"waitid",
+	"kill",
+	"socketpair",
+	"dup2",
+	"dup3",
+	"close_range",
+	"pipe2",
+	"signalfd4",
+	"memfd_create",
+	"getrlimit",
+	"prlimit64",
+	"sysinfo",
+	"getdents64",
+	"statx",
+	"readlink",
+	"readlinkat",
+	"getuid",
+	"geteuid",
+	"getppid",
+	"seccomp",
+	"getgid",
+	"getegid",
 	/* Landlock: a cell forked for `start FILE` confines itself under this filter. */
-	"landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self",
+	"landlock_create_ruleset",
+	"landlock_add_rule",
+	"landlock_restrict_self",
 };
 
 static const unsigned long supervisor_ioctls[] = {TUNSETIFF};
@@ -348,9 +360,10 @@ static void allow_cell(struct builder *b)
  * dynamic loader maps code, so executable mappings are allowed here (docs/security.md,
  * Known gaps: a launcher forked before sealing would take this out of the thread). */
 static const char *const nat_spawn_calls[] = {
-	"execve", "dup2",	     "close_range", "pidfd_send_signal", "waitid", "socketpair",
-	"mmap",	  "mprotect",	     "arch_prctl",  "access",		 "set_tid_address",
-	"rseq",	  "set_robust_list", "prlimit64",   "prctl",		 "getppid", "seccomp",
+	"execve",	   "dup2",    "close_range",	 "pidfd_send_signal", "waitid",
+	"socketpair",	   "mmap",    "mprotect",	 "arch_prctl",	      "access",
+	"set_tid_address", "rseq",    "set_robust_list", "prlimit64",	      "prctl",
+	"getppid",	   "seccomp",
 };
 
 static void allow_net(struct builder *b)

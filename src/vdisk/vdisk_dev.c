@@ -21,6 +21,7 @@ int vdisk_dev_open(struct vdisk_dev *dev, const char *path, uint64_t size, int f
 	if (flags & VDISK_OPEN_HELD)
 		held = dev->file;
 	memset(dev, 0, sizeof(*dev));
+	dev->clock = ratelimit_now; /* unlimited until vdisk_dev_set_limit */
 	dev->cq_fd = -1;
 	dev->kick_fd = kick_fd;
 	dev->shared = shared;
@@ -78,6 +79,7 @@ int vdisk_dev_reopen(struct vdisk_dev *dev, const char *path, int flags, struct 
 		     char *err, size_t errlen)
 {
 	memset(dev, 0, sizeof(*dev));
+	dev->clock = ratelimit_now; /* unlimited until vdisk_dev_set_limit */
 	dev->file.dev = saved->file_dev;
 	dev->file.ino = saved->file_ino;
 	if (vdisk_dev_open(dev, path, 0, flags | VDISK_OPEN_HELD, shared, ram, ram_size, kick_fd,
@@ -253,6 +255,15 @@ static int start_io(struct vdisk_dev *dev, const struct vdisk_io *io)
 	return 0;
 }
 
+void vdisk_dev_set_limit(struct vdisk_dev *dev, const struct ratelimit_config *c)
+{
+	static const struct ratelimit_config none;
+	if (!dev->clock)
+		dev->clock = ratelimit_now;
+	ratelimit_init(&dev->limit, c ? c : &none, dev->clock());
+	dev->ready_at = 0;
+}
+
 void vdisk_dev_kick(struct vdisk_dev *dev)
 {
 	unsigned published = publish_backlog(dev);
@@ -262,6 +273,7 @@ void vdisk_dev_kick(struct vdisk_dev *dev)
 		avail = dev->sq_used;
 	}
 	int64_t cq_used = guest_cq_used(dev);
+	dev->ready_at = 0;
 	while (!dev->halted && cq_used >= 0 && dev->sq_used != avail &&
 	       dev->sq_used - (uint32_t)cq_used < DN_DISK_RING_SIZE &&
 	       dev->inflight + dev->backlog_len < DN_DISK_RING_SIZE) {
@@ -270,11 +282,20 @@ void vdisk_dev_kick(struct vdisk_dev *dev)
 		struct dn_disk_req req;
 		memcpy(&req, &dev->shared->sq[dev->sq_used % DN_DISK_RING_SIZE], sizeof(req));
 		__asm__ volatile("" ::: "memory");
-		dev->sq_used++;
 		struct vdisk_io io;
 		const char *why;
 		int status = vdisk_req_check(&req, dev->file.blocks, dev->file.readonly,
 					     dev->ram_size, &io, &why);
+		uint64_t at;
+		/* A request that will fail costs nothing: it does no I/O. One that has no tokens
+		 * is left in the ring, to be read afresh when they are back. */
+		if (status == DN_DISK_OK && dev->limit.limited &&
+		    !ratelimit_take(&dev->limit, io.op == DN_DISK_FLUSH ? 0 : io.len, dev->clock(),
+				    &at)) {
+			dev->ready_at = at;
+			break;
+		}
+		dev->sq_used++;
 		if (status != DN_DISK_OK) {
 			/* A malformed request is ring corruption; a well-formed one that asks for
 			 * what it may not have (range, buffer, read-only) only fails. */
@@ -292,6 +313,8 @@ void vdisk_dev_kick(struct vdisk_dev *dev)
 			complete(dev, &io, DN_DISK_E_IO);
 		}
 	}
+	dev->stats.throttled = dev->limit.throttled;
+	dev->stats.throttled_ns = dev->limit.throttled_ns;
 	__atomic_store_n(&dev->shared->sq_used, dev->sq_used, __ATOMIC_RELEASE);
 	submit(dev); /* the batch, and anything a failed submit left behind */
 	published += publish_backlog(dev);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "denali/abi.h"
+#include "ratelimit/token_bucket.h"
 #include "vdisk_file.h"
 #include "vdisk_req.h"
 
@@ -27,6 +28,7 @@ struct vdisk_dev_stats {
 	uint64_t io_errors; /* of which the host's I/O failed (DN_DISK_E_IO) */
 	uint64_t errors;    /* guest errors: malformed requests (DN_DISK_E_INVAL) and counters */
 	uint64_t batches;   /* io_uring submissions */
+	uint64_t throttled, throttled_ns; /* requests its rate limit held back, time they waited */
 };
 
 struct vdisk_dev {
@@ -49,6 +51,11 @@ struct vdisk_dev {
 	int halted; /* too many guest errors: take no more requests */
 	unsigned io_errors_logged;
 	struct vdisk_dev_stats stats;
+	/* Its rate limit: a request it has no tokens for stays in the guest's ring (not taken,
+	 * never failed) until ready_at, when the worker kicks the device again. */
+	struct ratelimit limit;
+	uint64_t ready_at;	 /* 0: no request waits for the limit */
+	uint64_t (*clock)(void); /* monotonic ns: ratelimit_now, or a test's */
 };
 
 /* Opens the disk image (vdisk_file_open's rules) and the io_uring, and fills the shared
@@ -80,7 +87,12 @@ int vdisk_dev_reopen(struct vdisk_dev *dev, const char *path, int flags, struct 
 		     const struct vdisk_dev_hooks *hooks, const struct vdisk_dev_saved *saved,
 		     char *err, size_t errlen);
 
-/* Takes the requests the guest published and submits them in one batch. */
+/* Gives the device its rate limit (NULL: none), full buckets from now. After open or reopen:
+ * a service woken from a sleep starts with full buckets. */
+void vdisk_dev_set_limit(struct vdisk_dev *dev, const struct ratelimit_config *c);
+
+/* Takes the requests the guest published and submits them in one batch, as far as its rate
+ * limit lets (each request one operation, and its bytes; a flush none). */
 void vdisk_dev_kick(struct vdisk_dev *dev);
 
 /* Publishes every completion io_uring has (one DN_EV_DISK for the lot). */

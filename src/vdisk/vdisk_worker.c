@@ -88,6 +88,35 @@ static void release_closed(struct vdisk_worker *w)
 	pthread_mutex_unlock(&w->lock);
 }
 
+/* Kicks the devices whose rate limit has tokens again by now (the requests that waited for
+ * them are still in the guest's ring), and returns how many ms until the next one's, rounded
+ * up so that the worker never wakes early and spins; -1 if none waits. */
+static int kick_refilled(struct vdisk_worker *w)
+{
+	uint64_t next = UINT64_MAX;
+	/* Only the worker unlinks ports (release_closed), and attaches add at the head: the list
+	 * from the head read now is stable here without the lock, which a kick's hooks may need. */
+	pthread_mutex_lock(&w->lock);
+	struct vdisk_port *head = w->ports;
+	pthread_mutex_unlock(&w->lock);
+	for (struct vdisk_port *p = head; p; p = p->next) {
+		struct vdisk_dev *dev = p->dev;
+		if (!dev->ready_at || __atomic_load_n(&p->closing, __ATOMIC_ACQUIRE))
+			continue;
+		uint64_t now = dev->clock();
+		if (dev->ready_at <= now)
+			vdisk_dev_kick(dev); /* sets ready_at again if the limit still holds some */
+		if (dev->ready_at) {
+			uint64_t ms =
+				dev->ready_at > now ? (dev->ready_at - now + 999999) / 1000000 : 1;
+			next = ms < next ? ms : next;
+		}
+	}
+	if (next == UINT64_MAX)
+		return -1;
+	return next > 1000 ? 1000 : (int)next;
+}
+
 static void *worker_main(void *arg)
 {
 	struct vdisk_worker *w = arg;
@@ -95,9 +124,13 @@ static void *worker_main(void *arg)
 	 * Landlock (src/sandbox) come just before this, with the cell's. */
 	sandbox_seal_or_exit(SANDBOX_DISK);
 	struct epoll_event events[64];
-	int retry = 0; /* some device has requests a failed submit left behind */
+	int retry = 0;	 /* some device has requests a failed submit left behind */
+	int refill = -1; /* ms until some device's rate limit has tokens again; -1: none waits */
 	for (;;) {
-		int n = epoll_wait(w->epoll_fd, events, 64, retry ? 10 : -1);
+		int timeout = retry ? 10 : -1;
+		if (refill >= 0 && (timeout < 0 || refill < timeout))
+			timeout = refill;
+		int n = epoll_wait(w->epoll_fd, events, 64, timeout);
 		if (n < 0 && errno != EINTR) {
 			/* Without the worker, detaches would wait forever: end the cell, whose
 			 * services the supervisor then reports as lost. */
@@ -115,6 +148,7 @@ static void *worker_main(void *arg)
 		}
 		if (retry)
 			retry = retry_submits(w);
+		refill = kick_refilled(w);
 		release_closed(w);
 		pthread_mutex_lock(&w->lock);
 		int stop = w->stopping && !w->ports;

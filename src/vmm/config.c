@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "size.h"
+#include "vcpu/vcpu_quota.h"
 
 int vmm_config_fail(char *err, size_t errlen, const char *path, const char *section,
 		    const char *key, const char *fmt, ...)
@@ -242,7 +243,45 @@ static int parse_swap(const char *path, json_t *v, struct vmm_service_config *cf
 	return 0;
 }
 
-static const char *const known_keys[] = {"name", "image", "memory", "args", "net", "disk", "swap"};
+/* "cpu_limit": {"percent": P, "period_ms": T}: the vcpu thread's share of one host CPU. */
+static int parse_cpu_limit(const char *path, json_t *v, struct vmm_service_config *cfg, char *err,
+			   size_t errlen)
+{
+	if (!v)
+		return 0;
+	if (!json_is_object(v))
+		return vmm_config_fail(err, errlen, path, "cpu_limit", NULL,
+				       "expected an object like {\"percent\": 25}, got %s",
+				       vmm_json_type_name(v));
+	const char *key;
+	json_t *value;
+	json_object_foreach (v, key, value) {
+		if (strcmp(key, "percent") != 0 && strcmp(key, "period_ms") != 0)
+			return vmm_config_fail(err, errlen, path, "cpu_limit", key,
+					       "unknown key (known keys: percent, period_ms)");
+	}
+	json_t *pc = json_object_get(v, "percent"), *pm = json_object_get(v, "period_ms");
+	if (!pc)
+		return vmm_config_fail(err, errlen, path, "cpu_limit", "percent",
+				       "missing (the share of one host CPU, 1 to 100)");
+	if (!json_is_integer(pc) || json_integer_value(pc) < 1 || json_integer_value(pc) > 100)
+		return vmm_config_fail(err, errlen, path, "cpu_limit", "percent",
+				       "expected an integer from 1 to 100");
+	if (pm && (!json_is_integer(pm) || json_integer_value(pm) < VCPU_QUOTA_PERIOD_MS_MIN ||
+		   json_integer_value(pm) > VCPU_QUOTA_PERIOD_MS_MAX))
+		return vmm_config_fail(err, errlen, path, "cpu_limit", "period_ms",
+				       "expected an integer from %u to %u",
+				       VCPU_QUOTA_PERIOD_MS_MIN, VCPU_QUOTA_PERIOD_MS_MAX);
+	/* 100 percent of one CPU is what a vcpu thread can use anyway: no limit. */
+	cfg->cpu_limit.percent =
+		json_integer_value(pc) == 100 ? 0 : (unsigned)json_integer_value(pc);
+	cfg->cpu_limit.period_ms =
+		pm ? (unsigned)json_integer_value(pm) : VCPU_QUOTA_PERIOD_MS_DEFAULT;
+	return 0;
+}
+
+static const char *const known_keys[] = {"name", "image", "memory", "args",
+					 "net",	 "disk",  "swap",   "cpu_limit"};
 
 static int check_unknown_keys(const char *path, json_t *root, char *err, size_t errlen)
 {
@@ -255,7 +294,7 @@ static int check_unknown_keys(const char *path, json_t *root, char *err, size_t 
 		if (!known)
 			return fail(err, errlen, path, key,
 				    "unknown key (known keys: name, image, memory, args, net, "
-				    "disk, swap)");
+				    "disk, swap, cpu_limit)");
 	}
 	return 0;
 }
@@ -291,7 +330,8 @@ int vmm_config_load(const char *path, const struct vmm_config_limits *limits,
 	    parse_args(path, json_object_get(root, "args"), cfg, err, errlen) ||
 	    vmm_config_net_parse(path, json_object_get(root, "net"), &cfg->net, err, errlen) ||
 	    vmm_config_disk_parse(path, json_object_get(root, "disk"), &cfg->disk, err, errlen) ||
-	    parse_swap(path, json_object_get(root, "swap"), cfg, err, errlen))
+	    parse_swap(path, json_object_get(root, "swap"), cfg, err, errlen) ||
+	    parse_cpu_limit(path, json_object_get(root, "cpu_limit"), cfg, err, errlen))
 		goto out;
 	rc = 0;
 out:

@@ -28,6 +28,10 @@ struct vmm_service_config {
 		uint64_t idle_after_ns; /* swapped out after idling this long */
 		int prefetch;		/* bring the working set back at swap-in (default) */
 	} swap;
+	struct {
+		unsigned percent;   /* of one host CPU for its vcpu, 1..99; 0 = no limit */
+		unsigned period_ms; /* the window the share is measured over */
+	} cpu_limit;		    /* "cpu_limit" */
 };
 
 #define VMM_CONFIG_DEFAULT_RAM (16u * 1024 * 1024)

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "config_ratelimit.h"
 #include "plan.h"
 #include "size.h"
 
@@ -97,9 +98,10 @@ int vmm_config_disk_parse(const char *path, json_t *v, struct vmm_disk_config *d
 	const char *key;
 	json_t *value;
 	json_object_foreach (v, key, value) {
-		if (strcmp(key, "path") && strcmp(key, "size") && strcmp(key, "readonly"))
+		if (strcmp(key, "path") && strcmp(key, "size") && strcmp(key, "readonly") &&
+		    strcmp(key, "rate_limiter"))
 			return fail(err, errlen, path, key,
-				    "unknown key (known keys: path, size, readonly)");
+				    "unknown key (known keys: path, size, readonly, rate_limiter)");
 	}
 	json_t *p = json_object_get(v, "path");
 	if (!p)
@@ -111,7 +113,10 @@ int vmm_config_disk_parse(const char *path, json_t *v, struct vmm_disk_config *d
 		return fail(err, errlen, path, "readonly", "expected true or false, got %s",
 			    vmm_json_type_name(ro));
 	disk->readonly = ro && json_is_true(ro);
-	if (parse_size(path, json_object_get(v, "size"), &disk->size, err, errlen) != 0)
+	if (parse_size(path, json_object_get(v, "size"), &disk->size, err, errlen) != 0 ||
+	    vmm_config_ratelimit_parse(path, "disk.rate_limiter",
+				       json_object_get(v, "rate_limiter"), &disk->limit, err,
+				       errlen) != 0)
 		return -1;
 	disk->path = vmm_config_resolve(path, json_string_value(p));
 	if (!disk->path)

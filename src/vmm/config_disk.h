@@ -7,11 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ratelimit/token_bucket.h"
+
 struct vmm_disk_config {
 	int enabled;   /* the service has a disk ("disk" is present) */
 	char *path;    /* the image, resolved against the service file's folder */
 	uint64_t size; /* bytes, a multiple of 4K; 0 = the existing image's size */
 	int readonly;
+	struct ratelimit_config limit; /* "rate_limiter" */
 };
 
 /* Parses the "disk" object v of the service file path (a relative image path is taken from

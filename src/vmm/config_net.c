@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "config_ratelimit.h"
 
 /* Errors name the key as "net.<key>". */
 #define fail(err, errlen, path, key, ...)                                                          \
@@ -240,7 +241,8 @@ static int parse_forward_key(const char *path, json_t *v, struct vmm_net_config 
 	return 0;
 }
 
-static const char *const net_keys[] = {"mac", "ip", "gateway", "uplink", "forward"};
+static const char *const net_keys[] = {
+	"mac", "ip", "gateway", "uplink", "forward", "rx_rate_limiter", "tx_rate_limiter"};
 
 int vmm_config_net_parse(const char *path, json_t *v, struct vmm_net_config *net, char *err,
 			 size_t errlen)
@@ -260,7 +262,8 @@ int vmm_config_net_parse(const char *path, json_t *v, struct vmm_net_config *net
 			known |= strcmp(key, net_keys[i]) == 0;
 		if (!known)
 			return fail(err, errlen, path, key,
-				    "unknown key (known keys: mac, ip, gateway, uplink, forward)");
+				    "unknown key (known keys: mac, ip, gateway, uplink, forward, "
+				    "rx_rate_limiter, tx_rate_limiter)");
 	}
 	net->enabled = 1;
 	json_t *k;
@@ -268,7 +271,13 @@ int vmm_config_net_parse(const char *path, json_t *v, struct vmm_net_config *net
 	    ((k = json_object_get(v, "ip")) && parse_ip_key(path, k, net, err, errlen)) ||
 	    ((k = json_object_get(v, "gateway")) && parse_gateway_key(path, k, net, err, errlen)) ||
 	    ((k = json_object_get(v, "uplink")) && parse_uplink_key(path, k, net, err, errlen)) ||
-	    ((k = json_object_get(v, "forward")) && parse_forward_key(path, k, net, err, errlen)))
+	    ((k = json_object_get(v, "forward")) && parse_forward_key(path, k, net, err, errlen)) ||
+	    vmm_config_ratelimit_parse(path, "net.rx_rate_limiter",
+				       json_object_get(v, "rx_rate_limiter"), &net->rx_limit, err,
+				       errlen) ||
+	    vmm_config_ratelimit_parse(path, "net.tx_rate_limiter",
+				       json_object_get(v, "tx_rate_limiter"), &net->tx_limit, err,
+				       errlen))
 		return -1;
 	if (net->nforward && net->uplink != VMM_UPLINK_USER)
 		return fail(err, errlen, path, "forward", "needs the \"user\" uplink");

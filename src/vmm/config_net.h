@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ratelimit/token_bucket.h"
+
 /* The virtual LAN of the `user` uplink: one NAT for every service on it. */
 #define VMM_LAN_NET 0x0a000000u	    /* 10.0.0.0 */
 #define VMM_LAN_PREFIX 16u	    /* 10.0.0.0/16 */
@@ -44,6 +46,7 @@ struct vmm_net_config {
 	char tap[VMM_IFNAMSIZ]; /* interface name for VMM_UPLINK_TAP */
 	unsigned nforward;
 	struct vmm_forward forward[VMM_FORWARDS_MAX];
+	struct ratelimit_config rx_limit, tx_limit; /* "rx_rate_limiter", "tx_rate_limiter" */
 };
 
 /* Parses the "net" object v of the service file path into net. Returns 0, or -1 with err set

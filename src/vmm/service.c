@@ -191,6 +191,7 @@ static int disk_create(struct vmm_service *svc, struct vdisk_worker *worker, int
 		svc->disk = NULL;
 		return -1;
 	}
+	vdisk_dev_set_limit(svc->disk, &dc->limit);
 	svc->stats.disk_present = 1;
 	return 0;
 }
@@ -342,6 +343,11 @@ static enum vcpu_action deliver_interrupt(struct vmm_service *svc)
 static enum vcpu_action before_entry(void *ctx)
 {
 	struct vmm_service *svc = ctx;
+	if (svc->quota.quota_ns) {
+		vcpu_quota_enforce(&svc->quota, &svc->vcpu.stop_requested);
+		__atomic_store_n(&svc->stats.cpu_throttled_ns, svc->quota.throttled_ns,
+				 __ATOMIC_RELAXED);
+	}
 	vmm_service_timer_poll(svc);
 	return deliver_interrupt(svc);
 }
@@ -376,6 +382,13 @@ void vmm_service_run(struct vmm_service *svc)
 	}
 	if (svc->timer_deadline_ns) /* armed before it slept: on this thread now */
 		vmm_service_timer_set(svc, svc->timer_deadline_ns);
+	if (vcpu_quota_start(&svc->quota, svc->cfg->cpu_limit.percent,
+			     svc->cfg->cpu_limit.period_ms, VCPU_KICK_SIGNAL) != 0) {
+		svc->outcome.kind = VMM_OUTCOME_HOST_ERROR;
+		snprintf(svc->outcome.reason, sizeof(svc->outcome.reason),
+			 "timer_create (cpu_limit): %s", strerror(errno));
+		return;
+	}
 	/* Its VM is built or woken: sealed before the first guest instruction (and before
 	 * vmm_hypercall_idle_resume reads its memory). Privileges and Landlock (src/sandbox) come
 	 * just before this, with the cell's. Once sealed, the thread never builds a VM again. */
@@ -391,6 +404,8 @@ void vmm_service_run(struct vmm_service *svc)
 	else
 		stop.kind = woke == VCPU_HALT ? VCPU_STOP_HANDLER : VCPU_STOP_SUSPENDED;
 	svc->stats.cpu_ns += thread_cpu_ns() - cpu0;
+	vcpu_quota_stop(&svc->quota);
+	svc->stats.cpu_throttled_ns = svc->quota.throttled_ns;
 	if (stop.kind == VCPU_STOP_SUSPENDED) {
 		svc->asleep = 1; /* the caller releases it */
 		return;

@@ -17,6 +17,7 @@
 #include "swap/checkpoint.h"
 #include "swap/swap.h"
 #include "vcpu/vcpu.h"
+#include "vcpu/vcpu_quota.h"
 #include "vdisk/vdisk_worker.h"
 
 enum vmm_outcome_kind {
@@ -47,6 +48,7 @@ struct vmm_service_stats {
 	uint64_t interrupts;		   /* virtual interrupt deliveries */
 	uint64_t idles;			   /* DN_HC_IDLE calls that waited */
 	uint64_t cpu_ns;		   /* CPU time of the vcpu thread */
+	uint64_t cpu_throttled_ns;	   /* time its vcpu slept for its cpu_limit */
 	uint64_t wall_ns;		   /* from start to end */
 	uint64_t resident_peak_bytes;	   /* guest pages resident at the end (peak while mapped) */
 	struct { /* the switch's view of its NIC (the supervisor fills it) */
@@ -54,6 +56,8 @@ struct vmm_service_stats {
 		uint64_t tx_frames, tx_spoofed, tx_dropped, rx_frames, rx_dropped, ring_errors;
 		uint64_t held, held_dropped, asleep_ignored; /* frames that came while it slept */
 		uint64_t tx_blocked; /* its TX ring waited for a sleeper's hold to have room */
+		uint64_t tx_throttled, tx_throttled_ns; /* frames its TX limit held back, time */
+		uint64_t rx_throttled;			/* frames its RX limit dropped */
 	} nic;
 	struct swap_stats swap; /* swap-outs and swap-ins while it ran */
 	int disk_present;
@@ -100,6 +104,7 @@ struct vmm_service {
 	const struct vcpu_kvm *kvm; /* to build its VM again after a swap-out */
 	struct swap_state swap;
 	int64_t started_ns;	  /* host clock when the vcpu was ready */
+	struct vcpu_quota quota;  /* its cpu_limit, on its vcpu thread */
 	uint64_t run_cpu0;	  /* its thread's CPU time when it last began to run */
 	int64_t first_console_ns; /* host clock of the first console output, 0 if none */
 	/* Sleep: swapped out inside an idle with its thread, VM, mapping and fds all released;

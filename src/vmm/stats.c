@@ -79,6 +79,8 @@ json_t *vmm_stats_service_json(const struct vmm_plan_service *ps, int swappable,
 	json_object_set_new(svc, "interrupts", json_integer((json_int_t)st->interrupts));
 	json_object_set_new(svc, "idles", json_integer((json_int_t)st->idles));
 	json_object_set_new(svc, "cpu_ns", json_integer((json_int_t)st->cpu_ns));
+	json_object_set_new(svc, "cpu_throttled_ns",
+			    json_integer((json_int_t)st->cpu_throttled_ns));
 	json_object_set_new(svc, "wall_ns", json_integer((json_int_t)st->wall_ns));
 	if (st->nic.present) {
 		json_t *nic = json_pack(
@@ -94,6 +96,12 @@ json_t *vmm_stats_service_json(const struct vmm_plan_service *ps, int swappable,
 				    json_integer((json_int_t)st->nic.asleep_ignored));
 		json_object_set_new(nic, "tx_blocked",
 				    json_integer((json_int_t)st->nic.tx_blocked));
+		json_object_set_new(nic, "tx_throttled",
+				    json_integer((json_int_t)st->nic.tx_throttled));
+		json_object_set_new(nic, "tx_throttled_ns",
+				    json_integer((json_int_t)st->nic.tx_throttled_ns));
+		json_object_set_new(nic, "rx_throttled",
+				    json_integer((json_int_t)st->nic.rx_throttled));
 		json_object_set_new(svc, "nic", nic);
 	}
 	if (st->disk_present) {
@@ -105,6 +113,9 @@ json_t *vmm_stats_service_json(const struct vmm_plan_service *ps, int swappable,
 			"bytes_written", (json_int_t)d->bytes_written, "failed",
 			(json_int_t)d->failed, "io_errors", (json_int_t)d->io_errors, "ring_errors",
 			(json_int_t)d->errors, "batches", (json_int_t)d->batches);
+		json_object_set_new(disk, "throttled", json_integer((json_int_t)d->throttled));
+		json_object_set_new(disk, "throttled_ns",
+				    json_integer((json_int_t)d->throttled_ns));
 		json_object_set_new(svc, "disk", disk);
 	}
 	if (swappable) {

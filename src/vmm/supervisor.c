@@ -225,6 +225,9 @@ static void nic_stats(struct vmm_service_stats *st, const struct vnet_port_count
 	st->nic.held_dropped = c->held_dropped;
 	st->nic.asleep_ignored = c->asleep_ignored;
 	st->nic.tx_blocked = c->tx_blocked;
+	st->nic.tx_throttled = c->tx_throttled;
+	st->nic.tx_throttled_ns = c->tx_throttled_ns;
+	st->nic.rx_throttled = c->rx_throttled;
 }
 
 /* Disconnects service i from the switch, keeping its counters for --stats. */

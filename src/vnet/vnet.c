@@ -17,8 +17,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "vnet_nat.h"
 #include "sandbox/sandbox.h"
+#include "vnet_nat.h"
 #include "vnet_tap.h"
 
 #define TX_BUDGET 32u /* frames per port per turn */
@@ -38,6 +38,7 @@ struct vnet_guest {
 	int wake_queued;      /* in the wake queue (likewise) */
 	int faulted;	      /* stopped for ring errors: no more processing */
 	int fault_unreported;
+	int throttled; /* on the throttled list: its TX waits for its rate limit */
 };
 
 struct vnet_tap_uplink {
@@ -65,7 +66,9 @@ struct vnet {
 	unsigned runq_head, runq_len;
 	unsigned *wakeq; /* sleeping services a frame came for, a ring of cap */
 	unsigned wakeq_head, wakeq_len;
-	unsigned *dirty;      /* scratch for vnet_switch_take_dirty */
+	unsigned *dirty;     /* scratch for vnet_switch_take_dirty */
+	unsigned *throttled; /* services whose TX waits for its rate limit, each once */
+	unsigned nthrottled;
 	struct vnet_nat *nat; /* the user uplink's NAT process (vnet_nat.c) */
 	int nat_port;
 	struct vnet_tap_uplink taps[TAPS_MAX];
@@ -177,7 +180,39 @@ static void drain_runq(struct vnet *vn)
 			raise_net(g); /* it may be waiting for TX buffers */
 		if (more)
 			runq_push(vn, service);
+		else if (port->tx_ready_at && !g->throttled) {
+			g->throttled = 1; /* revisited when its tokens are back: see next_refill */
+			vn->throttled[vn->nthrottled++] = service;
+		}
 	}
+}
+
+/* Queues the throttled services whose limit has tokens again by now, and returns how many ms
+ * until the next one's (rounded up, so the thread never wakes early and spins), or -1 if
+ * none waits. Detached, asleep or faulted services leave the list. */
+static int next_refill(struct vnet *vn)
+{
+	uint64_t now = vn->sw.clock(), next = UINT64_MAX;
+	for (unsigned i = 0; i < vn->nthrottled;) {
+		unsigned service = vn->throttled[i];
+		struct vnet_guest *g = &vn->guests[service];
+		uint64_t at = g->port >= 0 && !g->asleep && !g->faulted
+				      ? vn->sw.ports[g->port].tx_ready_at
+				      : 0;
+		if (at && at > now) {
+			next = at < next ? at : next;
+			i++;
+			continue;
+		}
+		g->throttled = 0;
+		vn->throttled[i] = vn->throttled[--vn->nthrottled];
+		if (at)
+			runq_push(vn, service);
+	}
+	if (next == UINT64_MAX)
+		return -1;
+	uint64_t ms = (next - now + 999999) / 1000000;
+	return ms > 1000 ? 1000 : (int)ms;
 }
 
 /* A frame from the NAT process (its length checked: nat_msg_parse) into the switch. */
@@ -287,7 +322,10 @@ static void *vnet_thread(void *arg)
 		fds[n++] = (struct pollfd){.fd = vn->ctl_fd, .events = POLLIN};
 		for (unsigned t = 0; t < ntaps; t++)
 			fds[n++] = (struct pollfd){.fd = vn->taps[t].fd, .events = POLLIN};
+		int refill = next_refill(vn);
 		int timeout = vn->runq_len ? 0 : vn->sw.nbacklog ? BACKLOG_POLL_MS : -1;
+		if (refill >= 0 && (timeout < 0 || refill < timeout))
+			timeout = refill;
 		int nat_polled = vn->nat != NULL; /* a start may create it meanwhile */
 		if (vn->nat && vnet_nat_fill(vn->nat, fds, &n, cap, &timeout) != 0) {
 			/* More TAPs than room: grow, and poll the NAT next turn. */
@@ -309,6 +347,7 @@ static void *vnet_thread(void *arg)
 				perror("denali-run: network: control");
 		}
 		take_kicks(vn);
+		next_refill(vn); /* those whose tokens came back while it polled */
 		drain_runq(vn);
 		for (unsigned t = 0; t < ntaps; t++)
 			if (fds[2 + t].revents & POLLIN)
@@ -393,7 +432,10 @@ static int grow(struct vnet *vn, unsigned count)
 	if (guests)
 		vn->guests = guests;
 	unsigned *runq = malloc(cap * sizeof(*runq)), *wakeq = malloc(cap * sizeof(*wakeq));
-	if (!guests || !runq || !wakeq) {
+	unsigned *throttled = realloc(vn->throttled, cap * sizeof(*throttled));
+	if (throttled)
+		vn->throttled = throttled;
+	if (!guests || !runq || !wakeq || !throttled) {
 		free(runq);
 		free(wakeq);
 		return -1;
@@ -523,6 +565,7 @@ void vnet_destroy(struct vnet *vn)
 	free(vn->guests);
 	free(vn->runq);
 	free(vn->wakeq);
+	free(vn->throttled);
 	free(vn->dirty);
 	free(vn);
 }
@@ -548,6 +591,7 @@ static int connect_port(struct vnet *vn, unsigned service, uint8_t *win, int kic
 		return -1;
 	}
 	vn->guests[service].port = port;
+	vnet_switch_set_limits(&vn->sw, (unsigned)port, &cfg->net.rx_limit, &cfg->net.tx_limit);
 	return 0;
 }
 
@@ -663,10 +707,8 @@ int vnet_counters(struct vnet *vn, unsigned service, struct vnet_port_counters *
 	caller_lock(vn);
 	const struct vnet_guest *g = &vn->guests[service];
 	int attached = g->port >= 0;
-	if (attached) {
-		*out = vn->sw.ports[g->port].count;
-		out->ring_errors = vn->sw.ports[g->port].ring.errors;
-	}
+	if (attached)
+		*out = vnet_switch_counters(&vn->sw, (unsigned)g->port);
 	caller_unlock(vn);
 	return attached ? 0 : -1;
 }
@@ -683,10 +725,8 @@ void vnet_detach(struct vnet *vn, unsigned service, struct vnet_port_counters *o
 		caller_unlock(vn);
 		return;
 	}
-	if (out) {
-		*out = vn->sw.ports[g->port].count;
-		out->ring_errors = vn->sw.ports[g->port].ring.errors;
-	}
+	if (out)
+		*out = vnet_switch_counters(&vn->sw, (unsigned)g->port);
 	vnet_switch_remove(&vn->sw, (unsigned)g->port); /* frees what it held */
 	requeue_ready(vn);				/* the senders that waited for it */
 	if (!g->asleep) {
@@ -702,7 +742,8 @@ void vnet_detach(struct vnet *vn, unsigned service, struct vnet_port_counters *o
 				 .kick_fd = -1,
 				 .wake_fd = -1,
 				 .queued = g->queued,
-				 .wake_queued = g->wake_queued};
+				 .wake_queued = g->wake_queued,
+				 .throttled = g->throttled};
 	caller_unlock(vn);
 }
 

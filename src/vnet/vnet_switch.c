@@ -92,7 +92,29 @@ int vnet_switch_init(struct vnet_switch *sw)
 	sw->table_mask = TABLE_MIN - 1;
 	for (int u = 0; u < VNET_UPLINKS_MAX; u++)
 		sw->uplink_port[u] = -1;
+	sw->clock = ratelimit_now;
 	return 0;
+}
+
+void vnet_switch_set_limits(struct vnet_switch *sw, unsigned p, const struct ratelimit_config *rx,
+			    const struct ratelimit_config *tx)
+{
+	static const struct ratelimit_config none;
+	struct vnet_port *port = &sw->ports[p];
+	uint64_t now = sw->clock();
+	ratelimit_init(&port->rx_limit, rx ? rx : &none, now);
+	ratelimit_init(&port->tx_limit, tx ? tx : &none, now);
+	port->tx_ready_at = 0;
+}
+
+struct vnet_port_counters vnet_switch_counters(const struct vnet_switch *sw, unsigned p)
+{
+	const struct vnet_port *port = &sw->ports[p];
+	struct vnet_port_counters c = port->count;
+	c.ring_errors = port->ring.errors;
+	c.tx_throttled = port->tx_limit.throttled;
+	c.tx_throttled_ns = port->tx_limit.throttled_ns;
+	return c;
 }
 
 /* What a held frame of len bytes costs against the bounds: its copy and its bookkeeping. */
@@ -425,7 +447,11 @@ static unsigned deliver_held(struct vnet_switch *sw, unsigned p)
 {
 	struct vnet_port *port = &sw->ports[p];
 	unsigned delivered = 0;
-	while (port->held && vnet_ring_rx_free(&port->ring) > 0) {
+	uint64_t at;
+	/* The RX limit holds them back too (the backlog is looked at again soon). */
+	while (port->held && vnet_ring_rx_free(&port->ring) > 0 &&
+	       (!port->rx_limit.limited ||
+		ratelimit_take(&port->rx_limit, port->held->len, sw->clock(), &at))) {
 		struct vnet_held *h = port->held;
 		port->held = h->next;
 		if (!port->held)
@@ -446,6 +472,18 @@ static unsigned deliver_held(struct vnet_switch *sw, unsigned p)
 		list_drop(sw->backlog, &sw->nbacklog, p);
 	}
 	return delivered;
+}
+
+/* Whether guest port dst's RX limit lets a frame of len bytes in now (it takes the tokens).
+ * A frame it refuses is dropped and counted: the switch never waits for one port. */
+static int rx_allowed(struct vnet_switch *sw, struct vnet_port *dst, uint16_t len)
+{
+	uint64_t at;
+	if (!dst->rx_limit.limited || ratelimit_take(&dst->rx_limit, len, sw->clock(), &at))
+		return 1;
+	dst->rx_limit.waiting = 0; /* dropped, not waiting: the next frame is another */
+	dst->count.rx_throttled++;
+	return 0;
 }
 
 static int deliver(struct vnet_switch *sw, unsigned port, const struct vnet_frame *f)
@@ -479,6 +517,8 @@ static int deliver(struct vnet_switch *sw, unsigned port, const struct vnet_fram
 		dst->count.rx_dropped++;
 		return 0;
 	}
+	if (!rx_allowed(sw, dst, f->len))
+		return 0;
 	return ring_put(sw, port, f);
 }
 
@@ -648,6 +688,14 @@ unsigned vnet_switch_drain_tx(struct vnet_switch *sw, unsigned p, unsigned budge
 			block(sw, p, (unsigned)dst);
 			return done;
 		}
+		uint64_t at;
+		if (port->tx_limit.limited &&
+		    !ratelimit_take(&port->tx_limit, f.len, sw->clock(), &at)) {
+			/* Left in its ring, not finished: backpressure, never a drop. */
+			port->tx_ready_at = at;
+			return done;
+		}
+		port->tx_ready_at = 0;
 		unblock(sw, p); /* it waited, and need no longer */
 		done++;
 		vnet_ring_tx_finish(&port->ring, vnet_switch_forward(sw, p, &f));

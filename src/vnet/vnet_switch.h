@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ratelimit/token_bucket.h"
 #include "vnet_ring.h"
 
 #define VNET_NO_UPLINK (-1)
@@ -37,6 +38,10 @@ struct vnet_port_counters {
 	uint64_t held_dropped; /* frames for it while it slept that found no room: dropped */
 	uint64_t tx_blocked; /* times its TX ring waited for a sleeping port's hold to have room */
 	uint64_t asleep_ignored; /* broadcasts and multicasts not given to it while it slept */
+	/* Rate limits (filled in by vnet_switch_counters): */
+	uint64_t tx_throttled;	  /* frames that waited in its TX ring for its TX limit */
+	uint64_t tx_throttled_ns; /* time they waited */
+	uint64_t rx_throttled;	  /* frames for it dropped by its RX limit */
 };
 
 /* A frame kept for a sleeping port, in a stable copy with the checked header laid over. */
@@ -66,6 +71,11 @@ struct vnet_port {
 	int backlogged;	   /* awake, with held frames: on the backlog list */
 	int blocked_on;	   /* its next TX frame waits for this sleeping port's room; -1: none */
 	int unblock_asked; /* on the ready list: its TX ring may go on */
+	/* Rate limits (guest ports; unlimited unless set): a frame it sends waits in its TX ring
+	 * while tx_limit has no tokens for it, until tx_ready_at; a frame for it that rx_limit
+	 * has no tokens for is dropped (rx_throttled), as for a full RX ring. */
+	struct ratelimit tx_limit, rx_limit;
+	uint64_t tx_ready_at; /* its TX waits for its limit until then; 0: it does not */
 	/* uplink ports */
 	vnet_uplink_send_fn send;
 	void *send_ctx;
@@ -101,6 +111,7 @@ struct vnet_switch {
 	uint64_t flooded;		   /* frames sent to every reachable port */
 	uint64_t arp_spared;	/* guest ports an ARP request skipped: it was for another address */
 	uint64_t learn_refused; /* uplink frames claiming a guest's MAC */
+	uint64_t (*clock)(void); /* monotonic ns for the rate limits: ratelimit_now, or a test's */
 };
 
 int vnet_switch_init(struct vnet_switch *sw);
@@ -111,6 +122,13 @@ void vnet_switch_free(struct vnet_switch *sw);
  * the port number or -1 (out of memory, or its MAC is already some port's). */
 int vnet_switch_add_guest(struct vnet_switch *sw, unsigned service, const uint8_t mac[6],
 			  uint32_t ip, int uplink, uint8_t *win);
+/* Gives guest port p its limits (NULL: none), full buckets from now. */
+void vnet_switch_set_limits(struct vnet_switch *sw, unsigned p, const struct ratelimit_config *rx,
+			    const struct ratelimit_config *tx);
+
+/* Port p's counters, with its limits' figures filled in. */
+struct vnet_port_counters vnet_switch_counters(const struct vnet_switch *sw, unsigned p);
+
 /* Adds an uplink port; returns its port number or -1. */
 int vnet_switch_add_uplink(struct vnet_switch *sw, int uplink, vnet_uplink_send_fn send, void *ctx);
 /* Removes a port and every MAC that points at it, and frees what was held for it. */
@@ -152,7 +170,9 @@ enum dn_nic_status vnet_switch_forward(struct vnet_switch *sw, unsigned src,
 				       const struct vnet_frame *f);
 
 /* Sends from guest port p's TX ring, taking at most budget descriptors, good or bad. Returns
- * how many were finished; *more is set when some are still waiting. A sleeping port, or one
+ * how many were finished; *more is set when some are still waiting. A frame its TX limit has
+ * no tokens for is left in the ring (not finished, *more clear), and tx_ready_at says when
+ * to drain it again. A sleeping port, or one
  * whose ring is broken (vnet_ring_broken), sends nothing. A unicast frame for a sleeping guest
  * port whose hold has no room for it is left in the ring (not finished, *more clear) and p waits
  * on the blocked list until that port wakes or goes. */

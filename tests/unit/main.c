@@ -87,6 +87,7 @@ static const struct {
 	{"sandbox", sandbox_suite},
 	{"nat", nat_suite},
 	{"seccomp", seccomp_suite},
+	{"ratelimit", ratelimit_suite},
 };
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))
 

@@ -409,7 +409,8 @@ static int sealed_net_thread_runs_nat(int tell_pid)
 		vnet_nat_flush(n);
 		turn_until(n, &g.arp_replies, want);
 		if (g.arp_replies != want)
-			return 13 + (int)round; /* the NAT died at its seal, or answered too little */
+			return 13 +
+			       (int)round; /* the NAT died at its seal, or answered too little */
 		struct vnet_nat_counters c;
 		vnet_nat_counters(n, &c);
 		if (round == 1)

@@ -35,6 +35,7 @@ Suite *progress_suite(void);
 Suite *private_dir_suite(void);
 Suite *sandbox_suite(void);
 Suite *nat_suite(void);
+Suite *ratelimit_suite(void);
 
 /* Paths of the real guest images, from the command line (argv[1], argv[2]). */
 extern const char *unit_hello_image;
