@@ -92,6 +92,18 @@ def case_net(env):
     supervisor_dies(env, "net", [echo], r"denali-run: supervisor: net thread: ")
 
 
+def case_nat(env):
+    """The NAT process breaks its filter: it ends with the line, the network thread reports it
+    and starts another (which the probe ends too), and the fleet's service runs to its end."""
+    s = env.service("s", env.events, ["timer", "100", "10"], net={})
+    status, out, err = env.run([s], probe="nat")
+    expect(re.search(r"^denali-run: nat: nat thread: " + CALL, err, re.M), "the forbidden call's line",
+           status, out, err)
+    expect(re.search(r"^denali-run: the NAT process \(pid \d+\) exited with status %d; " % FORBIDDEN, err, re.M),
+           "the network thread reports the NAT's death", status, out, err)
+    expect("timer: 10 fired" in out and status == 0, "the service ran to its end", status, out, err)
+
+
 def case_off(env):
     """--seccomp off: it says it is unsafe, and the probe's call goes through."""
     s = env.service("s", env.events, ["timer", "10", "5"])
@@ -114,6 +126,7 @@ CASES = {
     "seccomp-disk": case_disk,
     "seccomp-supervisor": case_supervisor,
     "seccomp-net": case_net,
+    "seccomp-nat": case_nat,
     "seccomp-off": case_off,
     "seccomp-usage": case_usage,
 }
