@@ -1,5 +1,6 @@
 /* The control socket's server: connections, line framing, the protocol's checks. */
 #include "control.h"
+#include "ctl/ctl_proto.h"
 #include "listener.h"
 #include "private_dir.h"
 
@@ -41,34 +42,6 @@ struct control {
 	struct control_client clients[CONTROL_CLIENTS_MAX];
 };
 
-/* One request kind: its command and its keys beside "cmd", each with a JSON type. */
-struct control_key {
-	const char *name;
-	json_type type; /* JSON_REAL stands for any number */
-	int required;
-};
-
-struct control_command {
-	const char *name;
-	struct control_key keys[2];
-};
-
-static const struct control_command commands[] = {
-	{"list", {{NULL, 0, 0}}},
-	{"stats", {{"name", JSON_STRING, 1}}},
-	{"start", {{"file", JSON_STRING, 1}}},
-	{"stop", {{"name", JSON_STRING, 1}, {"grace", JSON_REAL, 0}}},
-	{"kill", {{"name", JSON_STRING, 1}}},
-	{"swap-out", {{"name", JSON_STRING, 1}}},
-	{"swap-in", {{"name", JSON_STRING, 1}}},
-	{"budget", {{"size", JSON_STRING, 1}}},
-	{"wait", {{"name", JSON_STRING, 1}}},
-	{"metrics", {{NULL, 0, 0}}},
-	{"shutdown", {{NULL, 0, 0}}},
-};
-
-#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
-
 json_t *control_error(const char *code, const char *fmt, ...)
 {
 	char msg[512];
@@ -77,62 +50,6 @@ json_t *control_error(const char *code, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", msg);
-}
-
-static const char *type_name(json_type t)
-{
-	return t == JSON_STRING ? "a string" : t == JSON_REAL ? "a number" : "a value";
-}
-
-static int type_ok(const json_t *v, json_type want)
-{
-	return want == JSON_REAL ? json_is_number(v) : json_typeof(v) == want;
-}
-
-int control_check_request(const json_t *request, char *err, size_t errlen)
-{
-	if (!json_is_object(request)) {
-		snprintf(err, errlen, "a request is a JSON object");
-		return -1;
-	}
-	const json_t *cmd = json_object_get(request, "cmd");
-	if (!json_is_string(cmd)) {
-		snprintf(err, errlen, "key \"cmd\": expected the command, a string");
-		return -1;
-	}
-	const struct control_command *c = NULL;
-	for (size_t i = 0; i < NCOMMANDS && !c; i++)
-		if (strcmp(commands[i].name, json_string_value(cmd)) == 0)
-			c = &commands[i];
-	if (!c) {
-		snprintf(err, errlen, "unknown command \"%.64s\"", json_string_value(cmd));
-		return -1;
-	}
-	const char *key;
-	json_t *value;
-	json_object_foreach ((json_t *)(uintptr_t)request, key, value) {
-		if (strcmp(key, "cmd") == 0)
-			continue;
-		const struct control_key *k = NULL;
-		for (size_t i = 0; i < 2 && c->keys[i].name && !k; i++)
-			if (strcmp(c->keys[i].name, key) == 0)
-				k = &c->keys[i];
-		if (!k) {
-			snprintf(err, errlen, "%s: unknown key \"%.64s\"", c->name, key);
-			return -1;
-		}
-		if (!type_ok(value, k->type)) {
-			snprintf(err, errlen, "%s: key \"%s\": expected %s", c->name, key,
-				 type_name(k->type));
-			return -1;
-		}
-	}
-	for (size_t i = 0; i < 2 && c->keys[i].name; i++)
-		if (c->keys[i].required && !json_object_get(request, c->keys[i].name)) {
-			snprintf(err, errlen, "%s: key \"%s\": missing", c->name, c->keys[i].name);
-			return -1;
-		}
-	return 0;
 }
 
 static int64_t now_ns(void)
@@ -372,7 +289,7 @@ json_t *control_parse_request(const char *line, size_t len, json_t **error)
 		*error = control_error("usage", "not JSON: %s", jerr.text);
 		return NULL;
 	}
-	if (control_check_request(request, err, sizeof(err)) != 0) {
+	if (ctl_command_check(request, err, sizeof(err)) != 0) {
 		*error = control_error("usage", "%s", err);
 		json_decref(request);
 		return NULL;

@@ -23,8 +23,8 @@
 struct control;
 
 /* What the supervisor does with a request. handle gets a checked request (its "cmd" is a
- * known command and its keys are that command's, with the right types) and returns the
- * response (a new reference), or NULL to answer later with control_answer (wait, stats). */
+ * command of ctl_commands and its keys are that command's, with the right types) and returns
+ * the response (a new reference), or NULL to answer later with control_answer (wait, stats). */
 struct control_ops {
 	void *ctx;
 	json_t *(*handle)(void *ctx, unsigned client, const json_t *request);
@@ -53,12 +53,9 @@ void control_answer(struct control *c, unsigned client, json_t *response);
 /* A response object: {"ok": false, "code": code, "error": ...}. */
 json_t *control_error(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Checks a request against the protocol: 0, or -1 with a usage error in err. Pure. */
-int control_check_request(const json_t *request, char *err, size_t errlen);
-
-/* Parses one request line (its newline taken off) and checks it: the request (a new
- * reference), or NULL with the usage error to answer in *error (a new reference; NULL out of
- * memory). Pure. */
+/* Parses one request line (its newline taken off) and checks it against the protocol's table
+ * (ctl_command_check, ctl/ctl_proto.h): the request (a new reference), or NULL with the usage
+ * error to answer in *error (a new reference; NULL out of memory). Pure. */
 json_t *control_parse_request(const char *line, size_t len, json_t **error);
 
 #endif

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "ctl_request.h"
+#include "ctl/ctl_proto.h"
 #include "denali/abi.h"
 #include "detach.h"
 #include "exit_status.h"

@@ -22,6 +22,7 @@
 #include "cell.h"
 #include "cell_proto.h"
 #include "control.h"
+#include "ctl/ctl_proto.h"
 #include "detach.h"
 #include "exit_status.h"
 #include "guestmem.h"
@@ -565,8 +566,9 @@ static const char *state_word(const struct supervisor *s, unsigned i)
 	return st < 5 ? states[st] : "starting";
 }
 
-static json_t *control_list(struct supervisor *s)
+static json_t *control_list(struct supervisor *s, unsigned client, const json_t *request)
 {
+	(void)client, (void)request;
 	json_t *list = json_array();
 	int64_t now = vcpu_clock_ns();
 	for (unsigned i = 0; i < s->plan->count; i++) {
@@ -767,14 +769,44 @@ static void on_signal(struct supervisor *s, int signo);
 
 #define STOP_GRACE_MAX_S 86400.0
 
-/* stop NAME [grace]: DN_EV_STOP now, a kill once grace (default --grace) is over. */
-static json_t *control_stop(struct supervisor *s, unsigned i, const json_t *grace)
+/* The service a request names ("name"): its index, or -1 with the answer in *error. */
+static int named_service(struct supervisor *s, const json_t *request, json_t **error)
 {
+	int i = find_service(s, request);
+	if (i < 0)
+		*error = control_error("failed", "%s: no service named \"%.64s\"",
+				       json_string_value(json_object_get(request, "cmd")),
+				       json_string_value(json_object_get(request, "name")));
+	return i;
+}
+
+/* The same, for a command that needs the service not ended. */
+static int live_service(struct supervisor *s, const json_t *request, json_t **error)
+{
+	int i = named_service(s, request, error);
+	if (i >= 0 && s->outcomes[i].kind != VMM_OUTCOME_NONE) {
+		*error = control_error("failed", "%s: %s has ended",
+				       json_string_value(json_object_get(request, "cmd")),
+				       s->plan->services[i].cfg.name);
+		return -1;
+	}
+	return i;
+}
+
+/* stop NAME [grace]: DN_EV_STOP now, a kill once grace (default --grace) is over. */
+static json_t *control_stop(struct supervisor *s, unsigned client, const json_t *request)
+{
+	(void)client;
+	json_t *error = NULL;
+	int i = live_service(s, request, &error);
+	if (i < 0)
+		return error;
+	const json_t *grace = json_object_get(request, "grace");
 	double seconds = grace ? json_number_value(grace) : s->plan->grace_s;
 	if (!(seconds >= 0 && seconds <= STOP_GRACE_MAX_S)) /* also NaN */
 		return control_error("usage", "stop: grace must be 0 to %.0f seconds",
 				     STOP_GRACE_MAX_S);
-	to_cell(s, i, CELL_MSG_STOP_ONE, NULL);
+	to_cell(s, (unsigned)i, CELL_MSG_STOP_ONE, NULL);
 	int64_t at = vcpu_clock_ns() + (int64_t)(seconds * 1e9);
 	if (!s->stop_at[i] || at < s->stop_at[i])
 		s->stop_at[i] = at ? at : 1;
@@ -820,8 +852,9 @@ static int start_network(struct supervisor *s, unsigned i, char *err, size_t err
 
 /* start FILE: the file validated as at startup, then its service in a new cell of its own.
  * Answered once it has started, or failed to. */
-static json_t *control_start(struct supervisor *s, unsigned client, const char *file)
+static json_t *control_start(struct supervisor *s, unsigned client, const json_t *request)
 {
+	const char *file = json_string_value(json_object_get(request, "file"));
 	struct vmm_plan *plan = s->plan;
 	if (s->stop_signal || s->killed)
 		return control_error("failed", "start: the fleet is stopping");
@@ -871,67 +904,116 @@ static json_t *control_start(struct supervisor *s, unsigned client, const char *
 	return NULL;
 }
 
+static json_t *control_stats(struct supervisor *s, unsigned client, const json_t *request)
+{
+	if (strcmp(json_string_value(json_object_get(request, "name")), "all") == 0)
+		return stats_request(s, client, STATS_ALL);
+	json_t *error = NULL;
+	int i = named_service(s, request, &error);
+	return i < 0 ? error : stats_request(s, client, i);
+}
+
+static json_t *control_metrics(struct supervisor *s, unsigned client, const json_t *request)
+{
+	(void)request;
+	return stats_request(s, client, STATS_METRICS);
+}
+
+/* kill, swap-out and swap-in: a message to the service's cell. */
+static json_t *to_live_service(struct supervisor *s, const json_t *request, enum cell_msg_type type,
+			       const char *reason)
+{
+	json_t *error = NULL;
+	int i = live_service(s, request, &error);
+	if (i < 0)
+		return error;
+	to_cell(s, (unsigned)i, type, reason);
+	return json_pack("{s:b, s:s}", "ok", 1, "name", s->plan->services[i].cfg.name);
+}
+
+static json_t *control_kill(struct supervisor *s, unsigned client, const json_t *request)
+{
+	(void)client;
+	return to_live_service(s, request, CELL_MSG_HALT, "killed through the control socket");
+}
+
+static json_t *control_swap_out(struct supervisor *s, unsigned client, const json_t *request)
+{
+	(void)client;
+	return to_live_service(s, request, CELL_MSG_SWAP_OUT, NULL);
+}
+
+static json_t *control_swap_in(struct supervisor *s, unsigned client, const json_t *request)
+{
+	(void)client;
+	return to_live_service(s, request, CELL_MSG_WAKE, NULL);
+}
+
+static json_t *control_budget(struct supervisor *s, unsigned client, const json_t *request)
+{
+	(void)client;
+	const char *size = json_string_value(json_object_get(request, "size"));
+	uint64_t bytes = 0;
+	if (strcmp(size, "none") != 0 &&
+	    (vmm_size_parse(size, &bytes) != 0 || bytes < DN_PAGE_SIZE))
+		return control_error(
+			"usage", "budget: \"%.64s\" is not a size of at least 4K, or none", size);
+	if (!s->budget)
+		return control_error("failed", "budget: no memory budget table in this run");
+	s->budget_bytes = bytes;
+	return json_pack("{s:b, s:I}", "ok", 1, "budget_bytes", (json_int_t)bytes);
+}
+
+/* wait NAME: answered once it has ended (at once if it has). */
+static json_t *control_wait(struct supervisor *s, unsigned client, const json_t *request)
+{
+	json_t *error = NULL;
+	int i = named_service(s, request, &error);
+	if (i < 0)
+		return error;
+	if (s->outcomes[i].kind != VMM_OUTCOME_NONE)
+		return wait_answer(s, (unsigned)i);
+	if (s->waiter[i] != ~0u)
+		control_answer(s->control, s->waiter[i],
+			       control_error("failed", "wait: another client waits for %s",
+					     s->plan->services[i].cfg.name));
+	s->waiter[i] = client;
+	return NULL;
+}
+
+static json_t *control_shutdown(struct supervisor *s, unsigned client, const json_t *request)
+{
+	(void)client, (void)request;
+	on_signal(s, SIGTERM);
+	return json_pack("{s:b}", "ok", 1);
+}
+
+/* Each command's handler, by its id in the protocol's table (ctl/ctl_proto.h): the response,
+ * or NULL to answer later with control_answer. */
+typedef json_t *control_handler(struct supervisor *s, unsigned client, const json_t *request);
+
+static control_handler *const control_handlers[CTL_CMD_COUNT] = {
+	[CTL_LIST] = control_list,	   [CTL_STATS] = control_stats,
+	[CTL_START] = control_start,	   [CTL_STOP] = control_stop,
+	[CTL_KILL] = control_kill,	   [CTL_SWAP_OUT] = control_swap_out,
+	[CTL_SWAP_IN] = control_swap_in,   [CTL_BUDGET] = control_budget,
+	[CTL_WAIT] = control_wait,	   [CTL_METRICS] = control_metrics,
+	[CTL_SHUTDOWN] = control_shutdown,
+};
+
+int vmm_control_handled(unsigned cmd)
+{
+	return cmd < CTL_CMD_COUNT && control_handlers[cmd] != NULL;
+}
+
+/* A checked request (control.c): to its command's handler. */
 static json_t *control_handle(void *ctx, unsigned client, const json_t *request)
 {
-	struct supervisor *s = ctx;
-	const char *cmd = json_string_value(json_object_get(request, "cmd"));
-	if (strcmp(cmd, "list") == 0)
-		return control_list(s);
-	if (strcmp(cmd, "shutdown") == 0) {
-		on_signal(s, SIGTERM);
-		return json_pack("{s:b}", "ok", 1);
-	}
-	if (strcmp(cmd, "budget") == 0) {
-		const char *size = json_string_value(json_object_get(request, "size"));
-		uint64_t bytes = 0;
-		if (strcmp(size, "none") != 0 &&
-		    (vmm_size_parse(size, &bytes) != 0 || bytes < DN_PAGE_SIZE))
-			return control_error("usage",
-					     "budget: \"%.64s\" is not a size of at least "
-					     "4K, or none",
-					     size);
-		if (!s->budget)
-			return control_error("failed",
-					     "budget: no memory budget table in this run");
-		s->budget_bytes = bytes;
-		return json_pack("{s:b, s:I}", "ok", 1, "budget_bytes", (json_int_t)bytes);
-	}
-	if (strcmp(cmd, "start") == 0)
-		return control_start(s, client,
-				     json_string_value(json_object_get(request, "file")));
-	if (strcmp(cmd, "metrics") == 0)
-		return stats_request(s, client, STATS_METRICS);
-	if (strcmp(cmd, "stats") == 0 &&
-	    strcmp(json_string_value(json_object_get(request, "name")), "all") == 0)
-		return stats_request(s, client, STATS_ALL);
-	int i = find_service(s, request);
-	if (i < 0)
-		return control_error("failed", "%s: no service named \"%.64s\"", cmd,
-				     json_string_value(json_object_get(request, "name")));
-	const char *name = s->plan->services[i].cfg.name;
-	if (strcmp(cmd, "wait") == 0) {
-		if (s->outcomes[i].kind != VMM_OUTCOME_NONE) /* ended already: at once */
-			return wait_answer(s, (unsigned)i);
-		if (s->waiter[i] != ~0u)
-			control_answer(
-				s->control, s->waiter[i],
-				control_error("failed", "wait: another client waits for %s", name));
-		s->waiter[i] = client;
-		return NULL;
-	}
-	if (strcmp(cmd, "stats") == 0)
-		return stats_request(s, client, i);
-	if (s->outcomes[i].kind != VMM_OUTCOME_NONE)
-		return control_error("failed", "%s: %s has ended", cmd, name);
-	if (strcmp(cmd, "swap-out") == 0)
-		to_cell(s, (unsigned)i, CELL_MSG_SWAP_OUT, NULL);
-	else if (strcmp(cmd, "swap-in") == 0)
-		to_cell(s, (unsigned)i, CELL_MSG_WAKE, NULL);
-	else if (strcmp(cmd, "kill") == 0)
-		to_cell(s, (unsigned)i, CELL_MSG_HALT, "killed through the control socket");
-	else if (strcmp(cmd, "stop") == 0)
-		return control_stop(s, (unsigned)i, json_object_get(request, "grace"));
-	return json_pack("{s:b, s:s}", "ok", 1, "name", name);
+	enum ctl_cmd cmd = ctl_command_of(request);
+	if (!vmm_control_handled(cmd))
+		return control_error("failed", "%s: not served by this run",
+				     json_string_value(json_object_get(request, "cmd")));
+	return control_handlers[cmd](ctx, client, request);
 }
 
 /* The switch gave up on guests that kept breaking their rings: have their cells stop them. */

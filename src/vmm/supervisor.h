@@ -10,4 +10,8 @@
  * Returns denali-run's exit status (docs/cli.md). */
 int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm);
 
+/* Whether the supervisor has a handler for control command cmd (an enum ctl_cmd): every
+ * command of the protocol's table should have one (a unit test checks). */
+int vmm_control_handled(unsigned cmd);
+
 #endif

@@ -1,13 +1,14 @@
-/* denali-ctl's command line as a control request (docs/control.md). Pure but for start's
- * realpath, so that every command and every usage error is unit-tested. */
-#ifndef VMM_CTL_REQUEST_H
-#define VMM_CTL_REQUEST_H
+/* denali-ctl's command line as a control request (docs/control.md), driven by the protocol's
+ * table of commands (ctl/ctl_proto.h, which also gives ctl_socket_path and ctl_printable). Pure
+ * but for start's realpath, so that every command and every usage error is unit-tested. */
+#ifndef CTL_REQUEST_H
+#define CTL_REQUEST_H
 
 #include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
 
-#include "private_dir.h"
+#include "ctl/ctl_proto.h"
 
 /* denali-ctl's exit statuses. */
 #define CTL_EXIT_OK 0
@@ -34,17 +35,5 @@ void ctl_commands_help(FILE *out);
 /* Parses a number of seconds from min to 10000000 (fractions allowed; min itself is refused
  * when min_exclusive). Returns 0 and sets *out, or -1 on anything else. */
 int ctl_parse_seconds(const char *text, double min, int min_exclusive, double *out);
-
-/* The control socket to use: given (--socket) unless NULL, else denali_control
- * ($DENALI_CONTROL), else control in the default folder of env (private_dir_default, not on
- * disk); empty variables count as unset. Returns 0, or -1 with err when the path is empty,
- * there is no default or it does not fit in out. */
-int ctl_socket_path(const char *given, const char *denali_control,
-		    const struct private_dir_env *env, char *out, size_t outlen, char *err,
-		    size_t errlen);
-
-/* Copies text into buf (at most buflen - 1 bytes) for an error message: bytes that are not
- * printable ASCII become '?', and a long text is cut with "...". Returns buf. */
-const char *ctl_printable(const char *text, char *buf, size_t buflen);
 
 #endif

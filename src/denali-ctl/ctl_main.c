@@ -99,7 +99,7 @@ static int print_response(const struct options *o, const char *cmd, const char *
 			  const json_t *response)
 {
 	int status = ctl_response_status(response);
-	int for_people = o->table || strcmp(cmd, "metrics") == 0;
+	int for_people = o->table || ctl_response_is_text(cmd);
 	if (!for_people) {
 		printf("%s\n", line);
 		return status;

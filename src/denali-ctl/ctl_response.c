@@ -1,5 +1,5 @@
 /* denali-ctl's side of a control response: checked, mapped to an exit status, and written
- * for people. */
+ * for people by each command's printer (an array indexed by the protocol's command id). */
 #include "ctl_response.h"
 
 #include <math.h>
@@ -300,7 +300,7 @@ static int stats_table(const json_t *response, FILE *out)
 /* The exposition as it came, but for control characters other than newline and tab: C0, DEL
  * and C1. The text is valid UTF-8 (jansson checks it), so a C1 control is the pair C2 80-9F,
  * and becomes one '?'. */
-static void metrics_text(const json_t *response, FILE *out)
+static int metrics_text(const json_t *response, FILE *out)
 {
 	const char *text = json_string_value(json_object_get(response, "text"));
 	size_t len = text ? json_string_length(json_object_get(response, "text")) : 0;
@@ -315,11 +315,13 @@ static void metrics_text(const json_t *response, FILE *out)
 	}
 	if (len && text[len - 1] != '\n')
 		fputc('\n', out);
+	return 0;
 }
 
-static void wait_sentence(const json_t *response, const char *name, FILE *out)
+static int wait_sentence(const json_t *response, FILE *out)
 {
-	char outcome[CELL_MAX];
+	char name[CELL_MAX], outcome[CELL_MAX];
+	text_cell(response, "name", name, sizeof(name));
 	text_cell(response, "outcome", outcome, sizeof(outcome));
 	json_t *status = json_object_get(response, "status");
 	if (json_is_integer(status))
@@ -327,9 +329,10 @@ static void wait_sentence(const json_t *response, const char *name, FILE *out)
 			(long long)json_integer_value(status));
 	else
 		fprintf(out, "%s ended: %s\n", name, outcome);
+	return 0;
 }
 
-static void budget_sentence(const json_t *response, FILE *out)
+static int budget_sentence(const json_t *response, FILE *out)
 {
 	uint64_t bytes;
 	char size[CELL_MAX];
@@ -341,31 +344,55 @@ static void budget_sentence(const json_t *response, FILE *out)
 		human_bytes((double)bytes, size, sizeof(size));
 		fprintf(out, "memory budget: %s (%llu bytes)\n", size, (unsigned long long)bytes);
 	}
+	return 0;
 }
 
-/* One short line for the commands that answer with a name or nothing. */
-static void sentence(const char *cmd, const json_t *response, FILE *out)
+static int shutdown_sentence(const json_t *response, FILE *out)
 {
-	char name[CELL_MAX];
-	text_cell(response, "name", name, sizeof(name));
-	if (strcmp(cmd, "start") == 0)
-		fprintf(out, "started %s\n", name);
-	else if (strcmp(cmd, "stop") == 0)
-		fprintf(out, "stopping %s\n", name);
-	else if (strcmp(cmd, "kill") == 0)
-		fprintf(out, "killed %s\n", name);
-	else if (strcmp(cmd, "swap-out") == 0)
-		fprintf(out, "%s will be swapped out at its next idle\n", name);
-	else if (strcmp(cmd, "swap-in") == 0)
-		fprintf(out, "%s is awake\n", name);
-	else if (strcmp(cmd, "wait") == 0)
-		wait_sentence(response, name, out);
-	else if (strcmp(cmd, "budget") == 0)
-		budget_sentence(response, out);
-	else if (strcmp(cmd, "shutdown") == 0)
-		fprintf(out, "the fleet is stopping\n");
-	else
-		fprintf(out, "done\n");
+	(void)response;
+	fprintf(out, "the fleet is stopping\n");
+	return 0;
+}
+
+/* How a command's answer is printed for people: by a function, or as a sentence around the
+ * service's name (before NAME after). */
+struct printer {
+	int (*print)(const json_t *response, FILE *out);
+	const char *before, *after;
+	int text; /* the answer is a text: printed as it is even without --table */
+};
+
+static const struct printer printers[CTL_CMD_COUNT] = {
+	[CTL_LIST] = {.print = list_table},
+	[CTL_STATS] = {.print = stats_table},
+	[CTL_START] = {.before = "started ", .after = ""},
+	[CTL_STOP] = {.before = "stopping ", .after = ""},
+	[CTL_KILL] = {.before = "killed ", .after = ""},
+	[CTL_SWAP_OUT] = {.before = "", .after = " will be swapped out at its next idle"},
+	[CTL_SWAP_IN] = {.before = "", .after = " is awake"},
+	[CTL_BUDGET] = {.print = budget_sentence},
+	[CTL_WAIT] = {.print = wait_sentence},
+	[CTL_METRICS] = {.print = metrics_text, .text = 1},
+	[CTL_SHUTDOWN] = {.print = shutdown_sentence},
+};
+
+/* The printer of the command named cmd, or NULL. */
+static const struct printer *printer_of(const char *cmd)
+{
+	const struct ctl_command *c = ctl_command_find(cmd);
+	const struct printer *p = c ? &printers[ctl_command_id(c)] : NULL;
+	return p && (p->print || p->before) ? p : NULL;
+}
+
+int ctl_response_is_text(const char *cmd)
+{
+	const struct printer *p = printer_of(cmd);
+	return p && p->text;
+}
+
+int ctl_response_printable(const char *cmd)
+{
+	return printer_of(cmd) != NULL;
 }
 
 char *ctl_response_format(const char *cmd, const json_t *response)
@@ -375,15 +402,17 @@ char *ctl_response_format(const char *cmd, const json_t *response)
 	FILE *out = open_memstream(&text, &len);
 	if (!out)
 		return NULL;
+	const struct printer *p = printer_of(cmd);
+	char name[CELL_MAX];
 	int rc = 0;
-	if (strcmp(cmd, "list") == 0)
-		rc = list_table(response, out);
-	else if (strcmp(cmd, "stats") == 0)
-		rc = stats_table(response, out);
-	else if (strcmp(cmd, "metrics") == 0)
-		metrics_text(response, out);
-	else
-		sentence(cmd, response, out);
+	if (p && p->print) {
+		rc = p->print(response, out);
+	} else if (p) {
+		text_cell(response, "name", name, sizeof(name));
+		fprintf(out, "%s%s%s\n", p->before, name, p->after);
+	} else {
+		fprintf(out, "done\n");
+	}
 	if (ferror(out))
 		rc = -1;
 	if (fclose(out) != 0 || rc != 0) {

@@ -1,7 +1,7 @@
 /* denali-ctl's one exchange with the control socket: connect, send a request line, read the
  * response line. */
-#ifndef VMM_CTL_CLIENT_H
-#define VMM_CTL_CLIENT_H
+#ifndef CTL_CLIENT_H
+#define CTL_CLIENT_H
 
 #include <stddef.h>
 

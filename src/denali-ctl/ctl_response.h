@@ -1,7 +1,7 @@
 /* denali-ctl's side of a control response (docs/control.md): is it one, what exit status it
  * means, and how it reads for people. Pure, so unit-tested. */
-#ifndef VMM_CTL_RESPONSE_H
-#define VMM_CTL_RESPONSE_H
+#ifndef CTL_RESPONSE_H
+#define CTL_RESPONSE_H
 
 #include <jansson.h>
 #include <stddef.h>
@@ -29,5 +29,12 @@ const char *ctl_response_failure(const char *cmd, const json_t *response, char *
  * characters replaced, so that nothing it says can drive the terminal. NULL when out of
  * memory. */
 char *ctl_response_format(const char *cmd, const json_t *response);
+
+/* Whether command cmd answers with a text (metrics), which denali-ctl prints as it is (but
+ * for control characters) rather than as the JSON line. */
+int ctl_response_is_text(const char *cmd);
+
+/* Whether command cmd has a printer of its own (every command of the protocol should). */
+int ctl_response_printable(const char *cmd);
 
 #endif
