@@ -80,6 +80,7 @@ static const struct {
 	{"kv_proto", kv_proto_suite},
 	{"kv_server", kv_server_suite},
 	{"ctl", ctl_suite},
+	{"ctl_proto", ctl_proto_suite},
 	{"control", control_suite},
 	{"metrics", metrics_suite},
 	{"progress", progress_suite},

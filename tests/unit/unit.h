@@ -29,6 +29,7 @@ Suite *kv_crash_suite(void);
 Suite *kv_proto_suite(void);
 Suite *kv_server_suite(void);
 Suite *ctl_suite(void);
+Suite *ctl_proto_suite(void);
 Suite *control_suite(void);
 Suite *metrics_suite(void);
 Suite *progress_suite(void);
