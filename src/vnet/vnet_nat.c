@@ -233,6 +233,7 @@ static int take(struct vnet_nat *n, unsigned max, uint32_t wanted, int *ok)
 			break;
 		if (got <= 0)
 			return -1;
+		n->count.rx_batches++;
 		for (unsigned i = 0; i < (unsigned)got; i++) {
 			struct nat_msg m;
 			const char *why;
@@ -439,6 +440,7 @@ void vnet_nat_flush(struct vnet_nat *n)
 	int sent = n->pid ? nat_send_frames(n->sock, iov, n->nbatch) : -1;
 	if (sent < 0)
 		sent = 0; /* gone: dispatch notices it */
+	n->count.tx_batches += sent > 0;
 	n->count.tx_frames += (unsigned)sent;
 	n->count.tx_dropped += n->nbatch - (unsigned)sent;
 	n->nbatch = 0;
