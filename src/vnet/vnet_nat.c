@@ -240,9 +240,12 @@ static int take(struct vnet_nat *n, unsigned max, uint32_t wanted, int *ok)
 			if (nat_msg_parse(n->rx.buf[i], n->rx.len[i], n->rx.truncated[i], &m,
 					  &why) != 0) {
 				complain(n, why);
-			} else if (m.type == NAT_MSG_FRAME) {
-				n->count.rx_frames++;
-				n->deliver(n->ctx, m.frame, m.len);
+			} else if (m.type == NAT_MSG_FRAMES) {
+				size_t off = 0, len;
+				for (const uint8_t *f; (f = nat_msg_next_frame(&m, &off, &len));) {
+					n->count.rx_frames++;
+					n->deliver(n->ctx, f, len);
+				}
 			} else if (m.type != NAT_MSG_FORWARD_DONE) {
 				complain(n, "a forward request");
 			} else if (wanted && m.done.seq == wanted) {
@@ -252,7 +255,7 @@ static int take(struct vnet_nat *n, unsigned max, uint32_t wanted, int *ok)
 				answer_unwaited(n, &m.done);
 			}
 		}
-		if (found || (unsigned)got < NAT_BATCH)
+		if (found || (unsigned)got < NAT_RX_MSGS)
 			break;
 	}
 	return found;
