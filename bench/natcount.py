@@ -265,7 +265,7 @@ def report(title, unit, units, before, after, pid, sys_calls=None):
     if a and b:
         d = {k: b[k] - a[k] for k in ("tx_frames", "rx_frames", "tx_batches", "rx_batches", "tx_dropped")}
         print("  NAT link: to it %.2f frames per %s, %.2f per sendmmsg; from it %.2f frames per %s, "
-              "%.2f messages per recvmmsg; dropped %d" %
+              "%.2f per recvmmsg; dropped %d" %
               (d["tx_frames"] / units, unit, d["tx_frames"] / max(d["tx_batches"], 1), d["rx_frames"] / units,
                unit, d["rx_frames"] / max(d["rx_batches"], 1), d["tx_dropped"]))
     for name, calls in (sys_calls or {}).items():
