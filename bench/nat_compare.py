@@ -4,7 +4,7 @@ several builds in one run, interleaved (round 1: every build once, round 2: agai
 medians per build and each build's median over the first's. Interleaving spreads a loaded
 host's swings over all builds alike; on a shared machine use 3 rounds or more.
 
-Usage: nat_compare.py [--rounds 3] [--seconds 5] [--bytes 4194304] NAME=SRC:BUILD ...
+Usage: nat_compare.py [--rounds 3] [--seconds 5] [--bytes 4194304] [--frames 200] NAME=SRC:BUILD ...
        nat_compare.py --log FILE        (the medians of a run's saved output)
 SRC is the tree whose bench/*.py run (a build's own scripts), BUILD its build folder. Example,
 inside the test VM (tests/vm/kvm-vm.sh, DENALI_VM_CPUS=2 for two vCPUs):
@@ -19,9 +19,9 @@ import subprocess
 import sys
 
 
-def run_net(src, build, nbytes):
+def run_net(src, build, nbytes, nframes):
     out = subprocess.run([sys.executable, "bench/net.py", build + "/denali-run", build + "/tests/guests/nettest",
-                          build + "/tests/guests/netclient", "--frames", "2000", "--bytes", str(nbytes)],
+                          build + "/tests/guests/netclient", "--frames", str(nframes), "--bytes", str(nbytes)],
                          cwd=src, capture_output=True, text=True)
     return "\n".join(l for l in (out.stdout + out.stderr).splitlines() if "TCP" in l or "rror" in l)
 
@@ -89,6 +89,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--bytes", type=int, default=4 << 20)
+    ap.add_argument("--frames", type=int, default=200, help="bench/net's guest-to-guest frames (not the NAT's)")
     ap.add_argument("--log")
     a = ap.parse_args()
     if a.log:
@@ -105,7 +106,7 @@ def main():
     for r in range(a.rounds):
         for kind in ("net", "http"):
             for name, src, build in builds:
-                text = "=== %s %s\n" % (name, kind) + (run_net(src, build, a.bytes) if kind == "net"
+                text = "=== %s %s\n" % (name, kind) + (run_net(src, build, a.bytes, a.frames) if kind == "net"
                                                        else run_http(src, build, a.seconds))
                 print(text, flush=True)
                 out.append(text)
