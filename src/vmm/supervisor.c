@@ -635,10 +635,11 @@ static json_t *nat_stats_json(struct supervisor *s)
 	struct vnet_nat_counters c;
 	if (!s->vnet || vnet_nat_stats(s->vnet, &c) != 0)
 		return NULL;
-	return json_pack("{s:i, s:I, s:I, s:I, s:I, s:I}", "pid", c.pid, "restarts",
+	return json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "pid", c.pid, "restarts",
 			 (json_int_t)c.restarts, "tx_frames", (json_int_t)c.tx_frames, "tx_dropped",
 			 (json_int_t)c.tx_dropped, "rx_frames", (json_int_t)c.rx_frames,
-			 "rx_malformed", (json_int_t)c.rx_malformed);
+			 "rx_malformed", (json_int_t)c.rx_malformed, "tx_batches",
+			 (json_int_t)c.tx_batches, "rx_batches", (json_int_t)c.rx_batches);
 }
 
 /* The answer to a stats or metrics request, from what the round gathered. */

@@ -93,14 +93,16 @@ static int take_input(struct nat_process *p)
 				complain(p, why);
 				continue;
 			}
-			if (m.type == NAT_MSG_FRAME)
-				vnet_slirp_input(p->slirp, m.frame, m.len);
-			else if (m.type == NAT_MSG_FORWARD_DONE)
+			if (m.type == NAT_MSG_FRAMES) {
+				size_t off = 0, len;
+				for (const uint8_t *f; (f = nat_msg_next_frame(&m, &off, &len));)
+					vnet_slirp_input(p->slirp, f, len);
+			} else if (m.type == NAT_MSG_FORWARD_DONE)
 				complain(p, "an answer");
 			else if (do_forward(p, &m) != 0)
 				return -1;
 		}
-		if ((unsigned)n < NAT_BATCH)
+		if ((unsigned)n < NAT_RX_MSGS)
 			return 1;
 	}
 	return 1;

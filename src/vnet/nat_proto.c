@@ -22,13 +22,36 @@ int nat_msg_parse(const uint8_t *buf, size_t len, int truncated, struct nat_msg 
 	const uint8_t *body = buf + sizeof(head);
 	size_t body_len = len - sizeof(head);
 	switch (head.type) {
-	case NAT_MSG_FRAME:
-		if (body_len < DN_NIC_FRAME_MIN || body_len > DN_NIC_FRAME_MAX) {
-			*why = "a frame shorter than an Ethernet header or longer than the MTU";
+	case NAT_MSG_FRAMES:
+		for (size_t off = 0; off < body_len; out->count++) {
+			uint16_t flen;
+			if (out->count == NAT_BATCH) {
+				*why = "more frames in one message than a batch";
+				return -1;
+			}
+			if (body_len - off < sizeof(flen)) {
+				*why = "a frame's length cut by the message's end";
+				return -1;
+			}
+			memcpy(&flen, body + off, sizeof(flen));
+			off += sizeof(flen);
+			if (flen < DN_NIC_FRAME_MIN || flen > DN_NIC_FRAME_MAX) {
+				*why = "a frame shorter than an Ethernet header or longer than the "
+				       "MTU";
+				return -1;
+			}
+			if (body_len - off < flen) {
+				*why = "a frame longer than what is left of its message";
+				return -1;
+			}
+			off += flen;
+		}
+		if (!out->count) {
+			*why = "a frames message without a frame";
 			return -1;
 		}
-		out->frame = body;
-		out->len = body_len;
+		out->frames = body;
+		out->frames_len = body_len;
 		break;
 	case NAT_MSG_FORWARD_ADD:
 	case NAT_MSG_FORWARD_REMOVE:
@@ -60,29 +83,68 @@ int nat_msg_parse(const uint8_t *buf, size_t len, int truncated, struct nat_msg 
 	return 0;
 }
 
-static const struct nat_msg_head frame_head = {NAT_MSG_FRAME};
+const uint8_t *nat_msg_next_frame(const struct nat_msg *m, size_t *off, size_t *len)
+{
+	uint16_t flen;
+	if (m->type != NAT_MSG_FRAMES || *off + sizeof(flen) > m->frames_len)
+		return NULL;
+	memcpy(&flen, m->frames + *off, sizeof(flen));
+	const uint8_t *frame = m->frames + *off + sizeof(flen);
+	*off += sizeof(flen) + flen; /* inside frames_len: nat_msg_parse checked every record */
+	*len = flen;
+	return frame;
+}
+
+static const struct nat_msg_head frames_head = {NAT_MSG_FRAMES};
+
+/* At most two messages for a batch: a message holds at least (NAT_MSG_MAX - 4) / 1516 = 43
+ * frames of the largest size. */
+#define SEND_MSGS 2u
+_Static_assert(SEND_MSGS *((NAT_MSG_MAX - sizeof(struct nat_msg_head)) /
+			   (sizeof(uint16_t) + DN_NIC_FRAME_MAX)) >= NAT_BATCH,
+	       "a batch fits in SEND_MSGS messages");
 
 int nat_send_frames(int fd, const struct iovec *frames, unsigned n)
 {
-	struct mmsghdr msgs[NAT_BATCH];
-	struct iovec iov[NAT_BATCH][2];
+	struct mmsghdr msgs[SEND_MSGS];
+	struct iovec iov[1 + 2 * NAT_BATCH + SEND_MSGS];
+	uint16_t lens[NAT_BATCH];
+	unsigned first[SEND_MSGS + 1]; /* frames[first[k]..first[k+1]) go in message k */
 	if (n > NAT_BATCH)
 		n = NAT_BATCH;
 	if (n == 0)
 		return 0;
+	unsigned nmsgs = 0, v = 0;
+	size_t bytes = 0;
 	for (unsigned i = 0; i < n; i++) {
-		/* sendmmsg only reads it: the cast drops a const it never writes through. */
-		iov[i][0] = (struct iovec){(void *)(uintptr_t)&frame_head, sizeof(frame_head)};
-		iov[i][1] = frames[i];
-		msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = iov[i], .msg_iovlen = 2}};
+		size_t rec = sizeof(lens[i]) + frames[i].iov_len;
+		if (i == 0 || bytes + rec > NAT_MSG_MAX) {
+			if (nmsgs)
+				msgs[nmsgs - 1].msg_hdr.msg_iovlen =
+					(size_t)(&iov[v] - msgs[nmsgs - 1].msg_hdr.msg_iov);
+			first[nmsgs] = i;
+			/* sendmmsg only reads it: the cast drops a const it never writes through.
+			 */
+			iov[v] = (struct iovec){(void *)(uintptr_t)&frames_head,
+						sizeof(frames_head)};
+			msgs[nmsgs++] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[v]}};
+			v++;
+			bytes = sizeof(frames_head);
+		}
+		lens[i] = (uint16_t)frames[i].iov_len;
+		iov[v++] = (struct iovec){&lens[i], sizeof(lens[i])};
+		iov[v++] = frames[i];
+		bytes += rec;
 	}
+	msgs[nmsgs - 1].msg_hdr.msg_iovlen = (size_t)(&iov[v] - msgs[nmsgs - 1].msg_hdr.msg_iov);
+	first[nmsgs] = n;
 	int sent;
 	do
-		sent = sendmmsg(fd, msgs, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		sent = sendmmsg(fd, msgs, nmsgs, MSG_DONTWAIT | MSG_NOSIGNAL);
 	while (sent < 0 && errno == EINTR);
 	if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
 		return 0;
-	return sent;
+	return sent < 0 ? -1 : (int)first[sent];
 }
 
 int nat_send_msg(int fd, enum nat_msg_type type, const void *payload, size_t len, int timeout_ms)
@@ -110,14 +172,14 @@ int nat_send_msg(int fd, enum nat_msg_type type, const void *payload, size_t len
 
 int nat_recv(int fd, struct nat_rx *rx)
 {
-	for (unsigned i = 0; i < NAT_BATCH; i++) {
+	for (unsigned i = 0; i < NAT_RX_MSGS; i++) {
 		rx->iov[i] = (struct iovec){rx->buf[i], sizeof(rx->buf[i])};
 		rx->msgs[i] =
 			(struct mmsghdr){.msg_hdr = {.msg_iov = &rx->iov[i], .msg_iovlen = 1}};
 	}
 	int got;
 	do
-		got = recvmmsg(fd, rx->msgs, NAT_BATCH, MSG_DONTWAIT, NULL);
+		got = recvmmsg(fd, rx->msgs, NAT_RX_MSGS, MSG_DONTWAIT, NULL);
 	while (got < 0 && errno == EINTR);
 	rx->n = 0;
 	if (got < 0)

@@ -233,15 +233,19 @@ static int take(struct vnet_nat *n, unsigned max, uint32_t wanted, int *ok)
 			break;
 		if (got <= 0)
 			return -1;
+		n->count.rx_batches++;
 		for (unsigned i = 0; i < (unsigned)got; i++) {
 			struct nat_msg m;
 			const char *why;
 			if (nat_msg_parse(n->rx.buf[i], n->rx.len[i], n->rx.truncated[i], &m,
 					  &why) != 0) {
 				complain(n, why);
-			} else if (m.type == NAT_MSG_FRAME) {
-				n->count.rx_frames++;
-				n->deliver(n->ctx, m.frame, m.len);
+			} else if (m.type == NAT_MSG_FRAMES) {
+				size_t off = 0, len;
+				for (const uint8_t *f; (f = nat_msg_next_frame(&m, &off, &len));) {
+					n->count.rx_frames++;
+					n->deliver(n->ctx, f, len);
+				}
 			} else if (m.type != NAT_MSG_FORWARD_DONE) {
 				complain(n, "a forward request");
 			} else if (wanted && m.done.seq == wanted) {
@@ -251,7 +255,7 @@ static int take(struct vnet_nat *n, unsigned max, uint32_t wanted, int *ok)
 				answer_unwaited(n, &m.done);
 			}
 		}
-		if (found || (unsigned)got < NAT_BATCH)
+		if (found || (unsigned)got < NAT_RX_MSGS)
 			break;
 	}
 	return found;
@@ -439,6 +443,7 @@ void vnet_nat_flush(struct vnet_nat *n)
 	int sent = n->pid ? nat_send_frames(n->sock, iov, n->nbatch) : -1;
 	if (sent < 0)
 		sent = 0; /* gone: dispatch notices it */
+	n->count.tx_batches += sent > 0;
 	n->count.tx_frames += (unsigned)sent;
 	n->count.tx_dropped += n->nbatch - (unsigned)sent;
 	n->nbatch = 0;

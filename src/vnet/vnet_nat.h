@@ -63,6 +63,8 @@ struct vnet_nat_counters {
 	uint64_t tx_dropped;   /* frames for it dropped: socket full, or it was down */
 	uint64_t rx_frames;    /* frames it sent that went to the switch */
 	uint64_t rx_malformed; /* messages from it that broke the format, dropped */
+	uint64_t tx_batches; /* sendmmsg calls that sent frames: tx_frames / tx_batches per call */
+	uint64_t rx_batches; /* recvmmsg calls that took messages */
 };
 void vnet_nat_counters(const struct vnet_nat *n, struct vnet_nat_counters *out);
 

@@ -22,11 +22,27 @@
 static int parse(uint32_t type, const void *body, size_t len, int truncated, struct nat_msg *m,
 		 const char **why)
 {
-	static uint8_t buf[NAT_MSG_MAX + 64];
+	static uint8_t buf[NAT_MSG_MAX * 2 + 64];
 	memcpy(buf, &type, sizeof(type));
 	if (len)
 		memcpy(buf + sizeof(type), body, len);
 	return nat_msg_parse(buf, sizeof(type) + len, truncated, m, why);
+}
+
+/* Parses a FRAMES message of n records, frame i of lens[i] bytes, each byte i. */
+static int frames_msg(unsigned n, const size_t *lens, int truncated, struct nat_msg *m,
+		      const char **why)
+{
+	static uint8_t body[NAT_MSG_MAX * 2];
+	size_t at = 0;
+	for (unsigned i = 0; i < n; i++) {
+		size_t len = lens[i];
+		uint16_t l = (uint16_t)len;
+		memcpy(body + at, &l, sizeof(l));
+		memset(body + at + sizeof(l), (int)i, len);
+		at += sizeof(l) + len;
+	}
+	return parse(NAT_MSG_FRAMES, body, at, truncated, m, why);
 }
 
 START_TEST(test_nat_parse_hostile)
@@ -43,15 +59,45 @@ START_TEST(test_nat_parse_hostile)
 	ck_assert_ptr_nonnull(strstr(why, "unknown"));
 	ck_assert_int_eq(parse(99, frame, 60, 0, &m, &why), -1);
 	/* Frames: shorter than a header, longer than the MTU, cut by the receive. */
-	ck_assert_int_eq(parse(NAT_MSG_FRAME, frame, 13, 0, &m, &why), -1);
-	ck_assert_int_eq(parse(NAT_MSG_FRAME, frame, DN_NIC_FRAME_MAX + 1, 0, &m, &why), -1);
-	ck_assert_int_eq(parse(NAT_MSG_FRAME, frame, 60, 1, &m, &why), -1);
+	ck_assert_int_eq(frames_msg(1, (size_t[]){13}, 0, &m, &why), -1);
+	ck_assert_int_eq(frames_msg(1, (size_t[]){DN_NIC_FRAME_MAX + 1}, 0, &m, &why), -1);
+	ck_assert_ptr_nonnull(strstr(why, "MTU"));
+	ck_assert_int_eq(frames_msg(1, (size_t[]){60}, 1, &m, &why), -1);
 	ck_assert_ptr_nonnull(strstr(why, "longer"));
-	ck_assert_int_eq(parse(NAT_MSG_FRAME, frame, 14, 0, &m, &why), 0);
-	ck_assert_uint_eq(m.len, 14);
-	ck_assert_int_eq(parse(NAT_MSG_FRAME, frame, DN_NIC_FRAME_MAX, 0, &m, &why), 0);
-	ck_assert_uint_eq(m.len, DN_NIC_FRAME_MAX);
-	ck_assert_int_eq(m.type, NAT_MSG_FRAME);
+	ck_assert_int_eq(frames_msg(1, (size_t[]){14}, 0, &m, &why), 0);
+	ck_assert_int_eq(m.type, NAT_MSG_FRAMES);
+	ck_assert_uint_eq(m.count, 1);
+	size_t off = 0, flen = 0;
+	ck_assert_ptr_nonnull(nat_msg_next_frame(&m, &off, &flen));
+	ck_assert_uint_eq(flen, 14);
+	ck_assert_ptr_null(nat_msg_next_frame(&m, &off, &flen));
+	/* A batch: every record read back in order; one more than a batch is refused. */
+	size_t lens[NAT_BATCH + 1];
+	for (unsigned i = 0; i <= NAT_BATCH; i++)
+		lens[i] = 14 + i;
+	ck_assert_int_eq(frames_msg(NAT_BATCH, lens, 0, &m, &why), 0);
+	ck_assert_uint_eq(m.count, NAT_BATCH);
+	off = 0;
+	for (unsigned i = 0; i < NAT_BATCH; i++) {
+		const uint8_t *f = nat_msg_next_frame(&m, &off, &flen);
+		ck_assert_ptr_nonnull(f);
+		ck_assert_uint_eq(flen, 14 + i);
+		ck_assert_uint_eq(f[0], (uint8_t)i); /* frames_msg fills frame i with i */
+	}
+	ck_assert_ptr_null(nat_msg_next_frame(&m, &off, &flen));
+	ck_assert_int_eq(frames_msg(NAT_BATCH + 1, lens, 0, &m, &why), -1);
+	ck_assert_ptr_nonnull(strstr(why, "more frames"));
+	/* No record; a length cut by the end; a record longer than what is left. */
+	ck_assert_int_eq(parse(NAT_MSG_FRAMES, frame, 0, 0, &m, &why), -1);
+	ck_assert_ptr_nonnull(strstr(why, "without a frame"));
+	uint16_t rec[2] = {60, 0};
+	ck_assert_int_eq(parse(NAT_MSG_FRAMES, rec, 1, 0, &m, &why), -1);
+	ck_assert_ptr_nonnull(strstr(why, "cut"));
+	ck_assert_int_eq(parse(NAT_MSG_FRAMES, rec, sizeof(rec), 0, &m, &why), -1);
+	ck_assert_ptr_nonnull(strstr(why, "left"));
+	/* A good record followed by a stray byte. */
+	uint8_t stray[2 + 14 + 1] = {14};
+	ck_assert_int_eq(parse(NAT_MSG_FRAMES, stray, sizeof(stray), 0, &m, &why), -1);
 	/* Forwards: the right size and fields only. */
 	struct nat_forward good = {.seq = 7,
 				   .host_addr = 0x7f000001,
@@ -94,35 +140,65 @@ static void pair(int sv[2])
 			 0);
 }
 
+/* The frames of the messages in rx, counted; each checked against the pattern of iov's. */
+static unsigned frames_in(const struct nat_rx *rx, unsigned *next)
+{
+	unsigned frames = 0;
+	for (unsigned i = 0; i < rx->n; i++) {
+		struct nat_msg m;
+		const char *why;
+		ck_assert_int_eq(nat_msg_parse(rx->buf[i], rx->len[i], rx->truncated[i], &m, &why),
+				 0);
+		ck_assert_int_eq(m.type, NAT_MSG_FRAMES);
+		size_t off = 0, len;
+		for (const uint8_t *f; (f = nat_msg_next_frame(&m, &off, &len)); frames++) {
+			unsigned k = (*next)++ % NAT_BATCH;
+			ck_assert_uint_eq(len, 20 + k);
+			ck_assert_uint_eq(f[0], (uint8_t)k);
+			ck_assert_uint_eq(f[len - 1], (uint8_t)k);
+		}
+	}
+	return frames;
+}
+
 START_TEST(test_nat_transport_batches)
 {
 	int sv[2];
 	pair(sv);
-	static uint8_t frames[NAT_BATCH][100];
+	static uint8_t frames[NAT_BATCH][DN_NIC_FRAME_MAX];
 	struct iovec iov[NAT_BATCH + 10];
 	for (unsigned i = 0; i < NAT_BATCH + 10; i++) {
 		if (i < NAT_BATCH)
 			memset(frames[i], (int)i, sizeof(frames[0]));
-		iov[i] = (struct iovec){frames[i % NAT_BATCH], 20 + i};
+		iov[i] = (struct iovec){frames[i % NAT_BATCH], 20 + i % NAT_BATCH};
 	}
-	/* One call sends at most a batch. */
+	/* One call sends at most a batch, small frames in one message: the reader is woken once
+	 * and takes the batch in one call, each frame whole and in order. */
 	ck_assert_int_eq(nat_send_frames(sv[0], iov, NAT_BATCH + 10), NAT_BATCH);
 	ck_assert_int_eq(nat_send_frames(sv[0], iov, 0), 0);
 	static struct nat_rx rx;
-	/* One call takes a batch, each message whole and in order. */
-	ck_assert_int_eq(nat_recv(sv[1], &rx), NAT_BATCH);
-	for (unsigned i = 0; i < NAT_BATCH; i++) {
+	unsigned next = 0;
+	ck_assert_int_eq(nat_recv(sv[1], &rx), 1);
+	ck_assert_uint_eq(frames_in(&rx, &next), NAT_BATCH);
+	ck_assert_int_eq(nat_recv(sv[1], &rx), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	/* A batch of the largest frames is more than a message holds: two, in one sendmmsg. */
+	struct iovec big[NAT_BATCH];
+	for (unsigned i = 0; i < NAT_BATCH; i++)
+		big[i] = (struct iovec){frames[i], DN_NIC_FRAME_MAX};
+	ck_assert_int_eq(nat_send_frames(sv[0], big, NAT_BATCH), NAT_BATCH);
+	ck_assert_int_eq(nat_recv(sv[1], &rx), 2);
+	unsigned count = 0;
+	for (unsigned i = 0; i < rx.n; i++) {
 		struct nat_msg m;
 		const char *why;
 		ck_assert_int_eq(nat_msg_parse(rx.buf[i], rx.len[i], rx.truncated[i], &m, &why), 0);
-		ck_assert_int_eq(m.type, NAT_MSG_FRAME);
-		ck_assert_uint_eq(m.len, 20 + i);
-		ck_assert_uint_eq(m.frame[0], (uint8_t)i);
-		ck_assert_uint_eq(m.frame[m.len - 1], (uint8_t)i);
+		ck_assert_uint_le(rx.len[i], NAT_MSG_MAX);
+		count += m.count;
 	}
-	ck_assert_int_eq(nat_recv(sv[1], &rx), -1);
-	ck_assert_int_eq(errno, EAGAIN);
-	/* A full socket takes what it has room for and says how many: the count is exact. */
+	ck_assert_uint_eq(count, NAT_BATCH);
+	/* A full socket takes whole messages it has room for and says how many frames: the count
+	 * is exact. */
 	int small = 4096;
 	ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
 	unsigned sent = 0, calls = 0;
@@ -134,12 +210,15 @@ START_TEST(test_nat_transport_batches)
 	sent += (unsigned)got;
 	ck_assert_int_eq(nat_send_frames(sv[0], iov, NAT_BATCH), 0); /* full: none, no error */
 	unsigned received = 0;
-	while ((got = nat_recv(sv[1], &rx)) > 0)
-		received += (unsigned)got;
+	next = 0;
+	while (nat_recv(sv[1], &rx) > 0)
+		received += frames_in(&rx, &next);
 	ck_assert_uint_eq(received, sent);
 	/* A message longer than any allowed is cut, and said to be. */
+	int roomy = 1 << 20;
+	ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &roomy, sizeof(roomy)), 0);
 	static uint8_t huge[NAT_MSG_MAX + 100];
-	uint32_t type = NAT_MSG_FRAME;
+	uint32_t type = NAT_MSG_FRAMES;
 	memcpy(huge, &type, sizeof(type));
 	ck_assert_int_eq(send(sv[0], huge, sizeof(huge), 0), (ssize_t)sizeof(huge));
 	ck_assert_int_eq(nat_recv(sv[1], &rx), 1);
@@ -282,6 +361,10 @@ START_TEST(test_nat_process_frames_and_forwards)
 	ck_assert_uint_eq(c.tx_dropped, 0);
 	ck_assert_uint_eq(c.rx_frames, NAT_BATCH);
 	ck_assert_uint_eq(c.rx_malformed, 0);
+	/* One system call each way for the batch: the NAT took the requests as one message and
+	 * sent the answers as one, which one recvmmsg took. */
+	ck_assert_uint_eq(c.tx_batches, 1);
+	ck_assert_uint_eq(c.rx_batches, 1);
 	/* A forward: a host connection makes the NAT connect to the guest (a SYN, or ARP first). */
 	uint16_t port = free_port(NULL);
 	struct vmm_forward fw = {.host_addr = 0x7f000001u, .host_port = port, .guest_port = 80};
