@@ -310,12 +310,7 @@ START_TEST(test_kv_server_closes)
 	const char get[] = "GET a\r\n";
 	struct wire_client *c = client_run(w, get, sizeof(get) - 1, 10);
 	EXPECT_RX(c, "NOTFOUND\r\n");
-	wire_settle(w, KV_SERVER_IDLE_NS - 3 * SEC);
-	ck_assert_int_eq(fake_timers_fire(), 0);
-	wire_settle(w, 3 * SEC);
-	ck_assert_int_eq(fake_timers_fire(), 1);
-	wire_settle(w, SEC);
-	ck_assert(c->peer_closed);
+	wire_client_expect_idle_close(w, c, KV_SERVER_IDLE_NS);
 	wire_client_free(c);
 
 	/* requests then FIN: answered, then closed */
