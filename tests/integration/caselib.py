@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 SKIP = 77
@@ -151,3 +152,23 @@ def where_threads(pid):
                     pass
             lines.append("pid %d tid %s: %s" % (p, t, " ".join(info)))
     return "\n".join(lines)
+
+
+def main(cases, usage, make_env, no_kvm=(), prefix="denali-it-"):
+    """A case script's main. With --list: the names of the cases. Else the arguments are the
+    binaries usage names ("SCRIPT BINARY... CASE") and a case, which runs with
+    make_env(binaries, scratch folder), the folder its own; a case not in no_kvm boots guests
+    and skips where /dev/kvm does not exist."""
+    if sys.argv[1:] == ["--list"]:
+        print("\n".join(cases))
+        return
+    binaries = len(usage.split()) - 2
+    if len(sys.argv) != binaries + 2 or sys.argv[-1] not in cases:
+        fail("usage: " + usage)
+    name = sys.argv[-1]
+    if name not in no_kvm and not os.path.exists("/dev/kvm"):
+        print("SKIP: /dev/kvm does not exist")
+        sys.exit(SKIP)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        cases[name](make_env(sys.argv[1:-1], tmp))
+    print("PASS: " + name)

@@ -460,37 +460,27 @@ def case_kv_stop_at_mount(env):
 
 
 CASES = {
-    "disk-persist": (case_disk_persist, True),
-    "disk-kill": (case_disk_kill, True),
-    "disk-hostile": (case_disk_hostile, True),
-    "disk-corrupt": (case_disk_corrupt, True),
-    "disk-readonly-shared": (case_disk_readonly_shared, True),
-    "disk-second-writer": (case_disk_second_writer, True),
-    "disk-config": (case_disk_config, False),
-    "disk-image-errors": (case_disk_image_errors, False),
-    "disk-full": (case_disk_full, True),
-    "disk-no-disk": (case_disk_no_disk, True),
-    "kv-persist": (case_kv_persist, True),
-    "kv-kill": (case_kv_kill, True),
-    "kv-swap": (case_kv_swap, True),
-    "kv-readonly": (case_kv_readonly, True),
-    "kv-stop-at-mount": (case_kv_stop_at_mount, True),
+    "disk-persist": case_disk_persist,
+    "disk-kill": case_disk_kill,
+    "disk-hostile": case_disk_hostile,
+    "disk-corrupt": case_disk_corrupt,
+    "disk-readonly-shared": case_disk_readonly_shared,
+    "disk-second-writer": case_disk_second_writer,
+    "disk-config": case_disk_config,
+    "disk-image-errors": case_disk_image_errors,
+    "disk-full": case_disk_full,
+    "disk-no-disk": case_disk_no_disk,
+    "kv-persist": case_kv_persist,
+    "kv-kill": case_kv_kill,
+    "kv-swap": case_kv_swap,
+    "kv-readonly": case_kv_readonly,
+    "kv-stop-at-mount": case_kv_stop_at_mount,
 }
+NO_KVM = {"disk-config", "disk-image-errors"}
 
 
 def main():
-    if sys.argv[1:] == ["--list"]:
-        print("\n".join(CASES))
-        return
-    if len(sys.argv) != 5 or sys.argv[4] not in CASES:
-        sys.exit("usage: disk_case.py DENALI_RUN DISKTEST KV CASE")
-    fn, needs_kvm = CASES[sys.argv[4]]
-    if needs_kvm and not os.path.exists("/dev/kvm"):
-        print("SKIP: /dev/kvm is absent")
-        sys.exit(SKIP)
-    with tempfile.TemporaryDirectory(prefix="denali-disk-") as tmp:
-        fn(Env(sys.argv[1:4], tmp))
-    print("PASS")
+    caselib.main(CASES, "disk_case.py DENALI_RUN DISKTEST KV CASE", Env, NO_KVM, "denali-disk-")
 
 
 if __name__ == "__main__":

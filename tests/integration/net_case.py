@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -27,7 +26,7 @@ class Env(caselib.Env):
     timeout = 120
 
     def __init__(self, binaries, tmp):
-        denali_run, self.nettest, self.netclient, self.echo, self.httpd = binaries
+        denali_run, self.nettest, self.netclient, self.echo, self.httpd = (os.path.abspath(b) for b in binaries)
         super().__init__(denali_run, tmp)
 
     def run_until(self, files, want, opts=(), timeout=180):
@@ -613,18 +612,7 @@ NO_KVM = {"net-config"}
 
 
 def main():
-    if sys.argv[1:] == ["--list"]:
-        print("\n".join(CASES))
-        return
-    if len(sys.argv) != 7 or sys.argv[6] not in CASES:
-        fail("usage: net_case.py DENALI_RUN NETTEST NETCLIENT ECHO HTTPD CASE")
-    name = sys.argv[6]
-    if name not in NO_KVM and not os.path.exists("/dev/kvm"):
-        print("SKIP: /dev/kvm does not exist")
-        sys.exit(SKIP)
-    with tempfile.TemporaryDirectory(prefix="denali-net-") as tmp:
-        CASES[name](Env([os.path.abspath(p) for p in sys.argv[1:6]], tmp))
-    print("PASS: " + name)
+    caselib.main(CASES, "net_case.py DENALI_RUN NETTEST NETCLIENT ECHO HTTPD CASE", Env, NO_KVM, "denali-net-")
 
 
 if __name__ == "__main__":

@@ -7,11 +7,9 @@ as it can for 10 s of its own clock.
 Usage: ratelimit_case.py DENALI_RUN NETTEST DISKTEST EVENTS CASE, or --list."""
 import os
 import re
-import sys
-import tempfile
 
 import caselib
-from caselib import SKIP, expect, fail
+from caselib import expect
 
 SECONDS = 10
 # The limits: 50 frames a second and 50 disk requests a second, far below what even the slow
@@ -144,18 +142,7 @@ NO_KVM = {"ratelimit-config"}
 
 
 def main():
-    if sys.argv[1:] == ["--list"]:
-        print("\n".join(CASES))
-        return
-    if len(sys.argv) != 6 or sys.argv[5] not in CASES:
-        fail("usage: ratelimit_case.py DENALI_RUN NETTEST DISKTEST EVENTS CASE")
-    name = sys.argv[5]
-    if name not in NO_KVM and not os.path.exists("/dev/kvm"):
-        print("SKIP: /dev/kvm does not exist")
-        sys.exit(SKIP)
-    with tempfile.TemporaryDirectory(prefix="denali-rl-") as tmp:
-        CASES[name](Env(sys.argv[1:5], tmp))
-    print("PASS: " + name)
+    caselib.main(CASES, "ratelimit_case.py DENALI_RUN NETTEST DISKTEST EVENTS CASE", Env, NO_KVM, "denali-rl-")
 
 
 if __name__ == "__main__":

@@ -8,11 +8,9 @@ Usage: seccomp_case.py DENALI_RUN EVENTS DISKTEST ECHO CASE
 """
 import os
 import re
-import sys
-import tempfile
 
 import caselib
-from caselib import SKIP, expect, fail
+from caselib import expect
 
 FORBIDDEN = 127  # SANDBOX_EXIT_FORBIDDEN
 CALL = r"forbidden system call syslog \(103\): ending the process\n"
@@ -122,18 +120,7 @@ CASES = {
 
 
 def main():
-    if len(sys.argv) == 2 and sys.argv[1] == "--list":
-        print("\n".join(CASES))
-        return
-    if len(sys.argv) != 6:
-        fail("usage: seccomp_case.py DENALI_RUN EVENTS DISKTEST ECHO CASE")
-    name = sys.argv[5]
-    if name != "seccomp-usage" and not os.path.exists("/dev/kvm"):
-        print("SKIP: /dev/kvm does not exist")
-        sys.exit(SKIP)
-    with tempfile.TemporaryDirectory(prefix="denali-it-") as tmp:
-        CASES[name](Env(sys.argv[1:5], tmp))
-    print("PASS: %s" % name)
+    caselib.main(CASES, "seccomp_case.py DENALI_RUN EVENTS DISKTEST ECHO CASE", Env, {"seccomp-usage"})
 
 
 if __name__ == "__main__":
