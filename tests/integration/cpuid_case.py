@@ -6,13 +6,12 @@ Usage: cpuid_case.py DENALI_RUN CPUIDTEST CASE   (--list prints the cases)
 Cases exit 77 (skip) only when /dev/kvm does not exist. The swap case needs a state directory on
 a disk-backed filesystem: DENALI_SWAP_DIR, else /var/tmp.
 """
-import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 
+import caselib
 from caselib import SKIP, expect, fail
 
 ABI_MD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "abi.md")
@@ -86,27 +85,14 @@ def check_tables(out, rounds):
     print("%d tables of %d leaves as documented" % (rounds + 1, len(ranges)))
 
 
-def run(denali_run, tmp, service, timeout=240):
-    stats = os.path.join(tmp, "stats.json")
-    cmd = [denali_run, "--state-dir", os.path.join(tmp, "state"), "--stats", stats, service]
-    try:
-        p = subprocess.run(cmd, capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        fail("denali-run did not finish in %d s\nstdout: %r\nstderr: %r" % (timeout, e.stdout, e.stderr))
-    out, err = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
-    with open(stats) as f:
-        st = {s["name"]: s for s in json.load(f)["services"]}
-    return p.returncode, out, err, st
+def run(denali_run, tmp, service):
+    """denali-run on the one service, with --stats: status, stdout, stderr, stats by name."""
+    return caselib.Env(denali_run, tmp).run_stats([service], timeout=240)
 
 
 def write_service(tmp, name, image, args, swap=None):
-    path = os.path.join(tmp, name + ".json")
-    svc = {"name": name, "image": image, "memory": "8M", "args": args}
-    if swap:
-        svc["swap"] = swap
-    with open(path, "w") as f:
-        json.dump(svc, f)
-    return path
+    keys = {"swap": swap} if swap else {}
+    return caselib.write_service(tmp, name, image, args, memory="8M", **keys)
 
 
 def case_table(denali_run, cpuidtest, tmp):

@@ -5,7 +5,6 @@ from their consoles, exit statuses, --stats counters and the disk images themsel
 Usage: disk_case.py DENALI_RUN DISKTEST KV CASE   (--list prints the cases)
 Guest-booting cases exit 77 (skip) only when /dev/kvm does not exist.
 """
-import json
 import os
 import re
 import signal
@@ -15,51 +14,18 @@ import sys
 import tempfile
 import time
 
-from caselib import SKIP, children, expect, fail, free_port
+import caselib
+from caselib import SKIP, children, expect, fail, free_port, wait_for_line
 
 
-class Env:
+class Env(caselib.Env):
     def __init__(self, binaries, tmp):
-        self.denali_run, self.disktest, self.kv = (os.path.abspath(b) for b in binaries)
-        self.tmp = tmp
-        self.state = os.path.join(tmp, "state")
+        denali_run, self.disktest, self.kv = (os.path.abspath(b) for b in binaries)
+        super().__init__(denali_run, tmp)
 
     def service(self, name, args, disk, image=None, **extra):
         """Writes NAME.json for a disktest (or image) service with the given disk object."""
-        spec = {"name": name, "image": image or self.disktest, "args": args, "disk": disk}
-        spec.update(extra)
-        path = os.path.join(self.tmp, name + ".json")
-        with open(path, "w") as f:
-            json.dump(spec, f)
-        return path
-
-    def run(self, files, opts=(), timeout=180):
-        cmd = [self.denali_run, "--state-dir", self.state] + list(opts) + files
-        try:
-            p = subprocess.run(cmd, capture_output=True, timeout=timeout)
-        except subprocess.TimeoutExpired as e:
-            fail("denali-run did not finish in %d s\nstdout: %r\nstderr: %r" % (timeout, e.stdout, e.stderr))
-        return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
-
-    def start(self, files, opts=()):
-        return subprocess.Popen([self.denali_run, "--state-dir", self.state] + list(opts) + files,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def wait_for_line(proc, want, timeout=120):
-    seen = ""
-    deadline = time.time() + timeout
-    while want not in seen:
-        if time.time() > deadline:
-            proc.kill()
-            fail("never saw %r; got %r" % (want, seen))
-        line = proc.stdout.readline().decode("utf-8", "replace")
-        if not line:
-            proc.wait()
-            fail("denali-run ended (status %s) before %r; got %r\nstderr: %r" %
-                 (proc.returncode, want, seen, proc.stderr.read()))
-        seen += line
-    return seen
+        return self.write_service(name, image or self.disktest, args, disk=disk, **extra)
 
 
 def pattern_block(block, seed):
@@ -123,15 +89,13 @@ def case_disk_hostile(env):
     with open(neighbour, "wb") as fn:
         fn.write(b"untouched" * 1000)
     f = env.service("hostile", ["hostile"], {"path": img, "size": "1M"})
-    stats = os.path.join(env.tmp, "stats.json")
-    status, out, err = env.run([f], opts=["--stats", stats])
+    status, out, err, stats = env.run_stats([f])
     expect(status == 0 and "WRONG" not in out, "every bad request got its status", status, out, err)
     expect("errors counted: 7, failed: 14" in out,
            "14 requests failed, 7 malformed ones counted as guest errors", status, out, err)
     expect(err == "denali-run: hostile: exited with status 0\n" or err == "",
            "nothing on stderr but the exit", status, out, err)
-    with open(stats) as fs:
-        d = json.load(fs)["services"][0]["disk"]
+    d = stats["hostile"]["disk"]
     expect(d["ring_errors"] == 7 and d["failed"] == 14 and d["writes"] == 1 and d["reads"] == 1 and
            d["flushes"] == 1 and d["io_errors"] == 0, "the --stats disk counters: %r" % d, status, out, err)
     with open(neighbour, "rb") as fn:
@@ -249,9 +213,7 @@ def case_disk_full(env):
 
 def case_disk_no_disk(env):
     """A service without a disk sees none."""
-    f = os.path.join(env.tmp, "nodisk.json")
-    with open(f, "w") as fj:
-        json.dump({"name": "nodisk", "image": env.disktest, "args": ["hostile"]}, fj)
+    f = env.write_service("nodisk", env.disktest, ["hostile"])
     status, out, err = env.run([f])
     expect(status == 2 and "disktest: no disk" in out, "no disk in the boot info", status, out, err)
 
@@ -399,8 +361,7 @@ def case_kv_swap(env):
         finally:
             status, out, err = kv_stop(proc)
     expect(status == 0, "kv exits 0 on SIGTERM", status, seen + out, err)
-    with open(stats) as fs:
-        st = json.load(fs)["services"][0]
+    st = caselib.read_stats(stats)["kv"]
     print("swap %r disk %r" % (st["swap"], st["disk"]))
     expect(st["swap"]["outs"] >= 3 and st["swap"]["ins"] >= 2, "swapped out and in between rounds",
            status, out, repr(st["swap"]))
@@ -499,37 +460,27 @@ def case_kv_stop_at_mount(env):
 
 
 CASES = {
-    "disk-persist": (case_disk_persist, True),
-    "disk-kill": (case_disk_kill, True),
-    "disk-hostile": (case_disk_hostile, True),
-    "disk-corrupt": (case_disk_corrupt, True),
-    "disk-readonly-shared": (case_disk_readonly_shared, True),
-    "disk-second-writer": (case_disk_second_writer, True),
-    "disk-config": (case_disk_config, False),
-    "disk-image-errors": (case_disk_image_errors, False),
-    "disk-full": (case_disk_full, True),
-    "disk-no-disk": (case_disk_no_disk, True),
-    "kv-persist": (case_kv_persist, True),
-    "kv-kill": (case_kv_kill, True),
-    "kv-swap": (case_kv_swap, True),
-    "kv-readonly": (case_kv_readonly, True),
-    "kv-stop-at-mount": (case_kv_stop_at_mount, True),
+    "disk-persist": case_disk_persist,
+    "disk-kill": case_disk_kill,
+    "disk-hostile": case_disk_hostile,
+    "disk-corrupt": case_disk_corrupt,
+    "disk-readonly-shared": case_disk_readonly_shared,
+    "disk-second-writer": case_disk_second_writer,
+    "disk-config": case_disk_config,
+    "disk-image-errors": case_disk_image_errors,
+    "disk-full": case_disk_full,
+    "disk-no-disk": case_disk_no_disk,
+    "kv-persist": case_kv_persist,
+    "kv-kill": case_kv_kill,
+    "kv-swap": case_kv_swap,
+    "kv-readonly": case_kv_readonly,
+    "kv-stop-at-mount": case_kv_stop_at_mount,
 }
+NO_KVM = {"disk-config", "disk-image-errors"}
 
 
 def main():
-    if sys.argv[1:] == ["--list"]:
-        print("\n".join(CASES))
-        return
-    if len(sys.argv) != 5 or sys.argv[4] not in CASES:
-        sys.exit("usage: disk_case.py DENALI_RUN DISKTEST KV CASE")
-    fn, needs_kvm = CASES[sys.argv[4]]
-    if needs_kvm and not os.path.exists("/dev/kvm"):
-        print("SKIP: /dev/kvm is absent")
-        sys.exit(SKIP)
-    with tempfile.TemporaryDirectory(prefix="denali-disk-") as tmp:
-        fn(Env(sys.argv[1:4], tmp))
-    print("PASS")
+    caselib.main(CASES, "disk_case.py DENALI_RUN DISKTEST KV CASE", Env, NO_KVM, "denali-disk-")
 
 
 if __name__ == "__main__":

@@ -15,32 +15,24 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
+import caselib
 from caselib import where_threads, SKIP, expect, fail, free_port
 
 
-def run(cmd, timeout=120):
-    try:
-        p = subprocess.run(cmd, capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        fail("%s did not finish in %d s\nstdout: %r\nstderr: %r" % (cmd[0], timeout, e.stdout, e.stderr))
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+class Env(caselib.Env):
+    timeout = 120
 
-
-class Env:
     def __init__(self, binaries, tmp):
-        self.denali_run, self.nettest, self.netclient, self.echo, self.httpd = binaries
-        self.tmp = tmp
-        self.state = os.path.join(tmp, "state")
+        denali_run, self.nettest, self.netclient, self.echo, self.httpd = (os.path.abspath(b) for b in binaries)
+        super().__init__(denali_run, tmp)
 
     def run_until(self, files, want, opts=(), timeout=180):
         """Runs a fleet until every string in want has appeared on stdout, then sends SIGTERM
         (servers exit on DN_EV_STOP); returns status, stdout and stderr."""
-        proc = subprocess.Popen([self.denali_run, "--state-dir", self.state] + list(opts) + files,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = self.start(files, opts)
         err_chunks, lines = [], queue.Queue()
         reader = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)
         reader.start()
@@ -77,23 +69,8 @@ class Env:
         return proc.returncode, out, b"".join(err_chunks).decode()
 
     def service(self, name, args, net=None, image=None):
-        spec = {"name": name, "image": image or self.nettest, "memory": "8M", "args": args}
-        if net is not None:
-            spec["net"] = net
-        path = os.path.join(self.tmp, name + ".json")
-        with open(path, "w") as f:
-            json.dump(spec, f)
-        return path
-
-    def run(self, files, opts=(), timeout=120):
-        return run([self.denali_run, "--state-dir", self.state] + list(opts) + files, timeout)
-
-    def stats(self, files, opts=(), timeout=120):
-        path = os.path.join(self.tmp, "stats.json")
-        status, out, err = self.run(files, ["--stats", path] + list(opts), timeout)
-        with open(path) as f:
-            by_name = {s["name"]: s for s in json.load(f)["services"]}
-        return status, out, err, by_name
+        keys = {} if net is None else {"net": net}
+        return self.write_service(name, image or self.nettest, args, memory="8M", **keys)
 
 
 LAN = {"uplink": "none"}
@@ -103,7 +80,7 @@ def case_frames(e):
     """A broadcast frame from one guest reaches the others; counters agree."""
     files = [e.service("tx", ["send", "40", "20"], LAN), e.service("rx1", ["recv", "5", "10000"], LAN),
              e.service("rx2", ["recv", "5", "10000"], {})]
-    status, out, err, st = e.stats(files)
+    status, out, err, st = e.run_stats(files)
     expect(status == 0, "every service exited 0", status, out, err)
     for rx in ("rx1", "rx2"):
         expect("[%s] received 5 test frames, the last from tx\n" % rx in out, rx + " got tx's frames",
@@ -116,7 +93,7 @@ def case_frames(e):
 def case_spoof(e):
     """Frames with a source MAC that is not the port's own never arrive, and are counted."""
     files = [e.service("liar", ["spoof", "20", "20"], LAN), e.service("victim", ["recv", "1", "2500"], LAN)]
-    status, out, err, st = e.stats(files)
+    status, out, err, st = e.run_stats(files)
     expect("[victim] received 0 test frames, the last from nobody\n" in out, "nothing arrived",
            status, out, err)
     expect(st["liar"]["nic"]["tx_spoofed"] == 20 and st["liar"]["nic"]["tx_frames"] == 0,
@@ -262,9 +239,7 @@ def case_httpd(e):
     404, HEAD and 405."""
     port = free_port()
     base = "http://127.0.0.1:%d" % port
-    proc = subprocess.Popen([e.denali_run, "--state-dir", e.state,
-                             e.service("web", [], {"forward": ["tcp:%d:80" % port]}, e.httpd)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = e.start([e.service("web", [], {"forward": ["tcp:%d:80" % port]}, e.httpd)])
     try:
         line = proc.stdout.readline().decode()
         if "listening" not in line:
@@ -326,9 +301,7 @@ def case_httpd_short(e):
     connection over the guest's TIME_WAIT for the same ports. Every reply must be whole and
     right; none may be reset, refused or stalled."""
     port = free_port()
-    proc = subprocess.Popen([e.denali_run, "--state-dir", e.state,
-                             e.service("web", [], {"forward": ["tcp:%d:80" % port]}, e.httpd)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = e.start([e.service("web", [], {"forward": ["tcp:%d:80" % port]}, e.httpd)])
     total, threads = 300, 8
     want = b"Hello, world! This is a text file served by denali-httpd.\n"
     todo = queue.Queue()
@@ -414,8 +387,7 @@ def case_tap(e):
     tap = "dntest%d" % (os.getpid() % 1000)
     f = e.service("tapper", ["ping", "10.99.0.1", "40", "100", "50"],
                   {"uplink": "tap:" + tap, "ip": "10.99.0.2/24"}, e.netclient)
-    proc = subprocess.Popen([e.denali_run, "--timeout", "90", "--state-dir", e.state, f],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = e.start([f], ["--timeout", "90"])
     deadline = time.time() + 30
     while subprocess.run(["ip", "link", "show", tap], capture_output=True).returncode != 0:
         if time.time() > deadline or proc.poll() is not None:
@@ -486,8 +458,7 @@ def case_examples(e):
     if not port_free(8080) or not port_free(7007):
         print("SKIP: port 8080 or 7007 is taken on this host")
         sys.exit(SKIP)
-    proc = subprocess.Popen([e.denali_run, "--state-dir", e.state, os.path.join(EXAMPLES, "httpd.json"),
-                             os.path.join(EXAMPLES, "echo.json")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = e.start([os.path.join(EXAMPLES, "httpd.json"), os.path.join(EXAMPLES, "echo.json")])
     try:
         seen = ""
         while "[httpd] httpd: listening" not in seen or "[echo] echo: listening" not in seen:
@@ -546,9 +517,7 @@ def case_nat_restart(e):
     port = free_port()
     base = "http://127.0.0.1:%d" % port
     ctl = os.path.join(e.tmp, "ctl.sock")
-    proc = subprocess.Popen([e.denali_run, "--state-dir", e.state, "--control", ctl,
-                             e.service("web", [], {"forward": ["tcp:%d:80" % port]}, e.httpd)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = e.start([e.service("web", [], {"forward": ["tcp:%d:80" % port]}, e.httpd)], ["--control", ctl])
     err_chunks = []
     reader = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)
     reader.start()
@@ -643,18 +612,7 @@ NO_KVM = {"net-config"}
 
 
 def main():
-    if sys.argv[1:] == ["--list"]:
-        print("\n".join(CASES))
-        return
-    if len(sys.argv) != 7 or sys.argv[6] not in CASES:
-        fail("usage: net_case.py DENALI_RUN NETTEST NETCLIENT ECHO HTTPD CASE")
-    name = sys.argv[6]
-    if name not in NO_KVM and not os.path.exists("/dev/kvm"):
-        print("SKIP: /dev/kvm does not exist")
-        sys.exit(SKIP)
-    with tempfile.TemporaryDirectory(prefix="denali-net-") as tmp:
-        CASES[name](Env([os.path.abspath(p) for p in sys.argv[1:6]], tmp))
-    print("PASS: " + name)
+    caselib.main(CASES, "net_case.py DENALI_RUN NETTEST NETCLIENT ECHO HTTPD CASE", Env, NO_KVM, "denali-net-")
 
 
 if __name__ == "__main__":

@@ -5,14 +5,11 @@ switch's and the disk's counters in --stats), not timed: each guest drives its d
 as it can for 10 s of its own clock.
 
 Usage: ratelimit_case.py DENALI_RUN NETTEST DISKTEST EVENTS CASE, or --list."""
-import json
 import os
 import re
-import subprocess
-import sys
-import tempfile
 
-from caselib import SKIP, expect, fail
+import caselib
+from caselib import expect
 
 SECONDS = 10
 # The limits: 50 frames a second and 50 disk requests a second, far below what even the slow
@@ -24,27 +21,15 @@ RATE = 50
 BUCKET = {"size": 100, "refill_time_ms": 2000}
 
 
-class Env:
+class Env(caselib.Env):
+    timeout = 240
+
     def __init__(self, binaries, tmp):
-        self.denali_run, self.nettest, self.disktest, self.events = (os.path.abspath(b) for b in binaries)
-        self.tmp = tmp
-        self.state = os.path.join(tmp, "state")
+        denali_run, self.nettest, self.disktest, self.events = (os.path.abspath(b) for b in binaries)
+        super().__init__(denali_run, tmp)
 
     def service(self, name, image, args, **keys):
-        spec = {"name": name, "image": image, "memory": "8M", "args": args}
-        spec.update(keys)
-        path = os.path.join(self.tmp, name + ".json")
-        with open(path, "w") as f:
-            json.dump(spec, f)
-        return path
-
-    def run(self, files, opts=(), timeout=240):
-        cmd = [self.denali_run, "--state-dir", self.state] + list(opts) + files
-        try:
-            p = subprocess.run(cmd, capture_output=True, timeout=timeout)
-        except subprocess.TimeoutExpired as e:
-            fail("denali-run did not finish in %d s\nstdout: %r\nstderr: %r" % (timeout, e.stdout, e.stderr))
-        return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+        return self.write_service(name, image, args, memory="8M", **keys)
 
 
 def within(count, limit_total, burst):
@@ -79,11 +64,9 @@ def case_limits(e):
         e.service("disk-free", e.disktest, ["bench", "randread", "64", str(SECONDS)],
                   disk={"path": "free.img", "size": "4M"}),
     ]
-    stats_path = os.path.join(e.tmp, "stats.json")
-    status, out, err = e.run(files, ["--stats", stats_path])
+    status, out, err, stats = e.run_stats(files)
     print(out, end="")
     expect(status == 0, "every service exits 0 (a limited one is slowed, never failed)", status, out, err)
-    stats = {s["name"]: s for s in json.load(open(stats_path))["services"]}
     total = RATE * SECONDS
     burst = BUCKET["size"]
 
@@ -125,11 +108,9 @@ def case_cpu(e):
     # Periods of 200 ms: the kick comes up to a timer tick (4 ms) late each period, 2% here.
     files = [e.service("cpu-limited", e.events, ["cpu", "5000"], cpu_limit={"percent": 25, "period_ms": 200}),
              e.service("cpu-free", e.events, ["cpu", "5000"])]
-    stats_path = os.path.join(e.tmp, "stats.json")
-    status, out, err = e.run(files, ["--stats", stats_path])
+    status, out, err, stats = e.run_stats(files)
     print(out, end="")
     expect(status == 0, "both exit 0", status, out, err)
-    stats = {s["name"]: s for s in json.load(open(stats_path))["services"]}
     lim, free = stats["cpu-limited"], stats["cpu-free"]
     print("cpu-limited: %.2f s of CPU in %.2f s, slept %.2f s; cpu-free: %.2f s of CPU in %.2f s"
           % (lim["cpu_ns"] / 1e9, lim["wall_ns"] / 1e9, lim["cpu_throttled_ns"] / 1e9,
@@ -161,18 +142,7 @@ NO_KVM = {"ratelimit-config"}
 
 
 def main():
-    if sys.argv[1:] == ["--list"]:
-        print("\n".join(CASES))
-        return
-    if len(sys.argv) != 6 or sys.argv[5] not in CASES:
-        fail("usage: ratelimit_case.py DENALI_RUN NETTEST DISKTEST EVENTS CASE")
-    name = sys.argv[5]
-    if name not in NO_KVM and not os.path.exists("/dev/kvm"):
-        print("SKIP: /dev/kvm does not exist")
-        sys.exit(SKIP)
-    with tempfile.TemporaryDirectory(prefix="denali-rl-") as tmp:
-        CASES[name](Env(sys.argv[1:5], tmp))
-    print("PASS: " + name)
+    caselib.main(CASES, "ratelimit_case.py DENALI_RUN NETTEST DISKTEST EVENTS CASE", Env, NO_KVM, "denali-rl-")
 
 
 if __name__ == "__main__":

@@ -6,44 +6,31 @@ cell's services, a supervisor thread's ends denali-run with the forbidden-call s
 
 Usage: seccomp_case.py DENALI_RUN EVENTS DISKTEST ECHO CASE
 """
-import json
 import os
 import re
-import subprocess
-import sys
-import tempfile
 
-from caselib import SKIP, expect, fail
+import caselib
+from caselib import expect
 
 FORBIDDEN = 127  # SANDBOX_EXIT_FORBIDDEN
 CALL = r"forbidden system call syslog \(103\): ending the process\n"
 
 
-class Env:
+class Env(caselib.Env):
     def __init__(self, binaries, tmp):
-        self.denali_run, self.events, self.disktest, self.echo = (os.path.abspath(b) for b in binaries)
-        self.tmp = tmp
-        self.state = os.path.join(tmp, "state")
+        denali_run, self.events, self.disktest, self.echo = (os.path.abspath(b) for b in binaries)
+        super().__init__(denali_run, tmp)
 
-    def service(self, name, image, args, **extra):
-        spec = {"name": name, "image": image, "memory": "8M", "args": args}
-        spec.update(extra)
-        path = os.path.join(self.tmp, name + ".json")
-        with open(path, "w") as f:
-            json.dump(spec, f)
-        return path
+    def service(self, name, image, args, **keys):
+        return self.write_service(name, image, args, memory="8M", **keys)
 
-    def run(self, files, probe=None, opts=(), timeout=180):
+    def run(self, files, probe=None, opts=()):
+        """denali-run with DENALI_SECCOMP_PROBE set to probe (unset without one)."""
         env = dict(os.environ)
         env.pop("DENALI_SECCOMP_PROBE", None)
         if probe:
             env["DENALI_SECCOMP_PROBE"] = probe
-        cmd = [self.denali_run, "--state-dir", self.state] + list(opts) + files
-        try:
-            p = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env)
-        except subprocess.TimeoutExpired as e:
-            fail("denali-run did not finish in %d s\nstdout: %r\nstderr: %r" % (timeout, e.stdout, e.stderr))
-        return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+        return super().run(files, opts, env=env)
 
 
 def cell_dies(env, probe, victim, line):
@@ -133,18 +120,7 @@ CASES = {
 
 
 def main():
-    if len(sys.argv) == 2 and sys.argv[1] == "--list":
-        print("\n".join(CASES))
-        return
-    if len(sys.argv) != 6:
-        fail("usage: seccomp_case.py DENALI_RUN EVENTS DISKTEST ECHO CASE")
-    name = sys.argv[5]
-    if name != "seccomp-usage" and not os.path.exists("/dev/kvm"):
-        print("SKIP: /dev/kvm does not exist")
-        sys.exit(SKIP)
-    with tempfile.TemporaryDirectory(prefix="denali-it-") as tmp:
-        CASES[name](Env(sys.argv[1:5], tmp))
-    print("PASS: %s" % name)
+    caselib.main(CASES, "seccomp_case.py DENALI_RUN EVENTS DISKTEST ECHO CASE", Env, {"seccomp-usage"})
 
 
 if __name__ == "__main__":

@@ -15,42 +15,34 @@ import shutil
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-from caselib import SKIP, children, expect, fail, free_port
+import caselib
+from caselib import SKIP, children, expect, fail, free_port, wait_for_line
 
 
-class Env:
+class Env(caselib.Env):
     def __init__(self, binaries, tmp, state):
-        self.denali_run, self.swaptest, self.httpd = (os.path.abspath(b) for b in binaries)
-        self.tmp = tmp
-        self.state = state
+        denali_run, self.swaptest, self.httpd = (os.path.abspath(b) for b in binaries)
+        super().__init__(denali_run, tmp, state)
 
     def service(self, name, args, idle_after, memory="32M"):
-        path = os.path.join(self.tmp, name + ".json")
-        with open(path, "w") as f:
-            json.dump({"name": name, "image": self.swaptest, "memory": memory, "args": args,
-                       "swap": {"idle_after": idle_after}}, f)
-        return path
+        return self.write_service(name, self.swaptest, args, memory=memory, swap={"idle_after": idle_after})
 
     def run(self, files, opts=(), state=None, timeout=240):
+        """denali-run with --stats (and state in place of the Env's): status, stdout, stderr
+        and the services' stats by name ({} where it wrote none)."""
         stats = os.path.join(self.tmp, "stats.json")
         cmd = [self.denali_run, "--state-dir", state or self.state, "--stats", stats] + list(opts) + files
-        try:
-            p = subprocess.run(cmd, capture_output=True, timeout=timeout)
-        except subprocess.TimeoutExpired as e:
-            fail("denali-run did not finish in %d s\nstdout: %r\nstderr: %r" % (timeout, e.stdout, e.stderr))
-        out, err = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+        status, out, err = caselib.run_command(cmd, timeout)
         st = {}
         if os.path.exists(stats):
-            with open(stats) as f:
-                st = {s["name"]: s for s in json.load(f)["services"]}
+            st = caselib.read_stats(stats)
             os.unlink(stats)
-        return p.returncode, out, err, st
+        return status, out, err, st
 
 
 def case_swap_pattern(env):
@@ -97,13 +89,10 @@ def case_swap_httpd(env):
     """An httpd swapped out while idle answers its next request, which swaps it back in, with
     the right content; three times over."""
     port = free_port()
-    path = os.path.join(env.tmp, "web.json")
-    with open(path, "w") as f:
-        json.dump({"name": "web", "image": env.httpd, "memory": "16M",
-                   "net": {"forward": ["tcp:%d:80" % port]}, "swap": {"idle_after": 0.05}}, f)
+    path = env.write_service("web", env.httpd, memory="16M", net={"forward": ["tcp:%d:80" % port]},
+                             swap={"idle_after": 0.05})
     stats = os.path.join(env.tmp, "web-stats.json")
-    proc = subprocess.Popen([env.denali_run, "--state-dir", env.state, "--stats", stats, path],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = env.start([path], ["--stats", stats])
     try:
         line = proc.stdout.readline().decode()
         if "listening" not in line:
@@ -136,8 +125,7 @@ def case_swap_stop(env):
     event swaps it in (it must see it), a forced stop while it is out does not."""
     f = env.service("napper", ["timer", "1", "600000"], 0.02)
     stats = os.path.join(env.tmp, "napper-stats.json")
-    proc = subprocess.Popen([env.denali_run, "--state-dir", env.state, "--stats", stats, "--grace", "600", f],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = env.start([f], ["--stats", stats, "--grace", "600"])
     time.sleep(3)  # long swapped out by now
     proc.send_signal(signal.SIGINT)  # DN_EV_STOP: in, and (ignored) out again
     time.sleep(3)
@@ -182,9 +170,7 @@ def case_swap_release(env, spares=0):
     n = 6
     files = [env.service("idler%d" % i, ["timer", "2", "5000"], 0.02, memory="8M") for i in range(n)]
     stats = os.path.join(env.tmp, "release-stats.json")
-    proc = subprocess.Popen([env.denali_run, "--state-dir", env.state, "--stats", stats,
-                             "--spare-vms", str(spares)] + files,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = env.start(files, ["--stats", stats, "--spare-vms", str(spares)])
     spare = sorted(["anon_inode:kvm-vm", "anon_inode:kvm-vcpu:0"] * spares)
 
     def kept(fds):
@@ -242,16 +228,12 @@ def httpd_fleet(env, n, opts):
     names, ports, files = [], [], []
     for i in range(n):
         name, port = "web%d" % i, free_port()
-        path = os.path.join(env.tmp, name + ".json")
-        with open(path, "w") as f:
-            json.dump({"name": name, "image": env.httpd, "memory": "16M",
-                       "net": {"forward": ["tcp:%d:80" % port]}}, f)
+        path = env.write_service(name, env.httpd, memory="16M", net={"forward": ["tcp:%d:80" % port]})
         names.append(name)
         ports.append(port)
         files.append(path)
     stats = os.path.join(env.tmp, "fleet-stats.json")
-    proc = subprocess.Popen([env.denali_run, "--state-dir", env.state, "--stats", stats] + list(opts) + files,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = env.start(files, ["--stats", stats] + list(opts))
     for _ in range(n):
         line = proc.stdout.readline().decode()
         if "listening" not in line:
@@ -409,33 +391,13 @@ def case_swap_held(env):
     expect(not dropped, "no frame held for a sleeper was dropped", dropped, "", "")
 
 
-def read_until(proc, want, timeout=120):
-    """Reads proc's stdout until a line containing want; returns what was read."""
-    seen, deadline = "", time.time() + timeout
-    while want not in seen and time.time() < deadline:
-        line = proc.stdout.readline().decode("utf-8", "replace")
-        if not line:
-            break
-        seen += line
-    if want not in seen:
-        proc.kill()
-        fail("never saw %r; output: %r; stderr: %r" % (want, seen, proc.stderr.read()))
-    return seen
-
-
 def resumable(env, name, args, swap=True):
-    path = os.path.join(env.tmp, name + ".json")
-    spec = {"name": name, "image": env.swaptest, "memory": "32M", "args": args}
-    if swap:
-        spec["swap"] = {"idle_after": 0.05}
-    with open(path, "w") as f:
-        json.dump(spec, f)
-    return path
+    keys = {"swap": {"idle_after": 0.05}} if swap else {}
+    return env.write_service(name, env.swaptest, args, memory="32M", **keys)
 
 
 def start_resume(env, f):
-    return subprocess.Popen([env.denali_run, "--resume", "--state-dir", env.state, f],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return env.start([f], ["--resume"])
 
 
 def finish(proc, timeout=180):
@@ -449,7 +411,7 @@ def resume_pattern(env, stop):
     every byte intact."""
     f = resumable(env, "keeper", ["pattern", "8", "5", "4000"])
     proc = start_resume(env, f)
-    first = read_until(proc, "round 1:")
+    first = wait_for_line(proc, "round 1:")
     state = os.path.join(env.state, "services", "keeper")
     # Each round idles 4 s, saved once swapped out. No deadline on when round 2's idle starts
     # (writing 8 MiB is slow on a busy machine): a checkpoint missed is caught at the next
@@ -498,11 +460,11 @@ def case_resume_lost(env):
     next --resume says so in one line and starts it afresh in that same run."""
     f = resumable(env, "busy", ["pattern", "4", "100000", "20"], swap=False)
     proc = start_resume(env, f)
-    read_until(proc, "round 3:")
+    wait_for_line(proc, "round 3:")
     proc.send_signal(signal.SIGKILL)
     finish(proc)
     proc = start_resume(env, f)
-    seen = read_until(proc, "round 0:")
+    seen = wait_for_line(proc, "round 0:")
     proc.send_signal(signal.SIGINT)
     proc.send_signal(signal.SIGINT)
     status, out, err = finish(proc)
@@ -516,9 +478,8 @@ def case_resume_kill_fleet(env):
     one run."""
     keeper = resumable(env, "keeper", ["pattern", "8", "5", "4000"])
     busy = resumable(env, "busy", ["pattern", "4", "100000", "20"], swap=False)
-    run = [env.denali_run, "--resume", "--state-dir", env.state, keeper, busy]
-    proc = subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    read_until(proc, "[keeper] round 1:")
+    proc = env.start([keeper, busy], ["--resume"])
+    wait_for_line(proc, "[keeper] round 1:")
     saved = os.path.join(env.state, "services", "keeper", "state")
     deadline = time.time() + 3.5  # round 2 idles 4 s: it writes its pattern, sleeps, is saved
     while not os.path.exists(saved) and time.time() < deadline:
@@ -526,10 +487,10 @@ def case_resume_kill_fleet(env):
     expect(os.path.exists(saved), "keeper saved while it sleeps", proc.poll(), "", "")
     proc.send_signal(signal.SIGKILL)
     finish(proc)
-    proc = subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    seen = read_until(proc, "[keeper] round 4:")
+    proc = env.start([keeper, busy], ["--resume"])
+    seen = wait_for_line(proc, "[keeper] round 4:")
     if "[busy] round 0:" not in seen:
-        seen += read_until(proc, "[busy] round 0:")
+        seen += wait_for_line(proc, "[busy] round 0:")
     proc.send_signal(signal.SIGINT)
     proc.send_signal(signal.SIGINT)
     status, out, err = finish(proc)
@@ -549,7 +510,7 @@ def case_resume_discard(env):
     other = resumable(env, "other", ["pattern", "8", "3", "4000"])
     for f in (keeper, other):
         proc = start_resume(env, f)
-        read_until(proc, "round 0:")
+        wait_for_line(proc, "round 0:")
         saved = os.path.join(env.state, "services", os.path.basename(f)[:-5], "state")
         deadline = time.time() + 3.5
         while not os.path.exists(saved) and time.time() < deadline:
@@ -571,16 +532,13 @@ def case_resume_httpd(env):
     """An httpd saved by a stop answers again after --resume, the same content, its NIC
     connected anew."""
     port = free_port()
-    path = os.path.join(env.tmp, "web.json")
-    with open(path, "w") as f:
-        json.dump({"name": "web", "image": env.httpd, "memory": "16M",
-                   "net": {"forward": ["tcp:%d:80" % port]}, "swap": {"idle_after": 0.05}}, f)
+    path = env.write_service("web", env.httpd, memory="16M", net={"forward": ["tcp:%d:80" % port]},
+                             swap={"idle_after": 0.05})
     for run in range(2):
-        proc = subprocess.Popen([env.denali_run, "--resume", "--state-dir", env.state, path],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = start_resume(env, path)
         try:
             if run == 0:
-                read_until(proc, "listening")
+                wait_for_line(proc, "listening")
             deadline = time.time() + 60
             while True:  # the second run prints nothing: wait for its host port
                 try:
@@ -727,9 +685,7 @@ def case_swap_config(env):
                       ({"idle_after": -1}, r'key "swap.idle_after": expected seconds'),
                       ({"idle_after": 0.001}, r'key "swap.idle_after": expected seconds from 0\.01'),
                       ({"idle_after": 1, "budget": 2}, r'key "swap.budget": unknown key')]:
-        path = os.path.join(env.tmp, "bad.json")
-        with open(path, "w") as fj:
-            json.dump({"name": "bad", "image": env.swaptest, "swap": swap}, fj)
+        path = env.write_service("bad", env.swaptest, swap=swap)
         status, out, err, st = env.run([path])
         expect(status == 2 and re.search(msg, err), "refused: " + msg, status, out, err)
 

@@ -91,12 +91,7 @@ START_TEST(test_server_get_keep_alive)
 	ck_assert(!c->peer_closed); /* kept alive */
 
 	/* idle for 30 s: the server closes */
-	wire_settle(w, HTTP_SERVER_IDLE_NS - 3 * SEC);
-	ck_assert_int_eq(fake_timers_fire(), 0);
-	wire_settle(w, 3 * SEC);
-	ck_assert_int_eq(fake_timers_fire(), 1);
-	wire_settle(w, SEC);
-	ck_assert(c->peer_closed);
+	wire_client_expect_idle_close(w, c, HTTP_SERVER_IDLE_NS);
 	wire_client_free(c);
 	wire_free(w);
 }

@@ -91,6 +91,14 @@ static void server_free(struct wire *w)
 	server_store = NULL;
 }
 
+/* The end of a test: the server and its disk freed. */
+static void server_end(struct wire *w)
+{
+	server_free(w);
+	kv_disk_free(disk);
+	disk = NULL;
+}
+
 /* The client received exactly want (its first len bytes). */
 static void expect_rx(const struct wire_client *c, const char *want, size_t len)
 {
@@ -128,9 +136,7 @@ START_TEST(test_kv_server_pipelined)
 	ck_assert_ptr_nonnull(strstr(stats, " connections=1\r\n"));
 	ck_assert(!c->peer_closed); /* kept open */
 	wire_client_free(c);
-	server_free(w);
-	kv_disk_free(disk);
-	disk = NULL;
+	server_end(w);
 }
 END_TEST
 
@@ -162,9 +168,7 @@ START_TEST(test_kv_server_values)
 	c = client_run(w, get, sizeof(get) - 1, 20);
 	EXPECT_RX(c, "VALUE 6\r\na\r\n\0\nb\r\n");
 	wire_client_free(c);
-	server_free(w);
-	kv_disk_free(disk);
-	disk = NULL;
+	server_end(w);
 }
 END_TEST
 
@@ -210,9 +214,7 @@ START_TEST(test_kv_server_errors)
 	c = client_run(w, get, sizeof(get) - 1, 10);
 	EXPECT_RX(c, "NOTFOUND\r\n");
 	wire_client_free(c);
-	server_free(w);
-	kv_disk_free(disk);
-	disk = NULL;
+	server_end(w);
 }
 END_TEST
 
@@ -274,9 +276,7 @@ START_TEST(test_kv_server_many_clients)
 	struct wire_client *c = client_run(w, get, sizeof(get) - 1, 17);
 	EXPECT_RX(c, "VALUE 4\r\nv3-4\r\n");
 	wire_client_free(c);
-	server_free(w);
-	kv_disk_free(disk);
-	disk = NULL;
+	server_end(w);
 }
 END_TEST
 
@@ -296,9 +296,7 @@ START_TEST(test_kv_server_readonly)
 	c = client_run(w, req, sizeof(req) - 1, sizeof(want) - 1);
 	EXPECT_RX(c, want);
 	wire_client_free(c);
-	server_free(w);
-	kv_disk_free(disk);
-	disk = NULL;
+	server_end(w);
 }
 END_TEST
 
@@ -310,12 +308,7 @@ START_TEST(test_kv_server_closes)
 	const char get[] = "GET a\r\n";
 	struct wire_client *c = client_run(w, get, sizeof(get) - 1, 10);
 	EXPECT_RX(c, "NOTFOUND\r\n");
-	wire_settle(w, KV_SERVER_IDLE_NS - 3 * SEC);
-	ck_assert_int_eq(fake_timers_fire(), 0);
-	wire_settle(w, 3 * SEC);
-	ck_assert_int_eq(fake_timers_fire(), 1);
-	wire_settle(w, SEC);
-	ck_assert(c->peer_closed);
+	wire_client_expect_idle_close(w, c, KV_SERVER_IDLE_NS);
 	wire_client_free(c);
 
 	/* requests then FIN: answered, then closed */
@@ -345,9 +338,7 @@ START_TEST(test_kv_server_closes)
 	c = client_run(w, "GET a\r\n", 7, 14);
 	EXPECT_RX(c, "VALUE 3\r\nabc\r\n");
 	wire_client_free(c);
-	server_free(w);
-	kv_disk_free(disk);
-	disk = NULL;
+	server_end(w);
 }
 END_TEST
 

@@ -288,18 +288,36 @@ static size_t arp_request(uint8_t f[60])
 	return 60;
 }
 
-/* Turns of the loop the network thread runs, until *watch reaches want or 20 s pass. */
+/* One turn of the loop the network thread runs (at most about 100 ms); returns fill's answer. */
+static int turn(struct vnet_nat *n)
+{
+	struct pollfd fds[4];
+	unsigned nfds = 0;
+	int timeout = 100;
+	int rc = vnet_nat_fill(n, fds, &nfds, 4, &timeout);
+	poll(fds, nfds, timeout);
+	vnet_nat_dispatch(n, fds);
+	return rc;
+}
+
+/* Turns of the loop, until *watch reaches want or 20 s pass. */
 static void turn_until(struct vnet_nat *n, const unsigned *watch, unsigned want)
 {
 	time_t deadline = time(NULL) + 20;
-	while (*watch < want && time(NULL) < deadline) {
-		struct pollfd fds[4];
-		unsigned nfds = 0;
-		int timeout = 100;
-		ck_assert_int_eq(vnet_nat_fill(n, fds, &nfds, 4, &timeout), 0);
-		poll(fds, nfds, timeout);
-		vnet_nat_dispatch(n, fds);
-	}
+	while (*watch < want && time(NULL) < deadline)
+		ck_assert_int_eq(turn(n), 0);
+}
+
+/* A batch of ARP requests from the guest, in one sendmmsg; 0 if each was taken. */
+static int send_arp_batch(struct vnet_nat *n)
+{
+	uint8_t f[60];
+	size_t len = arp_request(f);
+	for (unsigned i = 0; i < NAT_BATCH; i++)
+		if (vnet_nat_send(n, f, len) != 0)
+			return -1;
+	vnet_nat_flush(n);
+	return 0;
 }
 
 static const char *helper(void)
@@ -307,6 +325,15 @@ static const char *helper(void)
 	const char *path = getenv("DENALI_NAT");
 	ck_assert_msg(path != NULL, "DENALI_NAT names the denali-nat the build made");
 	return path;
+}
+
+/* The supervisor's side with a NAT process started, its frames counted in g. */
+static struct vnet_nat *nat_start(struct got *g)
+{
+	char err[256];
+	struct vnet_nat *n = vnet_nat_create(helper(), deliver, g, err, sizeof(err));
+	ck_assert_msg(n != NULL, "%s", err);
+	return n;
 }
 
 static int connect_to(uint16_t port)
@@ -338,17 +365,12 @@ START_TEST(test_nat_process_frames_and_forwards)
 {
 	struct got g = {0};
 	char err[256];
-	struct vnet_nat *n = vnet_nat_create(helper(), deliver, &g, err, sizeof(err));
-	ck_assert_msg(n != NULL, "%s", err);
+	struct vnet_nat *n = nat_start(&g);
 	struct vnet_nat_counters c;
 	vnet_nat_counters(n, &c);
 	ck_assert_int_gt(c.pid, 0);
 	/* A batch of ARP requests goes in one sendmmsg; every one is answered. */
-	uint8_t f[60];
-	size_t len = arp_request(f);
-	for (unsigned i = 0; i < NAT_BATCH; i++)
-		ck_assert_int_eq(vnet_nat_send(n, f, len), 0);
-	vnet_nat_flush(n);
+	ck_assert_int_eq(send_arp_batch(n), 0);
 	turn_until(n, &g.arp_replies, NAT_BATCH);
 	ck_assert_uint_eq(g.arp_replies, NAT_BATCH);
 	/* What the sanitizer refuses never leaves. */
@@ -417,9 +439,7 @@ START_TEST(test_nat_restarts_back_off)
 	 * the next restart waits a second (250 ms, 500 ms, 1 s), so a guest that could crash it
 	 * cannot make the network thread spin. */
 	struct got g = {0};
-	char err[256];
-	struct vnet_nat *n = vnet_nat_create(helper(), deliver, &g, err, sizeof(err));
-	ck_assert_msg(n != NULL, "%s", err);
+	struct vnet_nat *n = nat_start(&g);
 	struct vnet_nat_counters c;
 	for (unsigned death = 0; death < 3; death++) {
 		vnet_nat_counters(n, &c);
@@ -427,12 +447,7 @@ START_TEST(test_nat_restarts_back_off)
 		unsigned dead = 0;
 		time_t deadline = time(NULL) + 20;
 		while (!dead && time(NULL) < deadline) {
-			struct pollfd fds[4];
-			unsigned nfds = 0;
-			int timeout = 100;
-			vnet_nat_fill(n, fds, &nfds, 4, &timeout);
-			poll(fds, nfds, timeout);
-			vnet_nat_dispatch(n, fds);
+			turn(n);
 			vnet_nat_counters(n, &c);
 			dead = c.pid == 0;
 		}
@@ -482,14 +497,10 @@ static int sealed_net_thread_runs_nat(int tell_pid)
 	struct vnet_nat *n = vnet_nat_create(helper(), deliver, &g, err, sizeof(err));
 	if (!n)
 		return 11;
-	uint8_t f[60];
-	size_t len = arp_request(f);
 	for (unsigned round = 0; round < 2; round++) {
 		unsigned want = g.arp_replies + NAT_BATCH;
-		for (unsigned i = 0; i < NAT_BATCH; i++)
-			if (vnet_nat_send(n, f, len) != 0)
-				return 12;
-		vnet_nat_flush(n);
+		if (send_arp_batch(n) != 0)
+			return 12;
 		turn_until(n, &g.arp_replies, want);
 		if (g.arp_replies != want)
 			return 13 +
@@ -504,12 +515,7 @@ static int sealed_net_thread_runs_nat(int tell_pid)
 			return 16;
 		time_t deadline = time(NULL) + 20;
 		while ((c.restarts < 1 || c.pid <= 0) && time(NULL) < deadline) {
-			struct pollfd fds[4];
-			unsigned nfds = 0;
-			int timeout = 100;
-			vnet_nat_fill(n, fds, &nfds, 4, &timeout);
-			poll(fds, nfds, timeout);
-			vnet_nat_dispatch(n, fds);
+			turn(n);
 			vnet_nat_counters(n, &c);
 		}
 		if (c.pid <= 0)

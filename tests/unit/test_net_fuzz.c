@@ -6,14 +6,13 @@
 #include "net_internal.h"
 #include "net_wire.h"
 #include "unit.h"
+#include "wire_echo.h"
 
 #define SEC 1000000000ull
 #define CORPUS 128
 
 struct fuzz {
-	struct wire *w;
-	struct net_tcp *client;
-	int connected, accepted, pings;
+	struct wire_echo echo; /* b's echo service, a's connection to it */
 	size_t corpus_len[CORPUS];
 	uint8_t corpus[CORPUS][NET_FRAME_MAX];
 	int ncorpus;
@@ -31,136 +30,48 @@ static int record(struct wire *w, int from, const uint8_t *f, size_t len, void *
 	return 1;
 }
 
-/* The server: echoes what it reads, closes when the peer does or on errors. */
-static void on_server(struct net_tcp *c, unsigned ev, void *arg)
-{
-	(void)arg;
-	if (ev & NET_TCP_CLOSED) {
-		net_tcp_close(c);
-		return;
-	}
-	uint8_t buf[2048];
-	size_t n;
-	while ((n = net_tcp_read(c, buf, sizeof(buf))) > 0)
-		net_tcp_write(c, buf, n);
-	if (ev & NET_TCP_PEER_CLOSED)
-		net_tcp_close(c);
-}
-
-static void on_accept(struct net_tcp *l, struct net_tcp *c, void *arg)
-{
-	(void)l;
-	((struct fuzz *)arg)->accepted++;
-	net_tcp_set_callbacks(c, on_server, arg);
-}
-
-static void on_client(struct net_tcp *c, unsigned ev, void *arg)
-{
-	struct fuzz *z = arg;
-	if (ev & NET_TCP_CONNECTED)
-		z->connected = 1;
-	uint8_t buf[2048];
-	while (net_tcp_read(c, buf, sizeof(buf)) > 0)
-		;
-}
-
-static void on_udp(struct net_udp *s, uint32_t ip, uint16_t port, const void *d, size_t len,
-		   void *arg)
-{
-	(void)arg;
-	net_udp_sendto(s, ip, port, d, len);
-}
-
 static void on_udp_sink(struct net_udp *s, uint32_t ip, uint16_t port, const void *d, size_t len,
 			void *arg)
 {
 	(void)s, (void)ip, (void)port, (void)d, (void)len, (void)arg;
 }
 
-static void on_echo(uint32_t src, uint16_t id, uint16_t seq, const void *d, size_t len, void *arg)
-{
-	(void)src, (void)id, (void)seq, (void)d, (void)len;
-	((struct fuzz *)arg)->pings++;
-}
-
-static int connected(void *arg)
-{
-	return ((struct fuzz *)arg)->connected;
-}
-
-static int pinged(void *arg)
-{
-	return ((struct fuzz *)arg)->pings > 0;
-}
-
-/* The stack's own invariants, which hostile input must never break. */
-static void check_invariants(const struct net_stack *st)
-{
-	for (int i = 0; i < NET_TCP_CONNS; i++) {
-		const struct net_tcp *c = &st->tcp[i];
-		if (c->state == NET_TCPS_FREE)
-			continue;
-		ck_assert_uint_le(c->state, NET_TCPS_LAST_ACK);
-		ck_assert_uint_le(c->rcv_len, NET_TCP_RCVBUF);
-		ck_assert_uint_le(c->snd_len, NET_TCP_SNDBUF);
-		ck_assert_uint_lt(c->rcv_head, NET_TCP_RCVBUF);
-		ck_assert_uint_lt(c->snd_head, NET_TCP_SNDBUF);
-		ck_assert_uint_le(c->backlog, NET_TCP_BACKLOG);
-		if (c->state >= NET_TCPS_ESTABLISHED) {
-			ck_assert(seq_leq(c->snd_una, c->snd_nxt));
-			ck_assert(seq_leq(c->snd_nxt, c->snd_max));
-			ck_assert_uint_le(c->snd_max - c->snd_una, c->snd_len + 1);
-			ck_assert_uint_ge(c->mss, 64);
-			ck_assert_uint_le(c->mss, NET_TCP_MSS);
-		}
-	}
-}
-
 /* Sets up a connection a -> b:80 with some traffic, recording frames. */
 static struct fuzz *fuzz_setup(uint64_t seed)
 {
 	struct fuzz *z = calloc(1, sizeof(*z));
-	z->w = wire_new(seed);
-	z->w->tap = record;
-	z->w->tap_arg = z;
-	ck_assert_ptr_nonnull(net_tcp_listen(z->w->st[1], 80, on_accept, z));
-	ck_assert_ptr_nonnull(net_udp_bind(z->w->st[1], 7, on_udp, z));
-	net_on_echo_reply(z->w->st[0], on_echo, z);
-	ck_assert_int_eq(net_ping(z->w->st[0], WIRE_IP_B, 1, 1, "ping", 4), 0);
-	struct net_udp *u = net_udp_bind(z->w->st[0], 5000, on_udp_sink, z);
+	struct wire *w = z->echo.w = wire_new(seed);
+	w->tap = record;
+	w->tap_arg = z;
+	wire_echo_serve(&z->echo);
+	ck_assert_int_eq(net_ping(w->st[0], WIRE_IP_B, 1, 1, "ping", 4), 0);
+	struct net_udp *u = net_udp_bind(w->st[0], 5000, on_udp_sink, z);
 	ck_assert_int_eq(net_udp_sendto(u, WIRE_IP_B, 7, "udp!", 4), 0);
-	z->client = net_tcp_connect(z->w->st[0], WIRE_IP_B, 80);
-	net_tcp_set_callbacks(z->client, on_client, z);
-	ck_assert(wire_run(z->w, connected, z, 10 * SEC));
+	wire_echo_connect(&z->echo);
 	static uint8_t data[5000];
-	net_tcp_write(z->client, data, sizeof(data));
-	wire_settle(z->w, SEC);
-	z->w->tap = NULL;
+	net_tcp_write(z->echo.client, data, sizeof(data));
+	wire_settle(w, SEC);
+	w->tap = NULL;
 	ck_assert_int_ge(z->ncorpus, 10);
 	return z;
 }
 
-/* After the storm: time passes, then b must answer a ping and accept and echo a connection. */
-static void fuzz_verify(struct fuzz *z)
+/* Up to most of time passes at once (timers fire late), then the wire settles; both stacks
+ * keep their invariants. */
+static void time_jumps(struct wire *w, uint64_t most)
 {
-	struct wire *w = z->w;
-	w->loss_pm = w->dup_pm = w->reorder_pm = 0;
-	wire_settle(w, 600 * SEC);
-	check_invariants(w->st[0]);
-	check_invariants(w->st[1]);
-	z->pings = 0;
-	ck_assert_int_eq(net_ping(w->st[0], WIRE_IP_B, 9, 9, "alive?", 6), 0);
-	ck_assert(wire_run(w, pinged, z, 10 * SEC));
-	z->connected = 0;
-	int accepted = z->accepted;
-	z->client = net_tcp_connect(w->st[0], WIRE_IP_B, 80);
-	ck_assert_ptr_nonnull(z->client);
-	net_tcp_set_callbacks(z->client, on_client, z);
-	ck_assert(wire_run(w, connected, z, 10 * SEC));
-	ck_assert_int_eq(z->accepted, accepted + 1);
-	ck_assert_uint_eq(net_tcp_write(z->client, "still here", 10), 10);
-	wire_settle(w, SEC);
-	ck_assert_uint_eq(z->client->snd_len, 0); /* acknowledged */
+	w->now += wire_rand(w) % most;
+	wire_settle(w, SEC / 100);
+	wire_echo_check_invariants(w->st[0]);
+	wire_echo_check_invariants(w->st[1]);
+}
+
+/* After the storm: b must still serve (wire_echo_check_alive); then z is freed. */
+static void fuzz_finish(struct fuzz *z)
+{
+	wire_echo_check_alive(&z->echo);
+	wire_free(z->echo.w);
+	free(z);
 }
 
 static void mutate(struct wire *w, uint8_t *f, size_t *len)
@@ -197,7 +108,7 @@ static void mutate(struct wire *w, uint8_t *f, size_t *len)
 START_TEST(test_fuzz_mutated_frames)
 {
 	struct fuzz *z = fuzz_setup(100 + (uint64_t)_i);
-	struct wire *w = z->w;
+	struct wire *w = z->echo.w;
 	w->loss_pm = 20;
 	w->reorder_pm = 20;
 	w->dup_pm = 20;
@@ -211,13 +122,9 @@ START_TEST(test_fuzz_mutated_frames)
 			wire_fix_checksums(f, len); /* get past the checksums to the parsers */
 		int to = wire_rand(w) % 8 ? 1 : 0;
 		net_input(w->st[to], f, len);
-		check_invariants(w->st[to]);
-		if (iter % 64 == 0) {
-			w->now += wire_rand(w) % (SEC / 4);
-			wire_settle(w, SEC / 100);
-			check_invariants(w->st[0]);
-			check_invariants(w->st[1]);
-		}
+		wire_echo_check_invariants(w->st[to]);
+		if (iter % 64 == 0)
+			time_jumps(w, SEC / 4);
 	}
 	/* The mutations got past each check to the layers behind it. */
 	const struct net_stats *b = net_stats(w->st[1]);
@@ -230,9 +137,7 @@ START_TEST(test_fuzz_mutated_frames)
 	ck_assert_uint_gt(b->udp_rx, 50);
 	ck_assert_uint_gt(b->icmp_echo_replies_sent, 50);
 	ck_assert_uint_gt(b->arp_replies_sent, 50);
-	fuzz_verify(z);
-	wire_free(w);
-	free(z);
+	fuzz_finish(z);
 }
 END_TEST
 
@@ -240,13 +145,13 @@ END_TEST
 START_TEST(test_fuzz_tcp_segments)
 {
 	struct fuzz *z = fuzz_setup(200);
-	struct wire *w = z->w;
+	struct wire *w = z->echo.w;
 	struct net_tcp *s = NULL;
 	for (int i = 0; i < NET_TCP_CONNS; i++)
 		if (w->st[1]->tcp[i].state == NET_TCPS_ESTABLISHED)
 			s = &w->st[1]->tcp[i];
 	ck_assert_ptr_nonnull(s);
-	uint16_t cport = z->client->lport;
+	uint16_t cport = z->echo.client->lport;
 	uint32_t seq0 = s->rcv_nxt, ack0 = s->snd_nxt;
 	static uint8_t f[2048], data[1460];
 	for (int iter = 0; iter < 12000; iter++) {
@@ -266,17 +171,11 @@ START_TEST(test_fuzz_tcp_segments)
 		size_t len = wire_tcp_frame(f, 0, 1, sport, r & 32 ? 80 : (uint16_t)wire_rand(w),
 					    seq, ack, flags, (uint16_t)wire_rand(w), data, dlen);
 		net_input(w->st[1], f, len);
-		check_invariants(w->st[1]);
-		if (iter % 32 == 0) {
-			w->now += wire_rand(w) % (SEC / 2);
-			wire_settle(w, SEC / 100);
-			check_invariants(w->st[0]);
-			check_invariants(w->st[1]);
-		}
+		wire_echo_check_invariants(w->st[1]);
+		if (iter % 32 == 0)
+			time_jumps(w, SEC / 2);
 	}
-	fuzz_verify(z);
-	wire_free(w);
-	free(z);
+	fuzz_finish(z);
 }
 END_TEST
 
@@ -301,17 +200,14 @@ START_TEST(test_fuzz_random_frames)
 			}
 		}
 		net_input(w->st[1], f, len);
-		check_invariants(w->st[1]);
+		wire_echo_check_invariants(w->st[1]);
 	}
 	net_input(w->st[1], NULL, 0);
 	ck_assert_uint_eq(net_stats(w->st[1])->rx_frames, 20001);
-	struct fuzz *z = calloc(1, sizeof(*z));
-	z->w = w;
-	ck_assert_ptr_nonnull(net_tcp_listen(w->st[1], 80, on_accept, z));
-	net_on_echo_reply(w->st[0], on_echo, z);
-	fuzz_verify(z);
+	struct wire_echo e = {.w = w};
+	wire_echo_listen(&e);
+	wire_echo_check_alive(&e);
 	wire_free(w);
-	free(z);
 }
 END_TEST
 

@@ -262,21 +262,35 @@ static void nic_post_rx(struct nic *n, unsigned count)
 	}
 }
 
+/* A switch on the fake clock, starting at now. */
+static void switch_start(struct vnet_switch *sw, uint64_t now)
+{
+	fake_now = now;
+	ck_assert_int_eq(vnet_switch_init(sw), 0);
+	sw->clock = fake_clock;
+}
+
+/* A guest's NIC in plain memory (its MAC ending in last) on the switch, for service; its port. */
+static int switch_add(struct vnet_switch *sw, unsigned service, struct nic *n, uint8_t last)
+{
+	nic_init(n, last, 0);
+	int port = vnet_switch_add_guest(sw, service, n->mac, 0, VNET_NO_UPLINK, n->win);
+	ck_assert_int_ge(port, 0);
+	return port;
+}
+
 static const struct ratelimit_config ops_10_per_s = {.ops = {.size = 10, .refill_ms = 1000}};
 
 START_TEST(switch_tx_limit_holds_frames_in_the_ring)
 {
 	/* a may send 10 frames a second to b; c, with no limit, sends to a (no RX buffers:
 	 * dropped, but sent at once). */
-	fake_now = 1 * S;
 	struct vnet_switch sw;
-	ck_assert_int_eq(vnet_switch_init(&sw), 0);
-	sw.clock = fake_clock;
+	switch_start(&sw, 1 * S);
 	struct nic a, b, c;
-	nic_init(&a, 1, 0), nic_init(&b, 2, 0), nic_init(&c, 3, 0);
-	int pa = vnet_switch_add_guest(&sw, 0, a.mac, 0, VNET_NO_UPLINK, a.win);
-	ck_assert_int_ge(vnet_switch_add_guest(&sw, 1, b.mac, 0, VNET_NO_UPLINK, b.win), 0);
-	int pc = vnet_switch_add_guest(&sw, 2, c.mac, 0, VNET_NO_UPLINK, c.win);
+	int pa = switch_add(&sw, 0, &a, 1);
+	switch_add(&sw, 1, &b, 2);
+	int pc = switch_add(&sw, 2, &c, 3);
 	vnet_switch_set_limits(&sw, (unsigned)pa, NULL, &ops_10_per_s);
 	nic_post_rx(&b, DN_NIC_RING_SIZE);
 	nic_send(&a, b.mac, 100, 60);
@@ -316,15 +330,12 @@ START_TEST(switch_rx_limit_drops_and_counts)
 {
 	/* b takes 10 frames a second and 1000 bytes; a and c send to b and to d, which has no
 	 * limit: d gets all of theirs. */
-	fake_now = 7 * S;
 	struct vnet_switch sw;
-	ck_assert_int_eq(vnet_switch_init(&sw), 0);
-	sw.clock = fake_clock;
+	switch_start(&sw, 7 * S);
 	struct nic a, b, d;
-	nic_init(&a, 1, 0), nic_init(&b, 2, 0), nic_init(&d, 4, 0);
-	int pa = vnet_switch_add_guest(&sw, 0, a.mac, 0, VNET_NO_UPLINK, a.win);
-	int pb = vnet_switch_add_guest(&sw, 1, b.mac, 0, VNET_NO_UPLINK, b.win);
-	int pd = vnet_switch_add_guest(&sw, 3, d.mac, 0, VNET_NO_UPLINK, d.win);
+	int pa = switch_add(&sw, 0, &a, 1);
+	int pb = switch_add(&sw, 1, &b, 2);
+	int pd = switch_add(&sw, 3, &d, 4);
 	struct ratelimit_config rx = {.bandwidth = {.size = 1000, .refill_ms = 1000},
 				      .ops = {.size = 10, .refill_ms = 1000}};
 	vnet_switch_set_limits(&sw, (unsigned)pb, &rx, NULL);
@@ -358,10 +369,18 @@ static int attach(struct vnet *vn, unsigned service, struct nic *n)
 	return rc;
 }
 
-static void nic_kick(struct nic *n)
+/* A guest's kick: one on the eventfd. */
+static void kick(int fd)
 {
 	uint64_t one = 1;
-	ck_assert_int_eq(write(n->kick, &one, sizeof(one)), sizeof(one));
+	ck_assert_int_eq(write(fd, &one, sizeof(one)), sizeof(one));
+}
+
+/* Waits until the network thread has taken want frames from n's ring, or ms have passed. */
+static void nic_wait_sent(struct nic *n, uint32_t want, int ms)
+{
+	for (int i = 0; i < ms && __atomic_load_n(&n->nic->tx.used, __ATOMIC_ACQUIRE) < want; i++)
+		usleep(1000);
 }
 
 START_TEST(network_thread_comes_back_for_a_throttled_port)
@@ -392,19 +411,15 @@ START_TEST(network_thread_comes_back_for_a_throttled_port)
 	uint64_t t0 = wall_ns();
 	nic_send(&n[0], n[2].mac, 100, 60);
 	nic_send(&n[1], n[2].mac, 100, 60);
-	nic_kick(&n[0]);
-	nic_kick(&n[1]);
-	for (int i = 0; i < 10000 && __atomic_load_n(&n[1].nic->tx.used, __ATOMIC_ACQUIRE) < 100;
-	     i++)
-		usleep(1000);
+	kick(n[0].kick);
+	kick(n[1].kick);
+	nic_wait_sent(&n[1], 100, 10000);
 	ck_assert_uint_eq(n[1].nic->tx.used, 100);
 	/* Never early: at most the bucket and what refilled since t0 (plus one in flight). */
 	uint64_t sent0 = __atomic_load_n(&n[0].nic->tx.used, __ATOMIC_ACQUIRE);
 	ck_assert_uint_le(sent0, 10 + (wall_ns() - t0) * 20 / S + 1);
 	ck_assert_uint_lt(sent0, 100);
-	for (int i = 0; i < 30000 && __atomic_load_n(&n[0].nic->tx.used, __ATOMIC_ACQUIRE) < 100;
-	     i++)
-		usleep(1000);
+	nic_wait_sent(&n[0], 100, 30000);
 	ck_assert_uint_eq(n[0].nic->tx.used, 100); /* with no kick after the first */
 	ck_assert_uint_ge(wall_ns() - t0, 90 * S / 20);
 	printf("net thread: 100 frames at 20/s after a bucket of 10 in %llu ms\n",
@@ -469,6 +484,21 @@ static void disk_close(struct disk *d)
 	vdisk_dev_close(&d->dev);
 	close(d->kick_fd);
 	munmap(d->ram, DISK_RAM);
+}
+
+/* Takes the completions the device has posted, as the guest does; returns how many, and counts
+ * the failed ones in *failed. */
+static unsigned disk_reap(struct disk *d, unsigned *failed)
+{
+	unsigned n = 0;
+	uint32_t avail = __atomic_load_n(&d->shared->cq_avail, __ATOMIC_ACQUIRE);
+	while (d->shared->cq_used != avail) {
+		struct dn_disk_cpl c = d->shared->cq[d->shared->cq_used % DN_DISK_RING_SIZE];
+		*failed += c.status != DN_DISK_OK;
+		__atomic_store_n(&d->shared->cq_used, d->shared->cq_used + 1, __ATOMIC_RELEASE);
+		n++;
+	}
+	return n;
 }
 
 /* Queues count reads of blocks blocks each. */
@@ -542,26 +572,12 @@ START_TEST(disk_worker_serves_a_neighbour_while_one_waits)
 	unsigned done_a = 0, done_b = 0, failed = 0;
 	disk_submit(&a, 100, 1);
 	disk_submit(&b, 100, 1);
-	uint64_t one = 1;
-	ck_assert_int_eq(write(a.kick_fd, &one, sizeof(one)), sizeof(one));
-	ck_assert_int_eq(write(b.kick_fd, &one, sizeof(one)), sizeof(one));
+	kick(a.kick_fd);
+	kick(b.kick_fd);
 	uint64_t a_when_b_done = 0;
 	for (int i = 0; i < 30000 && done_a < 100; i++) {
-		struct disk *ds[2] = {&a, &b};
-		unsigned *done[2] = {&done_a, &done_b};
-		for (int k = 0; k < 2; k++) {
-			uint32_t avail =
-				__atomic_load_n(&ds[k]->shared->cq_avail, __ATOMIC_ACQUIRE);
-			while (ds[k]->shared->cq_used != avail) {
-				struct dn_disk_cpl c =
-					ds[k]->shared
-						->cq[ds[k]->shared->cq_used % DN_DISK_RING_SIZE];
-				failed += c.status != DN_DISK_OK;
-				__atomic_store_n(&ds[k]->shared->cq_used,
-						 ds[k]->shared->cq_used + 1, __ATOMIC_RELEASE);
-				(*done[k])++;
-			}
-		}
+		done_a += disk_reap(&a, &failed);
+		done_b += disk_reap(&b, &failed);
 		if (done_b == 100 && !a_when_b_done) {
 			a_when_b_done = done_a + 1;
 			/* Never early: the bucket, and what refilled since t0, and one. */
@@ -597,6 +613,16 @@ static int load(const char *name, const char *json, struct vmm_service_config *c
 	fputs(json, f);
 	fclose(f);
 	return vmm_config_load(path, &config_limits, cfg, err, errlen);
+}
+
+/* The service file name holding json is refused: the error it gave. */
+static const char *refused(const char *name, const char *json)
+{
+	static char err[512];
+	struct vmm_service_config cfg;
+	err[0] = '\0';
+	ck_assert_int_eq(load(name, json, &cfg, err, sizeof(err)), -1);
+	return err;
 }
 
 START_TEST(config_reads_every_limiter)
@@ -660,32 +686,30 @@ static const struct {
 START_TEST(config_refuses_bad_limiters)
 {
 	char json[1024], err[512];
+	const char *why;
 	struct vmm_service_config cfg;
 	for (size_t i = 0; i < sizeof(bad_limiters) / sizeof(bad_limiters[0]); i++) {
 		snprintf(json, sizeof(json),
 			 "{\"image\": \"h\", \"net\": {\"uplink\": \"none\", %s}}",
 			 bad_limiters[i].json);
-		err[0] = '\0';
-		ck_assert_int_eq(load("rl-bad.json", json, &cfg, err, sizeof(err)), -1);
-		ck_assert_msg(strstr(err, bad_limiters[i].expect) &&
-				      strstr(err, "rl-bad.json: key"),
-			      "case %zu: got \"%s\"", i, err);
-		ck_assert_ptr_null(strchr(err, '\n'));
+		why = refused("rl-bad.json", json);
+		ck_assert_msg(strstr(why, bad_limiters[i].expect) &&
+				      strstr(why, "rl-bad.json: key"),
+			      "case %zu: got \"%s\"", i, why);
+		ck_assert_ptr_null(strchr(why, '\n'));
 	}
 	/* The disk's, named as disk.rate_limiter. */
-	snprintf(json, sizeof(json),
-		 "{\"image\": \"h\", \"disk\": {\"path\": \"rl-bad.img\", \"size\": \"1M\", "
-		 "\"rate_limiter\": {\"ops\": {\"size\": 1}}}}");
-	ck_assert_int_eq(load("rl-bad-disk.json", json, &cfg, err, sizeof(err)), -1);
-	ck_assert_msg(strstr(err, "key \"disk.rate_limiter.ops.refill_time_ms\": missing"), "%s",
-		      err);
-	snprintf(json, sizeof(json),
-		 "{\"image\": \"h\", \"disk\": {\"path\": \"rl-bad.img\", \"size\": \"1M\", "
-		 "\"limit\": {}}}");
-	ck_assert_int_eq(load("rl-bad-disk.json", json, &cfg, err, sizeof(err)), -1);
-	ck_assert_msg(strstr(err, "key \"disk.limit\": unknown key (known keys: path, size, "
+	why = refused("rl-bad-disk.json",
+		      "{\"image\": \"h\", \"disk\": {\"path\": \"rl-bad.img\", \"size\": \"1M\", "
+		      "\"rate_limiter\": {\"ops\": {\"size\": 1}}}}");
+	ck_assert_msg(strstr(why, "key \"disk.rate_limiter.ops.refill_time_ms\": missing"), "%s",
+		      why);
+	why = refused("rl-bad-disk.json",
+		      "{\"image\": \"h\", \"disk\": {\"path\": \"rl-bad.img\", \"size\": \"1M\", "
+		      "\"limit\": {}}}");
+	ck_assert_msg(strstr(why, "key \"disk.limit\": unknown key (known keys: path, size, "
 				  "readonly, rate_limiter)"),
-		      "%s", err);
+		      "%s", why);
 	/* cpu_limit. */
 	static const struct {
 		const char *json, *expect;
@@ -704,8 +728,8 @@ START_TEST(config_refuses_bad_limiters)
 	};
 	for (size_t i = 0; i < sizeof(cpu) / sizeof(cpu[0]); i++) {
 		snprintf(json, sizeof(json), "{\"image\": \"h\", \"cpu_limit\": %s}", cpu[i].json);
-		ck_assert_int_eq(load("rl-cpu.json", json, &cfg, err, sizeof(err)), -1);
-		ck_assert_msg(strstr(err, cpu[i].expect), "cpu case %zu: got \"%s\"", i, err);
+		why = refused("rl-cpu.json", json);
+		ck_assert_msg(strstr(why, cpu[i].expect), "cpu case %zu: got \"%s\"", i, why);
 	}
 	ck_assert_int_eq(load("rl-cpu.json", "{\"image\": \"h\", \"cpu_limit\": {\"percent\": 25}}",
 			      &cfg, err, sizeof(err)),

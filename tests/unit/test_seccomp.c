@@ -56,8 +56,11 @@ static int in_child(void (*fn)(void), char *out, size_t outlen)
 	return status;
 }
 
-static void expect_forbidden(int status, const char *out, const char *role_words, const char *call)
+/* fn, run in a child, ends it with the one line naming the role (role_words) and the call. */
+static void expect_forbidden(void (*fn)(void), const char *role_words, const char *call)
 {
+	char out[512];
+	int status = in_child(fn, out, sizeof(out));
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == SANDBOX_EXIT_FORBIDDEN,
 		      "status 0x%x, stderr: %s", status, out);
 	char want[256];
@@ -68,8 +71,11 @@ static void expect_forbidden(int status, const char *out, const char *role_words
 		      "not one line: %s", out);
 }
 
-static void expect_lived(int status, const char *out)
+/* fn, run in a child, returns and the child exits 0, having printed nothing. */
+static void expect_lived(void (*fn)(void))
 {
+	char out[512];
+	int status = in_child(fn, out, sizeof(out));
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x, stderr: %s",
 		      status, out);
 	ck_assert_str_eq(out, "");
@@ -101,10 +107,9 @@ START_TEST(test_every_role_builds_and_refuses)
 		ck_assert_msg(size > 20 && size < 160, "%s: %d calls",
 			      sandbox_role_name((enum sandbox_role)r), size);
 		child_role = (enum sandbox_role)r;
-		char out[512], words[64];
-		int status = in_child(forbidden_after_seal, out, sizeof(out));
+		char words[64];
 		snprintf(words, sizeof(words), "%s thread", sandbox_role_name(child_role));
-		expect_forbidden(status, out, words, "syslog");
+		expect_forbidden(forbidden_after_seal, words, "syslog");
 	}
 	/* A vcpu thread's list stays near Firecracker's (a few dozen), below its cell's. */
 	if (!SANITIZED)
@@ -136,8 +141,7 @@ static void vcpu_allowed(void)
 
 START_TEST(test_vcpu_allowed_calls_live)
 {
-	char out[512];
-	expect_lived(in_child(vcpu_allowed, out, sizeof(out)), out);
+	expect_lived(vcpu_allowed);
 }
 END_TEST
 
@@ -151,9 +155,7 @@ static void vcpu_create_vm(void)
 
 START_TEST(test_vcpu_no_create_vm)
 {
-	char out[512];
-	int status = in_child(vcpu_create_vm, out, sizeof(out));
-	expect_forbidden(status, out, "vcpu thread (service web)", "ioctl");
+	expect_forbidden(vcpu_create_vm, "vcpu thread (service web)", "ioctl");
 }
 END_TEST
 
@@ -170,9 +172,7 @@ static void cell_then_vcpu_create_vm(void)
 
 START_TEST(test_stacked_filters_intersect)
 {
-	char out[512];
-	int status = in_child(cell_then_vcpu_create_vm, out, sizeof(out));
-	expect_forbidden(status, out, "vcpu thread", "ioctl");
+	expect_forbidden(cell_then_vcpu_create_vm, "vcpu thread", "ioctl");
 }
 END_TEST
 
@@ -184,10 +184,9 @@ static void vcpu_exec_mmap(void)
 
 START_TEST(test_no_executable_memory)
 {
-	char out[512];
 	if (SANITIZED)
 		return;
-	expect_forbidden(in_child(vcpu_exec_mmap, out, sizeof(out)), out, "vcpu thread", "mmap");
+	expect_forbidden(vcpu_exec_mmap, "vcpu thread", "mmap");
 }
 END_TEST
 
@@ -209,11 +208,9 @@ static void cell_thread_then_fork(void)
 
 START_TEST(test_cell_threads_but_no_fork)
 {
-	char out[512];
 	if (SANITIZED)
 		return;
-	expect_forbidden(in_child(cell_thread_then_fork, out, sizeof(out)), out, "cell thread",
-			 "clone");
+	expect_forbidden(cell_thread_then_fork, "cell thread", "clone");
 }
 END_TEST
 
@@ -227,10 +224,9 @@ static void disk_fork(void)
 
 START_TEST(test_disk_no_fork)
 {
-	char out[512];
 	if (SANITIZED)
 		return;
-	expect_forbidden(in_child(disk_fork, out, sizeof(out)), out, "disk thread", "clone");
+	expect_forbidden(disk_fork, "disk thread", "clone");
 }
 END_TEST
 
@@ -270,13 +266,11 @@ static void nat_fcntl_setown(void)
 
 START_TEST(test_nat_arguments)
 {
-	char out[512];
-	expect_lived(in_child(nat_allowed, out, sizeof(out)), out);
-	expect_forbidden(in_child(nat_netlink, out, sizeof(out)), out, "nat thread", "socket");
+	expect_lived(nat_allowed);
+	expect_forbidden(nat_netlink, "nat thread", "socket");
 	if (!SANITIZED)
-		expect_forbidden(in_child(nat_open_write, out, sizeof(out)), out, "nat thread",
-				 "openat");
-	expect_forbidden(in_child(nat_fcntl_setown, out, sizeof(out)), out, "nat thread", "fcntl");
+		expect_forbidden(nat_open_write, "nat thread", "openat");
+	expect_forbidden(nat_fcntl_setown, "nat thread", "fcntl");
 }
 END_TEST
 
@@ -293,17 +287,14 @@ static void probed_vcpu(void)
 
 START_TEST(test_probe)
 {
-	char out[512];
 	probe_value = "vcpu";
-	expect_forbidden(in_child(probed_vcpu, out, sizeof(out)), out, "vcpu thread (service web)",
-			 "syslog");
+	expect_forbidden(probed_vcpu, "vcpu thread (service web)", "syslog");
 	probe_value = "vcpu:web";
-	expect_forbidden(in_child(probed_vcpu, out, sizeof(out)), out, "vcpu thread (service web)",
-			 "syslog");
+	expect_forbidden(probed_vcpu, "vcpu thread (service web)", "syslog");
 	probe_value = "vcpu:other";
-	expect_lived(in_child(probed_vcpu, out, sizeof(out)), out);
+	expect_lived(probed_vcpu);
 	probe_value = "disk";
-	expect_lived(in_child(probed_vcpu, out, sizeof(out)), out);
+	expect_lived(probed_vcpu);
 }
 END_TEST
 
@@ -321,8 +312,7 @@ START_TEST(test_sealed_exit)
 {
 	for (int r = 0; r < SANDBOX_ROLES; r++) {
 		child_role = (enum sandbox_role)r;
-		char out[512];
-		expect_lived(in_child(sealed_exit, out, sizeof(out)), out);
+		expect_lived(sealed_exit);
 	}
 }
 END_TEST
@@ -338,8 +328,7 @@ static void sealed_off(void)
 
 START_TEST(test_off_seals_nothing)
 {
-	char out[512];
-	expect_lived(in_child(sealed_off, out, sizeof(out)), out);
+	expect_lived(sealed_off);
 }
 END_TEST
 

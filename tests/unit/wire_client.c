@@ -4,6 +4,10 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "fake_timers.h"
+
+#define SEC 1000000000ull
+
 void wire_client_write(struct wire_client *c)
 {
 	if (c->tx_off < c->tx_len)
@@ -56,4 +60,14 @@ void wire_client_free(struct wire_client *c)
 		net_tcp_abort(c->tcp);
 	free(c->rx);
 	free(c);
+}
+
+void wire_client_expect_idle_close(struct wire *w, struct wire_client *c, uint64_t idle_ns)
+{
+	wire_settle(w, idle_ns - 3 * SEC);
+	ck_assert_int_eq(fake_timers_fire(), 0);
+	wire_settle(w, 3 * SEC);
+	ck_assert_int_eq(fake_timers_fire(), 1);
+	wire_settle(w, SEC);
+	ck_assert(c->peer_closed);
 }

@@ -4,6 +4,7 @@
 #define WIRE_CLIENT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "net.h"
 #include "net_wire.h"
@@ -33,5 +34,9 @@ void wire_client_event(struct net_tcp *tcp, unsigned events, void *arg);
 
 /* 1 once the peer closed, the connection closed, or want bytes came back (for wire_run). */
 int wire_client_done(void *arg);
+
+/* The server (on fake timers, fake_timers.h) closes c once it has been idle for idle_ns: its
+ * timer fires then and not 3 s before (asserted). */
+void wire_client_expect_idle_close(struct wire *w, struct wire_client *c, uint64_t idle_ns);
 
 #endif
