@@ -839,7 +839,8 @@ static int start_network(struct supervisor *s, unsigned i, char *err, size_t err
 	if (s->vnet)
 		return vnet_add_service(s->vnet, i, err, errlen);
 	s->vnet = vnet_create(s->plan, err, errlen);
-	if (s->vnet && vnet_start(s->vnet, s->nat_launcher, err, errlen) != 0) {
+	if (s->vnet && (vnet_open_nat(s->vnet, s->nat_launcher, err, errlen) != 0 ||
+			vnet_start(s->vnet, err, errlen) != 0)) {
 		vnet_destroy(s->vnet);
 		s->vnet = NULL;
 	}
@@ -1226,8 +1227,9 @@ int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 		}
 	}
 	/* Sandbox, rights: all that needs root is open (/dev/kvm, TAP devices, the control and
-	 * metrics sockets, low forward ports), no thread runs yet, and every cell is forked after
-	 * this, so each process of the fleet has given them up (docs/security.md#rights). Landlock
+	 * metrics sockets), no thread runs yet, and every cell and the NAT launcher are started
+	 * after this, so each process of the fleet has given them up (docs/security.md#rights). The
+	 * NAT binds the forwards' host ports with what is left. Landlock
 	 * comes next, in each cell (cell.c); then the seccomp filters. */
 	char why[512];
 	s.was_root = geteuid() == 0;
@@ -1240,6 +1242,13 @@ int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 	 * a control socket may get a user uplink later (start FILE). */
 	if (start_nat_launcher(&s) != 0)
 		goto out;
+	if (s.vnet) {
+		char err[512];
+		if (vnet_open_nat(s.vnet, s.nat_launcher, err, sizeof(err)) != 0) {
+			fprintf(stderr, "denali-run: %s\n", err);
+			goto out;
+		}
+	}
 	if (s.sigfd < 0 || s.timeout_fd < 0 || s.grace_fd < 0 || start_budget(&s) != 0 ||
 	    spawn_cells(&s) != 0) {
 		broadcast(&s, CELL_MSG_KILL, VMM_OUTCOME_HOST_ERROR, 0);
@@ -1247,7 +1256,7 @@ int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 	}
 	if (s.vnet) {
 		char err[512];
-		if (vnet_start(s.vnet, s.nat_launcher, err, sizeof(err)) != 0) {
+		if (vnet_start(s.vnet, err, sizeof(err)) != 0) {
 			fprintf(stderr, "denali-run: %s\n", err);
 			broadcast(&s, CELL_MSG_KILL, VMM_OUTCOME_HOST_ERROR, 0);
 			goto out;

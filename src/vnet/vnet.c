@@ -502,12 +502,17 @@ struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen)
 	return vn;
 }
 
-int vnet_start(struct vnet *vn, struct nat_launcher *launcher, char *err, size_t errlen)
+int vnet_open_nat(struct vnet *vn, struct nat_launcher *launcher, char *err, size_t errlen)
 {
 	vn->launcher = launcher;
 	for (unsigned i = 0; i < vn->plan->count; i++)
 		if (open_nat(vn, i, err, errlen) != 0)
 			return -1;
+	return 0;
+}
+
+int vnet_start(struct vnet *vn, char *err, size_t errlen)
+{
 	/* The thread must not take the signals the supervisor reads from its signalfd. */
 	sigset_t all, old;
 	sigfillset(&all);

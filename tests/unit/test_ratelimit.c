@@ -383,7 +383,7 @@ START_TEST(network_thread_comes_back_for_a_throttled_port)
 	char err[256];
 	struct vnet *vn = vnet_create(&plan, err, sizeof(err));
 	ck_assert_msg(vn != NULL, "%s", err);
-	ck_assert_msg(vnet_start(vn, NULL, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(vnet_start(vn, err, sizeof(err)) == 0, "%s", err);
 	struct nic n[3];
 	for (unsigned i = 0; i < 3; i++) {
 		nic_init(&n[i], (uint8_t)(i + 1), 1);

@@ -1184,7 +1184,7 @@ START_TEST(test_vnet_sleep_and_wake)
 	char err[256];
 	struct vnet *vn = vnet_create(&plan, err, sizeof(err));
 	ck_assert_msg(vn != NULL, "%s", err);
-	ck_assert_msg(vnet_start(vn, NULL, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(vnet_start(vn, err, sizeof(err)) == 0, "%s", err);
 	struct cell_nic a, b;
 	cell_nic_init(&a, 1);
 	cell_nic_init(&b, 2);
@@ -1278,7 +1278,7 @@ START_TEST(test_vnet_wake_list_skips_the_awake)
 	char err[256];
 	struct vnet *vn = vnet_create(&plan, err, sizeof(err));
 	ck_assert_msg(vn != NULL, "%s", err);
-	ck_assert_msg(vnet_start(vn, NULL, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(vnet_start(vn, err, sizeof(err)) == 0, "%s", err);
 	struct cell_nic a, b;
 	cell_nic_init(&a, 1);
 	cell_nic_init(&b, 2);
@@ -1430,7 +1430,7 @@ START_TEST(test_vnet_callers_not_starved_by_busy_guests)
 	char err[256];
 	struct vnet *vn = vnet_create(&plan, err, sizeof(err));
 	ck_assert_msg(vn != NULL, "%s", err);
-	ck_assert_msg(vnet_start(vn, NULL, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(vnet_start(vn, err, sizeof(err)) == 0, "%s", err);
 	struct cell_nic nics[1 + FLOODERS];
 	struct flooder fl = {.stop = 0};
 	for (unsigned i = 0; i < 1 + FLOODERS; i++) {
