@@ -8,14 +8,15 @@
 /* A thread's role. A filter is per thread and inherited by the threads and processes it
  * creates afterwards; stacked filters intersect. */
 enum sandbox_role {
-	SANDBOX_SUPERVISOR, /* the supervisor's main loop (also what a cell forked later starts
-			       from) */
-	SANDBOX_NET,	    /* the supervisor's network thread: switch, uplinks */
-	SANDBOX_CELL,	    /* a cell's main thread (and a vcpu thread until it seals) */
-	SANDBOX_VCPU,	    /* a vcpu thread running its guest */
-	SANDBOX_DISK,	    /* a cell's disk worker */
-	SANDBOX_NAT,	    /* the NAT process (libslirp and a socket of frames) */
-	SANDBOX_DETACH,	    /* the --detach parent, waiting for the fleet to be up */
+	SANDBOX_SUPERVISOR,   /* the supervisor's main loop (also what a cell forked later starts
+				 from) */
+	SANDBOX_NET,	      /* the supervisor's network thread: switch, uplinks */
+	SANDBOX_CELL,	      /* a cell's main thread (and a vcpu thread until it seals) */
+	SANDBOX_VCPU,	      /* a vcpu thread running its guest */
+	SANDBOX_DISK,	      /* a cell's disk worker */
+	SANDBOX_NAT,	      /* the NAT process (libslirp and a socket of frames) */
+	SANDBOX_DETACH,	      /* the --detach parent, waiting for the fleet to be up */
+	SANDBOX_NAT_LAUNCHER, /* the NAT launcher: forks NAT processes, reaps them */
 	SANDBOX_ROLES
 };
 
@@ -23,7 +24,8 @@ enum sandbox_role {
  * supervisor; denali-run's own when the supervisor broke its filter). */
 #define SANDBOX_EXIT_FORBIDDEN 127
 
-/* "supervisor", "net", "cell", "vcpu", "disk", "nat", "detach"; NULL if out of range. */
+/* "supervisor", "net", "cell", "vcpu", "disk", "nat", "detach", "nat-launcher"; NULL if out
+ * of range. */
 const char *sandbox_role_name(enum sandbox_role role);
 
 /* Process-wide, once at startup before any thread: seccomp on or off (--seccomp), and the

@@ -53,6 +53,7 @@ static const char *const role_names[SANDBOX_ROLES] = {
 	[SANDBOX_DISK] = "disk",
 	[SANDBOX_NAT] = "nat",
 	[SANDBOX_DETACH] = "detach",
+	[SANDBOX_NAT_LAUNCHER] = "nat-launcher",
 };
 
 const char *sandbox_role_name(enum sandbox_role role)
@@ -162,6 +163,14 @@ static const char *const nat_calls[] = {
 };
 
 static const unsigned long net_ioctls[] = {FIONREAD, FIONBIO};
+
+/* The NAT launcher: on top of the NAT's list (a NAT process is its forked child and inherits
+ * its filter), fork (its clone, checked below), a pidfd for each child, reaping, and what the
+ * child does up to its own seal (glibc's fork registers the child's robust list; libseccomp
+ * stacks the NAT's filter). */
+static const char *const nat_launcher_calls[] = {
+	"pidfd_open", "waitid", "wait4", "kill", "set_robust_list", "prctl", "seccomp",
+};
 
 /* The supervisor: on top of a cell's (a cell forked for `start FILE` starts from this filter)
  * and the network thread's (started by the first `start FILE` of a NIC): cells forked and
@@ -321,12 +330,10 @@ static void allow_base(struct builder *b, enum sandbox_role role)
 	/* No executable memory: no code can be made at run time. */
 	allow_1(b, "mmap", SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	allow_1(b, "mprotect", SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-	/* Any handler but SIGSYS's (abort() resets SIGABRT's). The NAT process, started by the
-	 * network thread (under its filter, and the supervisor's), installs its own reporter. */
-	if (role == SANDBOX_NET || role == SANDBOX_SUPERVISOR)
-		allow_nr(b, seccomp_syscall_resolve_name("rt_sigaction"), 0, NULL);
-	else
-		allow_1(b, "rt_sigaction", SCMP_A0(SCMP_CMP_NE, SIGSYS));
+	/* Any handler but SIGSYS's (abort() resets SIGABRT's). Every process installs its
+	 * reporter before its first seal (the NAT launcher is exec'd unsealed; a NAT process
+	 * inherits the launcher's). */
+	allow_1(b, "rt_sigaction", SCMP_A0(SCMP_CMP_NE, SIGSYS));
 	/* Signals to its own threads only (kicks, abort). The supervisor's filter is also a
 	 * later cell's, whose pid differs: there the cell's own filter holds the pid. */
 	if (role == SANDBOX_SUPERVISOR)
@@ -358,21 +365,11 @@ static void allow_cell(struct builder *b)
 	ALLOW_IOCTLS(b, cell_ioctls);
 }
 
-/* The network thread starts the NAT process (vnet_nat.c: clone with a pidfd, then execve of
- * denali-nat), so what the child does up to its own seal runs under this filter too: the
- * dynamic loader maps code, so executable mappings are allowed here (docs/security.md,
- * Known gaps: a launcher forked before sealing would take this out of the thread). */
-static const char *const nat_spawn_calls[] = {
-	"execve",	   "dup2",    "close_range",	 "pidfd_send_signal", "waitid",
-	"socketpair",	   "mmap",    "mprotect",	 "arch_prctl",	      "access",
-	"set_tid_address", "rseq",    "set_robust_list", "prlimit64",	      "prctl",
-	"getppid",	   "seccomp",
-};
-
+/* The network thread asks the launcher for each NAT process (a socketpair, one end passed over
+ * the launcher's socket) and may kill one through its pidfd; it neither forks nor execs. */
 static void allow_net(struct builder *b)
 {
-	ALLOW_LIST(b, nat_spawn_calls);
-	allow_1(b, "clone", SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)(CLONE_PIDFD | SIGCHLD)));
+	allow_list(b, (const char *const[]){"socketpair", "pidfd_send_signal"}, 2);
 	ALLOW_LIST(b, net_calls);
 	ALLOW_IOCTLS(b, net_ioctls);
 	allow_sockets(b);
@@ -417,6 +414,17 @@ static void allow_role(struct builder *b, enum sandbox_role role)
 		allow_open_readonly(b);
 		break;
 	case SANDBOX_DETACH: ALLOW_LIST(b, detach_calls); break;
+	case SANDBOX_NAT_LAUNCHER:
+		ALLOW_LIST(b, nat_launcher_calls);
+		/* fork() only: glibc's flags, exactly (no thread, no shared memory). */
+		allow_1(b, "clone",
+			SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)(CLONE_CHILD_SETTID |
+							    CLONE_CHILD_CLEARTID | SIGCHLD)));
+		ALLOW_LIST(b, nat_calls);
+		ALLOW_IOCTLS(b, net_ioctls);
+		allow_sockets(b);
+		allow_open_readonly(b);
+		break;
 	case SANDBOX_ROLES: b->rc = -EINVAL; return;
 	}
 	allow_base(b, role);
@@ -621,7 +629,7 @@ int sandbox_seal(enum sandbox_role role, char *err, size_t errlen)
 	pthread_sigmask(SIG_UNBLOCK, &sys, NULL);
 	thread_role = (int)role;
 	if (role == SANDBOX_SUPERVISOR || role == SANDBOX_CELL || role == SANDBOX_NAT ||
-	    role == SANDBOX_DETACH)
+	    role == SANDBOX_DETACH || role == SANDBOX_NAT_LAUNCHER)
 		process_role = (int)role;
 	if (probe_wanted(role))
 		syscall(PROBE_NR, PROBE_SYSLOG_SIZE_BUFFER, NULL, 0);

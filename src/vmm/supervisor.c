@@ -34,6 +34,7 @@
 #include "sandbox/sandbox.h"
 #include "size.h"
 #include "stats.h"
+#include "vnet/nat_launcher.h"
 #include "vnet/vnet.h"
 
 struct sup_cell {
@@ -78,7 +79,8 @@ struct supervisor {
 	int stop_signal; /* the first stop signal received, 0 if none */
 	int killed;	 /* KILL sent */
 	int sigfd, timeout_fd, grace_fd;
-	struct vnet *vnet; /* NULL when no service has a NIC */
+	struct vnet *vnet;		   /* NULL when no service has a NIC */
+	struct nat_launcher *nat_launcher; /* NULL without a user uplink or a control socket */
 	/* --memory-budget: the table the cells fill, when each service was last asked to swap
 	 * out, and the timer that looks at it. */
 	struct budget_entry *budget;
@@ -835,6 +837,32 @@ static int kill_stopped(struct supervisor *s)
 	return next == INT64_MAX ? -1 : (int)((next - now) / 1000000) + 1;
 }
 
+/* Starts the NAT launcher if a user uplink may be needed: one in the plan (it must start), or
+ * a control socket (a service started later may have one: without the launcher, its start
+ * fails). 0, or -1 (said). */
+static int start_nat_launcher(struct supervisor *s)
+{
+	int needed = 0;
+	for (unsigned i = 0; i < s->plan->count; i++)
+		needed |= s->plan->services[i].cfg.net.enabled &&
+			  s->plan->services[i].cfg.net.uplink == VMM_UPLINK_USER;
+	if (!needed && !s->plan->control_path)
+		return 0;
+	char err[512];
+	s->nat_launcher = nat_launcher_start(NULL, err, sizeof(err));
+	if (s->nat_launcher)
+		return 0;
+	if (needed) {
+		fprintf(stderr, "denali-run: user uplink: %s\n", err);
+		return -1;
+	}
+	fprintf(stderr,
+		"denali-run: warning: %s: a service started later cannot have a user "
+		"uplink\n",
+		err);
+	return 0;
+}
+
 /* Connects service i (added to the plan) to the network: the switch learns of it, and is
  * created if no service had a NIC before. 0, or -1 with err. */
 static int start_network(struct supervisor *s, unsigned i, char *err, size_t errlen)
@@ -844,7 +872,8 @@ static int start_network(struct supervisor *s, unsigned i, char *err, size_t err
 	if (s->vnet)
 		return vnet_add_service(s->vnet, i, err, errlen);
 	s->vnet = vnet_create(s->plan, err, errlen);
-	if (s->vnet && vnet_start(s->vnet, err, errlen) != 0) {
+	if (s->vnet && (vnet_open_nat(s->vnet, s->nat_launcher, err, errlen) != 0 ||
+			vnet_start(s->vnet, err, errlen) != 0)) {
 		vnet_destroy(s->vnet);
 		s->vnet = NULL;
 	}
@@ -1281,14 +1310,27 @@ int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 		}
 	}
 	/* Sandbox, rights: all that needs root is open (/dev/kvm, TAP devices, the control and
-	 * metrics sockets, low forward ports), no thread runs yet, and every cell is forked after
-	 * this, so each process of the fleet has given them up (docs/security.md#rights). Landlock
+	 * metrics sockets), no thread runs yet, and every cell and the NAT launcher are started
+	 * after this, so each process of the fleet has given them up (docs/security.md#rights). The
+	 * NAT binds the forwards' host ports with what is left. Landlock
 	 * comes next, in each cell (cell.c); then the seccomp filters. */
 	char why[512];
 	s.was_root = geteuid() == 0;
 	if (privileges_drop(&plan->rights, why, sizeof(why)) != 0) {
 		fprintf(stderr, "denali-run: %s\n", why);
 		goto out;
+	}
+	/* The NAT launcher, with the rights left, before anything seals (it is exec'd): it forks
+	 * each NAT process, so that the network thread need not (docs/security.md). A fleet with
+	 * a control socket may get a user uplink later (start FILE). */
+	if (start_nat_launcher(&s) != 0)
+		goto out;
+	if (s.vnet) {
+		char err[512];
+		if (vnet_open_nat(s.vnet, s.nat_launcher, err, sizeof(err)) != 0) {
+			fprintf(stderr, "denali-run: %s\n", err);
+			goto out;
+		}
 	}
 	if (s.sigfd < 0 || s.timeout_fd < 0 || s.grace_fd < 0 || start_budget(&s) != 0 ||
 	    spawn_cells(&s) != 0) {
@@ -1397,6 +1439,7 @@ out:
 		free(s.cells[c].queue);
 	}
 	vnet_destroy(s.vnet);
+	nat_launcher_stop(s.nat_launcher);
 	control_close(s.control);
 	metrics_http_close(s.metrics);
 	free(s.waiter);

@@ -69,7 +69,8 @@ struct vnet {
 	unsigned *dirty;     /* scratch for vnet_switch_take_dirty */
 	unsigned *throttled; /* services whose TX waits for its rate limit, each once */
 	unsigned nthrottled;
-	struct vnet_nat *nat; /* the user uplink's NAT process (vnet_nat.c) */
+	struct nat_launcher *launcher; /* the supervisor's, from vnet_start (nat_launcher.h) */
+	struct vnet_nat *nat;	       /* the user uplink's NAT process (vnet_nat.c) */
 	int nat_port;
 	struct vnet_tap_uplink taps[TAPS_MAX];
 	unsigned ntaps;
@@ -369,25 +370,52 @@ static void *vnet_thread(void *arg)
 	return NULL;
 }
 
-/* The uplinks service i's NIC needs (created on first use) and its host forwards. Returns 0,
- * or -1 with err set (forwards it published are withdrawn; an uplink it created stays). */
-static int open_uplinks(struct vnet *vn, unsigned i, char *err, size_t errlen)
+/* The user uplink's NAT process, started through the launcher on first use, and service i's
+ * host forwards. Only once vnet_start gave the launcher: the NAT runs with the rights left
+ * after the drop. 0, or -1 with err set (forwards it published are withdrawn). */
+static int open_nat(struct vnet *vn, unsigned i, char *err, size_t errlen)
 {
 	const struct vmm_net_config *net = &vn->plan->services[i].cfg.net;
-	if (!net->enabled)
+	if (!net->enabled || net->uplink != VMM_UPLINK_USER)
 		return 0;
-	if (net->uplink == VMM_UPLINK_USER && !vn->nat) {
-		struct vnet_nat *nat = vnet_nat_create(NULL, from_nat, vn, err, errlen);
+	if (!vn->nat) {
+		if (!vn->launcher) {
+			snprintf(err, errlen, "user uplink: the NAT launcher is not running");
+			return -1;
+		}
+		struct vnet_nat *nat = vnet_nat_create(vn->launcher, from_nat, vn, err, errlen);
 		if (!nat)
 			return -1;
 		vn->nat_port = vnet_switch_add_uplink(&vn->sw, 0, vnet_nat_send, nat);
 		if (vn->nat_port < 0) {
 			vnet_nat_destroy(nat);
-			goto oom;
+			snprintf(err, errlen, "network: out of memory");
+			return -1;
 		}
 		/* It delivers nothing before a forward's wait, or before the thread polls it. */
 		vn->nat = nat;
 	}
+	for (unsigned f = 0; f < net->nforward; f++) {
+		char why[256];
+		if (vnet_nat_add_forward(vn->nat, &net->forward[f], net->ip, why, sizeof(why)) !=
+		    0) {
+			snprintf(err, errlen, "%s: key \"net.forward\": %s",
+				 vn->plan->services[i].cfg.source, why);
+			while (f--)
+				vnet_nat_remove_forward(vn->nat, &net->forward[f]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The TAP uplink service i's NIC needs (opened on first use: while the monitor may still be
+ * root). Returns 0, or -1 with err set. */
+static int open_tap(struct vnet *vn, unsigned i, char *err, size_t errlen)
+{
+	const struct vmm_net_config *net = &vn->plan->services[i].cfg.net;
+	if (!net->enabled)
+		return 0;
 	if (net->uplink == VMM_UPLINK_TAP && uplink_of(vn, net) == VNET_NO_UPLINK) {
 		if (vn->ntaps == TAPS_MAX) {
 			snprintf(err, errlen, "more than %u TAP uplinks", TAPS_MAX);
@@ -405,17 +433,6 @@ static int open_uplinks(struct vnet *vn, unsigned i, char *err, size_t errlen)
 			goto oom;
 		}
 		vn->ntaps++;
-	}
-	for (unsigned f = 0; f < net->nforward; f++) {
-		char why[256];
-		if (vnet_nat_add_forward(vn->nat, &net->forward[f], net->ip, why, sizeof(why)) !=
-		    0) {
-			snprintf(err, errlen, "%s: key \"net.forward\": %s",
-				 vn->plan->services[i].cfg.source, why);
-			while (f--)
-				vnet_nat_remove_forward(vn->nat, &net->forward[f]);
-			return -1;
-		}
 	}
 	return 0;
 oom:
@@ -481,11 +498,20 @@ struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen)
 		return NULL;
 	}
 	for (unsigned i = 0; i < plan->count; i++)
-		if (open_uplinks(vn, i, err, errlen) != 0) {
+		if (open_tap(vn, i, err, errlen) != 0) {
 			vnet_destroy(vn);
 			return NULL;
 		}
 	return vn;
+}
+
+int vnet_open_nat(struct vnet *vn, struct nat_launcher *launcher, char *err, size_t errlen)
+{
+	vn->launcher = launcher;
+	for (unsigned i = 0; i < vn->plan->count; i++)
+		if (open_nat(vn, i, err, errlen) != 0)
+			return -1;
+	return 0;
 }
 
 int vnet_start(struct vnet *vn, char *err, size_t errlen)
@@ -520,7 +546,9 @@ int vnet_add_service(struct vnet *vn, unsigned service, char *err, size_t errlen
 	if (rc != 0)
 		snprintf(err, errlen, "network: out of memory");
 	else
-		rc = open_uplinks(vn, service, err, errlen);
+		rc = open_tap(vn, service, err, errlen);
+	if (rc == 0)
+		rc = open_nat(vn, service, err, errlen);
 	caller_unlock(vn);
 	poke(vn); /* a new TAP uplink to poll */
 	return rc;

@@ -18,10 +18,16 @@
 
 struct vnet;
 
-/* Creates the switch and the uplinks the plan's services use (the NAT process for `user`, with
- * every forward listening; TAP devices), and starts the network thread. Returns NULL with err set.
- */
+/* Creates the switch and the TAP uplinks the plan's services use (while the monitor may still
+ * be root: TAP devices need it). The `user` uplink waits for vnet_open_nat. Returns NULL with
+ * err set. */
 struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen);
+
+/* Starts the `user` uplink's NAT process through launcher (the supervisor's, which must outlive
+ * vn; NULL when none could start: then a `user` uplink fails), with every forward listening,
+ * and keeps launcher for the services added later. Before vnet_start, after the privileges'
+ * drop (the NAT gets the rights left). 0, or -1 with err. */
+int vnet_open_nat(struct vnet *vn, struct nat_launcher *launcher, char *err, size_t errlen);
 
 /* Starts its thread. Only once every cell is forked: a process that forks while another of
  * its threads may hold an allocator lock (ASan's has no fork handler) gives the child a lock

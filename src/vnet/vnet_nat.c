@@ -1,13 +1,9 @@
-/* The supervisor's side of the NAT process: starting it clean (clone + exec of denali-nat,
- * every other fd closed), the batches of frames both ways, the forwards it must publish, and
- * its replacement when it dies. */
+/* The supervisor's side of the NAT process: asking the launcher for one (nat_launcher.c), the
+ * batches of frames both ways, the forwards it must publish, and its replacement when it
+ * dies. */
 #include "vnet_nat.h"
 
-#include "sandbox/sandbox.h"
-
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,31 +14,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nat_launcher.h"
 #include "nat_proto.h"
 #include "vnet_sanitize.h"
 
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD 0x00001000
-#endif
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
-
-#define NAT_HELPER "denali-nat"
-#define NAT_SOCK_FD 3		   /* where denali-nat finds its socket */
 #define NAT_SOCK_BUF (1 << 20)	   /* asked for each way; the kernel caps it (wmem_max) */
 #define FORWARD_WAIT_MS 5000	   /* a forward's answer */
 #define RX_BATCHES 4u		   /* batches taken from the NAT per turn */
 #define QUICK_DEATH_MS 10000	   /* a NAT that dies sooner after its start is restarted later */
 #define RESTART_DELAY_MIN_MS 250   /* after one quick death */
 #define RESTART_DELAY_MAX_MS 30000 /* doubling up to this while it keeps dying quickly */
-
-extern char **environ;
+#define ENDED_WAIT_MS 5000	   /* the launcher's word on how a NAT process ended */
 
 struct vnet_nat {
-	char helper[PATH_MAX];
-	char arg0[sizeof(NAT_HELPER)];
-	char parent[24]; /* the supervisor's pid, for denali-nat's parent-death check */
+	struct nat_launcher *launcher;
 	vnet_nat_deliver_fn deliver;
 	void *ctx;
 	int sock, pidfd;     /* -1 while down */
@@ -70,33 +55,8 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The child, between clone and exec: raw system calls only (the supervisor has other threads,
- * and the child has no copy of their locks' owners). */
-static void child_exec(const struct vnet_nat *n, int sock)
-{
-	uint64_t none = 0; /* the network thread blocks every signal: the NAT starts with none */
-	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
-	if (sock == NAT_SOCK_FD) {
-		if (fcntl(sock, F_SETFD, 0) != 0)
-			_exit(127);
-	} else if (dup2(sock, NAT_SOCK_FD) != NAT_SOCK_FD) {
-		_exit(127);
-	}
-	if (syscall(SYS_close_range, NAT_SOCK_FD + 1, ~0U, 0) != 0)
-		_exit(127);
-	/* The third argument: whether it seals itself (denali-run's --seccomp). */
-	char *const argv[] = {(char *)(uintptr_t)n->arg0, (char *)(uintptr_t)n->parent,
-			      (char *)(uintptr_t)(sandbox_seccomp_on() ? "seccomp" : "no-seccomp"),
-			      NULL};
-	execve(n->helper, argv, environ);
-	static const char msg[] = "denali-run: cannot run the NAT process (" NAT_HELPER ")\n";
-	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
-		_exit(127);
-	_exit(127);
-}
-
-/* Starts a NAT process, reaped here through its pidfd (the supervisor's main loop waits for
- * its cells by pid, never for any child). 0, or -1 with err. */
+/* Starts a NAT process through the launcher, which reaps it; its pidfd tells this side when it
+ * ends. 0, or -1 with err. */
 static int spawn(struct vnet_nat *n, char *err, size_t errlen)
 {
 	int sv[2];
@@ -109,34 +69,30 @@ static int spawn(struct vnet_nat *n, char *err, size_t errlen)
 		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	}
-	int pidfd = -1;
-	long pid = syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0);
-	if (pid == 0)
-		child_exec(n, sv[1]);
-	int e = errno;
+	pid_t pid = 0;
+	char why[160];
+	int pidfd = nat_launcher_spawn(n->launcher, sv[1], &pid, why, sizeof(why));
 	close(sv[1]);
-	if (pid < 0) {
+	if (pidfd < 0) {
 		close(sv[0]);
-		snprintf(err, errlen, "user uplink: cannot start the NAT process: clone: %s",
-			 strerror(e));
+		snprintf(err, errlen, "user uplink: cannot start the NAT process: %s", why);
 		return -1;
 	}
 	n->sock = sv[0];
 	n->pidfd = pidfd;
-	n->pid = (pid_t)pid;
+	n->pid = pid;
 	n->generation++;
 	n->started_ms = now_ms();
 	return 0;
 }
 
-/* Its exit, in words. */
-static void describe_exit(const siginfo_t *si, char *out, size_t outlen)
+/* Its exit, in words (waitid's code and status, as the launcher saw them). */
+static void describe_exit(int code, int status, char *out, size_t outlen)
 {
-	if (si->si_code == CLD_EXITED)
-		snprintf(out, outlen, "exited with status %d", si->si_status);
-	else if (si->si_code == CLD_KILLED || si->si_code == CLD_DUMPED)
-		snprintf(out, outlen, "was killed by signal %d (%s)", si->si_status,
-			 strsignal(si->si_status));
+	if (code == CLD_EXITED)
+		snprintf(out, outlen, "exited with status %d", status);
+	else if ((code == CLD_KILLED || code == CLD_DUMPED) && status > 0 && status < NSIG)
+		snprintf(out, outlen, "was killed by signal %d (%s)", status, strsignal(status));
 	else
 		snprintf(out, outlen, "ended");
 }
@@ -148,19 +104,15 @@ static void lost(struct vnet_nat *n, const char *why)
 	if (!n->pid)
 		return;
 	syscall(SYS_pidfd_send_signal, n->pidfd, SIGKILL, NULL, 0);
-	siginfo_t si;
-	memset(&si, 0, sizeof(si));
-	long rc;
-	do
-		rc = syscall(SYS_waitid, P_PIDFD, n->pidfd, &si, WEXITED | __WALL, NULL);
-	while (rc < 0 && errno == EINTR);
+	int code = 0, status = 0;
+	int told = nat_launcher_ended(n->launcher, n->pid, ENDED_WAIT_MS, &code, &status) == 0;
 	char how[128];
 	if (why)
 		snprintf(how, sizeof(how), "%s: killed", why);
-	else if (rc == 0)
-		describe_exit(&si, how, sizeof(how));
+	else if (told)
+		describe_exit(code, status, how, sizeof(how));
 	else
-		snprintf(how, sizeof(how), "died (waitid: %s)", strerror(errno));
+		snprintf(how, sizeof(how), "died (no word from its launcher on how)");
 	int64_t now = now_ms();
 	if (now - n->started_ms >= QUICK_DEATH_MS)
 		n->delay_ms = 0;
@@ -171,10 +123,16 @@ static void lost(struct vnet_nat *n, const char *why)
 	else
 		n->delay_ms = RESTART_DELAY_MAX_MS;
 	n->restart_at_ms = now + n->delay_ms;
-	fprintf(stderr,
-		"denali-run: the NAT process (pid %d) %s; connections through the user uplink are "
-		"reset; restarting it in %.2f s\n",
-		(int)n->pid, how, n->delay_ms / 1000.0);
+	if (nat_launcher_gone(n->launcher))
+		fprintf(stderr,
+			"denali-run: the NAT process (pid %d) %s; connections through the user "
+			"uplink are reset; its launcher is gone: the user uplink stays down\n",
+			(int)n->pid, how);
+	else
+		fprintf(stderr,
+			"denali-run: the NAT process (pid %d) %s; connections through the user "
+			"uplink are reset; restarting it in %.2f s\n",
+			(int)n->pid, how, n->delay_ms / 1000.0);
 	close(n->sock);
 	close(n->pidfd);
 	n->sock = n->pidfd = -1;
@@ -273,6 +231,8 @@ static void restart(struct vnet_nat *n)
 {
 	char err[256];
 	if (spawn(n, err, sizeof(err)) != 0) {
+		if (nat_launcher_gone(n->launcher))
+			return; /* said once, by the launcher's side; no restart can come */
 		fprintf(stderr, "denali-run: %s: trying again in %.2f s\n", err,
 			RESTART_DELAY_MAX_MS / 1000.0);
 		n->restart_at_ms = now_ms() + RESTART_DELAY_MAX_MS;
@@ -288,8 +248,8 @@ static void restart(struct vnet_nat *n)
 		(int)n->pid, n->nfwds);
 }
 
-struct vnet_nat *vnet_nat_create(const char *helper, vnet_nat_deliver_fn deliver, void *ctx,
-				 char *err, size_t errlen)
+struct vnet_nat *vnet_nat_create(struct nat_launcher *launcher, vnet_nat_deliver_fn deliver,
+				 void *ctx, char *err, size_t errlen)
 {
 	struct vnet_nat *n = calloc(1, sizeof(*n));
 	if (!n) {
@@ -297,33 +257,9 @@ struct vnet_nat *vnet_nat_create(const char *helper, vnet_nat_deliver_fn deliver
 		return NULL;
 	}
 	n->sock = n->pidfd = -1;
+	n->launcher = launcher;
 	n->deliver = deliver;
 	n->ctx = ctx;
-	memcpy(n->arg0, NAT_HELPER, sizeof(NAT_HELPER));
-	snprintf(n->parent, sizeof(n->parent), "%d", (int)getpid());
-	if (helper) {
-		snprintf(n->helper, sizeof(n->helper), "%s", helper);
-	} else {
-		/* Beside the running executable: the one of this build, never one found in PATH. */
-		ssize_t len = readlink("/proc/self/exe", n->helper, sizeof(n->helper));
-		char *slash = len > 0 && (size_t)len < sizeof(n->helper)
-				      ? memrchr(n->helper, '/', (size_t)len)
-				      : NULL;
-		if (!slash ||
-		    (size_t)(slash - n->helper) + sizeof("/" NAT_HELPER) > sizeof(n->helper)) {
-			snprintf(err, errlen,
-				 "user uplink: cannot find the NAT process: /proc/self/exe");
-			free(n);
-			return NULL;
-		}
-		memcpy(slash, "/" NAT_HELPER, sizeof("/" NAT_HELPER));
-	}
-	if (access(n->helper, X_OK) != 0) {
-		snprintf(err, errlen, "user uplink: cannot run the NAT process %s: %s", n->helper,
-			 strerror(errno));
-		free(n);
-		return NULL;
-	}
 	if (spawn(n, err, errlen) != 0) {
 		free(n);
 		return NULL;
@@ -336,11 +272,10 @@ void vnet_nat_destroy(struct vnet_nat *n)
 	if (!n)
 		return;
 	if (n->pid) {
+		/* The launcher reaps it; its word is waited for so that it is gone on return. */
 		syscall(SYS_pidfd_send_signal, n->pidfd, SIGKILL, NULL, 0);
-		siginfo_t si;
-		while (syscall(SYS_waitid, P_PIDFD, n->pidfd, &si, WEXITED | __WALL, NULL) < 0 &&
-		       errno == EINTR)
-			;
+		int code, status;
+		nat_launcher_ended(n->launcher, n->pid, ENDED_WAIT_MS, &code, &status);
 		close(n->sock);
 		close(n->pidfd);
 	}
@@ -453,6 +388,8 @@ int vnet_nat_fill(struct vnet_nat *n, struct pollfd *fds, unsigned *nfds, unsign
 		  int *timeout_ms)
 {
 	n->polled = 0;
+	if (!n->pid && nat_launcher_gone(n->launcher))
+		return 0; /* down for good: nothing to poll or time */
 	if (!n->pid) {
 		int64_t left = n->restart_at_ms - now_ms();
 		if (left > 0) {

@@ -3,7 +3,8 @@
  * it pass vnet_sanitize.c here, are copied into a batch and sent one system call per batch;
  * its frames come back the same way and go to the switch. The forwards are kept here, so that
  * a NAT process that dies is replaced with them all (connections through it are reset); a NAT
- * that keeps dying is restarted less and less often. Not thread-safe: the caller serializes
+ * that keeps dying is restarted less and less often. Once the launcher is gone, a NAT that
+ * dies is not replaced: the uplink drops its frames. Not thread-safe: the caller serializes
  * (the switch's lock). */
 #ifndef VNET_NAT_H
 #define VNET_NAT_H
@@ -14,15 +15,16 @@
 
 #include "vmm/config_net.h"
 
+struct nat_launcher;
 struct vnet_nat;
 
 /* Where a frame from the NAT goes (the switch's uplink port). */
 typedef void (*vnet_nat_deliver_fn)(void *ctx, const uint8_t *frame, size_t len);
 
-/* Starts the NAT process, denali-nat from the folder of the running executable (helper:
- * another path, for the tests; NULL for that one). NULL with err set. */
-struct vnet_nat *vnet_nat_create(const char *helper, vnet_nat_deliver_fn deliver, void *ctx,
-				 char *err, size_t errlen);
+/* Starts the NAT process through launcher (nat_launcher.h), which must outlive the result and
+ * starts its replacements too. NULL with err set. */
+struct vnet_nat *vnet_nat_create(struct nat_launcher *launcher, vnet_nat_deliver_fn deliver,
+				 void *ctx, char *err, size_t errlen);
 
 /* Ends the NAT process (SIGKILL, reaped) and frees everything. NULL is allowed. */
 void vnet_nat_destroy(struct vnet_nat *n);
@@ -49,8 +51,8 @@ void vnet_nat_flush(struct vnet_nat *n);
 /* Poll integration, like vnet_slirp's: fill adds the NAT's socket and process to fds[*n..max)
  * (it needs 2 entries; -1 if they do not fit) and lowers *timeout_ms to a restart that is due
  * later; dispatch, after poll, takes what the NAT sent (a bounded number of batches: more
- * waits for the next turn), and notices a death: it is said on stderr, the process reaped,
- * its restart timed. A restart that is due happens in fill. */
+ * waits for the next turn), and notices a death: it is said on stderr with how it ended (the
+ * launcher's word), its restart timed. A restart that is due happens in fill. */
 int vnet_nat_fill(struct vnet_nat *n, struct pollfd *fds, unsigned *nfds, unsigned max,
 		  int *timeout_ms);
 void vnet_nat_dispatch(struct vnet_nat *n, const struct pollfd *fds);

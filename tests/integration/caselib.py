@@ -125,7 +125,7 @@ def is_nat_process(pid):
 
 
 def children(pid):
-    """denali-run's cells: its children but the NAT process (denali-nat, with a user uplink)."""
+    """denali-run's cells: its children but the NAT launcher (denali-nat)."""
     return [c for c in all_children(pid) if not is_nat_process(c)]
 
 

@@ -19,7 +19,7 @@ import threading
 import time
 
 import caselib
-from caselib import where_threads, SKIP, expect, fail, free_port
+from caselib import where_threads, SKIP, expect, fail, free_port, is_nat_process
 
 
 class Env(caselib.Env):
@@ -510,6 +510,11 @@ def control(path, request):
     return json.loads(data)
 
 
+def parent_of(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"PPid:\s+(\d+)", f.read()).group(1))
+
+
 def case_nat_restart(e):
     """The NAT process killed (SIGKILL) during a transfer through a forward: the transfer is
     cut, the supervisor says so and starts another, `stats` counts one restart, the forward is
@@ -529,10 +534,11 @@ def case_nat_restart(e):
         if not nat or nat["pid"] <= 0 or nat["restarts"] != 0:
             fail("stats names the NAT process, not yet restarted: %r" % nat)
         old = nat["pid"]
-        with open("/proc/%d/status" % old) as f:
-            ppid = int(re.search(r"PPid:\s+(\d+)", f.read()).group(1))
-        if ppid != proc.pid:
-            fail("the NAT process %d is not denali-run's child (its parent: %d)" % (old, ppid))
+        # The NAT launcher's child (denali-nat, itself denali-run's), not denali-run's.
+        ppid = parent_of(old)
+        if not is_nat_process(ppid) or parent_of(ppid) != proc.pid:
+            fail("the NAT process %d is not the child of denali-run's NAT launcher (its parent: %d)"
+                 % (old, ppid))
         # A slow download of 1 MiB through the forward, cut by the kill.
         body = os.path.join(e.tmp, "big")
         transfer = subprocess.Popen(["curl", "-sS", "-m", "120", "--limit-rate", "32K", "-o", body,

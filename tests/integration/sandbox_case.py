@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 
-from caselib import SKIP, children, expect, fail
+from caselib import SKIP, all_children, children, expect, fail, is_nat_process
 
 PROBE = "DENALI_SANDBOX_PROBE_OPEN"
 NO_CAPS = "0000000000000000"
@@ -114,6 +114,11 @@ def run_case(denali_run, denali_ctl, misbehave, tmp, opts, uid, gid):
         expect(len(cells) == 2, "two cells", -1, seen, "")
         check_rights([proc.pid], uid, gid, "supervisor")
         check_rights(cells, uid, gid, "cell")
+        # The NAT launcher (a control socket may start a user uplink) is started after the drop:
+        # it, and so each NAT process it forks, holds no rights either.
+        launchers = [c for c in all_children(proc.pid) if is_nat_process(c)]
+        expect(len(launchers) == 1, "one NAT launcher", -1, seen, "")
+        check_rights(launchers, uid, gid, "NAT launcher")
         if probe == beside:
             refuses_new_tap(denali_ctl, sock, tmp, misbehave)
         status, out, err = stop_fleet(proc, seen)

@@ -1,11 +1,14 @@
 /* The NAT process's link: the message format against hostile input, the batched transport over
- * a real socketpair, and the supervisor's side (vnet_nat.c) against the real denali-nat (its
- * path in DENALI_NAT, set by the build): frames both ways, forwards, a death and its restart. */
+ * a real socketpair, and the supervisor's side (vnet_nat.c, nat_launcher.c) against the real
+ * denali-nat launcher (its path in DENALI_NAT, set by the build): frames both ways, forwards, a
+ * death and its restart through the launcher, the launcher's own death, and a sealed network
+ * thread that restarts a NAT but cannot exec. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -15,8 +18,12 @@
 
 #include "sandbox/sandbox.h"
 #include "unit.h"
+#include "vnet/nat_launch_proto.h"
+#include "vnet/nat_launcher.h"
 #include "vnet/nat_proto.h"
 #include "vnet/vnet_nat.h"
+
+extern char **environ;
 
 /* Parses a message of type with body (len bytes), as received (truncated or not). */
 static int parse(uint32_t type, const void *body, size_t len, int truncated, struct nat_msg *m,
@@ -327,11 +334,41 @@ static const char *helper(void)
 	return path;
 }
 
-/* The supervisor's side with a NAT process started, its frames counted in g. */
-static struct vnet_nat *nat_start(struct got *g)
+/* The launcher of this test (seccomp as sandbox_init last said: off unless a test sealed). */
+static struct nat_launcher *launcher(void)
 {
 	char err[256];
-	struct vnet_nat *n = vnet_nat_create(helper(), deliver, g, err, sizeof(err));
+	struct nat_launcher *l = nat_launcher_start(helper(), err, sizeof(err));
+	ck_assert_msg(l != NULL, "%s", err);
+	return l;
+}
+
+/* A number of /proc/PID/status ("PPid: %d"); -1 if it cannot be read. */
+static int status_field(pid_t pid, const char *format)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	int v = -1;
+	while (fgets(buf, sizeof(buf), f))
+		if (sscanf(buf, format, &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static pid_t parent_of(pid_t pid)
+{
+	return (pid_t)status_field(pid, "PPid: %d");
+}
+
+/* The supervisor's side with a NAT process from launcher l, its frames counted in g. */
+static struct vnet_nat *nat_start(struct nat_launcher *l, struct got *g)
+{
+	char err[256];
+	struct vnet_nat *n = vnet_nat_create(l, deliver, g, err, sizeof(err));
 	ck_assert_msg(n != NULL, "%s", err);
 	return n;
 }
@@ -365,10 +402,13 @@ START_TEST(test_nat_process_frames_and_forwards)
 {
 	struct got g = {0};
 	char err[256];
-	struct vnet_nat *n = nat_start(&g);
+	struct nat_launcher *l = launcher();
+	struct vnet_nat *n = nat_start(l, &g);
 	struct vnet_nat_counters c;
 	vnet_nat_counters(n, &c);
 	ck_assert_int_gt(c.pid, 0);
+	/* The launcher's child, not this process's. */
+	ck_assert_int_eq(parent_of(c.pid), nat_launcher_pid(l));
 	/* A batch of ARP requests goes in one sendmmsg; every one is answered. */
 	ck_assert_int_eq(send_arp_batch(n), 0);
 	turn_until(n, &g.arp_replies, NAT_BATCH);
@@ -428,8 +468,10 @@ START_TEST(test_nat_process_frames_and_forwards)
 		close(client);
 	}
 	ck_assert_uint_gt(g.looks_for_guest, asks);
+	ck_assert_int_eq(parent_of(c.pid), nat_launcher_pid(l));
 	vnet_nat_destroy(n);
-	ck_assert_int_eq(kill(c.pid, 0), -1); /* reaped */
+	ck_assert_int_eq(kill(c.pid, 0), -1); /* reaped by the launcher */
+	nat_launcher_stop(l);
 }
 END_TEST
 
@@ -439,7 +481,8 @@ START_TEST(test_nat_restarts_back_off)
 	 * the next restart waits a second (250 ms, 500 ms, 1 s), so a guest that could crash it
 	 * cannot make the network thread spin. */
 	struct got g = {0};
-	struct vnet_nat *n = nat_start(&g);
+	struct nat_launcher *l = launcher();
+	struct vnet_nat *n = nat_start(l, &g);
 	struct vnet_nat_counters c;
 	for (unsigned death = 0; death < 3; death++) {
 		vnet_nat_counters(n, &c);
@@ -480,21 +523,28 @@ START_TEST(test_nat_restarts_back_off)
 	vnet_nat_counters(n, &c);
 	ck_assert_uint_eq(c.restarts, 3);
 	vnet_nat_destroy(n);
+	nat_launcher_stop(l);
 }
 END_TEST
 
-/* With seccomp on, as in denali-run: the network thread, sealed, starts the NAT process (which
- * seals itself with the NAT list), trades frames with it, and replaces it when it is killed.
- * In a child of its own, since a filter cannot be taken off; its exit status is the verdict. */
-static int sealed_net_thread_runs_nat(int tell_pid)
+/* With seccomp on, as in denali-run: the launcher is started first (unsealed, as at setup),
+ * then the network thread seals; it gets a NAT process through the launcher (which sealed
+ * itself, the NAT with the NAT list on top), trades frames with it, has it replaced when it is
+ * killed, and at last tries to execve, which its list no longer allows. In a child of its own,
+ * since a filter cannot be taken off: it tells the NAT's pid, then 0 once the restart worked;
+ * its exit status and stderr are the rest of the verdict. */
+static int sealed_net_thread_runs_nat(int tell)
 {
 	sandbox_init(1);
 	sandbox_set_process("unit nat");
 	char err[256];
+	struct nat_launcher *l = nat_launcher_start(helper(), err, sizeof(err));
+	if (!l)
+		return 9;
 	if (sandbox_seal(SANDBOX_NET, err, sizeof(err)) != 0)
 		return 10;
 	struct got g = {0};
-	struct vnet_nat *n = vnet_nat_create(helper(), deliver, &g, err, sizeof(err));
+	struct vnet_nat *n = vnet_nat_create(l, deliver, &g, err, sizeof(err));
 	if (!n)
 		return 11;
 	for (unsigned round = 0; round < 2; round++) {
@@ -507,11 +557,22 @@ static int sealed_net_thread_runs_nat(int tell_pid)
 			       (int)round; /* the NAT died at its seal, or answered too little */
 		struct vnet_nat_counters c;
 		vnet_nat_counters(n, &c);
-		if (round == 1)
-			return c.restarts == 1 ? 0 : 15;
+		/* The launcher's own filter; the NAT's on top of the launcher's it inherited. */
+		if (status_field(nat_launcher_pid(l), "Seccomp_filters: %d") != 1 ||
+		    status_field(c.pid, "Seccomp_filters: %d") != 2 ||
+		    parent_of(c.pid) != nat_launcher_pid(l))
+			return 19;
+		if (round == 1) {
+			pid_t done = 0;
+			if (c.restarts != 1)
+				return 15;
+			if (write(tell, &done, sizeof(done)) != (ssize_t)sizeof(done))
+				return 16;
+			break;
+		}
 		/* Killed (by the parent: kill is not on the network thread's list), then started
-		 * again by this sealed thread. */
-		if (write(tell_pid, &c.pid, sizeof(c.pid)) != (ssize_t)sizeof(c.pid))
+		 * again through the launcher by this sealed thread. */
+		if (write(tell, &c.pid, sizeof(c.pid)) != (ssize_t)sizeof(c.pid))
 			return 16;
 		time_t deadline = time(NULL) + 20;
 		while ((c.restarts < 1 || c.pid <= 0) && time(NULL) < deadline) {
@@ -521,28 +582,150 @@ static int sealed_net_thread_runs_nat(int tell_pid)
 		if (c.pid <= 0)
 			return 17;
 	}
+	/* What a taken-over network thread would try next: its list has no execve. */
+	char *const argv[] = {(char *)(uintptr_t) "true", NULL};
+	execve("/bin/true", argv, environ);
 	return 18;
 }
 
 START_TEST(test_nat_sealed)
 {
-	int p[2];
+	int p[2], e[2];
 	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(pipe(e), 0);
+	fflush(NULL);
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
-	if (pid == 0)
+	if (pid == 0) {
+		close(p[0]);
+		close(e[0]);
+		dup2(e[1], STDERR_FILENO);
 		_exit(sealed_net_thread_runs_nat(p[1]));
+	}
 	close(p[1]);
-	pid_t nat;
+	close(e[1]);
+	pid_t nat = -1, done = -1;
 	if (read(p[0], &nat, sizeof(nat)) == (ssize_t)sizeof(nat))
 		ck_assert_int_eq(kill(nat, SIGKILL), 0);
+	ck_assert_int_eq(read(p[0], &done, sizeof(done)), (ssize_t)sizeof(done));
 	close(p[0]);
+	/* Its stderr, until the launcher and the NAT are gone too (they hold it). */
+	static char out[8192];
+	size_t len = 0;
+	ssize_t got;
+	while (len + 1 < sizeof(out) && (got = read(e[0], out + len, sizeof(out) - 1 - len)) > 0)
+		len += (size_t)got;
+	out[len] = '\0';
+	close(e[0]);
 	int status;
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "the sealed network thread's NAT run failed: %s %d",
-		      WIFEXITED(status) ? "exit" : "signal",
-		      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	ck_assert_msg(done == 0, "the sealed network thread's NAT run failed: status 0x%x: %s",
+		      status, out);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == SANDBOX_EXIT_FORBIDDEN,
+		      "execve from the sealed network thread: status 0x%x: %s", status, out);
+	ck_assert_msg(
+		strstr(out, "denali-run: unit nat: net thread: forbidden system call execve ("),
+		"%s", out);
+	char said[128];
+	snprintf(said, sizeof(said), "the NAT process (pid %d) was killed by signal 9", (int)nat);
+	ck_assert_msg(strstr(out, said), "%s", out);
+}
+END_TEST
+
+/* The launcher gone (killed): the NAT it started serves on; when that one dies too, its end is
+ * said, no restart comes (none can), nothing is polled or timed, and frames are dropped and
+ * counted. */
+START_TEST(test_nat_launcher_gone)
+{
+	struct got g = {0};
+	char err[256];
+	struct nat_launcher *l = launcher();
+	struct vnet_nat *n = vnet_nat_create(l, deliver, &g, err, sizeof(err));
+	ck_assert_msg(n != NULL, "%s", err);
+	ck_assert_int_eq(kill(nat_launcher_pid(l), SIGKILL), 0);
+	uint8_t f[60];
+	size_t len = arp_request(f);
+	ck_assert_int_eq(vnet_nat_send(n, f, len), 0);
+	vnet_nat_flush(n);
+	turn_until(n, &g.arp_replies, 1);
+	ck_assert_uint_eq(g.arp_replies, 1);
+	struct vnet_nat_counters c;
+	vnet_nat_counters(n, &c);
+	ck_assert_int_eq(kill(c.pid, SIGKILL), 0);
+	time_t deadline = time(NULL) + 20;
+	while (c.pid != 0 && time(NULL) < deadline) {
+		struct pollfd fds[4];
+		unsigned nfds = 0;
+		int timeout = 100;
+		vnet_nat_fill(n, fds, &nfds, 4, &timeout);
+		poll(fds, nfds, timeout);
+		vnet_nat_dispatch(n, fds);
+		vnet_nat_counters(n, &c);
+	}
+	ck_assert_int_eq(c.pid, 0);
+	ck_assert(nat_launcher_gone(l));
+	for (unsigned turn = 0; turn < 3; turn++) {
+		struct pollfd fds[4];
+		unsigned nfds = 0;
+		int timeout = -1;
+		ck_assert_int_eq(vnet_nat_fill(n, fds, &nfds, 4, &timeout), 0);
+		ck_assert_uint_eq(nfds, 0);
+		ck_assert_int_eq(timeout, -1);
+	}
+	ck_assert_int_eq(vnet_nat_send(n, f, len), -1);
+	vnet_nat_counters(n, &c);
+	ck_assert_uint_eq(c.restarts, 0);
+	ck_assert_uint_eq(c.tx_dropped, 1);
+	pid_t pid;
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	ck_assert_int_eq(nat_launcher_spawn(l, sv[1], &pid, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "gone") != NULL, "%s", err);
+	close(sv[0]);
+	close(sv[1]);
+	vnet_nat_destroy(n);
+	nat_launcher_stop(l);
+}
+END_TEST
+
+/* The launcher's messages: the right size and type, and an fd exactly where one belongs. */
+START_TEST(test_nat_launch_messages)
+{
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv), 0);
+	struct nat_launch_msg m = {.type = NAT_LAUNCH_START, .seq = 5}, got;
+	int fd;
+	/* A start with its socket: one fd, a new number. */
+	ck_assert_int_eq(nat_launch_send(sv[0], &m, STDIN_FILENO), 0);
+	ck_assert_int_eq(nat_launch_recv(sv[1], &got, &fd), 1);
+	ck_assert_uint_eq(got.seq, 5);
+	ck_assert_int_gt(fd, STDERR_FILENO);
+	close(fd);
+	/* A start without one, an end with one, an unknown type, a short record: refused. */
+	ck_assert_int_eq(nat_launch_send(sv[0], &m, -1), 0);
+	struct nat_launch_msg ended = {.type = NAT_LAUNCH_ENDED, .pid = 9};
+	ck_assert_int_eq(nat_launch_send(sv[0], &ended, STDIN_FILENO), 0);
+	struct nat_launch_msg odd = {.type = 7};
+	ck_assert_int_eq(nat_launch_send(sv[0], &odd, -1), 0);
+	ck_assert_int_eq(send(sv[0], &m, sizeof(m) - 1, 0), (ssize_t)sizeof(m) - 1);
+	for (unsigned i = 0; i < 4; i++) {
+		fd = 99;
+		errno = 0;
+		ck_assert_int_eq(nat_launch_recv(sv[1], &got, &fd), -1);
+		ck_assert_int_eq(errno, EPROTO);
+		ck_assert_int_eq(fd, -1);
+	}
+	/* A failed start carries no fd; an end none either. */
+	struct nat_launch_msg failed = {.type = NAT_LAUNCH_STARTED, .seq = 1, .err = EAGAIN};
+	ck_assert_int_eq(nat_launch_send(sv[0], &failed, -1), 0);
+	ck_assert_int_eq(nat_launch_recv(sv[1], &got, &fd), 1);
+	ck_assert_int_eq(got.err, EAGAIN);
+	ck_assert_int_eq(fd, -1);
+	ck_assert_int_eq(nat_launch_recv(sv[1], &got, &fd), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	close(sv[0]);
+	ck_assert_int_eq(nat_launch_recv(sv[1], &got, &fd), 0);
+	close(sv[1]);
 }
 END_TEST
 
@@ -556,6 +739,8 @@ Suite *nat_suite(void)
 	tcase_add_test(tc, test_nat_process_frames_and_forwards);
 	tcase_add_test(tc, test_nat_restarts_back_off);
 	tcase_add_test(tc, test_nat_sealed);
+	tcase_add_test(tc, test_nat_launcher_gone);
+	tcase_add_test(tc, test_nat_launch_messages);
 	suite_add_tcase(s, tc);
 	return s;
 }

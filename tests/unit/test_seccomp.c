@@ -8,6 +8,7 @@
 #include <linux/kvm.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,6 +275,82 @@ START_TEST(test_nat_arguments)
 }
 END_TEST
 
+/* The network thread reads frames from guests: it neither execs, forks nor maps code (the NAT
+ * launcher starts the NAT processes). */
+static void net_execve(void)
+{
+	seal(SANDBOX_NET);
+	char *const argv[] = {(char *)(uintptr_t) "true", NULL};
+	execve("/bin/true", argv, argv + 1);
+}
+
+static void net_fork(void)
+{
+	seal(SANDBOX_NET);
+	if (fork() == 0)
+		_exit(0);
+}
+
+static void net_exec_mmap(void)
+{
+	seal(SANDBOX_NET);
+	mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
+static void supervisor_execve(void)
+{
+	seal(SANDBOX_SUPERVISOR);
+	char *const argv[] = {(char *)(uintptr_t) "true", NULL};
+	execve("/bin/true", argv, argv + 1);
+}
+
+START_TEST(test_net_no_exec)
+{
+	expect_forbidden(net_execve, "net thread", "execve");
+	expect_forbidden(supervisor_execve, "supervisor thread", "execve");
+	if (SANITIZED)
+		return;
+	expect_forbidden(net_fork, "net thread", "clone");
+	expect_forbidden(net_exec_mmap, "net thread", "mmap");
+}
+END_TEST
+
+/* The NAT launcher forks (its child runs and is reaped), and that is all it may start: no
+ * execve, no thread. */
+static void launcher_forks(void)
+{
+	seal(SANDBOX_NAT_LAUNCHER);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(7);
+	siginfo_t si;
+	if (pid < 0 || waitid(P_PID, (id_t)pid, &si, WEXITED) != 0 || si.si_status != 7)
+		_exit(4);
+}
+
+static void launcher_execve(void)
+{
+	seal(SANDBOX_NAT_LAUNCHER);
+	char *const argv[] = {(char *)(uintptr_t) "true", NULL};
+	execve("/bin/true", argv, argv + 1);
+}
+
+static void launcher_thread(void)
+{
+	seal(SANDBOX_NAT_LAUNCHER);
+	syscall(SYS_clone, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD, NULL,
+		NULL, NULL, 0);
+}
+
+START_TEST(test_nat_launcher_forks_only)
+{
+	expect_lived(launcher_forks);
+	expect_forbidden(launcher_execve, "nat-launcher thread", "execve");
+	if (!SANITIZED)
+		expect_forbidden(launcher_thread, "nat-launcher thread", "clone");
+}
+END_TEST
+
 /* The test hook: DENALI_SECCOMP_PROBE=ROLE[:WHO] makes the sealed thread call what no role
  * allows; WHO picks a service (or a cell's number). */
 static const char *probe_value;
@@ -345,6 +422,8 @@ Suite *seccomp_suite(void)
 	tcase_add_test(tc, test_cell_threads_but_no_fork);
 	tcase_add_test(tc, test_disk_no_fork);
 	tcase_add_test(tc, test_nat_arguments);
+	tcase_add_test(tc, test_net_no_exec);
+	tcase_add_test(tc, test_nat_launcher_forks_only);
 	tcase_add_test(tc, test_probe);
 	tcase_add_test(tc, test_off_seals_nothing);
 	tcase_add_test(tc, test_sealed_exit);
