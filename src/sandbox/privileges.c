@@ -125,6 +125,40 @@ int privileges_default_user(const char *env_user, struct privileges_target *t, c
 	return parse_user(PRIVILEGES_DEFAULT_USER, "user " PRIVILEGES_DEFAULT_USER, t, err, errlen);
 }
 
+static char fleet_arg[32] = "none";
+
+void privileges_set_fleet(const struct privileges_target *t)
+{
+	if (t->switch_user)
+		snprintf(fleet_arg, sizeof(fleet_arg), "%u:%u", (unsigned)t->uid, (unsigned)t->gid);
+	else
+		snprintf(fleet_arg, sizeof(fleet_arg), "keep");
+}
+
+const char *privileges_fleet_arg(void)
+{
+	return fleet_arg;
+}
+
+int privileges_parse_fleet_arg(const char *arg, struct privileges_target *t)
+{
+	memset(t, 0, sizeof(*t));
+	if (strcmp(arg, "none") == 0)
+		return 1;
+	if (strcmp(arg, "keep") == 0)
+		return 0;
+	const char *colon = strchr(arg, ':');
+	unsigned long uid, gid;
+	if (!colon || parse_id(arg, (size_t)(colon - arg), &uid) != 0 ||
+	    parse_id(colon + 1, strlen(colon + 1), &gid) != 0 || uid == 0 || gid == 0)
+		return -1;
+	t->uid = (uid_t)uid;
+	t->gid = (gid_t)gid;
+	t->switch_user = 1;
+	snprintf(t->name, sizeof(t->name), "uid %lu", uid);
+	return 0;
+}
+
 int privileges_no_new_privs(char *err, size_t errlen)
 {
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
@@ -265,5 +299,6 @@ int privileges_drop(const struct privileges_target *t, char *err, size_t errlen)
 		snprintf(err, errlen, "capabilities are left after dropping them");
 		return -1;
 	}
+	snprintf(fleet_arg, sizeof(fleet_arg), "none"); /* what this process starts inherits it */
 	return 0;
 }

@@ -32,6 +32,18 @@ int privileges_parse_user(const char *spec, struct privileges_target *t, char *e
 int privileges_default_user(const char *env_user, struct privileges_target *t, char *err,
 			    size_t errlen);
 
+/* The fleet's target, for a process that gives up its rights itself after its exec: the NAT
+ * process, whose first instance the supervisor starts before its own drop (vnet_nat.c). main
+ * sets it once; privileges_fleet_arg is denali-nat's argument for it: "keep" (no switch),
+ * "UID:GID", or "none" when this process has no rights left to pass on (privileges_drop has
+ * run, or nothing was set): a NAT started then (a restart, from the sealed network thread)
+ * inherits the drop and must not call what its inherited filter forbids.
+ * privileges_parse_fleet_arg reads it back (numbers only, no password database): 0 with t, 1
+ * for "none" (nothing to do), -1 when malformed. */
+void privileges_set_fleet(const struct privileges_target *t);
+const char *privileges_fleet_arg(void);
+int privileges_parse_fleet_arg(const char *arg, struct privileges_target *t);
+
 /* PR_SET_NO_NEW_PRIVS for the calling thread and all it starts: no execve can grant rights
  * again (set-user-ID files, file capabilities). 0, or -1 with err. */
 int privileges_no_new_privs(char *err, size_t errlen);

@@ -638,6 +638,7 @@ int main(int argc, char **argv)
 	if (build_plan(&opt) != 0)
 		goto out;
 	const struct privileges_target *rights = &opt.plan.rights;
+	privileges_set_fleet(rights); /* for the NAT process, which gives them up itself */
 	if (rights->switch_user && geteuid() != 0 &&
 	    (getuid() != rights->uid || getgid() != rights->gid)) {
 		fprintf(stderr, "denali-run: --user %s: only root can become another user\n",

@@ -3,6 +3,7 @@
  * its replacement when it dies. */
 #include "vnet_nat.h"
 
+#include "sandbox/privileges.h"
 #include "sandbox/sandbox.h"
 
 #include <errno.h>
@@ -43,6 +44,7 @@ struct vnet_nat {
 	char helper[PATH_MAX];
 	char arg0[sizeof(NAT_HELPER)];
 	char parent[24]; /* the supervisor's pid, for denali-nat's parent-death check */
+	char rights[32]; /* the fleet's user (privileges_fleet_arg), which denali-nat becomes */
 	vnet_nat_deliver_fn deliver;
 	void *ctx;
 	int sock, pidfd;     /* -1 while down */
@@ -84,10 +86,11 @@ static void child_exec(const struct vnet_nat *n, int sock)
 	}
 	if (syscall(SYS_close_range, NAT_SOCK_FD + 1, ~0U, 0) != 0)
 		_exit(127);
-	/* The third argument: whether it seals itself (denali-run's --seccomp). */
+	/* The third argument: whether it seals itself (denali-run's --seccomp); the fourth, whom
+	 * it becomes: the first NAT is started before the supervisor gives up root. */
 	char *const argv[] = {(char *)(uintptr_t)n->arg0, (char *)(uintptr_t)n->parent,
 			      (char *)(uintptr_t)(sandbox_seccomp_on() ? "seccomp" : "no-seccomp"),
-			      NULL};
+			      (char *)(uintptr_t)n->rights, NULL};
 	execve(n->helper, argv, environ);
 	static const char msg[] = "denali-run: cannot run the NAT process (" NAT_HELPER ")\n";
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
@@ -297,6 +300,7 @@ struct vnet_nat *vnet_nat_create(const char *helper, vnet_nat_deliver_fn deliver
 	n->ctx = ctx;
 	memcpy(n->arg0, NAT_HELPER, sizeof(NAT_HELPER));
 	snprintf(n->parent, sizeof(n->parent), "%d", (int)getpid());
+	snprintf(n->rights, sizeof(n->rights), "%s", privileges_fleet_arg());
 	if (helper) {
 		snprintf(n->helper, sizeof(n->helper), "%s", helper);
 	} else {

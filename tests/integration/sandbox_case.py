@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from caselib import SKIP, children, expect, fail
+from caselib import SKIP, all_children, children, expect, fail, is_nat_process
 
 PROBE = "DENALI_SANDBOX_PROBE_OPEN"
 NO_CAPS = "0000000000000000"
@@ -77,10 +77,14 @@ def status_of(pid):
     return fields
 
 
-def service(tmp, name, image, args):
+def service(tmp, name, image, args, net=False):
+    """A service file; with net, a NIC on the user uplink (so the fleet has a NAT process)."""
     path = os.path.join(tmp, name + ".json")
+    svc = {"name": name, "image": image, "memory": "8M", "args": args}
+    if net:
+        svc["net"] = {}
     with open(path, "w") as f:
-        json.dump({"name": name, "image": image, "memory": "8M", "args": args}, f)
+        json.dump(svc, f)
     os.chmod(path, 0o644)
     return path
 
@@ -110,6 +114,13 @@ def stop_fleet(proc, seen):
         out, err = proc.communicate()
         fail("denali-run did not stop\nstderr: %r" % err)
     return proc.returncode, seen + out.decode(), err.decode()
+
+
+def nat_of(pid, seen):
+    """The fleet's NAT process (denali-nat), a child of the supervisor."""
+    nats = [c for c in all_children(pid) if is_nat_process(c)]
+    expect(len(nats) == 1, "one NAT process", -1, seen, repr(all_children(pid)))
+    return nats
 
 
 def check_rights(pids, uid, gid, what):
@@ -144,7 +155,9 @@ def refuses_new_tap(denali_ctl, sock, tmp, misbehave):
 
 
 def run_case(denali_run, denali_ctl, misbehave, tmp, opts, uid, gid):
-    """Two cells of one spinning service each: the supervisor and both cells hold no rights, and
+    """Two cells of one spinning service each (one with a NIC on the user uplink): the
+    supervisor, both cells and the NAT process (the first of which starts before the supervisor's
+    drop, and gives up root itself) hold no rights, and
     each cell, confined, is denied /etc/passwd and a file beside its state folder. A second run
     shows the probe itself can open what the cell may: a file inside the state folder."""
     state = os.path.join(tmp, "state")
@@ -152,7 +165,7 @@ def run_case(denali_run, denali_ctl, misbehave, tmp, opts, uid, gid):
     with open(beside, "w") as f:
         f.write("not the cell's\n")
     os.chmod(beside, 0o644)  # readable by anyone: only Landlock keeps the cell out
-    files = [service(tmp, "a", misbehave, ["spin"]), service(tmp, "b", misbehave, ["spin"])]
+    files = [service(tmp, "a", misbehave, ["spin"], net=True), service(tmp, "b", misbehave, ["spin"])]
     sock = os.path.join(tmp, "sock")
     cmd = [denali_run, "--state-dir", state, "--cell-size", "1", "--grace", "1", "--control", sock] + opts + files
     for probe in ("/etc/passwd", beside):
@@ -161,6 +174,7 @@ def run_case(denali_run, denali_ctl, misbehave, tmp, opts, uid, gid):
         expect(len(cells) == 2, "two cells", -1, seen, "")
         check_rights([proc.pid], uid, gid, "supervisor")
         check_rights(cells, uid, gid, "cell")
+        check_rights(nat_of(proc.pid, seen), uid, gid, "NAT process")
         if probe == beside:
             refuses_new_tap(denali_ctl, sock, tmp, misbehave)
         status, out, err = stop_fleet(proc, seen)
@@ -185,13 +199,13 @@ def case_root(denali_run, denali_ctl, misbehave, tmp):
 
 
 def case_default(denali_run, denali_ctl, misbehave, tmp):
-    """Root without --user, where the system user denali exists: the supervisor and each cell
-    run as denali (its primary group) with no capability; the state folder, made by root, is
+    """Root without --user, where the system user denali exists: the supervisor, each cell and
+    the NAT process run as denali (its primary group) with no capability; the state folder, made by root, is
     denali's; each cell is still confined (denied /etc/passwd)."""
     os.chmod(tmp, 0o755)  # denali must reach its state folder in it
     prefix, uid, gid = users_namespace(tmp, True)
     state = os.path.join(tmp, "state")
-    files = [service(tmp, "a", misbehave, ["spin"]), service(tmp, "b", misbehave, ["spin"])]
+    files = [service(tmp, "a", misbehave, ["spin"], net=True), service(tmp, "b", misbehave, ["spin"])]
     cmd = prefix + [denali_run, "--state-dir", state, "--cell-size", "1", "--grace", "1",
                     "--control", os.path.join(tmp, "sock")] + files
     proc, seen = start_fleet(cmd, "/etc/passwd", ["a", "b"])
@@ -199,6 +213,7 @@ def case_default(denali_run, denali_ctl, misbehave, tmp):
     expect(len(cells) == 2, "two cells", -1, seen, "")
     check_rights([proc.pid], uid, gid, "supervisor")
     check_rights(cells, uid, gid, "cell")
+    check_rights(nat_of(proc.pid, seen), uid, gid, "NAT process")
     status, out, err = stop_fleet(proc, seen)
     want = "denali-run: cell: sandbox probe: open /etc/passwd: Permission denied\n"
     expect(err.count(want) == 2, "each cell is denied /etc/passwd", status, out, err)

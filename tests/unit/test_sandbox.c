@@ -374,6 +374,28 @@ START_TEST(test_default_user)
 }
 END_TEST
 
+/* The NAT process's argument for the fleet's user: written by main, read by denali-nat. */
+START_TEST(test_fleet_arg)
+{
+	struct privileges_target back;
+	ck_assert_str_eq(privileges_fleet_arg(), "none"); /* nothing set: nothing to give up */
+	ck_assert_int_eq(privileges_parse_fleet_arg("none", &back), 1);
+	struct privileges_target t = {.switch_user = 1, .uid = 999, .gid = 995};
+	privileges_set_fleet(&t);
+	ck_assert_str_eq(privileges_fleet_arg(), "999:995");
+	ck_assert_int_eq(privileges_parse_fleet_arg(privileges_fleet_arg(), &back), 0);
+	ck_assert(back.switch_user && back.uid == 999 && back.gid == 995);
+	t.switch_user = 0;
+	privileges_set_fleet(&t);
+	ck_assert_str_eq(privileges_fleet_arg(), "keep");
+	ck_assert_int_eq(privileges_parse_fleet_arg("keep", &back), 0);
+	ck_assert(!back.switch_user);
+	const char *bad[] = {"", "999", "0:5", "5:0", "x:5", "5:", ":5", "4294967295:5", "keep "};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(privileges_parse_fleet_arg(bad[i], &back) != 0, "%s", bad[i]);
+}
+END_TEST
+
 Suite *sandbox_suite(void)
 {
 	Suite *s = suite_create("sandbox");
@@ -385,6 +407,7 @@ Suite *sandbox_suite(void)
 	tcase_add_test(tc, test_drop_unprivileged);
 	tcase_add_test(tc, test_parse_user);
 	tcase_add_test(tc, test_default_user);
+	tcase_add_test(tc, test_fleet_arg);
 	suite_add_tcase(s, tc);
 	return s;
 }
