@@ -1198,9 +1198,10 @@ int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 		}
 	}
 	/* Sandbox, rights: all that needs root is open (/dev/kvm, TAP devices, the control and
-	 * metrics sockets, low forward ports), no thread runs yet, and every cell is forked after
-	 * this, so each process of the fleet has given them up (docs/security.md#rights). Landlock
-	 * comes next, in each cell (cell.c); then the seccomp filters. */
+	 * metrics sockets; the first NAT process gives them up itself), no thread runs yet, and
+	 * every cell is forked after this, so each process of the fleet has given them up
+	 * (docs/security.md#rights). Landlock comes next, in each cell (cell.c); then the seccomp
+	 * filters. */
 	char why[512];
 	s.was_root = geteuid() == 0;
 	if (privileges_drop(&plan->rights, why, sizeof(why)) != 0) {
