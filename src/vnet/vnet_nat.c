@@ -112,6 +112,8 @@ static int spawn(struct vnet_nat *n, char *err, size_t errlen)
 		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	}
+	/* At each start: once the supervisor has given up its rights, a new NAT inherits that. */
+	snprintf(n->rights, sizeof(n->rights), "%s", privileges_fleet_arg());
 	int pidfd = -1;
 	long pid = syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0);
 	if (pid == 0)
@@ -300,7 +302,6 @@ struct vnet_nat *vnet_nat_create(const char *helper, vnet_nat_deliver_fn deliver
 	n->ctx = ctx;
 	memcpy(n->arg0, NAT_HELPER, sizeof(NAT_HELPER));
 	snprintf(n->parent, sizeof(n->parent), "%d", (int)getpid());
-	snprintf(n->rights, sizeof(n->rights), "%s", privileges_fleet_arg());
 	if (helper) {
 		snprintf(n->helper, sizeof(n->helper), "%s", helper);
 	} else {
