@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sandbox/privileges.h"
 #include "sandbox/sandbox.h"
 #include "unit.h"
 #include "vnet/nat_proto.h"
@@ -457,6 +458,128 @@ START_TEST(test_nat_sealed)
 }
 END_TEST
 
+/* The /proc/PID/status line of key for pid, its value in v ("" if none). */
+static void nat_status(pid_t pid, const char *key, char *v, size_t vlen)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	v[0] = '\0';
+	FILE *f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, key, strlen(key)) == 0) {
+			snprintf(v, vlen, "%s", line + strlen(key));
+			v[strcspn(v, "\n")] = '\0';
+			break;
+		}
+	if (f)
+		fclose(f);
+}
+
+/* 0 when the NAT process pid runs as 65534:65534 with no capability in any set. */
+static int nat_is_nobody(pid_t pid)
+{
+	static const char *const keys[] = {"Uid:\t", "Gid:\t", "CapPrm:\t", "CapEff:\t",
+					   "CapBnd:\t"};
+	static const char *const want[] = {"65534\t65534\t65534\t65534",
+					   "65534\t65534\t65534\t65534", "0000000000000000",
+					   "0000000000000000", "0000000000000000"};
+	char v[128];
+	for (int i = 0; i < 5; i++) {
+		nat_status(pid, keys[i], v, sizeof(v));
+		if (strcmp(v, want[i]) != 0) {
+			fprintf(stderr, "NAT process %d: %s%s\n", (int)pid, keys[i], v);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* As root, as in denali-run: the first NAT process, started before the fleet gives up root,
+ * becomes the fleet's user with no capability itself; after the drop and the network thread's
+ * seal, the one started in its place inherits that (it must not call what the filter
+ * forbids). In a child of its own; its exit status is the verdict. */
+static int nat_gives_up_rights(int tell_pid)
+{
+	struct privileges_target t = {.switch_user = 1, .uid = 65534, .gid = 65534};
+	snprintf(t.name, sizeof(t.name), "nobody");
+	privileges_set_fleet(&t);
+	char err[256];
+	if (privileges_no_new_privs(err, sizeof(err)) != 0)
+		return 10;
+	struct got g = {0};
+	struct vnet_nat *n = vnet_nat_create(helper(), deliver, &g, err, sizeof(err));
+	if (!n)
+		return 11;
+	uint8_t f[60];
+	size_t len = arp_request(f);
+	struct vnet_nat_counters c;
+	for (unsigned round = 0; round < 2; round++) {
+		unsigned want = g.arp_replies + 1;
+		if (vnet_nat_send(n, f, len) != 0)
+			return 12;
+		vnet_nat_flush(n);
+		turn_until(n, &g.arp_replies, want);
+		if (g.arp_replies != want)
+			return 13 + (int)round; /* it died, or did not answer */
+		vnet_nat_counters(n, &c);
+		if (nat_is_nobody(c.pid) != 0)
+			return 15 + (int)round;
+		if (round == 1)
+			return c.restarts == 1 ? 0 : 17;
+		/* The fleet's own drop and seal, then the NAT killed (by the parent: kill is not on
+		 * the network thread's list) and started again from here. */
+		if (privileges_drop(&t, err, sizeof(err)) != 0)
+			return 18;
+		sandbox_init(1);
+		sandbox_set_process("unit nat");
+		if (sandbox_seal(SANDBOX_NET, err, sizeof(err)) != 0)
+			return 19;
+		if (write(tell_pid, &c.pid, sizeof(c.pid)) != (ssize_t)sizeof(c.pid))
+			return 20;
+		pid_t old = c.pid;
+		time_t deadline = time(NULL) + 20;
+		while ((c.restarts < 1 || c.pid <= 0 || c.pid == old) && time(NULL) < deadline) {
+			struct pollfd fds[4];
+			unsigned nfds = 0;
+			int timeout = 100;
+			vnet_nat_fill(n, fds, &nfds, 4, &timeout);
+			poll(fds, nfds, timeout);
+			vnet_nat_dispatch(n, fds);
+			vnet_nat_counters(n, &c);
+		}
+		if (c.pid <= 0 || c.pid == old)
+			return 21;
+	}
+	return 22;
+}
+
+START_TEST(test_nat_gives_up_rights)
+{
+	if (geteuid() != 0) {
+		printf("SKIP: nat: the NAT process's drop from root needs root\n");
+		return;
+	}
+	int p[2];
+	ck_assert_int_eq(pipe(p), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(p[0]);
+		_exit(nat_gives_up_rights(p[1]));
+	}
+	close(p[1]);
+	pid_t nat;
+	if (read(p[0], &nat, sizeof(nat)) == (ssize_t)sizeof(nat))
+		ck_assert_int_eq(kill(nat, SIGKILL), 0);
+	close(p[0]);
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the NAT process's rights: %s %d", WIFEXITED(status) ? "exit" : "signal",
+		      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+}
+END_TEST
+
 Suite *nat_suite(void)
 {
 	Suite *s = suite_create("nat");
@@ -467,6 +590,7 @@ Suite *nat_suite(void)
 	tcase_add_test(tc, test_nat_process_frames_and_forwards);
 	tcase_add_test(tc, test_nat_restarts_back_off);
 	tcase_add_test(tc, test_nat_sealed);
+	tcase_add_test(tc, test_nat_gives_up_rights);
 	suite_add_tcase(s, tc);
 	return s;
 }
