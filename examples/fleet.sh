@@ -19,11 +19,14 @@ EOF
 done
 
 # Swapping needs a disk-backed state folder. The socket goes in a folder of ours that no one
-# else may write (denali-run and denali-ctl refuse others, such as /tmp itself).
+# else may write (denali-run and denali-ctl refuse others, such as /tmp itself). The state
+# folder is made by denali-run inside ours, so that as root it can be given to the fleet's user
+# (denali), who may pass through ours (0711) but not list it.
 state=$(mktemp -d /var/tmp/denali-fleet-XXXXXX)
+chmod 0711 "$state"
 trap 'rm -rf "$fleet" "$state"' EXIT
 export DENALI_CONTROL=$fleet/control
-"$build/denali-run" --detach --quiet --state-dir "$state" \
+"$build/denali-run" --detach --quiet --state-dir "$state/state" \
 	--control "$DENALI_CONTROL" --fleet "$fleet"
 ctl() { "$build/denali-ctl" "$@"; }
 running() { ctl list | jq '[.services[] | select(.state == "running")] | length'; }

@@ -32,14 +32,17 @@ static int parse_id(const char *s, size_t len, unsigned long *out)
 	return 0;
 }
 
-int privileges_parse_user(const char *spec, struct privileges_target *t, char *err, size_t errlen)
+/* Parses spec (NAME|UID[:GID]) for a message prefix what ("--user", "DENALI_USER"). Root (uid
+ * 0, without a group) is the opt-out: the ids stay, only the capabilities go. */
+static int parse_user(const char *spec, const char *what, struct privileges_target *t, char *err,
+		      size_t errlen)
 {
 	memset(t, 0, sizeof(*t));
 	const char *colon = strchr(spec, ':');
 	size_t ulen = colon ? (size_t)(colon - spec) : strlen(spec);
 	char user[64];
 	if (ulen == 0 || ulen >= sizeof(user)) {
-		snprintf(err, errlen, "--user: \"%.64s\" is not NAME, UID or UID:GID", spec);
+		snprintf(err, errlen, "%s: \"%.64s\" is not NAME, UID or UID:GID", what, spec);
 		return -1;
 	}
 	memcpy(user, spec, ulen);
@@ -49,14 +52,24 @@ int privileges_parse_user(const char *spec, struct privileges_target *t, char *e
 	int numeric = parse_id(user, ulen, &id) == 0;
 	pw = numeric ? getpwuid((uid_t)id) : getpwnam(user);
 	if (!numeric && !pw) {
-		snprintf(err, errlen, "--user: no user named \"%s\"", user);
+		snprintf(err, errlen, "%s: no user named \"%s\"", what, user);
 		return -1;
 	}
 	t->uid = pw ? pw->pw_uid : (uid_t)id;
+	if (t->uid == 0) {
+		if (colon) {
+			snprintf(err, errlen,
+				 "%s: \"%.64s\": root keeps its own ids: give it without a group",
+				 what, spec);
+			return -1;
+		}
+		snprintf(t->name, sizeof(t->name), "root");
+		return 0; /* switch_user 0: root stays uid 0 without capabilities */
+	}
 	if (colon) {
 		unsigned long g;
 		if (parse_id(colon + 1, strlen(colon + 1), &g) != 0) {
-			snprintf(err, errlen, "--user: \"%.64s\": the group is not a number",
+			snprintf(err, errlen, "%s: \"%.64s\": the group is not a number", what,
 				 colon + 1);
 			return -1;
 		}
@@ -65,19 +78,51 @@ int privileges_parse_user(const char *spec, struct privileges_target *t, char *e
 		t->gid = pw->pw_gid;
 	} else {
 		snprintf(err, errlen,
-			 "--user: uid %lu has no entry in the password database: give UID:GID", id);
+			 "%s: uid %lu has no entry in the password database: give UID:GID", what,
+			 id);
 		return -1;
 	}
-	if (t->uid == 0 || t->gid == 0) {
+	if (t->gid == 0) {
 		snprintf(err, errlen,
-			 "--user: \"%s\" is root (uid or gid 0): name an "
-			 "unprivileged user",
-			 spec);
+			 "%s: \"%s\" has group 0 (root's): name an unprivileged user and group",
+			 what, spec);
 		return -1;
 	}
 	snprintf(t->name, sizeof(t->name), "%s", pw ? pw->pw_name : user);
 	t->switch_user = 1;
 	return 0;
+}
+
+int privileges_parse_user(const char *spec, struct privileges_target *t, char *err, size_t errlen)
+{
+	return parse_user(spec, "--user", t, err, errlen);
+}
+
+int privileges_default_user(const char *env_user, struct privileges_target *t, char *err,
+			    size_t errlen)
+{
+	if (env_user && *env_user)
+		return parse_user(env_user, PRIVILEGES_USER_ENV, t, err, errlen);
+	struct passwd *pw = getpwnam(PRIVILEGES_DEFAULT_USER);
+	if (!pw) {
+		snprintf(err, errlen,
+			 "started as root, the fleet runs as the system "
+			 "user " PRIVILEGES_DEFAULT_USER
+			 ", which does not exist: create it (useradd --system --no-create-home "
+			 "--shell /usr/sbin/nologin " PRIVILEGES_DEFAULT_USER
+			 "), or name a user with --user (docs/security.md#rights)");
+		memset(t, 0, sizeof(*t));
+		return -1;
+	}
+	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+		snprintf(err, errlen,
+			 "the system user " PRIVILEGES_DEFAULT_USER
+			 " has uid %u gid %u: the fleet's default user must not be root",
+			 (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+		memset(t, 0, sizeof(*t));
+		return -1;
+	}
+	return parse_user(PRIVILEGES_DEFAULT_USER, "user " PRIVILEGES_DEFAULT_USER, t, err, errlen);
 }
 
 int privileges_no_new_privs(char *err, size_t errlen)

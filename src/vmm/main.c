@@ -51,6 +51,7 @@ struct options {
 	unsigned nfiles;
 	int state_dir_given; /* --state-dir, else the default */
 	int detach;
+	int user_given;			/* --user, else the default user when root */
 	int seccomp_off;		/* --seccomp off: no filters (debugging only) */
 	char control_default[PATH_MAX]; /* --detach without --control: the default socket */
 };
@@ -80,7 +81,8 @@ static void usage(FILE *out)
 		"  --stats FILE        write every service's counters to FILE as JSON at the end\n"
 		"  --user NAME|UID[:GID]  when started as root: become this user once what\n"
 		"                      needs root is open (TAP devices, /dev/kvm, sockets);\n"
-		"                      without it root keeps uid 0 with no capability\n"
+		"                      default $DENALI_USER, else the system user denali (none:\n"
+		"                      refused); root keeps uid 0 with no capability, weaker\n"
 		"                      (docs/security.md#rights)\n"
 		"  --metrics-listen ADDR:PORT  serve the counters in the Prometheus text format\n"
 		"                      at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9100)\n"
@@ -354,6 +356,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 				fprintf(stderr, "denali-run: %s\n", err);
 				return -1;
 			}
+			o->user_given = 1;
 			break;
 		}
 		case OPT_MEMORY_BUDGET:
@@ -620,7 +623,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "denali-run: %s\n", err);
 		return DENALI_EXIT_HOST;
 	}
-	if (parse_options(argc, argv, &opt) != 0 || build_plan(&opt) != 0)
+	if (parse_options(argc, argv, &opt) != 0)
+		goto out;
+	/* As root without --user: the default user ($DENALI_USER, else denali), before the
+	 * default folders, which are that user's. A missing denali is the host's setup. */
+	if (!opt.user_given && geteuid() == 0 &&
+	    privileges_default_user(getenv(PRIVILEGES_USER_ENV), &opt.plan.rights, err,
+				    sizeof(err)) != 0) {
+		fprintf(stderr, "denali-run: %s\n", err);
+		if (!getenv(PRIVILEGES_USER_ENV) || !*getenv(PRIVILEGES_USER_ENV))
+			status = DENALI_EXIT_HOST;
+		goto out;
+	}
+	if (build_plan(&opt) != 0)
 		goto out;
 	const struct privileges_target *rights = &opt.plan.rights;
 	if (rights->switch_user && geteuid() != 0 &&

@@ -313,10 +313,17 @@ START_TEST(test_parse_user)
 	char err[256];
 	ck_assert_int_eq(privileges_parse_user("4321:98", &t, err, sizeof(err)), 0);
 	ck_assert(t.switch_user && t.uid == 4321 && t.gid == 98);
-	ck_assert_int_ne(privileges_parse_user("root", &t, err, sizeof(err)), 0);
-	ck_assert_msg(strstr(err, "is root"), "%s", err);
-	ck_assert_int_ne(privileges_parse_user("0", &t, err, sizeof(err)), 0);
+	/* Root is the explicit opt-out: it keeps uid 0 (no switch), never with a group. */
+	ck_assert_int_eq(privileges_parse_user("root", &t, err, sizeof(err)), 0);
+	ck_assert(!t.switch_user && t.uid == 0 && t.gid == 0);
+	ck_assert_str_eq(t.name, "root");
+	ck_assert_int_eq(privileges_parse_user("0", &t, err, sizeof(err)), 0);
+	ck_assert(!t.switch_user);
+	ck_assert_int_ne(privileges_parse_user("root:5", &t, err, sizeof(err)), 0);
+	ck_assert_msg(strstr(err, "without a group"), "%s", err);
+	ck_assert_int_ne(privileges_parse_user("0:0", &t, err, sizeof(err)), 0);
 	ck_assert_int_ne(privileges_parse_user("4321:0", &t, err, sizeof(err)), 0);
+	ck_assert_msg(strstr(err, "has group 0 (root's)"), "%s", err);
 	ck_assert_int_ne(privileges_parse_user("no-such-user-here", &t, err, sizeof(err)), 0);
 	ck_assert_msg(strstr(err, "no user named \"no-such-user-here\""), "%s", err);
 	ck_assert_int_ne(privileges_parse_user("4321:x", &t, err, sizeof(err)), 0);
@@ -336,6 +343,37 @@ START_TEST(test_parse_user)
 }
 END_TEST
 
+/* Without --user, root becomes $DENALI_USER (parsed as --user, errors naming the variable),
+ * else the system user denali, whose absence is refused with how to make it. */
+START_TEST(test_default_user)
+{
+	struct privileges_target t;
+	char err[512];
+	ck_assert_int_eq(privileges_default_user("4321:98", &t, err, sizeof(err)), 0);
+	ck_assert(t.switch_user && t.uid == 4321 && t.gid == 98);
+	ck_assert_int_eq(privileges_default_user("root", &t, err, sizeof(err)), 0);
+	ck_assert(!t.switch_user && t.uid == 0);
+	ck_assert_int_ne(privileges_default_user("no-such-user-here", &t, err, sizeof(err)), 0);
+	ck_assert_str_eq(err, "DENALI_USER: no user named \"no-such-user-here\"");
+	struct passwd *pw = getpwnam("denali");
+	for (int empty = 0; empty < 2; empty++) {
+		int rc = privileges_default_user(empty ? "" : NULL, &t, err, sizeof(err));
+		if (pw && pw->pw_uid != 0 && pw->pw_gid != 0) {
+			ck_assert_msg(rc == 0, "%s", err);
+			ck_assert(t.switch_user && t.uid == pw->pw_uid && t.gid == pw->pw_gid);
+			ck_assert_str_eq(t.name, "denali");
+		} else if (!pw) {
+			ck_assert_int_ne(rc, 0);
+			ck_assert_str_eq(err, "started as root, the fleet runs as the system user "
+					      "denali, which does not exist: create it (useradd "
+					      "--system --no-create-home --shell /usr/sbin/nologin "
+					      "denali), or name a user with --user "
+					      "(docs/security.md#rights)");
+		}
+	}
+}
+END_TEST
+
 Suite *sandbox_suite(void)
 {
 	Suite *s = suite_create("sandbox");
@@ -346,6 +384,7 @@ Suite *sandbox_suite(void)
 	tcase_add_test(tc, test_drop_root_stays);
 	tcase_add_test(tc, test_drop_unprivileged);
 	tcase_add_test(tc, test_parse_user);
+	tcase_add_test(tc, test_default_user);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -13,7 +13,8 @@
 # Usage: tests/vm/kvm-vm.sh COMMAND [ARG...]     exit status: the command's
 #        tests/vm/kvm-vm.sh --setup              only the one-time setup (test.sh runs it first)
 # Env:   DENALI_VM_CACHE (default /var/cache/denali-kvm-vm), DENALI_VM_MEM (MiB, default 4096),
-#        DENALI_VM_CPUS (default 1: with more, QEMU's emulation of nested SVM can lock up), DENALI_VM_TIMEOUT (seconds, default 1800)
+#        DENALI_VM_CPUS (default 1: with more, QEMU's emulation of nested SVM can lock up), DENALI_VM_TIMEOUT (seconds, default 1800),
+#        DENALI_USER (passed into the VM; default root, see below)
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 COMMAND [ARG...] | --setup" >&2; exit 2; }
 cache=${DENALI_VM_CACHE:-/var/cache/denali-kvm-vm}
@@ -105,6 +106,10 @@ trap 'rm -f "$cmd" "$log"' EXIT
 {
 	echo "export PATH=$(printf %q "$PATH") HOME=$(printf %q "${HOME:-/root}") LANG=C.UTF-8 CI=${CI:-}"
 	echo "export DENALI_IN_KVM_VM=1 TMPDIR=/run/denali-vm/tmp XDG_RUNTIME_DIR=/run/denali-vm/xdg"
+	# The command runs as root, on the host's files: a fleet keeps uid 0 without capabilities
+	# (docs/security.md#rights) unless DENALI_USER says otherwise (DENALI_USER= for the default,
+	# the system user denali), so that benchmarks' state in root's temporary folders is reachable.
+	echo "export DENALI_USER=$(printf %q "${DENALI_USER-root}")"
 	echo "cd $(printf %q "$PWD") || exit 125"
 	printf 'exec'; printf ' %q' "$@"; echo
 } > "$cmd"
