@@ -81,6 +81,7 @@ struct supervisor {
 	int sigfd, timeout_fd, grace_fd;
 	struct vnet *vnet;		   /* NULL when no service has a NIC */
 	struct nat_launcher *nat_launcher; /* NULL without a user uplink or a control socket */
+	int nat_helper; /* denali-nat, opened before the drop for the launcher's exec; else -1 */
 	/* --memory-budget: the table the cells fill, when each service was last asked to swap
 	 * out, and the timer that looks at it. */
 	struct budget_entry *budget;
@@ -837,22 +838,22 @@ static int kill_stopped(struct supervisor *s)
 	return next == INT64_MAX ? -1 : (int)((next - now) / 1000000) + 1;
 }
 
-/* Starts the NAT launcher if a user uplink may be needed: one in the plan (it must start), or
- * a control socket (a service started later may have one: without the launcher, its start
- * fails). 0, or -1 (said). */
-static int start_nat_launcher(struct supervisor *s)
+/* Whether the NAT launcher is needed: a user uplink in the plan (it must start: 2), or a
+ * control socket (a service started later may have one: 1). 0 if not. */
+static int nat_launcher_wanted(const struct supervisor *s)
 {
-	int needed = 0;
 	for (unsigned i = 0; i < s->plan->count; i++)
-		needed |= s->plan->services[i].cfg.net.enabled &&
-			  s->plan->services[i].cfg.net.uplink == VMM_UPLINK_USER;
-	if (!needed && !s->plan->control_path)
-		return 0;
-	char err[512];
-	s->nat_launcher = nat_launcher_start(NULL, err, sizeof(err));
-	if (s->nat_launcher)
-		return 0;
-	if (needed) {
+		if (s->plan->services[i].cfg.net.enabled &&
+		    s->plan->services[i].cfg.net.uplink == VMM_UPLINK_USER)
+			return 2;
+	return s->plan->control_path ? 1 : 0;
+}
+
+/* A NAT launcher that cannot be had: the run stops if a service needs it now, else a warning
+ * (without it, a later start of a service with a user uplink fails). 0, or -1. */
+static int no_nat_launcher(int wanted, const char *err)
+{
+	if (wanted == 2) {
 		fprintf(stderr, "denali-run: user uplink: %s\n", err);
 		return -1;
 	}
@@ -861,6 +862,30 @@ static int start_nat_launcher(struct supervisor *s)
 		"uplink\n",
 		err);
 	return 0;
+}
+
+/* Opens denali-nat while the rights to reach it are still held. 0, or -1 (said). */
+static int open_nat_helper(struct supervisor *s)
+{
+	int wanted = nat_launcher_wanted(s);
+	if (!wanted)
+		return 0;
+	char err[512];
+	s->nat_helper = nat_launcher_open_helper(NULL, err, sizeof(err));
+	return s->nat_helper >= 0 ? 0 : no_nat_launcher(wanted, err);
+}
+
+/* Starts the NAT launcher from the helper opened before the drop, then closes that. 0, or -1
+ * (said). */
+static int start_nat_launcher(struct supervisor *s)
+{
+	if (s->nat_helper < 0)
+		return 0;
+	char err[512];
+	s->nat_launcher = nat_launcher_start_fd(s->nat_helper, err, sizeof(err));
+	close(s->nat_helper);
+	s->nat_helper = -1;
+	return s->nat_launcher ? 0 : no_nat_launcher(nat_launcher_wanted(s), err);
 }
 
 /* Connects service i (added to the plan) to the network: the switch learns of it, and is
@@ -1256,6 +1281,7 @@ int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 			       .timeout_fd = -1,
 			       .grace_fd = -1,
 			       .budget_fd = -1,
+			       .nat_helper = -1,
 			       .controlled = plan->control_path || plan->metrics_listen,
 			       .first_count = plan->count};
 	s.ncells = s.first_ncells = (plan->count + plan->cell_size - 1) / plan->cell_size;
@@ -1316,6 +1342,8 @@ int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 	 * comes next, in each cell (cell.c); then the seccomp filters. */
 	char why[512];
 	s.was_root = geteuid() == 0;
+	if (open_nat_helper(&s) != 0)
+		goto out;
 	if (privileges_drop(&plan->rights, why, sizeof(why)) != 0) {
 		fprintf(stderr, "denali-run: %s\n", why);
 		goto out;
@@ -1440,6 +1468,8 @@ out:
 	}
 	vnet_destroy(s.vnet);
 	nat_launcher_stop(s.nat_launcher);
+	if (s.nat_helper >= 0)
+		close(s.nat_helper);
 	control_close(s.control);
 	metrics_http_close(s.metrics);
 	free(s.waiter);

@@ -48,25 +48,33 @@ static int64_t now_ms(void)
 }
 
 /* The child, between clone and exec: raw system calls only (the caller may have threads, and
- * the child has no copy of their locks' owners). */
-static void child_exec(const char *helper, int sock, const char *parent)
+ * the child has no copy of their locks' owners). denali-nat is run from helper_fd, opened
+ * before the rights were given up, so a fleet's user that cannot reach the build's folder (a
+ * checkout in root's 0700 home, run with sudo) still runs it. */
+static void child_exec(int helper_fd, int sock, const char *parent)
 {
 	uint64_t none =
 		0; /* the supervisor blocks the signals it reads: the launcher starts with none */
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
+	/* Out of the way of fds 3 and 4 first; close-on-exec, so the launcher does not keep it. */
+	int helper = fcntl(helper_fd, F_DUPFD_CLOEXEC, LAUNCHER_SOCK_FD + 2);
+	if (helper < 0)
+		_exit(127);
 	if (sock == LAUNCHER_SOCK_FD) {
 		if (fcntl(sock, F_SETFD, 0) != 0)
 			_exit(127);
 	} else if (dup2(sock, LAUNCHER_SOCK_FD) != LAUNCHER_SOCK_FD) {
 		_exit(127);
 	}
-	if (syscall(SYS_close_range, LAUNCHER_SOCK_FD + 1, ~0U, 0) != 0)
+	if (dup3(helper, LAUNCHER_SOCK_FD + 1, O_CLOEXEC) != LAUNCHER_SOCK_FD + 1)
+		_exit(127);
+	if (syscall(SYS_close_range, LAUNCHER_SOCK_FD + 2, ~0U, 0) != 0)
 		_exit(127);
 	/* The third argument: whether it and its NATs seal themselves (denali-run's --seccomp). */
 	char *const argv[] = {(char *)(uintptr_t)NAT_HELPER, (char *)(uintptr_t)parent,
 			      (char *)(uintptr_t)(sandbox_seccomp_on() ? "seccomp" : "no-seccomp"),
 			      NULL};
-	execve(helper, argv, environ);
+	syscall(SYS_execveat, LAUNCHER_SOCK_FD + 1, "", argv, environ, AT_EMPTY_PATH);
 	static const char msg[] = "denali-run: cannot run the NAT launcher (" NAT_HELPER ")\n";
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
 		_exit(127);
@@ -84,19 +92,37 @@ static int find_helper(char *out, size_t outlen)
 	return 0;
 }
 
-struct nat_launcher *nat_launcher_start(const char *helper, char *err, size_t errlen)
+int nat_launcher_open_helper(const char *helper, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
 	if (helper) {
 		snprintf(path, sizeof(path), "%s", helper);
 	} else if (find_helper(path, sizeof(path)) != 0) {
 		snprintf(err, errlen, "the NAT launcher: cannot find denali-nat: /proc/self/exe");
-		return NULL;
+		return -1;
 	}
 	if (access(path, X_OK) != 0) {
 		snprintf(err, errlen, "the NAT launcher: cannot run %s: %s", path, strerror(errno));
-		return NULL;
+		return -1;
 	}
+	int fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		snprintf(err, errlen, "the NAT launcher: %s: %s", path, strerror(errno));
+	return fd;
+}
+
+struct nat_launcher *nat_launcher_start(const char *helper, char *err, size_t errlen)
+{
+	int fd = nat_launcher_open_helper(helper, err, errlen);
+	if (fd < 0)
+		return NULL;
+	struct nat_launcher *l = nat_launcher_start_fd(fd, err, errlen);
+	close(fd);
+	return l;
+}
+
+struct nat_launcher *nat_launcher_start_fd(int helper_fd, char *err, size_t errlen)
+{
 	struct nat_launcher *l = calloc(1, sizeof(*l));
 	int sv[2];
 	if (!l || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -110,7 +136,7 @@ struct nat_launcher *nat_launcher_start(const char *helper, char *err, size_t er
 	int pidfd = -1;
 	long pid = syscall(SYS_clone, CLONE_PIDFD | SIGCHLD, NULL, &pidfd, NULL, 0);
 	if (pid == 0)
-		child_exec(path, sv[1], parent);
+		child_exec(helper_fd, sv[1], parent);
 	int e = errno;
 	close(sv[1]);
 	if (pid < 0) {

@@ -11,10 +11,19 @@
 
 struct nat_launcher;
 
-/* Starts the launcher: denali-nat from the folder of the running executable (helper: another
- * path, for the tests; NULL for that one), with the seal denali-run's --seccomp asks for
- * (sandbox_seccomp_on). Call before this process seals (it forks and execs) and after it gave
- * up its rights (the launcher and its NATs keep what it kept). NULL with err set. */
+/* Opens denali-nat for a later nat_launcher_start_fd (O_PATH, close-on-exec): the one in the
+ * folder of the running executable (helper: another path, for the tests; NULL for that one).
+ * Call while this process may still reach it: before it gives up its rights. The fd, or -1
+ * with err. */
+int nat_launcher_open_helper(const char *helper, char *err, size_t errlen);
+
+/* Starts the launcher: the denali-nat helper_fd opened, exec'd with the seal denali-run's
+ * --seccomp asks for (sandbox_seccomp_on). Call before this process seals (it forks and
+ * execs) and after it gave up its rights (the launcher and its NATs keep what it kept). The
+ * caller still closes helper_fd. NULL with err set. */
+struct nat_launcher *nat_launcher_start_fd(int helper_fd, char *err, size_t errlen);
+
+/* nat_launcher_open_helper, nat_launcher_start_fd, then the fd closed: for the tests. */
 struct nat_launcher *nat_launcher_start(const char *helper, char *err, size_t errlen);
 
 /* Asks for a NAT process serving sock (a SOCK_SEQPACKET socket: the NAT's end, which the

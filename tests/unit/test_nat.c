@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -632,6 +633,51 @@ START_TEST(test_nat_sealed)
 }
 END_TEST
 
+/* The launcher runs from the denali-nat opened before (as the supervisor opens it before it
+ * gives up the rights to reach the build's folder): a copy opened, then removed, still starts
+ * a launcher whose NAT answers, and the launcher keeps no fd of it. */
+START_TEST(test_nat_launcher_from_fd)
+{
+	char copy[] = "/tmp/denali-nat-copy-XXXXXX";
+	int out = mkstemp(copy);
+	ck_assert_int_ge(out, 0);
+	FILE *in = fopen(helper(), "rb");
+	ck_assert(in != NULL);
+	char buf[65536];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		ck_assert_int_eq(write(out, buf, n), (ssize_t)n);
+	fclose(in);
+	ck_assert_int_eq(fchmod(out, 0755), 0);
+	close(out);
+	char err[256];
+	int fd = nat_launcher_open_helper(copy, err, sizeof(err));
+	ck_assert_msg(fd >= 0, "%s", err);
+	ck_assert_int_eq(unlink(copy), 0); /* no path left to it */
+	struct nat_launcher *l = nat_launcher_start_fd(fd, err, sizeof(err));
+	ck_assert_msg(l != NULL, "%s", err);
+	close(fd);
+	struct got g = {0};
+	struct vnet_nat *nat = nat_start(l, &g);
+	ck_assert_int_eq(send_arp_batch(nat), 0);
+	turn_until(nat, &g.arp_replies, NAT_BATCH);
+	ck_assert_uint_eq(g.arp_replies, NAT_BATCH);
+	/* No fd of the launcher is the copy it was run from (it was close-on-exec). */
+	for (int i = 0; i < 64; i++) {
+		char path[64], target[256];
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)nat_launcher_pid(l), i);
+		ssize_t len = readlink(path, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		ck_assert_msg(strstr(target, "denali-nat-copy") == NULL, "the launcher keeps %s",
+			      target);
+	}
+	vnet_nat_destroy(nat);
+	nat_launcher_stop(l);
+}
+END_TEST
+
 /* The launcher gone (killed): the NAT it started serves on; when that one dies too, its end is
  * said, no restart comes (none can), nothing is polled or timed, and frames are dropped and
  * counted. */
@@ -739,6 +785,7 @@ Suite *nat_suite(void)
 	tcase_add_test(tc, test_nat_process_frames_and_forwards);
 	tcase_add_test(tc, test_nat_restarts_back_off);
 	tcase_add_test(tc, test_nat_sealed);
+	tcase_add_test(tc, test_nat_launcher_from_fd);
 	tcase_add_test(tc, test_nat_launcher_gone);
 	tcase_add_test(tc, test_nat_launch_messages);
 	suite_add_tcase(s, tc);
