@@ -323,7 +323,13 @@ def special_case(name, binaries, tmp):
         svc = write_service(tmp, "sigterm", misbehave, ["spin"])
 
         def stop_when_spinning(proc):
-            time.sleep(0.5)
+            # Once its cell is forked, denali-run reads SIGTERM from its signalfd (it blocked
+            # it before): a fixed sleep could land earlier on a loaded host, where the default
+            # action ends the run with no "stopped" line.
+            deadline = time.monotonic() + 60
+            while not children(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.2)
             proc.send_signal(signal.SIGTERM)
 
         status, out, err = run([denali_run, "--state-dir", state, svc], on_started=stop_when_spinning)
