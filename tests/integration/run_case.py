@@ -327,7 +327,12 @@ def special_case(name, binaries, tmp):
             # it before): a fixed sleep could land earlier on a loaded host, where the default
             # action ends the run with no "stopped" line.
             deadline = time.monotonic() + 60
-            while not children(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+            while proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    if children(proc.pid):
+                        break
+                except OSError:  # it ended meanwhile: the status check below says so
+                    break
                 time.sleep(0.05)
             time.sleep(0.2)
             proc.send_signal(signal.SIGTERM)
