@@ -1,5 +1,6 @@
 /* The control socket's server: connections, line framing, the protocol's checks. */
 #include "control.h"
+#include "clock.h"
 #include "listener.h"
 #include "private_dir.h"
 
@@ -133,13 +134,6 @@ int control_check_request(const json_t *request, char *err, size_t errlen)
 			return -1;
 		}
 	return 0;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
 }
 
 /* Takes path.lock: held for the run, so a second run on the same path is refused while a
@@ -482,7 +476,7 @@ static void accept_clients(struct control *c, int64_t now)
 void control_serve(struct control *c, const struct pollfd *fds, unsigned n, int64_t now)
 {
 	if (!now)
-		now = now_ns();
+		now = clock_mono_ns();
 	listener_resume(&c->listener, now);
 	for (unsigned k = 1; k < n; k++) {
 		struct control_client *cl = NULL;

@@ -21,6 +21,7 @@
 
 #include "cell.h"
 #include "cell_proto.h"
+#include "clock.h"
 #include "control.h"
 #include "detach.h"
 #include "exit_status.h"
@@ -568,7 +569,7 @@ static const char *state_word(const struct supervisor *s, unsigned i)
 static json_t *control_list(struct supervisor *s)
 {
 	json_t *list = json_array();
-	int64_t now = vcpu_clock_ns();
+	int64_t now = clock_mono_ns();
 	for (unsigned i = 0; i < s->plan->count; i++) {
 		const struct budget_entry *b = &s->budget[i];
 		uint64_t resident = __atomic_load_n(&b->resident_pages, __ATOMIC_RELAXED);
@@ -621,7 +622,7 @@ static char *metrics_now(struct supervisor *s)
 	int has_nat = s->vnet && vnet_nat_stats(s->vnet, &c) == 0;
 	if (has_nat)
 		nat = (struct metrics_nat){.up = c.pid != 0, .restarts = c.restarts};
-	char *text = metrics_text(list, (double)(vcpu_clock_ns() - s->started_ns) / 1e9,
+	char *text = metrics_text(list, (double)(clock_mono_ns() - s->started_ns) / 1e9,
 				  s->budget_bytes, has_nat ? &nat : NULL);
 	json_decref(list);
 	return text;
@@ -775,7 +776,7 @@ static json_t *control_stop(struct supervisor *s, unsigned i, const json_t *grac
 		return control_error("usage", "stop: grace must be 0 to %.0f seconds",
 				     STOP_GRACE_MAX_S);
 	to_cell(s, i, CELL_MSG_STOP_ONE, NULL);
-	int64_t at = vcpu_clock_ns() + (int64_t)(seconds * 1e9);
+	int64_t at = clock_mono_ns() + (int64_t)(seconds * 1e9);
 	if (!s->stop_at[i] || at < s->stop_at[i])
 		s->stop_at[i] = at ? at : 1;
 	return json_pack("{s:b, s:s}", "ok", 1, "name", s->plan->services[i].cfg.name);
@@ -786,7 +787,7 @@ static int kill_stopped(struct supervisor *s)
 {
 	if (!s->stop_at)
 		return -1;
-	int64_t now = vcpu_clock_ns(), next = INT64_MAX;
+	int64_t now = clock_mono_ns(), next = INT64_MAX;
 	for (unsigned i = 0; i < s->plan->count; i++) {
 		if (!s->stop_at[i])
 			continue;
@@ -956,7 +957,7 @@ static void enforce_budget(struct supervisor *s)
 		return;
 	const struct vmm_plan *plan = s->plan;
 	unsigned victims[BUDGET_PICK_MAX];
-	int64_t now = vcpu_clock_ns();
+	int64_t now = clock_mono_ns();
 	if (!s->budget_bytes)
 		return;
 	/* One that went to sleep since it was asked has done so: when it wakes it may be asked
@@ -1180,7 +1181,7 @@ int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 			goto out;
 		}
 	}
-	s.started_ns = vcpu_clock_ns();
+	s.started_ns = clock_mono_ns();
 	if (plan->control_path || plan->metrics_listen) {
 		char err[512];
 		struct control_ops ops = {.ctx = &s, .handle = control_handle};
@@ -1222,7 +1223,7 @@ int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 	}
 	detach_ready(plan->ready_fd);
 	progress_init(&s.progress, plan->resume ? "resuming" : "starting", plan->count,
-		      isatty(STDERR_FILENO), vcpu_clock_ns());
+		      isatty(STDERR_FILENO), clock_mono_ns());
 	/* The main loop's filter, before its first control or metrics client. The cells of the
 	 * start were forked unsealed and seal themselves; a cell forked later (start FILE) starts
 	 * from this filter, which is why it holds a cell's whole list. Privileges and Landlock
@@ -1262,9 +1263,9 @@ int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 		if (poll(fds, 6 + npolled + nctl + nmet, timeout) < 0 && errno != EINTR)
 			break;
 		if (s.control)
-			control_serve(s.control, fds + 6 + npolled, nctl, vcpu_clock_ns());
+			control_serve(s.control, fds + 6 + npolled, nctl, clock_mono_ns());
 		if (s.metrics)
-			metrics_http_serve(s.metrics, mfds, nmet, vcpu_clock_ns());
+			metrics_http_serve(s.metrics, mfds, nmet, clock_mono_ns());
 		if (fds[5].revents & POLLIN)
 			enforce_budget(&s);
 		if (fds[3].revents & POLLIN)
@@ -1294,7 +1295,7 @@ int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 			if (s.cells[c].queued && (fds[6 + c].revents & POLLOUT))
 				flush_cell(&s.cells[c]);
 		}
-		progress_update(&s.progress, s.up, s.failed_to_start, vcpu_clock_ns());
+		progress_update(&s.progress, s.up, s.failed_to_start, clock_mono_ns());
 		cells_alive = 0;
 		for (unsigned c = 0; c < s.ncells; c++)
 			cells_alive += s.cells[c].pid != 0;

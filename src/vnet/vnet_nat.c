@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "nat_proto.h"
 #include "vnet_sanitize.h"
 
@@ -62,13 +63,6 @@ struct vnet_nat {
 	uint8_t batch[NAT_BATCH][DN_NIC_FRAME_MAX];
 	struct nat_rx rx;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The child, between clone and exec: raw system calls only (the supervisor has other threads,
  * and the child has no copy of their locks' owners). */
@@ -125,7 +119,7 @@ static int spawn(struct vnet_nat *n, char *err, size_t errlen)
 	n->pidfd = pidfd;
 	n->pid = (pid_t)pid;
 	n->generation++;
-	n->started_ms = now_ms();
+	n->started_ms = clock_mono_ms();
 	return 0;
 }
 
@@ -161,7 +155,7 @@ static void lost(struct vnet_nat *n, const char *why)
 		describe_exit(&si, how, sizeof(how));
 	else
 		snprintf(how, sizeof(how), "died (waitid: %s)", strerror(errno));
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 	if (now - n->started_ms >= QUICK_DEATH_MS)
 		n->delay_ms = 0;
 	else if (n->delay_ms < RESTART_DELAY_MIN_MS)
@@ -271,7 +265,7 @@ static void restart(struct vnet_nat *n)
 	if (spawn(n, err, sizeof(err)) != 0) {
 		fprintf(stderr, "denali-run: %s: trying again in %.2f s\n", err,
 			RESTART_DELAY_MAX_MS / 1000.0);
-		n->restart_at_ms = now_ms() + RESTART_DELAY_MAX_MS;
+		n->restart_at_ms = clock_mono_ms() + RESTART_DELAY_MAX_MS;
 		return;
 	}
 	n->count.restarts++;
@@ -370,9 +364,9 @@ int vnet_nat_add_forward(struct vnet_nat *n, const struct vmm_forward *f, uint32
 		return 0;
 	}
 	uint32_t seq = w->seq;
-	int64_t deadline = now_ms() + FORWARD_WAIT_MS;
+	int64_t deadline = clock_mono_ms() + FORWARD_WAIT_MS;
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - clock_mono_ms();
 		if (left <= 0) {
 			lost(n, "it did not answer a forward in 5 s");
 			return 0;
@@ -449,7 +443,7 @@ int vnet_nat_fill(struct vnet_nat *n, struct pollfd *fds, unsigned *nfds, unsign
 {
 	n->polled = 0;
 	if (!n->pid) {
-		int64_t left = n->restart_at_ms - now_ms();
+		int64_t left = n->restart_at_ms - clock_mono_ms();
 		if (left > 0) {
 			if (*timeout_ms < 0 || left < *timeout_ms)
 				*timeout_ms = (int)left;

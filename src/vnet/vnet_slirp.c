@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "denali/abi.h"
 
 #define QUEUE_FRAMES 256u
@@ -43,19 +44,10 @@ struct vnet_slirp {
 	int overflow;
 };
 
-static int64_t clock_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t cb_clock_ns(void *opaque)
 {
 	(void)opaque;
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return clock_mono_ns();
 }
 
 static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
@@ -327,7 +319,7 @@ int vnet_slirp_fill(struct vnet_slirp *s, struct pollfd *fds, unsigned *n, unsig
 	s->max = max;
 	uint32_t t = *timeout_ms < 0 ? UINT32_MAX : (uint32_t)*timeout_ms;
 	slirp_pollfds_fill(s->slirp, &t, add_poll, s);
-	int64_t now = clock_ms();
+	int64_t now = clock_mono_ms();
 	for (unsigned i = 0; i < TIMERS_MAX; i++) {
 		const struct slirp_timer *tm = &s->timers[i];
 		if (tm->in_use && tm->expire_ms >= 0) {
@@ -345,7 +337,7 @@ void vnet_slirp_dispatch(struct vnet_slirp *s, const struct pollfd *fds, int pol
 {
 	s->polled = fds;
 	slirp_pollfds_poll(s->slirp, poll_failed, get_revents, s);
-	int64_t now = clock_ms();
+	int64_t now = clock_mono_ms();
 	for (unsigned i = 0; i < TIMERS_MAX; i++) {
 		struct slirp_timer *tm = &s->timers[i];
 		if (tm->in_use && tm->expire_ms >= 0 && tm->expire_ms <= now) {
