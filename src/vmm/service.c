@@ -35,7 +35,7 @@ static void fill_boot_info(struct vmm_service *svc, const struct vmm_image *img)
 		bi.prefix = net->prefix;
 		bi.ip = net->ip;
 		bi.gateway = net->gateway;
-		bi.dns = net->uplink == VMM_UPLINK_USER ? VMM_LAN_DNS : 0;
+		bi.dns = net->uplink == VNET_UPLINK_USER ? VNET_LAN_DNS : 0;
 	}
 	if (svc->disk)
 		bi.disk = DN_GPA_IOWIN + DN_IOWIN_DISK;

@@ -803,6 +803,29 @@ static int kill_stopped(struct supervisor *s)
 	return next == INT64_MAX ? -1 : (int)((next - now) / 1000000) + 1;
 }
 
+/* Gives service i's NIC, if it has one, its port on the network. 0, or -1 with err. */
+static int add_port(struct vnet *vn, const struct vmm_plan *plan, unsigned i, char *err,
+		    size_t errlen)
+{
+	if (!plan->services[i].cfg.net.enabled)
+		return 0;
+	struct vnet_port_config pc;
+	vmm_plan_net_port(plan, i, &pc);
+	return vnet_add_port(vn, i, &pc, err, errlen);
+}
+
+/* The network of the plan's services (its thread not started yet), or NULL with err. */
+static struct vnet *network_create(const struct vmm_plan *plan, char *err, size_t errlen)
+{
+	struct vnet *vn = vnet_create(err, errlen);
+	for (unsigned i = 0; vn && i < plan->count; i++)
+		if (add_port(vn, plan, i, err, errlen) != 0) {
+			vnet_destroy(vn);
+			vn = NULL;
+		}
+	return vn;
+}
+
 /* Connects service i (added to the plan) to the network: the switch learns of it, and is
  * created if no service had a NIC before. 0, or -1 with err. */
 static int start_network(struct supervisor *s, unsigned i, char *err, size_t errlen)
@@ -810,8 +833,8 @@ static int start_network(struct supervisor *s, unsigned i, char *err, size_t err
 	if (!s->plan->services[i].cfg.net.enabled)
 		return 0;
 	if (s->vnet)
-		return vnet_add_service(s->vnet, i, err, errlen);
-	s->vnet = vnet_create(s->plan, err, errlen);
+		return add_port(s->vnet, s->plan, i, err, errlen);
+	s->vnet = network_create(s->plan, err, errlen);
 	if (s->vnet && vnet_start(s->vnet, err, errlen) != 0) {
 		vnet_destroy(s->vnet);
 		s->vnet = NULL;
@@ -839,8 +862,8 @@ static json_t *control_start(struct supervisor *s, unsigned client, const char *
 	if (vmm_plan_check(plan, err, sizeof(err)) != 0 ||
 	    start_network(s, i, err, sizeof(err)) != 0) {
 		const struct vmm_net_config *net = &plan->services[i].cfg.net;
-		char tap[VMM_IFNAMSIZ] = "";
-		if (i < plan->count && net->enabled && net->uplink == VMM_UPLINK_TAP &&
+		char tap[VNET_IFNAMSIZ] = "";
+		if (i < plan->count && net->enabled && net->uplink == VNET_UPLINK_TAP &&
 		    s->was_root && strncmp(err, "tap:", 4) == 0)
 			snprintf(tap, sizeof(tap), "%s", net->tap);
 		vmm_plan_drop_last(plan);
@@ -1175,7 +1198,7 @@ int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 	guestmem_sigbus_install(); /* the switch copies into guests' windows */
 	if (vmm_plan_has_net(plan)) {
 		char err[512];
-		s.vnet = vnet_create(plan, err, sizeof(err));
+		s.vnet = network_create(plan, err, sizeof(err));
 		if (!s.vnet) {
 			fprintf(stderr, "denali-run: %s\n", err);
 			goto out;

@@ -12,26 +12,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/plan.h"
+#include "vnet_config.h"
 #include "vnet_nat.h"
 #include "vnet_switch.h"
 
 struct vnet;
 
-/* Creates the switch and the uplinks the plan's services use (the NAT process for `user`, with
- * every forward listening; TAP devices), and starts the network thread. Returns NULL with err set.
- */
-struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen);
+/* Creates the switch, with no port yet (vnet_add_port). Returns NULL with err set. */
+struct vnet *vnet_create(char *err, size_t errlen);
 
 /* Starts its thread. Only once every cell is forked: a process that forks while another of
  * its threads may hold an allocator lock (ASan's has no fork handler) gives the child a lock
  * no one will release. 0, or -1 with err. */
 int vnet_start(struct vnet *vn, char *err, size_t errlen);
 
-/* A service added to the plan after vnet_create (the control socket's start): room for its
- * port, the uplink its NIC needs, its host forwards. 0, or -1 with err (no forward of it stays
- * published). Services without a NIC need no call. */
-int vnet_add_service(struct vnet *vn, unsigned service, char *err, size_t errlen);
+/* Makes room for service's port and keeps a copy of its configuration (for vnet_attach), and
+ * opens what it needs: its uplink (created on first use: the NAT process for `user`, a TAP
+ * device), its host forwards, listening. Before or after vnet_start (the control socket's
+ * start). 0, or -1 with err (no forward of it stays published, nothing of it is kept).
+ * Services without a NIC need no call; a service is added once. */
+int vnet_add_port(struct vnet *vn, unsigned service, const struct vnet_port_config *pc, char *err,
+		  size_t errlen);
 
 /* Around a fork once the thread runs: the thread waits (it holds no allocator lock then), and
  * the child must not touch the switch. NULL is allowed. */

@@ -338,7 +338,7 @@ void vnet_nat_destroy(struct vnet_nat *n)
 	free(n);
 }
 
-int vnet_nat_add_forward(struct vnet_nat *n, const struct vmm_forward *f, uint32_t guest_ip,
+int vnet_nat_add_forward(struct vnet_nat *n, const struct vnet_forward *f, uint32_t guest_ip,
 			 char *err, size_t errlen)
 {
 	if (n->nfwds == n->capfwds) {
@@ -392,7 +392,7 @@ int vnet_nat_add_forward(struct vnet_nat *n, const struct vmm_forward *f, uint32
 	}
 }
 
-void vnet_nat_remove_forward(struct vnet_nat *n, const struct vmm_forward *f)
+void vnet_nat_remove_forward(struct vnet_nat *n, const struct vnet_forward *f)
 {
 	for (unsigned i = 0; i < n->nfwds; i++) {
 		struct nat_forward *k = &n->fwds[i];

@@ -135,11 +135,11 @@ struct vnet_slirp *vnet_slirp_create(char *err, size_t errlen)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.version = 4;
 	cfg.in_enabled = true;
-	cfg.vnetwork = addr(VMM_LAN_NET);
-	cfg.vnetmask = addr(~0u << (32 - VMM_LAN_PREFIX));
-	cfg.vhost = addr(VMM_LAN_GATEWAY);
-	cfg.vnameserver = addr(VMM_LAN_DNS);
-	cfg.vdhcp_start = addr(VMM_LAN_LAST + 1); /* DHCP unused: keep it off our addresses */
+	cfg.vnetwork = addr(VNET_LAN_NET);
+	cfg.vnetmask = addr(~0u << (32 - VNET_LAN_PREFIX));
+	cfg.vhost = addr(VNET_LAN_GATEWAY);
+	cfg.vnameserver = addr(VNET_LAN_DNS);
+	cfg.vdhcp_start = addr(VNET_LAN_LAST + 1); /* DHCP unused: keep it off our addresses */
 	cfg.vhostname = "denali";
 	cfg.if_mtu = DN_NIC_MTU;
 	cfg.if_mru = DN_NIC_MTU;
@@ -163,7 +163,7 @@ void vnet_slirp_destroy(struct vnet_slirp *s)
 }
 
 /* Whether fd is a listening TCP socket bound to the forward's host address and port. */
-static int is_forward_listener(int fd, const struct vmm_forward *f)
+static int is_forward_listener(int fd, const struct vnet_forward *f)
 {
 	int listening = 0;
 	socklen_t len = sizeof(listening);
@@ -180,7 +180,7 @@ static int is_forward_listener(int fd, const struct vmm_forward *f)
  * a 1 s retry. libslirp does not say which descriptor it took, so the process's descriptors are
  * searched for the listening socket on the forward's address and port (only slirp's can be
  * bound there: the bind just succeeded), and listen() again sets a full backlog. */
-static void forward_raise_backlog(const struct vmm_forward *f)
+static void forward_raise_backlog(const struct vnet_forward *f)
 {
 	DIR *d = opendir("/proc/self/fd");
 	if (!d) {
@@ -206,7 +206,7 @@ static void forward_raise_backlog(const struct vmm_forward *f)
 	closedir(d);
 }
 
-int vnet_slirp_add_forward(struct vnet_slirp *s, const struct vmm_forward *f, uint32_t guest_ip,
+int vnet_slirp_add_forward(struct vnet_slirp *s, const struct vnet_forward *f, uint32_t guest_ip,
 			   char *err, size_t errlen)
 {
 	if (slirp_add_hostfwd(s->slirp, f->udp, addr(f->host_addr), f->host_port, addr(guest_ip),
@@ -223,7 +223,7 @@ int vnet_slirp_add_forward(struct vnet_slirp *s, const struct vmm_forward *f, ui
 	return -1;
 }
 
-void vnet_slirp_remove_forward(struct vnet_slirp *s, const struct vmm_forward *f)
+void vnet_slirp_remove_forward(struct vnet_slirp *s, const struct vnet_forward *f)
 {
 	slirp_remove_hostfwd(s->slirp, f->udp, addr(f->host_addr), f->host_port);
 }

@@ -1170,20 +1170,20 @@ START_TEST(test_vnet_sleep_and_wake)
 	/* Through the network thread: a port put to sleep sends its last frames, lets go of its
 	 * window and fds, has frames held and asks once to be woken; attached again, it gets
 	 * them in order and is told. */
-	struct vmm_plan_service svc[2];
-	memset(svc, 0, sizeof(svc));
+	struct vnet_port_config port[2];
+	memset(port, 0, sizeof(port));
 	for (unsigned i = 0; i < 2; i++) {
-		struct vmm_net_config *net = &svc[i].cfg.net;
-		snprintf(svc[i].cfg.name, sizeof(svc[i].cfg.name), "svc%u", i);
-		net->enabled = 1;
-		net->uplink = VMM_UPLINK_NONE;
+		struct vnet_port_config *net = &port[i];
+		snprintf(port[i].name, sizeof(port[i].name), "svc%u", i);
+		net->uplink = VNET_UPLINK_NONE;
 		uint8_t mac[6] = {0x02, 0, 0, 0, 0, (uint8_t)(i + 1)};
 		memcpy(net->mac, mac, 6);
 	}
-	struct vmm_plan plan = {.services = svc, .count = 2};
 	char err[256];
-	struct vnet *vn = vnet_create(&plan, err, sizeof(err));
+	struct vnet *vn = vnet_create(err, sizeof(err));
 	ck_assert_msg(vn != NULL, "%s", err);
+	for (unsigned i = 0; i < 2; i++)
+		ck_assert_msg(vnet_add_port(vn, i, &port[i], err, sizeof(err)) == 0, "%s", err);
 	ck_assert_msg(vnet_start(vn, err, sizeof(err)) == 0, "%s", err);
 	struct cell_nic a, b;
 	cell_nic_init(&a, 1);
@@ -1266,18 +1266,18 @@ START_TEST(test_vnet_wake_list_skips_the_awake)
 {
 	/* A service woken, or detached, before its wake-up is taken is not reported; asleep
 	 * again, it is. */
-	struct vmm_plan_service svc[2];
-	memset(svc, 0, sizeof(svc));
+	struct vnet_port_config port[2];
+	memset(port, 0, sizeof(port));
 	for (unsigned i = 0; i < 2; i++) {
-		svc[i].cfg.net.enabled = 1;
-		svc[i].cfg.net.uplink = VMM_UPLINK_NONE;
+		port[i].uplink = VNET_UPLINK_NONE;
 		uint8_t mac[6] = {0x02, 0, 0, 0, 0, (uint8_t)(i + 1)};
-		memcpy(svc[i].cfg.net.mac, mac, 6);
+		memcpy(port[i].mac, mac, 6);
 	}
-	struct vmm_plan plan = {.services = svc, .count = 2};
 	char err[256];
-	struct vnet *vn = vnet_create(&plan, err, sizeof(err));
+	struct vnet *vn = vnet_create(err, sizeof(err));
 	ck_assert_msg(vn != NULL, "%s", err);
+	for (unsigned i = 0; i < 2; i++)
+		ck_assert_msg(vnet_add_port(vn, i, &port[i], err, sizeof(err)) == 0, "%s", err);
 	ck_assert_msg(vnet_start(vn, err, sizeof(err)) == 0, "%s", err);
 	struct cell_nic a, b;
 	cell_nic_init(&a, 1);
@@ -1335,7 +1335,7 @@ START_TEST(test_slirp_forward_backlog)
 	ck_assert_int_eq(bind(probe, (struct sockaddr *)&a, sizeof(a)), 0);
 	ck_assert_int_eq(getsockname(probe, (struct sockaddr *)&a, &alen), 0);
 	close(probe);
-	struct vmm_forward f = {
+	struct vnet_forward f = {
 		.host_addr = 0x7f000001u, .host_port = ntohs(a.sin_port), .guest_port = 80};
 	ck_assert_msg(vnet_slirp_add_forward(s, &f, 0x0a00000au, err, sizeof(err)) == 0, "%s", err);
 	enum { CLIENTS = 8 };
@@ -1418,18 +1418,18 @@ START_TEST(test_vnet_callers_not_starved_by_busy_guests)
 	/* While guests keep the network thread busy turn after turn, the supervisor's calls
 	 * (stats here) get the switch's lock within one port's TX budget: the thread gives way
 	 * between ports, not only between turns. */
-	struct vmm_plan_service svc[1 + FLOODERS];
-	memset(svc, 0, sizeof(svc));
+	struct vnet_port_config port[1 + FLOODERS];
+	memset(port, 0, sizeof(port));
 	for (unsigned i = 0; i < 1 + FLOODERS; i++) {
-		svc[i].cfg.net.enabled = 1;
-		svc[i].cfg.net.uplink = VMM_UPLINK_NONE;
+		port[i].uplink = VNET_UPLINK_NONE;
 		uint8_t mac[6] = {0x02, 0, 0, 0, 0, (uint8_t)(i + 1)};
-		memcpy(svc[i].cfg.net.mac, mac, 6);
+		memcpy(port[i].mac, mac, 6);
 	}
-	struct vmm_plan plan = {.services = svc, .count = 1 + FLOODERS};
 	char err[256];
-	struct vnet *vn = vnet_create(&plan, err, sizeof(err));
+	struct vnet *vn = vnet_create(err, sizeof(err));
 	ck_assert_msg(vn != NULL, "%s", err);
+	for (unsigned i = 0; i < 1 + FLOODERS; i++)
+		ck_assert_msg(vnet_add_port(vn, i, &port[i], err, sizeof(err)) == 0, "%s", err);
 	ck_assert_msg(vnet_start(vn, err, sizeof(err)) == 0, "%s", err);
 	struct cell_nic nics[1 + FLOODERS];
 	struct flooder fl = {.stop = 0};
