@@ -22,7 +22,7 @@
 #include "clock.h"
 #include "exit_status.h"
 #include "guestmem.h"
-#include "sandbox/sandbox.h"
+#include "sandbox.h"
 
 /* STARTING: its thread builds or wakes it. RUNNING: its thread runs it. SLEEPING: it was
  * swapped out and its thread releases what it held. ASLEEP: no thread, no VM, no mapping: only

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vnet/vnet_config.h"
+#include "vnet_config.h"
 
 struct vmm_net_config {
 	int enabled; /* the service has a NIC ("net" is present) */

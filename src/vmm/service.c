@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "sandbox/sandbox.h"
+#include "sandbox.h"
 
 static void fill_boot_info(struct vmm_service *svc, const struct vmm_image *img)
 {

@@ -29,12 +29,12 @@
 #include "metrics.h"
 #include "metrics_http.h"
 #include "plan_net.h"
+#include "privileges.h"
 #include "progress.h"
-#include "sandbox/privileges.h"
-#include "sandbox/sandbox.h"
+#include "sandbox.h"
 #include "size.h"
 #include "stats.h"
-#include "vnet/vnet.h"
+#include "vnet.h"
 
 struct sup_cell {
 	pid_t pid; /* 0 once reaped */

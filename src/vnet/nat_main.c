@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "nat_process.h"
-#include "sandbox/sandbox.h"
+#include "sandbox.h"
 
 #define NAT_SOCK_FD 3
 

@@ -17,7 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "sandbox/sandbox.h"
+#include "sandbox.h"
 #include "vnet_nat.h"
 #include "vnet_tap.h"
 

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "denali/abi.h"
-#include "ratelimit/token_bucket.h"
+#include "token_bucket.h"
 
 /* The virtual LAN of the `user` uplink: one NAT for every service on it. */
 #define VNET_LAN_NET 0x0a000000u     /* 10.0.0.0 */

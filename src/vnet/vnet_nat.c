@@ -3,7 +3,7 @@
  * its replacement when it dies. */
 #include "vnet_nat.h"
 
-#include "sandbox/sandbox.h"
+#include "sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
