@@ -1165,6 +1165,59 @@ static unsigned open_fds(void)
 	return count;
 }
 
+START_TEST(test_vnet_port_config_is_its_own)
+{
+	/* The network keeps its own copy of each port's configuration: the caller's may change
+	 * or go once vnet_add_port returns, and a port is added once. A NIC for a service that
+	 * has no port is refused. */
+	struct vnet_port_config port[2];
+	memset(port, 0, sizeof(port));
+	for (unsigned i = 0; i < 2; i++) {
+		snprintf(port[i].name, sizeof(port[i].name), "svc%u", i);
+		port[i].uplink = VNET_UPLINK_NONE;
+		uint8_t mac[6] = {0x02, 0, 0, 0, 0, (uint8_t)(i + 1)};
+		memcpy(port[i].mac, mac, 6);
+	}
+	char err[256];
+	struct vnet *vn = vnet_create(err, sizeof(err));
+	ck_assert_msg(vn != NULL, "%s", err);
+	for (unsigned i = 0; i < 2; i++)
+		ck_assert_msg(vnet_add_port(vn, i, &port[i], err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(vnet_add_port(vn, 1, &port[1], err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "network: service 1 added twice");
+	memset(port, 0xff, sizeof(port)); /* no MAC the switch would let through */
+	ck_assert_msg(vnet_start(vn, err, sizeof(err)) == 0, "%s", err);
+	struct cell_nic a, b, c;
+	cell_nic_init(&a, 1);
+	cell_nic_init(&b, 2);
+	cell_nic_init(&c, 3);
+	ck_assert_int_eq(vnet_attach(vn, 2, c.mem_fd, dup(c.kick), dup(c.wake), err, sizeof(err)),
+			 -1);
+	ck_assert_str_eq(err, "network: unexpected NIC for service 2");
+	ck_assert_int_eq(cell_nic_attach(vn, 0, &a), 0);
+	ck_assert_int_eq(cell_nic_attach(vn, 1, &b), 0);
+	post_rx(&b.g, 4, 2048);
+	/* a's frame passes the source check against the MAC its port was added with. */
+	put_frame(&a.g, b.g.mac, a.g.mac, "from the copy");
+	kick(&a);
+	wait_sent(&a);
+	for (int i = 0; i < 2000 && b.g.nic->rx.used == 0; i++)
+		usleep(1000);
+	struct vnet_port_counters counters;
+	ck_assert_int_eq(vnet_counters(vn, 0, &counters), 0);
+	ck_assert_uint_eq(counters.tx_spoofed, 0);
+	ck_assert_uint_eq(counters.tx_frames, 1);
+	const char *got = take_rx(&b.g);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_str_eq(got, "from the copy");
+	vnet_destroy(vn);
+	guest_unmap(&a.g), guest_unmap(&b.g), guest_unmap(&c.g);
+	close(a.mem_fd), close(a.kick), close(a.wake);
+	close(b.mem_fd), close(b.kick), close(b.wake);
+	close(c.mem_fd), close(c.kick), close(c.wake);
+}
+END_TEST
+
 START_TEST(test_vnet_sleep_and_wake)
 {
 	/* Through the network thread: a port put to sleep sends its last frames, lets go of its
@@ -1484,6 +1537,7 @@ Suite *vnet_suite(void)
 	tcase_add_test(tc, test_sleep_wake_list);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("network thread");
+	tcase_add_test(tc, test_vnet_port_config_is_its_own);
 	tcase_add_test(tc, test_vnet_sleep_and_wake);
 	tcase_add_test(tc, test_vnet_wake_list_skips_the_awake);
 	tcase_add_test(tc, test_vnet_callers_not_starved_by_busy_guests);
