@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bench_util.h"
+#include "clock.h"
 #include "config.h"
 #include "loader.h"
 #include "service.h"
@@ -36,24 +37,24 @@ int main(int argc, char **argv)
 	static struct vmm_service svc;
 	/* Interleave the two so that drift on this noisy host affects both alike. */
 	for (int i = 0; i < runs; i++) {
-		int64_t t0 = vcpu_clock_ns();
+		int64_t t0 = clock_mono_ns();
 		struct bench_raw_vm vm;
 		if (bench_raw_vm_create(&vm, &kvm, RAM, 0, err, sizeof(err)) != 0 ||
 		    bench_raw_vm_run(&vm) != 0) {
 			fprintf(stderr, "boot: raw VM: %s\n", err);
 			return 1;
 		}
-		raw[i] = (double)(vcpu_clock_ns() - t0) / 1000.0;
+		raw[i] = (double)(clock_mono_ns() - t0) / 1000.0;
 		bench_raw_vm_destroy(&vm);
 
-		t0 = vcpu_clock_ns();
+		t0 = clock_mono_ns();
 		if (vmm_service_start(&svc, &cfg, &img, &kvm, state_dir, NULL, NULL, err,
 				      sizeof(err)) != 0) {
 			fprintf(stderr, "boot: %s\n", err);
 			return 1;
 		}
 		vmm_service_run(&svc);
-		int64_t t_exit = vcpu_clock_ns();
+		int64_t t_exit = clock_mono_ns();
 		if (svc.outcome.kind != VMM_OUTCOME_EXITED || svc.first_console_ns == 0) {
 			fprintf(stderr, "boot: hello did not exit cleanly: %s\n",
 				svc.outcome.reason);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bench_util.h"
+#include "clock.h"
 #include "config.h"
 #include "loader.h"
 #include "service.h"
@@ -28,13 +29,13 @@ static int64_t denali_run_calls(const struct vcpu_kvm *kvm, const struct vmm_ima
 	cfg.args = args;
 	snprintf(cfg.name, sizeof(cfg.name), "bench-hypercall");
 	char err[1024];
-	int64_t t0 = vcpu_clock_ns();
+	int64_t t0 = clock_mono_ns();
 	if (vmm_service_start(&svc, &cfg, img, kvm, state_dir, NULL, NULL, err, sizeof(err)) != 0) {
 		fprintf(stderr, "hypercall: %s\n", err);
 		exit(1);
 	}
 	vmm_service_run(&svc);
-	int64_t t = vcpu_clock_ns() - t0;
+	int64_t t = clock_mono_ns() - t0;
 	if (svc.outcome.kind != VMM_OUTCOME_EXITED ||
 	    svc.stats.hypercalls[DN_HC_CONSOLE] != calls) {
 		fprintf(stderr, "hypercall: guest failed: %s\n", svc.outcome.reason);
@@ -48,7 +49,7 @@ static int64_t raw_run_outs(const struct vcpu_kvm *kvm, uint32_t outs)
 {
 	char err[1024];
 	struct bench_raw_vm vm;
-	int64_t t0 = vcpu_clock_ns();
+	int64_t t0 = clock_mono_ns();
 	if (bench_raw_vm_create(&vm, kvm, RAM, outs, err, sizeof(err)) != 0) {
 		fprintf(stderr, "hypercall: raw VM: %s\n", err);
 		exit(1);
@@ -57,7 +58,7 @@ static int64_t raw_run_outs(const struct vcpu_kvm *kvm, uint32_t outs)
 		fprintf(stderr, "hypercall: raw VM run failed\n");
 		exit(1);
 	}
-	int64_t t = vcpu_clock_ns() - t0;
+	int64_t t = clock_mono_ns() - t0;
 	bench_raw_vm_destroy(&vm);
 	return t;
 }

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "vmm/private_dir.h"
+#include "private_dir.h"
 
 /* Every command, in the order of docs/control.md; an index into ctl_commands. */
 enum ctl_cmd {

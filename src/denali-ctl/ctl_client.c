@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "ctl_request.h"
 
 #define FIRST_BUFFER (64u << 10)
@@ -31,19 +32,12 @@ struct exchange {
 	size_t errlen;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Milliseconds left for poll: -1 without a deadline, 0 once it has passed. */
 static int ms_left(const struct exchange *x)
 {
 	if (x->deadline_ms < 0)
 		return -1;
-	int64_t left = x->deadline_ms - now_ms();
+	int64_t left = x->deadline_ms - clock_mono_ms();
 	return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
 }
 
@@ -229,7 +223,7 @@ int ctl_exchange(const char *path, const char *request, char **response, double 
 {
 	struct exchange x = {.fd = -1, .timeout_s = timeout_s, .err = err, .errlen = errlen};
 	ctl_printable(path, x.path, sizeof(x.path));
-	x.deadline_ms = timeout_s > 0 ? now_ms() + (int64_t)ceil(timeout_s * 1000) : -1;
+	x.deadline_ms = timeout_s > 0 ? clock_mono_ms() + (int64_t)ceil(timeout_s * 1000) : -1;
 	*response = NULL;
 	if (errlen)
 		err[0] = '\0';

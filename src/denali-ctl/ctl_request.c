@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 
 #include "denali/abi.h"
-#include "vmm/size.h"
+#include "size.h"
 
 #define DEFAULT_TIMEOUT_S 30.0
 #define MAX_SECONDS 1e7

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "ctl/ctl_proto.h"
+#include "ctl_proto.h"
 
 /* denali-ctl's exit statuses. */
 #define CTL_EXIT_OK 0

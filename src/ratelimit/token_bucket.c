@@ -1,7 +1,7 @@
 /* Token buckets: refill, take, and when a refused take may go. */
 #include "token_bucket.h"
 
-#include <time.h>
+#include "clock.h"
 
 /* Products of a token count (< 2^64) and a time in ns (< 2^64) need 128 bits. */
 __extension__ typedef unsigned __int128 u128;
@@ -138,7 +138,5 @@ int ratelimit_take(struct ratelimit *rl, uint64_t bytes, uint64_t now, uint64_t 
 
 uint64_t ratelimit_now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return (uint64_t)clock_mono_ns();
 }

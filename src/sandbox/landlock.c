@@ -1,5 +1,5 @@
 /* Landlock rulesets through the raw system calls (glibc has no wrappers). */
-#include "sandbox/landlock.h"
+#include "landlock.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /* Giving up root: groups, gid, uid and every capability set, with the raw capget/capset calls
  * (no libcap) and prctl. */
-#include "sandbox/privileges.h"
+#include "privileges.h"
 
 #include <errno.h>
 #include <grp.h>

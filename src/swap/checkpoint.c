@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define CHECKPOINT_MAGIC 0x3174706b636e6444ull /* "Ddnckpt1" */
 #define CHECKPOINT_VERSION 2		       /* 2: the CPUID table's id */
 
@@ -141,7 +143,7 @@ static int read_all(int fd, void *buf, size_t len)
  * may have been written by anyone who could write the state folder. */
 static int check_contents(struct checkpoint *c, const char *path, char *err, size_t errlen)
 {
-	int64_t now = vcpu_clock_ns();
+	int64_t now = clock_mono_ns();
 	char why[256];
 	if (!c->tsc_hz)
 		snprintf(why, sizeof(why), "its guest clock has a TSC rate of 0");

@@ -9,8 +9,8 @@
 #include <stdint.h>
 
 #include "denali/abi.h"
-#include "vcpu/vcpu.h"
-#include "vdisk/vdisk_dev.h"
+#include "vcpu.h"
+#include "vdisk_dev.h"
 
 struct checkpoint {
 	uint64_t ram_size;

@@ -13,6 +13,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "denali/abi.h"
 
 /* Calls fn for each run of pages whose bit is set in map. */
@@ -133,11 +134,6 @@ uint64_t swap_count_mapped(const void *host, size_t size)
 	return n > 0 ? (uint64_t)n : 0;
 }
 
-static int64_t now_ns(void)
-{
-	return vcpu_clock_ns();
-}
-
 /* Minor and major page faults of the calling thread: KVM faults guest pages in on the vcpu's
  * thread, so after a swap-in these are the guest's pages coming back on demand. */
 static uint64_t thread_faults(void)
@@ -159,7 +155,7 @@ void swap_count_faults(struct swap_state *s)
 
 int swap_out(struct swap_state *s, struct guestmem *mem, struct vcpu *v, char *err, size_t errlen)
 {
-	int64_t t0 = now_ns();
+	int64_t t0 = clock_mono_ns();
 	size_t pages = mem->size / DN_PAGE_SIZE;
 	if (!s->working_set) {
 		s->working_set = calloc((pages + 7) / 8, 1);
@@ -186,7 +182,7 @@ int swap_out(struct swap_state *s, struct guestmem *mem, struct vcpu *v, char *e
 	posix_fadvise(mem->fd, 0, (off_t)mem->size, POSIX_FADV_DONTNEED);
 	s->out = 1;
 	s->stats.outs++;
-	s->stats.out_ns += (uint64_t)(now_ns() - t0);
+	s->stats.out_ns += (uint64_t)(clock_mono_ns() - t0);
 	uint64_t left = swap_resident_pages(mem);
 	if (left > s->stats.resident_after_out_max)
 		s->stats.resident_after_out_max = left;
@@ -213,7 +209,7 @@ static void prefetch_run(size_t first, size_t n, void *arg)
 int swap_in(struct swap_state *s, struct guestmem *mem, struct vcpu *v, const struct vcpu_kvm *kvm,
 	    struct vcpu_shell *spare, char *err, size_t errlen)
 {
-	int64_t t0 = now_ns();
+	int64_t t0 = clock_mono_ns();
 	struct prefetch p = {mem, 0};
 	if (s->prefetch)
 		for_each_run(s->working_set, s->pages, prefetch_run, &p);
@@ -223,7 +219,7 @@ int swap_in(struct swap_state *s, struct guestmem *mem, struct vcpu *v, const st
 	s->stats.ins++;
 	s->stats.spare_ins += spare != NULL;
 	s->stats.prefetched_pages += p.pages;
-	s->stats.in_ns += (uint64_t)(now_ns() - t0);
+	s->stats.in_ns += (uint64_t)(clock_mono_ns() - t0);
 	s->faults_at_in = thread_faults();
 	return 0;
 }

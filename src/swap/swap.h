@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "guestmem.h"
-#include "vcpu/vcpu.h"
+#include "vcpu.h"
 
 struct swap_stats {
 	uint64_t outs, ins;

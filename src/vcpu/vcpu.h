@@ -114,9 +114,6 @@ int vcpu_boot(struct vcpu *v, uint64_t entry, uint64_t stack_top, uint64_t arg, 
  * control registers, EFER, segments, LDT, TR, GDT, IDT; apic_base 0, no local APIC). Pure. */
 void vcpu_sregs_fixed(struct kvm_sregs *s);
 
-/* Host CLOCK_MONOTONIC in ns. */
-int64_t vcpu_clock_ns(void);
-
 /* What the run loop does after a hypercall handler returns. */
 enum vcpu_action {
 	VCPU_CONTINUE = 0,

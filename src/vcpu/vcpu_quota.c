@@ -6,18 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static uint64_t ns_of(clockid_t clock)
-{
-	struct timespec ts;
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static struct timespec ts_of(uint64_t ns)
-{
-	return (struct timespec){.tv_sec = (time_t)(ns / 1000000000ull),
-				 .tv_nsec = (long)(ns % 1000000000ull)};
-}
+#include "clock.h"
 
 int vcpu_quota_start(struct vcpu_quota *q, unsigned percent, unsigned period_ms, int signo)
 {
@@ -39,8 +28,8 @@ int vcpu_quota_start(struct vcpu_quota *q, unsigned percent, unsigned period_ms,
 		return -1;
 	}
 	q->timer_created = 1;
-	q->period_start = ns_of(CLOCK_MONOTONIC);
-	q->cpu_at_start = ns_of(CLOCK_THREAD_CPUTIME_ID);
+	q->period_start = clock_ns_of(CLOCK_MONOTONIC);
+	q->cpu_at_start = clock_ns_of(CLOCK_THREAD_CPUTIME_ID);
 	return 0;
 }
 
@@ -48,7 +37,7 @@ void vcpu_quota_enforce(struct vcpu_quota *q, const volatile sig_atomic_t *stop)
 {
 	if (!q->quota_ns)
 		return;
-	uint64_t now = ns_of(CLOCK_MONOTONIC), cpu = ns_of(CLOCK_THREAD_CPUTIME_ID);
+	uint64_t now = clock_ns_of(CLOCK_MONOTONIC), cpu = clock_ns_of(CLOCK_THREAD_CPUTIME_ID);
 	if (now - q->period_start >= q->period_ns) {
 		q->period_start = now;
 		q->cpu_at_start = cpu;
@@ -57,17 +46,18 @@ void vcpu_quota_enforce(struct vcpu_quota *q, const volatile sig_atomic_t *stop)
 		 * stop) cuts the sleep short; only a stop ends it. */
 		q->throttles++;
 		uint64_t end = q->period_start + q->period_ns;
-		struct timespec until = ts_of(end);
+		struct timespec until = clock_timespec((int64_t)end);
 		while (!*stop &&
 		       clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
 			;
-		uint64_t woke = ns_of(CLOCK_MONOTONIC);
+		uint64_t woke = clock_ns_of(CLOCK_MONOTONIC);
 		q->throttled_ns += woke - now;
 		q->period_start = woke > end ? woke : end;
-		q->cpu_at_start = ns_of(CLOCK_THREAD_CPUTIME_ID);
+		q->cpu_at_start = clock_ns_of(CLOCK_THREAD_CPUTIME_ID);
 	}
 	/* The kick when this period's quota is used: on the thread's CPU clock, absolute. */
-	struct itimerspec its = {.it_value = ts_of(q->cpu_at_start + q->quota_ns)};
+	struct itimerspec its = {.it_value =
+					 clock_timespec((int64_t)(q->cpu_at_start + q->quota_ns))};
 	timer_settime(q->timer, TIMER_ABSTIME, &its, NULL);
 }
 

@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <time.h>
 
+#include "clock.h"
 #include "denali/abi.h"
 #include "sysarea.h"
 #include "vcpu.h"
@@ -129,13 +130,6 @@ uint64_t vcpu_sysarea_vregs_gpa(void)
 	return DN_GPA_IOWIN + DN_IOWIN_VREGS;
 }
 
-int64_t vcpu_clock_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static struct kvm_segment user_segment(uint16_t selector, uint8_t type, int code)
 {
 	return (struct kvm_segment){
@@ -169,9 +163,9 @@ static int read_time_base(struct vcpu *v, char *err, size_t errlen)
 	memset(&buf, 0, sizeof(buf));
 	buf.msrs.nmsrs = 1;
 	buf.msrs.entries[0].index = MSR_IA32_TSC;
-	int64_t before = vcpu_clock_ns();
+	int64_t before = clock_mono_ns();
 	int got = ioctl(v->fd, KVM_GET_MSRS, &buf);
-	int64_t after = vcpu_clock_ns();
+	int64_t after = clock_mono_ns();
 	if (got != 1) {
 		snprintf(err, errlen, "KVM_GET_MSRS(IA32_TSC): %s",
 			 got < 0 ? strerror(errno) : "not read");

@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
+#include "clock.h"
 #include "sysarea.h"
 #include "vcpu.h"
 
@@ -49,7 +50,7 @@ int vcpu_park(struct vcpu *v, struct vcpu_state *st, char *err, size_t errlen)
 	/* The offset makes the guest's TSC follow the host's exactly across the swap; without
 	 * the attribute, the TSC is moved on by the time away at unpark. */
 	st->has_offset = tsc_offset(v, 0, &st->tsc_offset) == 0;
-	st->host_ns = vcpu_clock_ns();
+	st->host_ns = clock_mono_ns();
 	/* Only this thread touches run (other threads kick it instead), and its kick handler
 	 * checks for NULL. */
 	struct kvm_run *run = v->run;
@@ -69,7 +70,7 @@ int vcpu_unpark(struct vcpu *v, const struct vcpu_kvm *kvm, struct vcpu_shell *s
 	if (vcpu_create(&fresh, kvm, shell, v->ram, v->ram_size, err, errlen) != 0)
 		return -1;
 	struct vcpu_state copy = *st; /* the ioctls take non-const arguments */
-	if (vcpu_state_sanitize(&copy, vcpu_clock_ns(), err, errlen) != 0) {
+	if (vcpu_state_sanitize(&copy, clock_mono_ns(), err, errlen) != 0) {
 		vcpu_destroy(&fresh);
 		return -1;
 	}
@@ -77,7 +78,7 @@ int vcpu_unpark(struct vcpu *v, const struct vcpu_kvm *kvm, struct vcpu_shell *s
 	if (copy.has_offset) {
 		tsc_ok = tsc_offset(&fresh, 1, &copy.tsc_offset) == 0;
 	} else {
-		int64_t away = vcpu_clock_ns() - copy.host_ns;
+		int64_t away = clock_mono_ns() - copy.host_ns;
 		uint64_t tsc = copy.tsc + (uint64_t)((unsigned __int128)(away > 0 ? away : 0) *
 						     v->tsc_hz / 1000000000u);
 		tsc_ok = tsc_msr(&fresh, 1, &tsc) == 0;

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "denali/abi.h"
-#include "ratelimit/token_bucket.h"
+#include "token_bucket.h"
 #include "vdisk_file.h"
 #include "vdisk_req.h"
 

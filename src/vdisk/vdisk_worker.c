@@ -9,7 +9,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "sandbox/sandbox.h"
+#include "sandbox.h"
 
 enum source_kind { SOURCE_KICK, SOURCE_COMPLETIONS };
 

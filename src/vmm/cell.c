@@ -19,9 +19,10 @@
 
 #include "cell_confine.h"
 #include "cell_proto.h"
+#include "clock.h"
 #include "exit_status.h"
 #include "guestmem.h"
-#include "sandbox/sandbox.h"
+#include "sandbox.h"
 
 /* STARTING: its thread builds or wakes it. RUNNING: its thread runs it. SLEEPING: it was
  * swapped out and its thread releases what it held. ASLEEP: no thread, no VM, no mapping: only
@@ -89,7 +90,7 @@ static void set_state_locked(struct cell_slot *slot, enum slot_state state)
 		return;
 	int awake = state == SLOT_RUNNING;
 	if (came_up) /* before awake: the budget never sees it awake with an old time */
-		__atomic_store_n(&b->woke_ns, vcpu_clock_ns(), __ATOMIC_RELAXED);
+		__atomic_store_n(&b->woke_ns, clock_mono_ns(), __ATOMIC_RELAXED);
 	__atomic_store_n(&b->awake, (uint32_t)awake, __ATOMIC_RELAXED);
 	if (awake && !b->started_ns)
 		__atomic_store_n(&b->started_ns, slot->svc.started_ns, __ATOMIC_RELAXED);
@@ -507,7 +508,7 @@ static int64_t sleeper_due(const struct vmm_service *svc)
 /* Wakes the sleepers whose timer or idle deadline has come, and arms timer_fd for the next. */
 static void wake_due(struct cell *cell)
 {
-	int64_t now = vcpu_clock_ns(), next = INT64_MAX;
+	int64_t now = clock_mono_ns(), next = INT64_MAX;
 	pthread_mutex_lock(&cell->lock);
 	for (unsigned i = 0; i < cell->count; i++) {
 		struct cell_slot *slot = &cell->slots[i];
@@ -522,10 +523,8 @@ static void wake_due(struct cell *cell)
 	pthread_mutex_unlock(&cell->lock);
 	struct itimerspec its;
 	memset(&its, 0, sizeof(its));
-	if (next != INT64_MAX) {
-		its.it_value.tv_sec = next / 1000000000;
-		its.it_value.tv_nsec = next % 1000000000;
-	}
+	if (next != INT64_MAX)
+		its.it_value = clock_timespec(next);
 	timerfd_settime(cell->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
@@ -566,10 +565,8 @@ static void send_stats_locked(struct cell *cell, struct cell_slot *slot)
 		int running = slot->state == SLOT_RUNNING;
 		uint64_t cpu = 0;
 		clockid_t clock;
-		struct timespec ts;
-		if (running && pthread_getcpuclockid(slot->thread, &clock) == 0 &&
-		    clock_gettime(clock, &ts) == 0)
-			cpu = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		if (running && pthread_getcpuclockid(slot->thread, &clock) == 0)
+			cpu = clock_ns_of(clock);
 		vmm_service_stats_now(&slot->svc, running, cpu, &msg.stats);
 	}
 	cell_msg_send(cell->sock, &msg, NULL, 0, 0);
@@ -819,7 +816,7 @@ int cell_run(const struct vmm_plan *plan, const struct vcpu_kvm *kvm, int sock, 
 		make_spares(&cell);
 		int timeout = -1;
 		if (cell.budget) {
-			int64_t now = vcpu_clock_ns();
+			int64_t now = clock_mono_ns();
 			if (now - measured >= RESIDENT_PERIOD_NS) {
 				measure_resident(&cell);
 				measured = now;

@@ -2,9 +2,9 @@
 #ifndef VMM_CELL_H
 #define VMM_CELL_H
 
+#include "budget.h"
 #include "plan.h"
-#include "swap/budget.h"
-#include "vcpu/vcpu.h"
+#include "vcpu.h"
 
 /* Runs services [first, first+count) of the plan (their rows of budget, shared with the
  * supervisor, kept up to date when there is a memory budget), reporting each end to the supervisor

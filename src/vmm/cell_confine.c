@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sandbox/landlock.h"
-#include "swap/checkpoint.h"
-#include "swap/swap.h"
-#include "vdisk/vdisk_file.h"
+#include "checkpoint.h"
+#include "landlock.h"
+#include "swap.h"
+#include "vdisk_file.h"
 
 /* A writable disk that does not exist is made now, as vdisk_file_open makes it, so that the
  * ruleset can name the file itself rather than its folder. Whatever goes wrong is left for

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "size.h"
-#include "vcpu/vcpu_quota.h"
+#include "vcpu_quota.h"
 
 int vmm_config_fail(char *err, size_t errlen, const char *path, const char *section,
 		    const char *key, const char *fmt, ...)

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ratelimit/token_bucket.h"
+#include "token_bucket.h"
 
 struct vmm_disk_config {
 	int enabled;   /* the service has a disk ("disk" is present) */

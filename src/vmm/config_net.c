@@ -123,7 +123,7 @@ static int parse_ip_key(const char *path, json_t *v, struct vmm_net_config *net,
 	if (net->ip == 0)
 		return fail(err, errlen, path, "ip", "0.0.0.0 is not a service address");
 	/* Every uplink shares one LAN, so no service may take the NAT's addresses. */
-	if ((net->ip & ~0xfu) == VMM_LAN_NET)
+	if ((net->ip & ~0xfu) == VNET_LAN_NET)
 		return fail(err, errlen, path, "ip",
 			    "10.0.0.0 to 10.0.0.15 are reserved (the gateway is 10.0.0.1, DNS "
 			    "10.0.0.3)");
@@ -143,7 +143,7 @@ static int parse_gateway_key(const char *path, json_t *v, struct vmm_net_config 
 int vmm_ifname_valid(const char *name, size_t len)
 {
 	/* The kernel's dev_valid_name: its isspace() counts Latin-1's NBSP (0xa0) too. */
-	if (len == 0 || len >= VMM_IFNAMSIZ || memchr(name, '\0', len) || strcmp(name, ".") == 0 ||
+	if (len == 0 || len >= VNET_IFNAMSIZ || memchr(name, '\0', len) || strcmp(name, ".") == 0 ||
 	    strcmp(name, "..") == 0)
 		return 0;
 	for (size_t i = 0; i < len; i++) {
@@ -159,9 +159,9 @@ static int parse_uplink_key(const char *path, json_t *v, struct vmm_net_config *
 {
 	const char *text = string_of(v);
 	if (text && strcmp(text, "user") == 0) {
-		net->uplink = VMM_UPLINK_USER;
+		net->uplink = VNET_UPLINK_USER;
 	} else if (text && strcmp(text, "none") == 0) {
-		net->uplink = VMM_UPLINK_NONE;
+		net->uplink = VNET_UPLINK_NONE;
 	} else if (text && strncmp(text, "tap:", 4) == 0) {
 		const char *name = text + 4;
 		size_t len = json_string_length(v) - 4;
@@ -178,7 +178,7 @@ static int parse_uplink_key(const char *path, json_t *v, struct vmm_net_config *
 				    "or \"..\", no whitespace, '/' or ':')",
 				    shown);
 		}
-		net->uplink = VMM_UPLINK_TAP;
+		net->uplink = VNET_UPLINK_TAP;
 		memcpy(net->tap, name, len + 1);
 	} else {
 		return fail(err, errlen, path, "uplink",
@@ -188,7 +188,7 @@ static int parse_uplink_key(const char *path, json_t *v, struct vmm_net_config *
 }
 
 /* "tcp:HOSTPORT:GUESTPORT" or "tcp:ADDR:HOSTPORT:GUESTPORT" (udp likewise). */
-static int parse_forward(const char *text, struct vmm_forward *f)
+static int parse_forward(const char *text, struct vnet_forward *f)
 {
 	const char *s = text;
 	if (strncmp(s, "tcp:", 4) == 0)
@@ -219,9 +219,9 @@ static int parse_forward_key(const char *path, json_t *v, struct vmm_net_config 
 		return fail(err, errlen, path, "forward",
 			    "expected an array of strings like \"tcp:8080:80\"");
 	size_t n = json_array_size(v);
-	if (n > VMM_FORWARDS_MAX)
+	if (n > VNET_FORWARDS_MAX)
 		return fail(err, errlen, path, "forward", "%zu forwards, at most %u are allowed", n,
-			    VMM_FORWARDS_MAX);
+			    VNET_FORWARDS_MAX);
 	for (size_t i = 0; i < n; i++) {
 		const char *text = string_of(json_array_get(v, i));
 		if (!text || parse_forward(text, &net->forward[i]) != 0)
@@ -279,20 +279,20 @@ int vmm_config_net_parse(const char *path, json_t *v, struct vmm_net_config *net
 				       json_object_get(v, "tx_rate_limiter"), &net->tx_limit, err,
 				       errlen))
 		return -1;
-	if (net->nforward && net->uplink != VMM_UPLINK_USER)
+	if (net->nforward && net->uplink != VNET_UPLINK_USER)
 		return fail(err, errlen, path, "forward", "needs the \"user\" uplink");
-	if (net->uplink == VMM_UPLINK_USER && net->ip) {
+	if (net->uplink == VNET_UPLINK_USER && net->ip) {
 		char a[16];
-		if (net->prefix && net->prefix != VMM_LAN_PREFIX)
+		if (net->prefix && net->prefix != VNET_LAN_PREFIX)
 			return fail(err, errlen, path, "ip",
 				    "the user uplink's LAN is 10.0.0.0/16: the prefix must be 16");
-		if ((net->ip >> 16) != (VMM_LAN_NET >> 16) || net->ip < VMM_LAN_FIRST ||
-		    net->ip > VMM_LAN_LAST)
+		if ((net->ip >> 16) != (VNET_LAN_NET >> 16) || net->ip < VNET_LAN_FIRST ||
+		    net->ip > VNET_LAN_LAST)
 			return fail(err, errlen, path, "ip",
 				    "%s is not in the user uplink's LAN (10.0.0.16 to "
 				    "10.0.254.254)",
 				    vmm_ip_str(net->ip, a));
-		if (net->gateway_set && net->gateway != VMM_LAN_GATEWAY)
+		if (net->gateway_set && net->gateway != VNET_LAN_GATEWAY)
 			return fail(err, errlen, path, "gateway",
 				    "the user uplink's gateway is 10.0.0.1");
 	}

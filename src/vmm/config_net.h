@@ -7,32 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ratelimit/token_bucket.h"
-
-/* The virtual LAN of the `user` uplink: one NAT for every service on it. */
-#define VMM_LAN_NET 0x0a000000u	    /* 10.0.0.0 */
-#define VMM_LAN_PREFIX 16u	    /* 10.0.0.0/16 */
-#define VMM_LAN_GATEWAY 0x0a000001u /* 10.0.0.1: the NAT, and the host as seen from guests */
-#define VMM_LAN_DNS 0x0a000003u	    /* 10.0.0.3: the NAT's DNS relay */
-#define VMM_LAN_FIRST 0x0a000010u   /* 10.0.0.16: the first address given out by default */
-#define VMM_LAN_LAST 0x0a00fefeu    /* 10.0.254.254: the last one */
-
-#define VMM_FORWARDS_MAX 8
-#define VMM_IFNAMSIZ 16 /* the kernel's IFNAMSIZ: a name and its NUL */
-
-enum vmm_uplink_kind {
-	VMM_UPLINK_USER = 0, /* libslirp NAT, no root */
-	VMM_UPLINK_TAP,	     /* a host TAP device (root) */
-	VMM_UPLINK_NONE,     /* other services only */
-};
-
-/* "tcp:8080:80": host 127.0.0.1:8080 reaches the service's port 80. */
-struct vmm_forward {
-	uint8_t udp;
-	uint32_t host_addr; /* IPv4 as a number; default 127.0.0.1 */
-	uint16_t host_port;
-	uint16_t guest_port;
-};
+#include "vnet_config.h"
 
 struct vmm_net_config {
 	int enabled; /* the service has a NIC ("net" is present) */
@@ -42,10 +17,10 @@ struct vmm_net_config {
 	uint8_t prefix;
 	uint32_t gateway;
 	int gateway_set;
-	enum vmm_uplink_kind uplink;
-	char tap[VMM_IFNAMSIZ]; /* interface name for VMM_UPLINK_TAP */
+	enum vnet_uplink_kind uplink;
+	char tap[VNET_IFNAMSIZ]; /* interface name for VNET_UPLINK_TAP */
 	unsigned nforward;
-	struct vmm_forward forward[VMM_FORWARDS_MAX];
+	struct vnet_forward forward[VNET_FORWARDS_MAX];
 	struct ratelimit_config rx_limit, tx_limit; /* "rx_rate_limiter", "tx_rate_limiter" */
 };
 

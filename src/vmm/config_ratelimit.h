@@ -7,7 +7,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "ratelimit/token_bucket.h"
+#include "token_bucket.h"
 
 /* Parses the rate limiter v of the service file path; section names it in errors
  * ("net.tx_rate_limiter"). v NULL: no limit. Returns 0, or -1 with err set to

@@ -1,6 +1,7 @@
 /* The control socket's server: connections, line framing, the protocol's checks. */
 #include "control.h"
-#include "ctl/ctl_proto.h"
+#include "clock.h"
+#include "ctl_proto.h"
 #include "listener.h"
 #include "private_dir.h"
 
@@ -50,13 +51,6 @@ json_t *control_error(const char *code, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", msg);
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
 }
 
 /* Takes path.lock: held for the run, so a second run on the same path is refused while a
@@ -399,7 +393,7 @@ static void accept_clients(struct control *c, int64_t now)
 void control_serve(struct control *c, const struct pollfd *fds, unsigned n, int64_t now)
 {
 	if (!now)
-		now = now_ns();
+		now = clock_mono_ns();
 	listener_resume(&c->listener, now);
 	for (unsigned k = 1; k < n; k++) {
 		struct control_client *cl = NULL;

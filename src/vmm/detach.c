@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "exit_status.h"
-#include "sandbox/sandbox.h"
+#include "sandbox.h"
 
 /* Copies what the child wrote to the log from offset on to stderr: the reason it failed. */
 static void echo_log(int fd, off_t offset)

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "sandbox/privileges.h"
+#include "privileges.h"
 
 /* The log's name in the state folder. */
 #define DETACH_LOG "denali-run.log"

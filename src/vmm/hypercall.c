@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "service.h"
 #include "stats.h"
 
@@ -68,7 +69,7 @@ static enum vcpu_action hc_console(struct vmm_service *svc, void *args)
 	if (guestmem_copy(text, buf, a->len) != 0)
 		return unbacked(svc, a->buf);
 	if (a->len && !svc->first_console_ns)
-		svc->first_console_ns = vcpu_clock_ns();
+		svc->first_console_ns = clock_mono_ns();
 	vmm_console_write(&svc->console, text, a->len);
 	a->status = DN_OK;
 	return VCPU_CONTINUE;
@@ -122,14 +123,14 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, int *asleep
 	uint64_t ev = 0;
 	__atomic_add_fetch(&svc->idle_seq, 1, __ATOMIC_RELEASE);
 	const int64_t idle_after = (int64_t)svc->cfg->swap.idle_after_ns;
-	int64_t swap_at = svc->cfg->swap.enabled ? vcpu_clock_ns() + idle_after : INT64_MAX;
+	int64_t swap_at = svc->cfg->swap.enabled ? clock_mono_ns() + idle_after : INT64_MAX;
 	int64_t retry_at = INT64_MIN; /* a sleep that was put off (busy): not tried before this */
 	for (;;) {
 		int64_t timer = vmm_service_timer_poll(svc);
 		ev = take_events(svc);
 		if (ev || svc->vcpu.stop_requested)
 			break;
-		int64_t now = vcpu_clock_ns();
+		int64_t now = clock_mono_ns();
 		if (now >= deadline)
 			break;
 		int64_t next = timer < deadline ? timer : deadline;
@@ -175,8 +176,7 @@ static uint64_t idle_wait(struct vmm_service *svc, int64_t deadline, int *asleep
 			due = due > retry_at ? due : retry_at;
 			wake = due < wake ? due : wake;
 		}
-		struct timespec ts = {.tv_sec = (wake - now) / 1000000000,
-				      .tv_nsec = (wake - now) % 1000000000};
+		struct timespec ts = clock_timespec(wake - now);
 		/* The switch writes the wake eventfd when it raises DN_EV_NET. */
 		struct pollfd nic = {.fd = svc->nic_wake_fd, .events = POLLIN};
 		if (ppoll(&nic, svc->nic ? 1 : 0, &ts, &unblocked) > 0) {
@@ -213,7 +213,7 @@ static enum vcpu_action hc_idle(struct vmm_service *svc, void *args)
 	vmm_service_nic_flush(svc);
 	vmm_service_disk_flush(svc);
 	int64_t deadline = vmm_service_host_time(svc, a->deadline_ns);
-	if (deadline <= vcpu_clock_ns()) {
+	if (deadline <= clock_mono_ns()) {
 		vmm_service_timer_poll(svc); /* idle_wait polls it itself */
 		a->events = take_events(svc);
 		if (!a->events)

@@ -17,25 +17,25 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "config.h"
-#include "ctl/ctl_proto.h"
+#include "ctl_proto.h"
 #include "denali/abi.h"
 #include "detach.h"
 #include "exit_status.h"
 #include "guestmem.h"
+#include "landlock.h"
 #include "loader.h"
 #include "metrics_http.h"
 #include "plan.h"
 #include "plan_net.h"
 #include "private_dir.h"
-#include "sandbox/landlock.h"
-#include "sandbox/privileges.h"
-#include "sandbox/sandbox.h"
+#include "privileges.h"
+#include "sandbox.h"
 #include "size.h"
 #include "supervisor.h"
-#include "swap/checkpoint.h"
-#include "swap/swap.h"
-#include "vcpu/vcpu.h"
+#include "swap.h"
+#include "vcpu.h"
 
 #ifndef DENALI_VERSION
 #define DENALI_VERSION "unknown"

@@ -1,5 +1,6 @@
 /* The --metrics-listen server: the listener, connections, request heads and answers. */
 #include "metrics_http.h"
+#include "clock.h"
 #include "listener.h"
 
 #include <arpa/inet.h>
@@ -47,13 +48,6 @@ struct metrics_http {
 #define MH_GENERATION_MASK 0xffffffu
 
 _Static_assert(METRICS_HTTP_CLIENTS_MAX <= (1u << MH_SLOT_BITS), "client slots fit the id");
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
 
 /* "PORT": decimal digits only, at most 65535. */
 static int parse_port(const char *s, uint16_t *port)
@@ -441,7 +435,7 @@ static void accept_clients(struct metrics_http *m, int64_t now)
 void metrics_http_serve(struct metrics_http *m, const struct pollfd *fds, unsigned n, int64_t now)
 {
 	if (!now)
-		now = mono_ns();
+		now = clock_mono_ns();
 	listener_resume(&m->listener, now);
 	for (unsigned k = 1; k < n; k++) {
 		struct mh_client *cl = NULL;

@@ -7,7 +7,7 @@
 
 #include "config_disk.h"
 #include "plan_net.h"
-#include "swap/swap.h"
+#include "swap.h"
 
 /* A fleet often runs one image many times: reuse an earlier service's copy when the path is
  * the same and it also fits this service's RAM (segments are checked against RAM size). */

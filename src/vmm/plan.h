@@ -10,7 +10,7 @@
 
 #include "config.h"
 #include "loader.h"
-#include "sandbox/privileges.h"
+#include "privileges.h"
 
 struct vmm_plan_service {
 	struct vmm_service_config cfg;

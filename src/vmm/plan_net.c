@@ -50,6 +50,23 @@ int vmm_plan_has_net(const struct vmm_plan *plan)
 }
 
 /* Explicit addresses first, so that a default never takes one a service asked for. */
+void vmm_plan_net_port(const struct vmm_plan *plan, unsigned i, struct vnet_port_config *out)
+{
+	const struct vmm_service_config *cfg = &plan->services[i].cfg;
+	const struct vmm_net_config *net = &cfg->net;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->name, sizeof(out->name), "%s", cfg->name);
+	out->source = cfg->source;
+	memcpy(out->mac, net->mac, sizeof(out->mac));
+	out->ip = net->ip;
+	out->uplink = net->uplink;
+	memcpy(out->tap, net->tap, sizeof(out->tap));
+	out->nforward = net->nforward;
+	memcpy(out->forward, net->forward, sizeof(out->forward));
+	out->rx_limit = net->rx_limit;
+	out->tx_limit = net->tx_limit;
+}
+
 static int assign_addresses(struct vmm_plan *plan, struct keyed *keys, char *err, size_t errlen)
 {
 	size_t n = 0;
@@ -59,14 +76,14 @@ static int assign_addresses(struct vmm_plan *plan, struct keyed *keys, char *err
 			keys[n++] = (struct keyed){net->ip, i};
 	}
 	qsort(keys, n, sizeof(*keys), by_key);
-	uint32_t next = VMM_LAN_FIRST;
+	uint32_t next = VNET_LAN_FIRST;
 	size_t taken = 0;
 	for (unsigned i = 0; i < plan->count; i++) {
 		struct vmm_service_config *cfg = &plan->services[i].cfg;
 		struct vmm_net_config *net = &cfg->net;
 		if (!net->enabled || net->ip)
 			continue;
-		if (net->uplink == VMM_UPLINK_TAP) {
+		if (net->uplink == VNET_UPLINK_TAP) {
 			snprintf(err, errlen, "%s: key \"net.ip\": needed with a tap uplink",
 				 cfg->source);
 			return -1;
@@ -77,7 +94,7 @@ static int assign_addresses(struct vmm_plan *plan, struct keyed *keys, char *err
 			next++;
 			taken++;
 		}
-		if (next > VMM_LAN_LAST) {
+		if (next > VNET_LAN_LAST) {
 			snprintf(err, errlen,
 				 "%s: key \"net.ip\": the virtual LAN has no address left for "
 				 "\"%s\"",
@@ -92,7 +109,7 @@ static int assign_addresses(struct vmm_plan *plan, struct keyed *keys, char *err
 int vmm_plan_net_finish(struct vmm_plan *plan, char *err, size_t errlen)
 {
 	struct keyed *keys =
-		calloc(plan->count ? plan->count * VMM_FORWARDS_MAX : 1, sizeof(*keys));
+		calloc(plan->count ? plan->count * VNET_FORWARDS_MAX : 1, sizeof(*keys));
 	if (!keys) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -109,9 +126,9 @@ int vmm_plan_net_finish(struct vmm_plan *plan, char *err, size_t errlen)
 		if (!net->mac_set)
 			vmm_net_mac_from_name(cfg->name, net->mac);
 		if (!net->prefix)
-			net->prefix = net->uplink == VMM_UPLINK_TAP ? 24 : VMM_LAN_PREFIX;
-		if (!net->gateway_set && net->uplink == VMM_UPLINK_USER)
-			net->gateway = VMM_LAN_GATEWAY;
+			net->prefix = net->uplink == VNET_UPLINK_TAP ? 24 : VNET_LAN_PREFIX;
+		if (!net->gateway_set && net->uplink == VNET_UPLINK_USER)
+			net->gateway = VNET_LAN_GATEWAY;
 		keys[nmac++] = (struct keyed){mac_key(net->mac), i};
 	}
 	unsigned a, b;
@@ -138,7 +155,7 @@ int vmm_plan_net_finish(struct vmm_plan *plan, char *err, size_t errlen)
 	for (unsigned i = 0; i < plan->count; i++) {
 		const struct vmm_net_config *net = &plan->services[i].cfg.net;
 		for (unsigned f = 0; net->enabled && f < net->nforward; f++) {
-			const struct vmm_forward *fw = &net->forward[f];
+			const struct vnet_forward *fw = &net->forward[f];
 			keys[nfwd++] = (struct keyed){(uint64_t)fw->udp << 48 |
 							      (uint64_t)fw->host_addr << 16 |
 							      fw->host_port,

@@ -14,4 +14,8 @@ int vmm_plan_net_finish(struct vmm_plan *plan, char *err, size_t errlen);
 /* 1 if some service of the plan has a NIC. */
 int vmm_plan_has_net(const struct vmm_plan *plan);
 
+/* Service i's NIC as the switch is told of it (vnet_add_port): its name, file, addresses,
+ * uplink, forwards and rate limits, once vmm_plan_net_finish has given it its defaults. */
+void vmm_plan_net_port(const struct vmm_plan *plan, unsigned i, struct vnet_port_config *out);
+
 #endif

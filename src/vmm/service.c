@@ -15,7 +15,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "sandbox/sandbox.h"
+#include "clock.h"
+#include "sandbox.h"
 
 static void fill_boot_info(struct vmm_service *svc, const struct vmm_image *img)
 {
@@ -34,7 +35,7 @@ static void fill_boot_info(struct vmm_service *svc, const struct vmm_image *img)
 		bi.prefix = net->prefix;
 		bi.ip = net->ip;
 		bi.gateway = net->gateway;
-		bi.dns = net->uplink == VMM_UPLINK_USER ? VMM_LAN_DNS : 0;
+		bi.dns = net->uplink == VNET_UPLINK_USER ? VNET_LAN_DNS : 0;
 	}
 	if (svc->disk)
 		bi.disk = DN_GPA_IOWIN + DN_IOWIN_DISK;
@@ -242,7 +243,7 @@ int vmm_service_start(struct vmm_service *svc, const struct vmm_service_config *
 		vmm_service_destroy(svc, 0);
 		return -1;
 	}
-	svc->started_ns = vcpu_clock_ns();
+	svc->started_ns = clock_mono_ns();
 	return 0;
 }
 
@@ -292,8 +293,7 @@ void vmm_service_timer_set(struct vmm_service *svc, uint64_t deadline_ns)
 	memset(&its, 0, sizeof(its));
 	if (deadline_ns) {
 		int64_t host = vmm_service_host_time(svc, deadline_ns);
-		its.it_value.tv_sec = host / 1000000000;
-		its.it_value.tv_nsec = host % 1000000000;
+		its.it_value = clock_timespec(host);
 		if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
 			its.it_value.tv_nsec = 1;
 	}
@@ -305,7 +305,7 @@ int64_t vmm_service_timer_poll(struct vmm_service *svc)
 	if (!svc->timer_deadline_ns)
 		return INT64_MAX;
 	int64_t due = vmm_service_host_time(svc, svc->timer_deadline_ns);
-	if (vcpu_clock_ns() < due)
+	if (clock_mono_ns() < due)
 		return due;
 	svc->timer_deadline_ns = 0;
 	vmm_service_raise(svc, DN_EV_TIMER);
@@ -362,17 +362,10 @@ static const struct vcpu_ops service_vcpu_ops = {
 	.before_entry = before_entry,
 };
 
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void vmm_service_run(struct vmm_service *svc)
 {
 	vcpu_bind_thread(&svc->vcpu);
-	uint64_t cpu0 = thread_cpu_ns();
+	uint64_t cpu0 = clock_ns_of(CLOCK_THREAD_CPUTIME_ID);
 	svc->run_cpu0 = cpu0;
 	if (timer_create_for_thread(svc) != 0) {
 		svc->outcome.kind = VMM_OUTCOME_HOST_ERROR;
@@ -403,7 +396,7 @@ void vmm_service_run(struct vmm_service *svc)
 		vcpu_run(&svc->vcpu, &service_vcpu_ops, svc, &stop);
 	else
 		stop.kind = woke == VCPU_HALT ? VCPU_STOP_HANDLER : VCPU_STOP_SUSPENDED;
-	svc->stats.cpu_ns += thread_cpu_ns() - cpu0;
+	svc->stats.cpu_ns += clock_ns_of(CLOCK_THREAD_CPUTIME_ID) - cpu0;
 	vcpu_quota_stop(&svc->quota);
 	svc->stats.cpu_throttled_ns = svc->quota.throttled_ns;
 	if (stop.kind == VCPU_STOP_SUSPENDED) {
@@ -439,7 +432,7 @@ void vmm_service_run(struct vmm_service *svc)
 	}
 	vmm_console_flush(&svc->console);
 	memcpy(svc->stats.exits, svc->vcpu.exits, sizeof(svc->stats.exits));
-	svc->stats.wall_ns = (uint64_t)(vcpu_clock_ns() - svc->started_ns);
+	svc->stats.wall_ns = (uint64_t)(clock_mono_ns() - svc->started_ns);
 	/* What it holds, as the memory budget counts it: the pages this process has mapped. */
 	svc->stats.resident_peak_bytes =
 		swap_count_mapped(svc->mem.host, svc->mem.size) * DN_PAGE_SIZE;
@@ -715,7 +708,7 @@ int vmm_service_restore(struct vmm_service *svc, const struct vmm_service_config
 	svc->idle_call = c.idle_call;
 	svc->idle_arg = c.idle_arg;
 	svc->asleep = 1;
-	svc->started_ns = vcpu_clock_ns();
+	svc->started_ns = clock_mono_ns();
 	return 1;
 }
 
@@ -728,7 +721,7 @@ void vmm_service_restored(struct vmm_service *svc)
 void vmm_service_ran(struct vmm_service *svc)
 {
 	if (svc->budget)
-		__atomic_store_n(&svc->budget->last_run_ns, vcpu_clock_ns(), __ATOMIC_RELAXED);
+		__atomic_store_n(&svc->budget->last_run_ns, clock_mono_ns(), __ATOMIC_RELAXED);
 }
 
 void vmm_service_raise_asleep(struct vmm_service *svc, uint64_t events)
@@ -747,7 +740,7 @@ void vmm_service_end_asleep(struct vmm_service *svc, enum vmm_outcome_kind kind,
 	o->rip = svc->vcpu.parked_rip;
 	snprintf(o->reason, sizeof(o->reason), "%s", reason ? reason : "");
 	memcpy(svc->stats.exits, svc->vcpu.exits, sizeof(svc->stats.exits));
-	svc->stats.wall_ns = (uint64_t)(vcpu_clock_ns() - svc->started_ns);
+	svc->stats.wall_ns = (uint64_t)(clock_mono_ns() - svc->started_ns);
 	svc->stats.swap = svc->swap.stats;
 	if (svc->stats.disk_present)
 		svc->stats.disk = svc->disk_saved.stats;
@@ -759,7 +752,7 @@ void vmm_service_stats_now(const struct vmm_service *svc, int running, uint64_t 
 	*out = svc->stats;
 	memcpy(out->exits, svc->vcpu.exits, sizeof(out->exits));
 	if (svc->started_ns)
-		out->wall_ns = (uint64_t)(vcpu_clock_ns() - svc->started_ns);
+		out->wall_ns = (uint64_t)(clock_mono_ns() - svc->started_ns);
 	out->swap = svc->swap.stats;
 	if (running && thread_cpu_ns > svc->run_cpu0)
 		out->cpu_ns += thread_cpu_ns - svc->run_cpu0;

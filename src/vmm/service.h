@@ -8,17 +8,17 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "budget.h"
+#include "checkpoint.h"
 #include "config.h"
 #include "console.h"
 #include "denali/abi.h"
 #include "guestmem.h"
 #include "loader.h"
-#include "swap/budget.h"
-#include "swap/checkpoint.h"
-#include "swap/swap.h"
-#include "vcpu/vcpu.h"
-#include "vcpu/vcpu_quota.h"
-#include "vdisk/vdisk_worker.h"
+#include "swap.h"
+#include "vcpu.h"
+#include "vcpu_quota.h"
+#include "vdisk_worker.h"
 
 enum vmm_outcome_kind {
 	VMM_OUTCOME_NONE = 0,	/* still running */

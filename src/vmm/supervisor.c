@@ -21,21 +21,22 @@
 
 #include "cell.h"
 #include "cell_proto.h"
+#include "clock.h"
 #include "control.h"
-#include "ctl/ctl_proto.h"
+#include "ctl_proto.h"
 #include "detach.h"
 #include "exit_status.h"
 #include "guestmem.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "nat_launcher.h"
 #include "plan_net.h"
+#include "privileges.h"
 #include "progress.h"
-#include "sandbox/privileges.h"
-#include "sandbox/sandbox.h"
+#include "sandbox.h"
 #include "size.h"
 #include "stats.h"
-#include "vnet/nat_launcher.h"
-#include "vnet/vnet.h"
+#include "vnet.h"
 
 struct sup_cell {
 	pid_t pid; /* 0 once reaped */
@@ -573,7 +574,7 @@ static json_t *control_list(struct supervisor *s, unsigned client, const json_t 
 {
 	(void)client, (void)request;
 	json_t *list = json_array();
-	int64_t now = vcpu_clock_ns();
+	int64_t now = clock_mono_ns();
 	for (unsigned i = 0; i < s->plan->count; i++) {
 		const struct budget_entry *b = &s->budget[i];
 		uint64_t resident = __atomic_load_n(&b->resident_pages, __ATOMIC_RELAXED);
@@ -626,7 +627,7 @@ static char *metrics_now(struct supervisor *s)
 	int has_nat = s->vnet && vnet_nat_stats(s->vnet, &c) == 0;
 	if (has_nat)
 		nat = (struct metrics_nat){.up = c.pid != 0, .restarts = c.restarts};
-	char *text = metrics_text(list, (double)(vcpu_clock_ns() - s->started_ns) / 1e9,
+	char *text = metrics_text(list, (double)(clock_mono_ns() - s->started_ns) / 1e9,
 				  s->budget_bytes, has_nat ? &nat : NULL);
 	json_decref(list);
 	return text;
@@ -811,7 +812,7 @@ static json_t *control_stop(struct supervisor *s, unsigned client, const json_t 
 		return control_error("usage", "stop: grace must be 0 to %.0f seconds",
 				     STOP_GRACE_MAX_S);
 	to_cell(s, (unsigned)i, CELL_MSG_STOP_ONE, NULL);
-	int64_t at = vcpu_clock_ns() + (int64_t)(seconds * 1e9);
+	int64_t at = clock_mono_ns() + (int64_t)(seconds * 1e9);
 	if (!s->stop_at[i] || at < s->stop_at[i])
 		s->stop_at[i] = at ? at : 1;
 	return json_pack("{s:b, s:s}", "ok", 1, "name", s->plan->services[i].cfg.name);
@@ -822,7 +823,7 @@ static int kill_stopped(struct supervisor *s)
 {
 	if (!s->stop_at)
 		return -1;
-	int64_t now = vcpu_clock_ns(), next = INT64_MAX;
+	int64_t now = clock_mono_ns(), next = INT64_MAX;
 	for (unsigned i = 0; i < s->plan->count; i++) {
 		if (!s->stop_at[i])
 			continue;
@@ -844,7 +845,7 @@ static int nat_launcher_wanted(const struct supervisor *s)
 {
 	for (unsigned i = 0; i < s->plan->count; i++)
 		if (s->plan->services[i].cfg.net.enabled &&
-		    s->plan->services[i].cfg.net.uplink == VMM_UPLINK_USER)
+		    s->plan->services[i].cfg.net.uplink == VNET_UPLINK_USER)
 			return 2;
 	return s->plan->control_path ? 1 : 0;
 }
@@ -888,6 +889,29 @@ static int start_nat_launcher(struct supervisor *s)
 	return s->nat_launcher ? 0 : no_nat_launcher(nat_launcher_wanted(s), err);
 }
 
+/* Gives service i's NIC, if it has one, its port on the network. 0, or -1 with err. */
+static int add_port(struct vnet *vn, const struct vmm_plan *plan, unsigned i, char *err,
+		    size_t errlen)
+{
+	if (!plan->services[i].cfg.net.enabled)
+		return 0;
+	struct vnet_port_config pc;
+	vmm_plan_net_port(plan, i, &pc);
+	return vnet_add_port(vn, i, &pc, err, errlen);
+}
+
+/* The network of the plan's services (its thread not started yet), or NULL with err. */
+static struct vnet *network_create(const struct vmm_plan *plan, char *err, size_t errlen)
+{
+	struct vnet *vn = vnet_create(err, errlen);
+	for (unsigned i = 0; vn && i < plan->count; i++)
+		if (add_port(vn, plan, i, err, errlen) != 0) {
+			vnet_destroy(vn);
+			vn = NULL;
+		}
+	return vn;
+}
+
 /* Connects service i (added to the plan) to the network: the switch learns of it, and is
  * created if no service had a NIC before. 0, or -1 with err. */
 static int start_network(struct supervisor *s, unsigned i, char *err, size_t errlen)
@@ -895,8 +919,8 @@ static int start_network(struct supervisor *s, unsigned i, char *err, size_t err
 	if (!s->plan->services[i].cfg.net.enabled)
 		return 0;
 	if (s->vnet)
-		return vnet_add_service(s->vnet, i, err, errlen);
-	s->vnet = vnet_create(s->plan, err, errlen);
+		return add_port(s->vnet, s->plan, i, err, errlen);
+	s->vnet = network_create(s->plan, err, errlen);
 	if (s->vnet && (vnet_open_nat(s->vnet, s->nat_launcher, err, errlen) != 0 ||
 			vnet_start(s->vnet, err, errlen) != 0)) {
 		vnet_destroy(s->vnet);
@@ -926,8 +950,8 @@ static json_t *control_start(struct supervisor *s, unsigned client, const json_t
 	if (vmm_plan_check(plan, err, sizeof(err)) != 0 ||
 	    start_network(s, i, err, sizeof(err)) != 0) {
 		const struct vmm_net_config *net = &plan->services[i].cfg.net;
-		char tap[VMM_IFNAMSIZ] = "";
-		if (i < plan->count && net->enabled && net->uplink == VMM_UPLINK_TAP &&
+		char tap[VNET_IFNAMSIZ] = "";
+		if (i < plan->count && net->enabled && net->uplink == VNET_UPLINK_TAP &&
 		    s->was_root && strncmp(err, "tap:", 4) == 0)
 			snprintf(tap, sizeof(tap), "%s", net->tap);
 		vmm_plan_drop_last(plan);
@@ -1093,7 +1117,7 @@ static void enforce_budget(struct supervisor *s)
 		return;
 	const struct vmm_plan *plan = s->plan;
 	unsigned victims[BUDGET_PICK_MAX];
-	int64_t now = vcpu_clock_ns();
+	int64_t now = clock_mono_ns();
 	if (!s->budget_bytes)
 		return;
 	/* One that went to sleep since it was asked has done so: when it wakes it may be asked
@@ -1312,13 +1336,13 @@ int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 	guestmem_sigbus_install(); /* the switch copies into guests' windows */
 	if (vmm_plan_has_net(plan)) {
 		char err[512];
-		s.vnet = vnet_create(plan, err, sizeof(err));
+		s.vnet = network_create(plan, err, sizeof(err));
 		if (!s.vnet) {
 			fprintf(stderr, "denali-run: %s\n", err);
 			goto out;
 		}
 	}
-	s.started_ns = vcpu_clock_ns();
+	s.started_ns = clock_mono_ns();
 	if (plan->control_path || plan->metrics_listen) {
 		char err[512];
 		struct control_ops ops = {.ctx = &s, .handle = control_handle};
@@ -1375,7 +1399,7 @@ int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 	}
 	detach_ready(plan->ready_fd);
 	progress_init(&s.progress, plan->resume ? "resuming" : "starting", plan->count,
-		      isatty(STDERR_FILENO), vcpu_clock_ns());
+		      isatty(STDERR_FILENO), clock_mono_ns());
 	/* The main loop's filter, before its first control or metrics client. The cells of the
 	 * start were forked unsealed and seal themselves; a cell forked later (start FILE) starts
 	 * from this filter, which is why it holds a cell's whole list. Privileges and Landlock
@@ -1415,9 +1439,9 @@ int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 		if (poll(fds, 6 + npolled + nctl + nmet, timeout) < 0 && errno != EINTR)
 			break;
 		if (s.control)
-			control_serve(s.control, fds + 6 + npolled, nctl, vcpu_clock_ns());
+			control_serve(s.control, fds + 6 + npolled, nctl, clock_mono_ns());
 		if (s.metrics)
-			metrics_http_serve(s.metrics, mfds, nmet, vcpu_clock_ns());
+			metrics_http_serve(s.metrics, mfds, nmet, clock_mono_ns());
 		if (fds[5].revents & POLLIN)
 			enforce_budget(&s);
 		if (fds[3].revents & POLLIN)
@@ -1447,7 +1471,7 @@ int vmm_supervise(struct vmm_plan *plan, const struct vcpu_kvm *kvm)
 			if (s.cells[c].queued && (fds[6 + c].revents & POLLOUT))
 				flush_cell(&s.cells[c]);
 		}
-		progress_update(&s.progress, s.up, s.failed_to_start, vcpu_clock_ns());
+		progress_update(&s.progress, s.up, s.failed_to_start, clock_mono_ns());
 		cells_alive = 0;
 		for (unsigned c = 0; c < s.ncells; c++)
 			cells_alive += s.cells[c].pid != 0;

@@ -4,7 +4,7 @@
 #define VMM_SUPERVISOR_H
 
 #include "plan.h"
-#include "vcpu/vcpu.h"
+#include "vcpu.h"
 
 /* Runs the plan to the end (services started through the control socket are added to it).
  * Returns denali-run's exit status (docs/cli.md). */

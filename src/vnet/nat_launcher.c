@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "nat_launch_proto.h"
-#include "sandbox/sandbox.h"
+#include "sandbox.h"
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000

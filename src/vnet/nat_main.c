@@ -20,7 +20,7 @@
 
 #include "nat_launch_proto.h"
 #include "nat_process.h"
-#include "sandbox/sandbox.h"
+#include "sandbox.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3

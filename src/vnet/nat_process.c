@@ -61,10 +61,10 @@ static void complain(struct nat_process *p, const char *why)
 /* Does a forward request; an addition is answered. -1: the answer could not be sent. */
 static int do_forward(struct nat_process *p, const struct nat_msg *m)
 {
-	struct vmm_forward f = {.udp = m->fwd.udp,
-				.host_addr = m->fwd.host_addr,
-				.host_port = m->fwd.host_port,
-				.guest_port = m->fwd.guest_port};
+	struct vnet_forward f = {.udp = m->fwd.udp,
+				 .host_addr = m->fwd.host_addr,
+				 .host_port = m->fwd.host_port,
+				 .guest_port = m->fwd.guest_port};
 	if (m->type == NAT_MSG_FORWARD_REMOVE) {
 		vnet_slirp_remove_forward(p->slirp, &f);
 		return 0;

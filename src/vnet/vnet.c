@@ -17,7 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "sandbox/sandbox.h"
+#include "sandbox.h"
 #include "vnet_nat.h"
 #include "vnet_tap.h"
 
@@ -38,7 +38,9 @@ struct vnet_guest {
 	int wake_queued;      /* in the wake queue (likewise) */
 	int faulted;	      /* stopped for ring errors: no more processing */
 	int fault_unreported;
-	int throttled; /* on the throttled list: its TX waits for its rate limit */
+	int throttled;		      /* on the throttled list: its TX waits for its rate limit */
+	struct vnet_port_config *cfg; /* its own copy (vnet_add_port); NULL: it has no NIC */
+	char *source;		      /* its service file, for messages (vnet_open_nat) */
 };
 
 struct vnet_tap_uplink {
@@ -48,7 +50,6 @@ struct vnet_tap_uplink {
 };
 
 struct vnet {
-	const struct vmm_plan *plan;
 	pthread_mutex_t lock;
 	pthread_cond_t callers_out; /* a caller of the API let go of the lock */
 	unsigned callers;	    /* callers waiting for the lock (atomic) */
@@ -60,7 +61,7 @@ struct vnet {
 	int epfd, ctl_fd, fault_fd;
 	int wakes_fd; /* readable when the wake queue has services */
 	struct vnet_switch sw;
-	struct vnet_guest *guests; /* by service, cap of them (the plan may grow: start) */
+	struct vnet_guest *guests; /* by service, cap of them (grown by vnet_add_port) */
 	unsigned cap;
 	unsigned *runq; /* services with TX work, a ring of cap */
 	unsigned runq_head, runq_len;
@@ -120,11 +121,11 @@ static void runq_push(struct vnet *vn, unsigned service)
 	vn->runq[(vn->runq_head + vn->runq_len++) % vn->cap] = service;
 }
 
-static int uplink_of(struct vnet *vn, const struct vmm_net_config *net)
+static int uplink_of(struct vnet *vn, const struct vnet_port_config *net)
 {
-	if (net->uplink == VMM_UPLINK_USER)
+	if (net->uplink == VNET_UPLINK_USER)
 		return 0;
-	if (net->uplink == VMM_UPLINK_TAP)
+	if (net->uplink == VNET_UPLINK_TAP)
 		for (unsigned t = 0; t < vn->ntaps; t++)
 			if (strcmp(vn->taps[t].name, net->tap) == 0)
 				return 1 + (int)t;
@@ -370,13 +371,14 @@ static void *vnet_thread(void *arg)
 	return NULL;
 }
 
-/* The user uplink's NAT process, started through the launcher on first use, and service i's
- * host forwards. Only once vnet_start gave the launcher: the NAT runs with the rights left
- * after the drop. 0, or -1 with err set (forwards it published are withdrawn). */
-static int open_nat(struct vnet *vn, unsigned i, char *err, size_t errlen)
+/* The user uplink's NAT process, started through the launcher on first use, and a port's host
+ * forwards (source: its service file, for messages). Only once vnet_open_nat gave the
+ * launcher: the NAT runs with the rights left after the drop. 0, or -1 with err set (forwards
+ * it published are withdrawn). */
+static int open_nat(struct vnet *vn, const struct vnet_port_config *net, const char *source,
+		    char *err, size_t errlen)
 {
-	const struct vmm_net_config *net = &vn->plan->services[i].cfg.net;
-	if (!net->enabled || net->uplink != VMM_UPLINK_USER)
+	if (net->uplink != VNET_UPLINK_USER)
 		return 0;
 	if (!vn->nat) {
 		if (!vn->launcher) {
@@ -399,8 +401,7 @@ static int open_nat(struct vnet *vn, unsigned i, char *err, size_t errlen)
 		char why[256];
 		if (vnet_nat_add_forward(vn->nat, &net->forward[f], net->ip, why, sizeof(why)) !=
 		    0) {
-			snprintf(err, errlen, "%s: key \"net.forward\": %s",
-				 vn->plan->services[i].cfg.source, why);
+			snprintf(err, errlen, "%s: key \"net.forward\": %s", source, why);
 			while (f--)
 				vnet_nat_remove_forward(vn->nat, &net->forward[f]);
 			return -1;
@@ -409,14 +410,11 @@ static int open_nat(struct vnet *vn, unsigned i, char *err, size_t errlen)
 	return 0;
 }
 
-/* The TAP uplink service i's NIC needs (opened on first use: while the monitor may still be
- * root). Returns 0, or -1 with err set. */
-static int open_tap(struct vnet *vn, unsigned i, char *err, size_t errlen)
+/* The TAP uplink a port needs (opened on first use: while the monitor may still be root).
+ * Returns 0, or -1 with err set. */
+static int open_tap(struct vnet *vn, const struct vnet_port_config *net, char *err, size_t errlen)
 {
-	const struct vmm_net_config *net = &vn->plan->services[i].cfg.net;
-	if (!net->enabled)
-		return 0;
-	if (net->uplink == VMM_UPLINK_TAP && uplink_of(vn, net) == VNET_NO_UPLINK) {
+	if (net->uplink == VNET_UPLINK_TAP && uplink_of(vn, net) == VNET_NO_UPLINK) {
 		if (vn->ntaps == TAPS_MAX) {
 			snprintf(err, errlen, "more than %u TAP uplinks", TAPS_MAX);
 			return -1;
@@ -430,14 +428,12 @@ static int open_tap(struct vnet *vn, unsigned i, char *err, size_t errlen)
 						 (void *)(intptr_t)t->fd);
 		if (t->port < 0) {
 			close(t->fd);
-			goto oom;
+			snprintf(err, errlen, "network: out of memory");
+			return -1;
 		}
 		vn->ntaps++;
 	}
 	return 0;
-oom:
-	snprintf(err, errlen, "network: out of memory");
-	return -1;
 }
 
 /* Makes room for services below count (their rings keep their order). 0, or -1 (ENOMEM). */
@@ -475,41 +471,35 @@ static int grow(struct vnet *vn, unsigned count)
 	return 0;
 }
 
-struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen)
+struct vnet *vnet_create(char *err, size_t errlen)
 {
 	struct vnet *vn = calloc(1, sizeof(*vn));
 	if (!vn) {
 		snprintf(err, errlen, "network: out of memory");
 		return NULL;
 	}
-	vn->plan = plan;
 	vn->epfd = vn->ctl_fd = vn->fault_fd = vn->wakes_fd = -1;
 	pthread_mutex_init(&vn->lock, NULL);
 	pthread_cond_init(&vn->callers_out, NULL);
-	int grown = grow(vn, plan->count);
 	vn->epfd = epoll_create1(EPOLL_CLOEXEC);
 	vn->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vn->fault_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vn->wakes_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (grown != 0 || vn->epfd < 0 || vn->ctl_fd < 0 || vn->fault_fd < 0 || vn->wakes_fd < 0 ||
+	if (vn->epfd < 0 || vn->ctl_fd < 0 || vn->fault_fd < 0 || vn->wakes_fd < 0 ||
 	    vnet_switch_init(&vn->sw) != 0) {
 		snprintf(err, errlen, "network: %s", strerror(errno ? errno : ENOMEM));
 		vnet_destroy(vn);
 		return NULL;
 	}
-	for (unsigned i = 0; i < plan->count; i++)
-		if (open_tap(vn, i, err, errlen) != 0) {
-			vnet_destroy(vn);
-			return NULL;
-		}
 	return vn;
 }
 
 int vnet_open_nat(struct vnet *vn, struct nat_launcher *launcher, char *err, size_t errlen)
 {
 	vn->launcher = launcher;
-	for (unsigned i = 0; i < vn->plan->count; i++)
-		if (open_nat(vn, i, err, errlen) != 0)
+	for (unsigned i = 0; i < vn->cap; i++)
+		if (vn->guests[i].cfg &&
+		    open_nat(vn, vn->guests[i].cfg, vn->guests[i].source, err, errlen) != 0)
 			return -1;
 	return 0;
 }
@@ -539,16 +529,38 @@ static void poke(struct vnet *vn)
 		perror("denali-run: network: control");
 }
 
-int vnet_add_service(struct vnet *vn, unsigned service, char *err, size_t errlen)
+int vnet_add_port(struct vnet *vn, unsigned service, const struct vnet_port_config *pc, char *err,
+		  size_t errlen)
 {
 	caller_lock(vn);
 	int rc = grow(vn, service + 1);
-	if (rc != 0)
+	struct vnet_port_config *copy = rc == 0 ? malloc(sizeof(*copy)) : NULL;
+	if (!copy) {
 		snprintf(err, errlen, "network: out of memory");
-	else
-		rc = open_tap(vn, service, err, errlen);
-	if (rc == 0)
-		rc = open_nat(vn, service, err, errlen);
+		rc = -1;
+	} else if (vn->guests[service].cfg) {
+		snprintf(err, errlen, "network: service %u added twice", service);
+		rc = -1;
+	} else {
+		rc = open_tap(vn, pc, err, errlen);
+		/* The user uplink waits for the launcher (vnet_open_nat) while the fleet is set up;
+		 * a port added later gets it at once. */
+		if (rc == 0 && vn->launcher)
+			rc = open_nat(vn, pc, pc->source, err, errlen);
+	}
+	char *source = rc == 0 ? strdup(pc->source ? pc->source : "") : NULL;
+	if (rc == 0 && !source) {
+		snprintf(err, errlen, "network: out of memory");
+		rc = -1;
+	}
+	if (rc == 0) {
+		*copy = *pc;
+		copy->source = NULL; /* the caller's: vnet keeps its own (source below) */
+		vn->guests[service].cfg = copy;
+		vn->guests[service].source = source;
+	} else {
+		free(copy);
+	}
 	caller_unlock(vn);
 	poke(vn); /* a new TAP uplink to poll */
 	return rc;
@@ -577,8 +589,11 @@ void vnet_destroy(struct vnet *vn)
 		poke(vn);
 		pthread_join(vn->thread, NULL);
 	}
-	for (unsigned i = 0; vn->guests && i < vn->cap; i++)
+	for (unsigned i = 0; vn->guests && i < vn->cap; i++) {
 		vnet_detach(vn, i, NULL);
+		free(vn->guests[i].cfg);
+		free(vn->guests[i].source);
+	}
 	vnet_nat_destroy(vn->nat);
 	for (unsigned t = 0; t < vn->ntaps; t++)
 		close(vn->taps[t].fd);
@@ -606,9 +621,9 @@ void vnet_destroy(struct vnet *vn)
 static int connect_port(struct vnet *vn, unsigned service, uint8_t *win, int kick_fd, char *err,
 			size_t errlen)
 {
-	const struct vmm_service_config *cfg = &vn->plan->services[service].cfg;
-	int port = vnet_switch_add_guest(&vn->sw, service, cfg->net.mac, cfg->net.ip,
-					 uplink_of(vn, &cfg->net), win);
+	const struct vnet_port_config *cfg = vn->guests[service].cfg;
+	int port =
+		vnet_switch_add_guest(&vn->sw, service, cfg->mac, cfg->ip, uplink_of(vn, cfg), win);
 	unsigned *dirty = port >= 0 ? realloc(vn->dirty, vn->sw.cap * sizeof(*dirty)) : NULL;
 	if (dirty)
 		vn->dirty = dirty;
@@ -622,7 +637,7 @@ static int connect_port(struct vnet *vn, unsigned service, uint8_t *win, int kic
 		return -1;
 	}
 	vn->guests[service].port = port;
-	vnet_switch_set_limits(&vn->sw, (unsigned)port, &cfg->net.rx_limit, &cfg->net.tx_limit);
+	vnet_switch_set_limits(&vn->sw, (unsigned)port, &cfg->rx_limit, &cfg->tx_limit);
 	return 0;
 }
 
@@ -634,8 +649,8 @@ static int wake_port(struct vnet *vn, unsigned service, uint8_t *win, int kick_f
 	struct vnet_guest *g = &vn->guests[service];
 	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = service};
 	if (!g->faulted && epoll_ctl(vn->epfd, EPOLL_CTL_ADD, kick_fd, &ev) != 0) {
-		snprintf(err, errlen, "network: cannot connect %s: %s",
-			 vn->plan->services[service].cfg.name, strerror(errno));
+		snprintf(err, errlen, "network: cannot connect %s: %s", g->cfg->name,
+			 strerror(errno));
 		return -1;
 	}
 	g->asleep = 0;
@@ -647,17 +662,17 @@ static int wake_port(struct vnet *vn, unsigned service, uint8_t *win, int kick_f
 int vnet_attach(struct vnet *vn, unsigned service, int mem_fd, int kick_fd, int wake_fd, char *err,
 		size_t errlen)
 {
-	const struct vmm_plan *plan = vn->plan;
-	if (service >= plan->count || service >= vn->cap ||
-	    !plan->services[service].cfg.net.enabled) {
+	/* Only the caller adds ports and grows guests: they are read here without the lock. */
+	const struct vnet_port_config *cfg = service < vn->cap ? vn->guests[service].cfg : NULL;
+	if (!cfg) {
 		snprintf(err, errlen, "network: unexpected NIC for service %u", service);
 		goto fail;
 	}
 	uint8_t *win =
 		mmap(NULL, DN_IOWIN_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, mem_fd, DN_GPA_IOWIN);
 	if (win == MAP_FAILED) {
-		snprintf(err, errlen, "network: cannot map the I/O window of %s: %s",
-			 plan->services[service].cfg.name, strerror(errno));
+		snprintf(err, errlen, "network: cannot map the I/O window of %s: %s", cfg->name,
+			 strerror(errno));
 		goto fail;
 	}
 	/* A cell forked later (start) must not hold other services' windows. */
@@ -774,7 +789,9 @@ void vnet_detach(struct vnet *vn, unsigned service, struct vnet_port_counters *o
 				 .wake_fd = -1,
 				 .queued = g->queued,
 				 .wake_queued = g->wake_queued,
-				 .throttled = g->throttled};
+				 .throttled = g->throttled,
+				 .cfg = g->cfg,
+				 .source = g->source};
 	caller_unlock(vn);
 }
 

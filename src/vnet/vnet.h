@@ -12,16 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/plan.h"
+#include "vnet_config.h"
 #include "vnet_nat.h"
 #include "vnet_switch.h"
 
 struct vnet;
 
-/* Creates the switch and the TAP uplinks the plan's services use (while the monitor may still
- * be root: TAP devices need it). The `user` uplink waits for vnet_open_nat. Returns NULL with
- * err set. */
-struct vnet *vnet_create(const struct vmm_plan *plan, char *err, size_t errlen);
+/* Creates the switch, with no port yet (vnet_add_port). Returns NULL with err set. */
+struct vnet *vnet_create(char *err, size_t errlen);
 
 /* Starts the `user` uplink's NAT process through launcher (the supervisor's, which must outlive
  * vn; NULL when none could start: then a `user` uplink fails), with every forward listening,
@@ -34,10 +32,14 @@ int vnet_open_nat(struct vnet *vn, struct nat_launcher *launcher, char *err, siz
  * no one will release. 0, or -1 with err. */
 int vnet_start(struct vnet *vn, char *err, size_t errlen);
 
-/* A service added to the plan after vnet_create (the control socket's start): room for its
- * port, the uplink its NIC needs, its host forwards. 0, or -1 with err (no forward of it stays
- * published). Services without a NIC need no call. */
-int vnet_add_service(struct vnet *vn, unsigned service, char *err, size_t errlen);
+/* Makes room for service's port and keeps a copy of its configuration (for vnet_attach), and
+ * opens what it needs: its TAP uplink (created on first use), and, once vnet_open_nat gave the
+ * launcher, the `user` uplink's NAT process and its host forwards, listening (before that, they
+ * wait for vnet_open_nat). Before or after vnet_start (the control socket's start). 0, or -1
+ * with err (no forward of it stays published, nothing of it is kept). Services without a NIC
+ * need no call; a service is added once. */
+int vnet_add_port(struct vnet *vn, unsigned service, const struct vnet_port_config *pc, char *err,
+		  size_t errlen);
 
 /* Around a fork once the thread runs: the thread waits (it holds no allocator lock then), and
  * the child must not touch the switch. NULL is allowed. */

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "nat_launcher.h"
 #include "nat_proto.h"
 #include "vnet_sanitize.h"
@@ -48,13 +49,6 @@ struct vnet_nat {
 	struct nat_rx rx;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Starts a NAT process through the launcher, which reaps it; its pidfd tells this side when it
  * ends. 0, or -1 with err. */
 static int spawn(struct vnet_nat *n, char *err, size_t errlen)
@@ -82,7 +76,7 @@ static int spawn(struct vnet_nat *n, char *err, size_t errlen)
 	n->pidfd = pidfd;
 	n->pid = pid;
 	n->generation++;
-	n->started_ms = now_ms();
+	n->started_ms = clock_mono_ms();
 	return 0;
 }
 
@@ -113,7 +107,7 @@ static void lost(struct vnet_nat *n, const char *why)
 		describe_exit(code, status, how, sizeof(how));
 	else
 		snprintf(how, sizeof(how), "died (no word from its launcher on how)");
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 	if (now - n->started_ms >= QUICK_DEATH_MS)
 		n->delay_ms = 0;
 	else if (n->delay_ms < RESTART_DELAY_MIN_MS)
@@ -235,7 +229,7 @@ static void restart(struct vnet_nat *n)
 			return; /* said once, by the launcher's side; no restart can come */
 		fprintf(stderr, "denali-run: %s: trying again in %.2f s\n", err,
 			RESTART_DELAY_MAX_MS / 1000.0);
-		n->restart_at_ms = now_ms() + RESTART_DELAY_MAX_MS;
+		n->restart_at_ms = clock_mono_ms() + RESTART_DELAY_MAX_MS;
 		return;
 	}
 	n->count.restarts++;
@@ -283,7 +277,7 @@ void vnet_nat_destroy(struct vnet_nat *n)
 	free(n);
 }
 
-int vnet_nat_add_forward(struct vnet_nat *n, const struct vmm_forward *f, uint32_t guest_ip,
+int vnet_nat_add_forward(struct vnet_nat *n, const struct vnet_forward *f, uint32_t guest_ip,
 			 char *err, size_t errlen)
 {
 	if (n->nfwds == n->capfwds) {
@@ -309,9 +303,9 @@ int vnet_nat_add_forward(struct vnet_nat *n, const struct vmm_forward *f, uint32
 		return 0;
 	}
 	uint32_t seq = w->seq;
-	int64_t deadline = now_ms() + FORWARD_WAIT_MS;
+	int64_t deadline = clock_mono_ms() + FORWARD_WAIT_MS;
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - clock_mono_ms();
 		if (left <= 0) {
 			lost(n, "it did not answer a forward in 5 s");
 			return 0;
@@ -337,7 +331,7 @@ int vnet_nat_add_forward(struct vnet_nat *n, const struct vmm_forward *f, uint32
 	}
 }
 
-void vnet_nat_remove_forward(struct vnet_nat *n, const struct vmm_forward *f)
+void vnet_nat_remove_forward(struct vnet_nat *n, const struct vnet_forward *f)
 {
 	for (unsigned i = 0; i < n->nfwds; i++) {
 		struct nat_forward *k = &n->fwds[i];
@@ -391,7 +385,7 @@ int vnet_nat_fill(struct vnet_nat *n, struct pollfd *fds, unsigned *nfds, unsign
 	if (!n->pid && nat_launcher_gone(n->launcher))
 		return 0; /* down for good: nothing to poll or time */
 	if (!n->pid) {
-		int64_t left = n->restart_at_ms - now_ms();
+		int64_t left = n->restart_at_ms - clock_mono_ms();
 		if (left > 0) {
 			if (*timeout_ms < 0 || left < *timeout_ms)
 				*timeout_ms = (int)left;

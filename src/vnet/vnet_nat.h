@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/config_net.h"
+#include "vnet_config.h"
 
 struct nat_launcher;
 struct vnet_nat;
@@ -34,11 +34,11 @@ void vnet_nat_destroy(struct vnet_nat *n);
  * meanwhile to deliver. Returns 0, or -1 with err set (the address could not be bound:
  * nothing is kept). While the NAT process is down, or if it dies before it answers, the
  * forward is kept and published at the restart (a failure then is said on stderr). */
-int vnet_nat_add_forward(struct vnet_nat *n, const struct vmm_forward *f, uint32_t guest_ip,
+int vnet_nat_add_forward(struct vnet_nat *n, const struct vnet_forward *f, uint32_t guest_ip,
 			 char *err, size_t errlen);
 
 /* Withdraws a forward vnet_nat_add_forward published. */
-void vnet_nat_remove_forward(struct vnet_nat *n, const struct vmm_forward *f);
+void vnet_nat_remove_forward(struct vnet_nat *n, const struct vnet_forward *f);
 
 /* The switch's uplink send (vnet_switch.h): a frame from the LAN. Sanitized
  * (vnet_sanitize_for_nat), then copied into the batch, which is sent when full or at

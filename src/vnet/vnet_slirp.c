@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "denali/abi.h"
 
 #define QUEUE_FRAMES 256u
@@ -43,19 +44,10 @@ struct vnet_slirp {
 	int overflow;
 };
 
-static int64_t clock_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t cb_clock_ns(void *opaque)
 {
 	(void)opaque;
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return clock_mono_ns();
 }
 
 static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
@@ -143,11 +135,11 @@ struct vnet_slirp *vnet_slirp_create(char *err, size_t errlen)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.version = 4;
 	cfg.in_enabled = true;
-	cfg.vnetwork = addr(VMM_LAN_NET);
-	cfg.vnetmask = addr(~0u << (32 - VMM_LAN_PREFIX));
-	cfg.vhost = addr(VMM_LAN_GATEWAY);
-	cfg.vnameserver = addr(VMM_LAN_DNS);
-	cfg.vdhcp_start = addr(VMM_LAN_LAST + 1); /* DHCP unused: keep it off our addresses */
+	cfg.vnetwork = addr(VNET_LAN_NET);
+	cfg.vnetmask = addr(~0u << (32 - VNET_LAN_PREFIX));
+	cfg.vhost = addr(VNET_LAN_GATEWAY);
+	cfg.vnameserver = addr(VNET_LAN_DNS);
+	cfg.vdhcp_start = addr(VNET_LAN_LAST + 1); /* DHCP unused: keep it off our addresses */
 	cfg.vhostname = "denali";
 	cfg.if_mtu = DN_NIC_MTU;
 	cfg.if_mru = DN_NIC_MTU;
@@ -171,7 +163,7 @@ void vnet_slirp_destroy(struct vnet_slirp *s)
 }
 
 /* Whether fd is a listening TCP socket bound to the forward's host address and port. */
-static int is_forward_listener(int fd, const struct vmm_forward *f)
+static int is_forward_listener(int fd, const struct vnet_forward *f)
 {
 	int listening = 0;
 	socklen_t len = sizeof(listening);
@@ -188,7 +180,7 @@ static int is_forward_listener(int fd, const struct vmm_forward *f)
  * a 1 s retry. libslirp does not say which descriptor it took, so the process's descriptors are
  * searched for the listening socket on the forward's address and port (only slirp's can be
  * bound there: the bind just succeeded), and listen() again sets a full backlog. */
-static void forward_raise_backlog(const struct vmm_forward *f)
+static void forward_raise_backlog(const struct vnet_forward *f)
 {
 	DIR *d = opendir("/proc/self/fd");
 	if (!d) {
@@ -214,7 +206,7 @@ static void forward_raise_backlog(const struct vmm_forward *f)
 	closedir(d);
 }
 
-int vnet_slirp_add_forward(struct vnet_slirp *s, const struct vmm_forward *f, uint32_t guest_ip,
+int vnet_slirp_add_forward(struct vnet_slirp *s, const struct vnet_forward *f, uint32_t guest_ip,
 			   char *err, size_t errlen)
 {
 	if (slirp_add_hostfwd(s->slirp, f->udp, addr(f->host_addr), f->host_port, addr(guest_ip),
@@ -231,7 +223,7 @@ int vnet_slirp_add_forward(struct vnet_slirp *s, const struct vmm_forward *f, ui
 	return -1;
 }
 
-void vnet_slirp_remove_forward(struct vnet_slirp *s, const struct vmm_forward *f)
+void vnet_slirp_remove_forward(struct vnet_slirp *s, const struct vnet_forward *f)
 {
 	slirp_remove_hostfwd(s->slirp, f->udp, addr(f->host_addr), f->host_port);
 }
@@ -327,7 +319,7 @@ int vnet_slirp_fill(struct vnet_slirp *s, struct pollfd *fds, unsigned *n, unsig
 	s->max = max;
 	uint32_t t = *timeout_ms < 0 ? UINT32_MAX : (uint32_t)*timeout_ms;
 	slirp_pollfds_fill(s->slirp, &t, add_poll, s);
-	int64_t now = clock_ms();
+	int64_t now = clock_mono_ms();
 	for (unsigned i = 0; i < TIMERS_MAX; i++) {
 		const struct slirp_timer *tm = &s->timers[i];
 		if (tm->in_use && tm->expire_ms >= 0) {
@@ -345,7 +337,7 @@ void vnet_slirp_dispatch(struct vnet_slirp *s, const struct pollfd *fds, int pol
 {
 	s->polled = fds;
 	slirp_pollfds_poll(s->slirp, poll_failed, get_revents, s);
-	int64_t now = clock_ms();
+	int64_t now = clock_mono_ms();
 	for (unsigned i = 0; i < TIMERS_MAX; i++) {
 		struct slirp_timer *tm = &s->timers[i];
 		if (tm->in_use && tm->expire_ms >= 0 && tm->expire_ms <= now) {

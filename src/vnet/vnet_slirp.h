@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/config_net.h"
+#include "vnet_config.h"
 
 struct vnet_slirp;
 
@@ -18,11 +18,11 @@ void vnet_slirp_destroy(struct vnet_slirp *s);
 
 /* Publishes f->host_addr:host_port on the host, forwarded to guest_ip:guest_port. Returns 0 or
  * -1 with err set (the port is taken, or the address is not local). */
-int vnet_slirp_add_forward(struct vnet_slirp *s, const struct vmm_forward *f, uint32_t guest_ip,
+int vnet_slirp_add_forward(struct vnet_slirp *s, const struct vnet_forward *f, uint32_t guest_ip,
 			   char *err, size_t errlen);
 
 /* Stops publishing a forward that vnet_slirp_add_forward published. */
-void vnet_slirp_remove_forward(struct vnet_slirp *s, const struct vmm_forward *f);
+void vnet_slirp_remove_forward(struct vnet_slirp *s, const struct vnet_forward *f);
 
 /* A frame from the LAN to the NAT (in the NAT process; vnet_sanitize.c has passed it in the
  * supervisor). Returns 0, or -1 for a length outside the LAN's frame sizes. */

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ratelimit/token_bucket.h"
+#include "token_bucket.h"
 #include "vnet_ring.h"
 
 #define VNET_NO_UPLINK (-1)

@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/exit_status.h"
 #include "unit.h"
-#include "vmm/exit_status.h"
 #include "vmm/metrics.h"
 #include "vmm/metrics_http.h"
 #include "vmm/stats.h"

@@ -430,7 +430,7 @@ START_TEST(test_nat_process_frames_and_forwards)
 	ck_assert_uint_eq(c.rx_batches, 1);
 	/* A forward: a host connection makes the NAT connect to the guest (a SYN, or ARP first). */
 	uint16_t port = free_port(NULL);
-	struct vmm_forward fw = {.host_addr = 0x7f000001u, .host_port = port, .guest_port = 80};
+	struct vnet_forward fw = {.host_addr = 0x7f000001u, .host_port = port, .guest_port = 80};
 	ck_assert_msg(vnet_nat_add_forward(n, &fw, 0x0a000010u, err, sizeof(err)) == 0, "%s", err);
 	int client = connect_to(port);
 	turn_until(n, &g.looks_for_guest, 1);
@@ -440,7 +440,8 @@ START_TEST(test_nat_process_frames_and_forwards)
 	int busy;
 	uint16_t taken = free_port(&busy);
 	ck_assert_int_eq(listen(busy, 1), 0);
-	struct vmm_forward clash = {.host_addr = 0x7f000001u, .host_port = taken, .guest_port = 81};
+	struct vnet_forward clash = {
+		.host_addr = 0x7f000001u, .host_port = taken, .guest_port = 81};
 	ck_assert_int_eq(vnet_nat_add_forward(n, &clash, 0x0a000010u, err, sizeof(err)), -1);
 	char want[64];
 	snprintf(want, sizeof(want), "TCP port 127.0.0.1:%u", taken);

@@ -389,19 +389,19 @@ START_TEST(network_thread_comes_back_for_a_throttled_port)
 	 * (a bucket of 10), service 1 has no limit; each puts 100 frames in its ring and kicks
 	 * once. Service 1's go at once; service 0's go as tokens come back, without another kick,
 	 * and never faster than the limit; none is dropped. */
-	struct vmm_plan_service svc[3];
-	memset(svc, 0, sizeof(svc));
+	struct vnet_port_config port[3];
+	memset(port, 0, sizeof(port));
 	for (unsigned i = 0; i < 3; i++) {
-		svc[i].cfg.net.enabled = 1;
-		svc[i].cfg.net.uplink = VMM_UPLINK_NONE;
+		port[i].uplink = VNET_UPLINK_NONE;
 		uint8_t mac[6] = {0x02, 0, 0, 0, 0x7e, (uint8_t)(i + 1)};
-		memcpy(svc[i].cfg.net.mac, mac, 6);
+		memcpy(port[i].mac, mac, 6);
 	}
-	svc[0].cfg.net.tx_limit.ops = (struct tbucket_config){.size = 10, .refill_ms = 500};
-	struct vmm_plan plan = {.services = svc, .count = 3};
+	port[0].tx_limit.ops = (struct tbucket_config){.size = 10, .refill_ms = 500};
 	char err[256];
-	struct vnet *vn = vnet_create(&plan, err, sizeof(err));
+	struct vnet *vn = vnet_create(err, sizeof(err));
 	ck_assert_msg(vn != NULL, "%s", err);
+	for (unsigned i = 0; i < 3; i++)
+		ck_assert_msg(vnet_add_port(vn, i, &port[i], err, sizeof(err)) == 0, "%s", err);
 	ck_assert_msg(vnet_start(vn, err, sizeof(err)) == 0, "%s", err);
 	struct nic n[3];
 	for (unsigned i = 0; i < 3; i++) {

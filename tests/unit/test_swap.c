@@ -11,6 +11,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "swap/budget.h"
 #include "swap/checkpoint.h"
 #include "swap/swap.h"
@@ -132,7 +133,7 @@ static struct checkpoint good_checkpoint(void)
 	vcpu_sregs_fixed(&c.vcpu.sregs);
 	c.vcpu.regs.rip = 0x201234;
 	c.vcpu.regs.rflags = VCPU_RFLAGS_FIXED;
-	c.vcpu.host_ns = vcpu_clock_ns() - 1;
+	c.vcpu.host_ns = clock_mono_ns() - 1;
 	c.tsc_hz = 2000000000;
 	c.time_base_ns = 1;
 	c.timer_deadline_ns = 777;

@@ -1165,25 +1165,78 @@ static unsigned open_fds(void)
 	return count;
 }
 
+START_TEST(test_vnet_port_config_is_its_own)
+{
+	/* The network keeps its own copy of each port's configuration: the caller's may change
+	 * or go once vnet_add_port returns, and a port is added once. A NIC for a service that
+	 * has no port is refused. */
+	struct vnet_port_config port[2];
+	memset(port, 0, sizeof(port));
+	for (unsigned i = 0; i < 2; i++) {
+		snprintf(port[i].name, sizeof(port[i].name), "svc%u", i);
+		port[i].uplink = VNET_UPLINK_NONE;
+		uint8_t mac[6] = {0x02, 0, 0, 0, 0, (uint8_t)(i + 1)};
+		memcpy(port[i].mac, mac, 6);
+	}
+	char err[256];
+	struct vnet *vn = vnet_create(err, sizeof(err));
+	ck_assert_msg(vn != NULL, "%s", err);
+	for (unsigned i = 0; i < 2; i++)
+		ck_assert_msg(vnet_add_port(vn, i, &port[i], err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(vnet_add_port(vn, 1, &port[1], err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "network: service 1 added twice");
+	memset(port, 0xff, sizeof(port)); /* no MAC the switch would let through */
+	ck_assert_msg(vnet_start(vn, err, sizeof(err)) == 0, "%s", err);
+	struct cell_nic a, b, c;
+	cell_nic_init(&a, 1);
+	cell_nic_init(&b, 2);
+	cell_nic_init(&c, 3);
+	ck_assert_int_eq(vnet_attach(vn, 2, c.mem_fd, dup(c.kick), dup(c.wake), err, sizeof(err)),
+			 -1);
+	ck_assert_str_eq(err, "network: unexpected NIC for service 2");
+	ck_assert_int_eq(cell_nic_attach(vn, 0, &a), 0);
+	ck_assert_int_eq(cell_nic_attach(vn, 1, &b), 0);
+	post_rx(&b.g, 4, 2048);
+	/* a's frame passes the source check against the MAC its port was added with. */
+	put_frame(&a.g, b.g.mac, a.g.mac, "from the copy");
+	kick(&a);
+	wait_sent(&a);
+	for (int i = 0; i < 2000 && b.g.nic->rx.used == 0; i++)
+		usleep(1000);
+	struct vnet_port_counters counters;
+	ck_assert_int_eq(vnet_counters(vn, 0, &counters), 0);
+	ck_assert_uint_eq(counters.tx_spoofed, 0);
+	ck_assert_uint_eq(counters.tx_frames, 1);
+	const char *got = take_rx(&b.g);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_str_eq(got, "from the copy");
+	vnet_destroy(vn);
+	guest_unmap(&a.g), guest_unmap(&b.g), guest_unmap(&c.g);
+	close(a.mem_fd), close(a.kick), close(a.wake);
+	close(b.mem_fd), close(b.kick), close(b.wake);
+	close(c.mem_fd), close(c.kick), close(c.wake);
+}
+END_TEST
+
 START_TEST(test_vnet_sleep_and_wake)
 {
 	/* Through the network thread: a port put to sleep sends its last frames, lets go of its
 	 * window and fds, has frames held and asks once to be woken; attached again, it gets
 	 * them in order and is told. */
-	struct vmm_plan_service svc[2];
-	memset(svc, 0, sizeof(svc));
+	struct vnet_port_config port[2];
+	memset(port, 0, sizeof(port));
 	for (unsigned i = 0; i < 2; i++) {
-		struct vmm_net_config *net = &svc[i].cfg.net;
-		snprintf(svc[i].cfg.name, sizeof(svc[i].cfg.name), "svc%u", i);
-		net->enabled = 1;
-		net->uplink = VMM_UPLINK_NONE;
+		struct vnet_port_config *net = &port[i];
+		snprintf(port[i].name, sizeof(port[i].name), "svc%u", i);
+		net->uplink = VNET_UPLINK_NONE;
 		uint8_t mac[6] = {0x02, 0, 0, 0, 0, (uint8_t)(i + 1)};
 		memcpy(net->mac, mac, 6);
 	}
-	struct vmm_plan plan = {.services = svc, .count = 2};
 	char err[256];
-	struct vnet *vn = vnet_create(&plan, err, sizeof(err));
+	struct vnet *vn = vnet_create(err, sizeof(err));
 	ck_assert_msg(vn != NULL, "%s", err);
+	for (unsigned i = 0; i < 2; i++)
+		ck_assert_msg(vnet_add_port(vn, i, &port[i], err, sizeof(err)) == 0, "%s", err);
 	ck_assert_msg(vnet_start(vn, err, sizeof(err)) == 0, "%s", err);
 	struct cell_nic a, b;
 	cell_nic_init(&a, 1);
@@ -1266,18 +1319,18 @@ START_TEST(test_vnet_wake_list_skips_the_awake)
 {
 	/* A service woken, or detached, before its wake-up is taken is not reported; asleep
 	 * again, it is. */
-	struct vmm_plan_service svc[2];
-	memset(svc, 0, sizeof(svc));
+	struct vnet_port_config port[2];
+	memset(port, 0, sizeof(port));
 	for (unsigned i = 0; i < 2; i++) {
-		svc[i].cfg.net.enabled = 1;
-		svc[i].cfg.net.uplink = VMM_UPLINK_NONE;
+		port[i].uplink = VNET_UPLINK_NONE;
 		uint8_t mac[6] = {0x02, 0, 0, 0, 0, (uint8_t)(i + 1)};
-		memcpy(svc[i].cfg.net.mac, mac, 6);
+		memcpy(port[i].mac, mac, 6);
 	}
-	struct vmm_plan plan = {.services = svc, .count = 2};
 	char err[256];
-	struct vnet *vn = vnet_create(&plan, err, sizeof(err));
+	struct vnet *vn = vnet_create(err, sizeof(err));
 	ck_assert_msg(vn != NULL, "%s", err);
+	for (unsigned i = 0; i < 2; i++)
+		ck_assert_msg(vnet_add_port(vn, i, &port[i], err, sizeof(err)) == 0, "%s", err);
 	ck_assert_msg(vnet_start(vn, err, sizeof(err)) == 0, "%s", err);
 	struct cell_nic a, b;
 	cell_nic_init(&a, 1);
@@ -1335,7 +1388,7 @@ START_TEST(test_slirp_forward_backlog)
 	ck_assert_int_eq(bind(probe, (struct sockaddr *)&a, sizeof(a)), 0);
 	ck_assert_int_eq(getsockname(probe, (struct sockaddr *)&a, &alen), 0);
 	close(probe);
-	struct vmm_forward f = {
+	struct vnet_forward f = {
 		.host_addr = 0x7f000001u, .host_port = ntohs(a.sin_port), .guest_port = 80};
 	ck_assert_msg(vnet_slirp_add_forward(s, &f, 0x0a00000au, err, sizeof(err)) == 0, "%s", err);
 	enum { CLIENTS = 8 };
@@ -1418,18 +1471,18 @@ START_TEST(test_vnet_callers_not_starved_by_busy_guests)
 	/* While guests keep the network thread busy turn after turn, the supervisor's calls
 	 * (stats here) get the switch's lock within one port's TX budget: the thread gives way
 	 * between ports, not only between turns. */
-	struct vmm_plan_service svc[1 + FLOODERS];
-	memset(svc, 0, sizeof(svc));
+	struct vnet_port_config port[1 + FLOODERS];
+	memset(port, 0, sizeof(port));
 	for (unsigned i = 0; i < 1 + FLOODERS; i++) {
-		svc[i].cfg.net.enabled = 1;
-		svc[i].cfg.net.uplink = VMM_UPLINK_NONE;
+		port[i].uplink = VNET_UPLINK_NONE;
 		uint8_t mac[6] = {0x02, 0, 0, 0, 0, (uint8_t)(i + 1)};
-		memcpy(svc[i].cfg.net.mac, mac, 6);
+		memcpy(port[i].mac, mac, 6);
 	}
-	struct vmm_plan plan = {.services = svc, .count = 1 + FLOODERS};
 	char err[256];
-	struct vnet *vn = vnet_create(&plan, err, sizeof(err));
+	struct vnet *vn = vnet_create(err, sizeof(err));
 	ck_assert_msg(vn != NULL, "%s", err);
+	for (unsigned i = 0; i < 1 + FLOODERS; i++)
+		ck_assert_msg(vnet_add_port(vn, i, &port[i], err, sizeof(err)) == 0, "%s", err);
 	ck_assert_msg(vnet_start(vn, err, sizeof(err)) == 0, "%s", err);
 	struct cell_nic nics[1 + FLOODERS];
 	struct flooder fl = {.stop = 0};
@@ -1484,6 +1537,7 @@ Suite *vnet_suite(void)
 	tcase_add_test(tc, test_sleep_wake_list);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("network thread");
+	tcase_add_test(tc, test_vnet_port_config_is_its_own);
 	tcase_add_test(tc, test_vnet_sleep_and_wake);
 	tcase_add_test(tc, test_vnet_wake_list_skips_the_awake);
 	tcase_add_test(tc, test_vnet_callers_not_starved_by_busy_guests);

@@ -1,6 +1,6 @@
 /* denali-run's own exit statuses; a guest's exit status (0-DN_EXIT_STATUS_MAX) passes through. */
-#ifndef VMM_EXIT_STATUS_H
-#define VMM_EXIT_STATUS_H
+#ifndef BASE_EXIT_STATUS_H
+#define BASE_EXIT_STATUS_H
 
 /* Several services ran and at least one did not exit with status 0. */
 #define DENALI_EXIT_SOME_FAILED 1

@@ -1,7 +1,7 @@
 /* Guest RAM: a sparse file in the state directory mapped MAP_SHARED, and the one checked
  * translation from guest-physical addresses to host pointers. */
-#ifndef VMM_GUESTMEM_H
-#define VMM_GUESTMEM_H
+#ifndef BASE_GUESTMEM_H
+#define BASE_GUESTMEM_H
 
 #include <limits.h>
 #include <stddef.h>

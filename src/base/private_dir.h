@@ -1,7 +1,7 @@
 /* Folders of ours that no other local user can plant or swap: the state folder, the service
  * folders in it and the control socket's folder are all opened through here. */
-#ifndef VMM_PRIVATE_DIR_H
-#define VMM_PRIVATE_DIR_H
+#ifndef BASE_PRIVATE_DIR_H
+#define BASE_PRIVATE_DIR_H
 
 #include <stddef.h>
 #include <sys/stat.h>
