@@ -129,6 +129,20 @@ def children(pid):
     return [c for c in all_children(pid) if not is_nat_process(c)]
 
 
+def wait_for_cell(proc, timeout=60):
+    """Waits until denali-run (proc) has forked a cell: from then on it reads SIGTERM and SIGINT
+    from its signalfd (it blocked them before), where a signal sent earlier, on a loaded host,
+    could still meet the default action and end it with no word. Returns early if it ends."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if children(proc.pid):
+                return
+        except OSError:  # it ended meanwhile: the caller's checks say so
+            return
+        time.sleep(0.05)
+
+
 def where_threads(pid):
     """Where every thread of pid and of its children waits (wchan, syscall, kernel stack): for
     a run that does not end when it should."""

@@ -15,7 +15,7 @@ import tempfile
 import time
 
 import caselib
-from caselib import SKIP, children, expect, fail, free_port, wait_for_line
+from caselib import SKIP, children, expect, fail, free_port, wait_for_cell, wait_for_line
 
 
 class Env(caselib.Env):
@@ -437,6 +437,7 @@ def case_kv_stop_at_mount(env):
     with tempfile.TemporaryDirectory(prefix="denali-kv-mount-", dir="/var/tmp") as state:
         cmd = [env.denali_run, "--resume", "--grace", "20", "--state-dir", state, f]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for_cell(proc)
         time.sleep(0.3)  # the cell is up, kv is formatting its store
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=120)

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from caselib import SKIP, children, expect, fail
+from caselib import SKIP, children, expect, fail, wait_for_cell
 
 ABI_H = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "include", "denali", "abi.h")
 with open(ABI_H) as abi_h:
@@ -323,17 +323,7 @@ def special_case(name, binaries, tmp):
         svc = write_service(tmp, "sigterm", misbehave, ["spin"])
 
         def stop_when_spinning(proc):
-            # Once its cell is forked, denali-run reads SIGTERM from its signalfd (it blocked
-            # it before): a fixed sleep could land earlier on a loaded host, where the default
-            # action ends the run with no "stopped" line.
-            deadline = time.monotonic() + 60
-            while proc.poll() is None and time.monotonic() < deadline:
-                try:
-                    if children(proc.pid):
-                        break
-                except OSError:  # it ended meanwhile: the status check below says so
-                    break
-                time.sleep(0.05)
+            wait_for_cell(proc)
             time.sleep(0.2)
             proc.send_signal(signal.SIGTERM)
 
