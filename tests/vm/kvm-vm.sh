@@ -30,7 +30,10 @@ sudo=""
 setup() {
 	"$here/../../scripts/apt-install.sh" qemu-system-x86 busybox-static cpio
 	command -v qemu-system-x86_64 >/dev/null || { echo "kvm-vm: qemu-system-x86_64 is missing after install" >&2; exit 125; }
-	/bin/busybox --list | grep -qx insmod || { echo "kvm-vm: /bin/busybox has no insmod (busybox-static is needed)" >&2; exit 125; }
+	# The list taken whole first: `grep -q` stops reading at its match, and under pipefail
+	# busybox's SIGPIPE would then fail the check though insmod is there.
+	applets=$(/bin/busybox --list)
+	grep -qx insmod <<<"$applets" || { echo "kvm-vm: /bin/busybox has no insmod (busybox-static is needed)" >&2; exit 125; }
 	# Debian's current kernel, unpacked once into the cache (as root, apt's sandbox user could
 	# not write there).
 	as_root=()
